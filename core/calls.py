@@ -1,0 +1,46 @@
+"""A processing call and its result, as plain Python on both sides of the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from plateforge.frames import Frame
+from plateforge.models import ParamValue
+
+__all__ = ["ProcessCall", "ProcessResult", "MAX_MESSAGE_BYTES", "UNARY_LIMIT_BYTES", "CHUNK_BYTES"]
+
+#: gRPC message limit on both ends: one 4K (4096x2160) float RGBA frame is 141.6 MB; the rest is
+#: headroom for the request's other fields. Anything bigger goes through ProcessStream.
+MAX_MESSAGE_BYTES = 160 * 1024 * 1024
+
+#: Above this many pixel bytes the client streams even when unary would fit: streaming measured
+#: faster than one huge unary message, and it keeps peak memory lower on both ends.
+UNARY_LIMIT_BYTES = 16 * 1024 * 1024
+
+#: Size of one DataChunk. Large enough that per-message overhead is small, small enough that
+#: a receiver's copy of one chunk stays in cache.
+CHUNK_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class ProcessCall:
+    """One request: produce ``target_frame`` with ``model`` from the named input frames."""
+
+    model: str
+    inputs: dict[str, list[Frame]]
+    params: dict[str, ParamValue] = field(default_factory=dict)
+    version: str = ""
+    target_frame: int | None = None
+    sanitize_non_finite: bool = False
+
+    @property
+    def nbytes(self) -> int:
+        return sum(f.nbytes for frames in self.inputs.values() for f in frames)
+
+
+@dataclass
+class ProcessResult:
+    """Named output frames and the provenance record to write into their headers."""
+
+    outputs: dict[str, Frame]
+    provenance: dict[str, str] = field(default_factory=dict)

@@ -1,0 +1,96 @@
+"""One error hierarchy for plateforge.
+
+Every failure a user can cause (bad file, bad parameter, missing token, a server that went
+away) is a subclass of :class:`PlateforgeError` with a message that says what was expected and
+what was found. Library errors (OpenEXR, grpc, numpy) are caught at the boundary and re-raised
+as one of these; the server maps them to gRPC status codes in one interceptor, and the client
+maps status codes back, so the same class reaches the caller on either side of the wire.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "PlateforgeError",
+    "ExrError",
+    "FrameError",
+    "NonFiniteError",
+    "FrameTooLargeError",
+    "UnknownModelError",
+    "ParameterError",
+    "AuthError",
+    "ServerUnavailableError",
+    "CancelledError",
+    "DeadlineError",
+    "UsageError",
+]
+
+
+class PlateforgeError(Exception):
+    """Base class of every error plateforge raises on purpose."""
+
+    #: gRPC status code name used when this error crosses the wire (see the server interceptor).
+    grpc_code = "INTERNAL"
+
+
+class UsageError(PlateforgeError):
+    """A command line or call that cannot be right (bad frame range, bad pattern)."""
+
+    grpc_code = "INVALID_ARGUMENT"
+
+
+class ExrError(PlateforgeError):
+    """An EXR file could not be read or written; the message names the file and the reason."""
+
+    grpc_code = "INVALID_ARGUMENT"
+
+
+class FrameError(PlateforgeError):
+    """A frame is not what the model or operation needs (channels, windows, sizes, dtypes)."""
+
+    grpc_code = "INVALID_ARGUMENT"
+
+
+class NonFiniteError(FrameError):
+    """A frame holds NaN or Inf where the caller did not ask for sanitising."""
+
+
+class FrameTooLargeError(FrameError):
+    """A frame is larger than the server's configured limits."""
+
+    grpc_code = "RESOURCE_EXHAUSTED"
+
+
+class UnknownModelError(PlateforgeError):
+    """The requested model is not served; the message lists the models that are."""
+
+    grpc_code = "NOT_FOUND"
+
+
+class ParameterError(PlateforgeError):
+    """A parameter is unknown, of the wrong type or out of its declared range."""
+
+    grpc_code = "INVALID_ARGUMENT"
+
+
+class AuthError(PlateforgeError):
+    """The call carried no token or the wrong one."""
+
+    grpc_code = "UNAUTHENTICATED"
+
+
+class ServerUnavailableError(PlateforgeError):
+    """The server could not be reached, or went away, after the configured retries."""
+
+    grpc_code = "UNAVAILABLE"
+
+
+class CancelledError(PlateforgeError):
+    """The operation was cancelled by the caller."""
+
+    grpc_code = "CANCELLED"
+
+
+class DeadlineError(PlateforgeError):
+    """The operation did not finish within its deadline."""
+
+    grpc_code = "DEADLINE_EXCEEDED"

@@ -1,0 +1,1 @@
+"""plateforge.server: the inference server (torch side). Hosts never import this package."""
