@@ -81,8 +81,7 @@ def frame_to_proto(frame: Frame, *, with_data: bool = True) -> frame_pb2.Frame:
         data_window=_box_to_proto(frame.data_window),
         display_window=_box_to_proto(frame.display_window),
         channels=channels,
-        frame_number=frame.frame_number or 0,
-        has_frame_number=frame.frame_number is not None,
+        frame_number=frame.frame_number,
         colour_space=frame.colour_space,
         attributes=frame.attributes,
     )
@@ -116,7 +115,7 @@ def _frame_from_arrays(msg: frame_pb2.Frame, arrays: Sequence[np.ndarray]) -> Fr
         channels=channels,
         data_window=_box_from_proto(msg.data_window),
         display_window=_box_from_proto(msg.display_window),
-        frame_number=msg.frame_number if msg.has_frame_number else None,
+        frame_number=msg.frame_number if msg.HasField("frame_number") else None,
         colour_space=msg.colour_space,
         attributes=dict(msg.attributes),
         sampling=sampling,
@@ -259,7 +258,7 @@ def encode_call(call: ProcessCall, *, with_data: bool = True) -> inference_pb2.P
             inference_pb2.InputFrames(name=name, frames=[frame_to_proto(f, with_data=with_data) for f in frames])
             for name, frames in call.inputs.items()
         ],
-        target_frame=call.target_frame or 0,
+        target_frame=call.target_frame,
         sanitize_non_finite=call.sanitize_non_finite,
     )
 
@@ -275,7 +274,7 @@ def _call_from(msg: inference_pb2.ProcessRequest, frames: dict[tuple[int, int], 
         inputs=inputs,
         params={k: param_from_proto(v) for k, v in msg.params.items()},
         version=msg.version,
-        target_frame=msg.target_frame if msg.inputs and any(len(i.frames) > 1 for i in msg.inputs) else None,
+        target_frame=msg.target_frame if msg.HasField("target_frame") else None,
         sanitize_non_finite=msg.sanitize_non_finite,
     )
 

@@ -10,6 +10,7 @@ maps status codes back, so the same class reaches the caller on either side of t
 from __future__ import annotations
 
 __all__ = [
+    "ERROR_CLASS_KEY",
     "PlateforgeError",
     "ExrError",
     "FrameError",
@@ -23,6 +24,9 @@ __all__ = [
     "DeadlineError",
     "UsageError",
 ]
+
+#: Trailing-metadata key in which the server names the error class, so the client can raise it.
+ERROR_CLASS_KEY = "plateforge-error"
 
 
 class PlateforgeError(Exception):

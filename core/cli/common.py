@@ -1,0 +1,67 @@
+"""Options and set-up shared by the verbs that talk to a server."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from plateforge.client import Client, server_address, server_token
+from plateforge.localserver import local_server
+
+__all__ = ["add_server_arguments", "connect", "ProgressLine"]
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("server")
+    group.add_argument(
+        "--server",
+        metavar="HOST:PORT",
+        help="server to use (default: $PLATEFORGE_SERVER; if unset, a private local server is started "
+        "for this command)",
+    )
+    group.add_argument("--token", help="auth token (default: $PLATEFORGE_TOKEN)")
+    group.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per call (default 300)")
+
+
+@contextmanager
+def connect(args: argparse.Namespace, *, quiet: bool = False) -> Iterator[Client]:
+    """A ready client for the given server, or for a private local one started now."""
+    address = server_address(args.server)
+    if address:
+        with Client(address, token=server_token(args.token), timeout=args.timeout) as client:
+            client.wait_ready(timeout=min(30.0, args.timeout))
+            yield client
+        return
+    if not quiet:
+        print("starting a local server for this command…", file=sys.stderr, flush=True)
+    with local_server() as server, Client(server.address, token=server.token, timeout=args.timeout) as client:
+        client.wait_ready(timeout=60.0)
+        yield client
+
+
+class ProgressLine:
+    """A one-line progress bar on stderr: count, percentage, frame, rate and ETA."""
+
+    def __init__(self, label: str, *, stream: object = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.started = time.monotonic()
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def __call__(self, done: int, total: int, frame: int) -> None:
+        elapsed = time.monotonic() - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = (total - done) / rate if rate > 0 else 0.0
+        width = 24
+        filled = int(width * done / max(total, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        text = (
+            f"{self.label} [{bar}] {done}/{total} {100 * done / max(total, 1):3.0f}% "
+            f"frame {frame}  {rate:.2f} fr/s  eta {eta:4.0f}s"
+        )
+        end = "\r" if self.tty and done < total else "\n"
+        if self.tty or done == total or done == 1 or done % 10 == 0:
+            print(text, end=end, file=self.stream, flush=True)  # type: ignore[call-overload]

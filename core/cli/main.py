@@ -1,0 +1,62 @@
+"""plateforge: project-tuned ML tools for compositors.
+
+usage: plateforge VERB [options]   (plateforge VERB --help for a verb's options)
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from plateforge.errors import PlateforgeError
+
+__all__ = ["main", "VERBS"]
+
+#: verb -> module under plateforge.cli; each module has main(argv) and a docstring that is its help.
+VERBS = {
+    "serve": "serve",
+    "models": "models",
+    "info": "info",
+    "process": "process",
+    "demo": "demo",
+}
+
+
+def _usage() -> str:
+    lines = [__doc__.strip() if __doc__ else "", "", "verbs:"]
+    for verb, module in VERBS.items():
+        doc = importlib.import_module(f"plateforge.cli.{module}").__doc__ or ""
+        lines.append(f"  {verb:<10} {doc.strip().splitlines()[0] if doc.strip() else ''}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0 if args else 2
+    if args[0] in ("--version", "version"):
+        from plateforge import __version__
+
+        print(f"plateforge {__version__}")
+        return 0
+    verb, rest = args[0], args[1:]
+    if verb not in VERBS:
+        print(f"plateforge: unknown verb {verb!r}; verbs: {', '.join(VERBS)}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    module = importlib.import_module(f"plateforge.cli.{VERBS[verb]}")
+    try:
+        return int(module.main(rest))
+    except PlateforgeError as error:
+        print(f"plateforge {verb}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"plateforge {verb}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Run the inference server until SIGTERM or SIGINT.
+
+Prints `listening on HOST:PORT` once ready. Binds 127.0.0.1 unless --host says otherwise, and
+refuses a non-loopback address without a token. Needs plateforge[server].
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from collections.abc import Sequence
+
+from plateforge.errors import UsageError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="plateforge serve", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=50061, help="port (0 picks a free one; default 50061)")
+    parser.add_argument("--token", help="require this bearer token (default: $PLATEFORGE_TOKEN)")
+    parser.add_argument("--workers", type=int, default=4, help="concurrent calls (default 4)")
+    parser.add_argument(
+        "--max-frame-pixels", type=int, default=None, help="refuse frames with more pixels (default 16384x16384)"
+    )
+    parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N (default auto)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        from plateforge.server.app import ServerConfig, serve
+        from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS
+        from plateforge.server.device import pick_device
+    except ImportError as error:
+        raise UsageError(f"this Python cannot run the server ({error}); install plateforge[server]") from None
+    logging.getLogger("plateforge").setLevel(args.log_level)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    config = ServerConfig(
+        host=args.host,
+        port=args.port,
+        token=args.token or os.environ.get("PLATEFORGE_TOKEN") or None,
+        workers=args.workers,
+        max_frame_pixels=args.max_frame_pixels or DEFAULT_MAX_FRAME_PIXELS,
+        device=pick_device(args.device),
+    )
+    return serve(config)

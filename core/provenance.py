@@ -1,0 +1,45 @@
+"""Provenance records: what made a frame, written into every output EXR's header.
+
+The server fills a record for each result; hosts write it verbatim as string attributes under
+the ``plateforge/`` prefix, adding what only they know (the source file and its hash).
+``plateforge info FILE`` prints them back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+import numpy as np
+
+from plateforge.frames import Frame
+
+__all__ = ["PREFIX", "record", "pixels_sha256", "from_attributes", "SCHEMA_VERSION"]
+
+PREFIX = "plateforge/"
+#: Bumped when the meaning of a key changes; readers refuse versions they do not know.
+SCHEMA_VERSION = "1"
+
+
+def pixels_sha256(frame: Frame) -> str:
+    """A hash of a frame's pixels and layout, independent of how a file compressed them."""
+    digest = hashlib.sha256()
+    digest.update(repr((frame.data_window, frame.display_window)).encode())
+    for name, pixels in frame.channels.items():
+        digest.update(name.encode() + b"\0" + str(pixels.dtype).encode() + b"\0")
+        digest.update(np.ascontiguousarray(pixels).tobytes())
+    return digest.hexdigest()
+
+
+def record(**fields: object) -> dict[str, str]:
+    """A provenance record: each field as ``plateforge/<name>``; non-strings as JSON."""
+    out = {PREFIX + "schema": SCHEMA_VERSION}
+    for key, value in fields.items():
+        out[PREFIX + key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return out
+
+
+def from_attributes(attributes: Mapping[str, object]) -> dict[str, str]:
+    """The provenance keys (prefix removed) among a header's attributes."""
+    return {k[len(PREFIX) :]: str(v) for k, v in attributes.items() if k.startswith(PREFIX)}

@@ -1,0 +1,126 @@
+"""Building, running and stopping the gRPC server.
+
+``running_server()`` is what tests and the CLI's auto-started server use: a context manager that
+binds (port 0 picks a free port), yields the bound address, and shuts down cleanly. ``serve()``
+is ``plateforge serve``: it prints ``listening on HOST:PORT`` once ready and stops on SIGTERM or
+SIGINT, letting in-flight calls finish within a grace period.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from concurrent import futures
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from plateforge.calls import MAX_MESSAGE_BYTES
+from plateforge.errors import UsageError
+from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS
+from plateforge.server.interceptors import ServerInterceptor
+from plateforge.server.registry import Registry
+from plateforge.server.service import InferenceService
+from plateforge.server.tools import BUILTIN
+from plateforge.v1 import inference_pb2, inference_pb2_grpc
+
+__all__ = ["ServerConfig", "running_server", "serve", "is_loopback"]
+
+log = logging.getLogger("plateforge.server")
+
+SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["Inference"].full_name
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 0
+    token: str | None = None
+    #: Worker threads: concurrent calls. Frames are big; more threads mostly add memory.
+    workers: int = 4
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
+    device: str = "cpu"
+    #: Seconds in-flight calls get to finish on shutdown.
+    grace: float = 10.0
+    #: Tool modules to serve (import names).
+    tools: tuple[str, ...] = BUILTIN
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+@contextmanager
+def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
+    """Start a server, yield ``HOST:PORT`` it is bound to, stop it on exit."""
+    if not config.token and not is_loopback(config.host):
+        raise UsageError(
+            f"refusing to listen on {config.host} without a token: anyone on the network could use the "
+            "server. Give --token (or PLATEFORGE_TOKEN), or bind 127.0.0.1"
+        )
+    registry = Registry(config.tools, device=config.device)
+    options = [
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),
+    ]
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="plateforge"),
+        interceptors=[ServerInterceptor(config.token)],
+        options=options,
+    )
+    inference_pb2_grpc.add_InferenceServicer_to_server(
+        InferenceService(registry, max_frame_pixels=config.max_frame_pixels), server
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+
+    address = _format_address(config.host, config.port)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError as error:
+        raise UsageError(f"cannot listen on {address}: {error}") from None
+    if port == 0:
+        raise UsageError(f"cannot listen on {address}: the address is in use or not on this machine")
+    server.start()
+    for name in ("", SERVICE_NAME):
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    try:
+        yield _format_address(config.host, port)
+    finally:
+        health_servicer.enter_graceful_shutdown()
+        server.stop(config.grace).wait()
+
+
+def serve(config: ServerConfig) -> int:
+    """Run until SIGTERM/SIGINT; print the ready line scripts and farm templates wait for."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        log.info("signal %d: shutting down", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    with running_server(config) as address:
+        print(f"listening on {address}", flush=True)
+        stop.wait()
+    print("stopped", file=sys.stderr, flush=True)
+    return 0

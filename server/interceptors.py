@@ -1,0 +1,124 @@
+"""Checks that apply to every call, in one place: the bearer token and error translation.
+
+* Every method except ``grpc.health.v1.Health`` needs ``authorization: Bearer <token>`` when the
+  server has a token; the comparison is constant-time.
+* A :class:`PlateforgeError` raised by a handler becomes its ``grpc_code`` with the error's
+  message, and the class name travels in trailing metadata (``plateforge-error``) so the client
+  re-raises the same class. Anything else becomes INTERNAL with a short message; the traceback
+  goes to the server log, never to the user.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+
+from plateforge.errors import ERROR_CLASS_KEY, PlateforgeError
+
+__all__ = ["ServerInterceptor"]
+
+log = logging.getLogger("plateforge.server")
+
+_OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+
+
+def _abort(context: grpc.ServicerContext, error: BaseException) -> None:
+    if isinstance(error, PlateforgeError):
+        code = getattr(grpc.StatusCode, error.grpc_code)
+        context.set_trailing_metadata(((ERROR_CLASS_KEY, type(error).__name__),))
+        context.abort(code, str(error))
+    log.exception("unexpected error in a handler")
+    context.abort(grpc.StatusCode.INTERNAL, f"internal server error: {type(error).__name__}: {error}")
+
+
+def _wrap_unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
+    def handler(request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return behaviour(request, context)
+        except Exception as error:  # translated at the edge, by design
+            if _is_abort(error):
+                raise
+            _abort(context, error)
+
+    return handler
+
+
+def _wrap_stream(behaviour: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
+    def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        try:
+            yield from behaviour(request, context)
+        except Exception as error:
+            if _is_abort(error):
+                raise
+            _abort(context, error)
+
+    return handler
+
+
+def _is_abort(error: BaseException) -> bool:
+    # context.abort() raises a bare Exception subclass private to grpc; let it through untouched.
+    return type(error).__module__.startswith("grpc")
+
+
+class ServerInterceptor(grpc.ServerInterceptor):
+    def __init__(self, token: str | None) -> None:
+        self._expected = f"Bearer {token}".encode() if token else None
+
+    def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        method = handler_call_details.method
+        if self._expected is not None and not method.startswith(_OPEN_PREFIXES):
+            given = dict(handler_call_details.invocation_metadata or ()).get("authorization", "")
+            given_bytes = given.encode() if isinstance(given, str) else given
+            if not hmac.compare_digest(given_bytes, self._expected):
+                reason = "missing token" if not given else "wrong token"
+                return _denial_like(handler, f"{reason}: send 'authorization: Bearer <token>' metadata")
+        return _wrapped_like(handler)
+
+
+def _wrapped_like(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(
+            _wrap_unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
+        )
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(
+            _wrap_stream(handler.unary_stream), handler.request_deserializer, handler.response_serializer
+        )
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(
+            _wrap_unary(handler.stream_unary), handler.request_deserializer, handler.response_serializer
+        )
+    return grpc.stream_stream_rpc_method_handler(
+        _wrap_stream(handler.stream_stream), handler.request_deserializer, handler.response_serializer
+    )
+
+
+def _denial_like(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+    def unary(request: Any, context: grpc.ServicerContext) -> Any:
+        context.set_trailing_metadata(((ERROR_CLASS_KEY, "AuthError"),))
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+
+    def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+        context.set_trailing_metadata(((ERROR_CLASS_KEY, "AuthError"),))
+        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        yield from ()
+
+    des, ser = handler.request_deserializer, handler.response_serializer
+    if handler.unary_unary:
+        return grpc.unary_unary_rpc_method_handler(unary, des, ser)
+    if handler.unary_stream:
+        return grpc.unary_stream_rpc_method_handler(stream, des, ser)
+    if handler.stream_unary:
+        return grpc.stream_unary_rpc_method_handler(unary, des, ser)
+    return grpc.stream_stream_rpc_method_handler(stream, des, ser)

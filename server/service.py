@@ -1,0 +1,83 @@
+"""The plateforge.v1.Inference service: ListModels, Process and ProcessStream.
+
+Handlers only translate: decode the request (codec), check it (checks), run the tool, encode
+the result. Errors are PlateforgeError subclasses; the interceptor turns them into status codes.
+A cancelled or abandoned call sets an Event the tool polls, so its work stops early.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+
+import grpc
+
+from plateforge import __version__, codec
+from plateforge.calls import ProcessCall, ProcessResult
+from plateforge.provenance import pixels_sha256, record
+from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, check_call
+from plateforge.server.registry import Registry
+from plateforge.v1 import inference_pb2, inference_pb2_grpc
+
+__all__ = ["InferenceService"]
+
+log = logging.getLogger("plateforge.server")
+
+
+class InferenceService(inference_pb2_grpc.InferenceServicer):
+    def __init__(self, registry: Registry, *, max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS) -> None:
+        self.registry = registry
+        self.max_frame_pixels = max_frame_pixels
+
+    def ListModels(
+        self, request: inference_pb2.ListModelsRequest, context: grpc.ServicerContext
+    ) -> inference_pb2.ListModelsResponse:
+        return inference_pb2.ListModelsResponse(models=[codec.info_to_proto(i) for i in self.registry.infos()])
+
+    def Process(self, request: inference_pb2.ProcessRequest, context: grpc.ServicerContext) -> inference_pb2.ProcessResponse:
+        result = self.run(codec.decode_call(request), context)
+        return codec.encode_result(result)
+
+    def ProcessStream(
+        self, request_iterator: Iterator[inference_pb2.ProcessStreamRequest], context: grpc.ServicerContext
+    ) -> Iterator[inference_pb2.ProcessStreamResponse]:
+        # Bound what a header may make us allocate: the largest accepted frame, float RGBA,
+        # for every frame the header announces is checked later; this caps the total.
+        call = codec.gather_call(request_iterator, max_bytes=self.max_frame_pixels * 16 * 5)
+        yield from codec.stream_result(self.run(call, context))
+
+    def run(self, call: ProcessCall, context: grpc.ServicerContext) -> ProcessResult:
+        model = self.registry.get(call.model, call.version)
+        cancelled = threading.Event()
+        context.add_callback(cancelled.set)
+        tool_call = check_call(model.info, call, max_frame_pixels=self.max_frame_pixels, cancelled=cancelled)
+        started = time.perf_counter()
+        outputs = model.tool.run(model.state, tool_call)
+        elapsed = time.perf_counter() - started
+        log.info("%s frame %s in %.3f s", model.info.name, tool_call.target_frame, elapsed)
+
+        primary = model.info.inputs[0].name
+        source = tool_call.frame(primary)
+        provenance = record(
+            model=model.info.name,
+            modelVersion=model.info.version,
+            modelHash=model.model_hash,
+            tool=model.info.tool,
+            params=tool_call.params,
+            modelProvenance=model.info.provenance,
+            sourcePixelsSha256=pixels_sha256(source),
+            frame=tool_call.target_frame if tool_call.target_frame is not None else "",
+            server=f"plateforge {__version__}",
+        )
+        finished = {}
+        for name, frame in outputs.items():
+            # Outputs carry the source frame's number and metadata, and the provenance record.
+            frame = frame.replace(
+                frame_number=source.frame_number,
+                attributes={**source.attributes, **frame.attributes, **provenance},
+            )
+            finished[name] = frame
+        return ProcessResult(outputs=finished, provenance=provenance)
+
