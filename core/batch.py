@@ -115,15 +115,19 @@ def run_sequence(client: Client, job: SequenceJob, *, progress: Progress | None 
             raise UsageError(f"model {info.name!r} has no output {name!r}; it has {sorted(known_outputs)}")
 
     todo = [
-        f for f in job.frames
+        f
+        for f in job.frames
         if not (job.skip_existing and all(os.path.exists(p) for p in _output_paths(job, info, f).values()))
     ]
     reader = _Reader(job)
     primary = info.inputs[0].name if info.inputs else next(iter(job.inputs))
     source_hashes: dict[str, str] = {}
     written: list[Path] = []
-    for done, (target, result) in enumerate(zip(todo, client.process_sequence(_calls(job, info, reader, todo))), 1):
-        source = frame_path(job.inputs[primary], target) if has_frame_token(job.inputs[primary]) else job.inputs[primary]
+    results = client.process_sequence(_calls(job, info, reader, todo))
+    for done, (target, result) in enumerate(zip(todo, results, strict=True), 1):
+        source = (
+            frame_path(job.inputs[primary], target) if has_frame_token(job.inputs[primary]) else job.inputs[primary]
+        )
         if source not in source_hashes:
             source_hashes[source] = sha256_file(source)
         extra = {PREFIX + "sourceFile": os.path.abspath(source), PREFIX + "sourceFileSha256": source_hashes[source]}
@@ -136,4 +140,3 @@ def run_sequence(client: Client, job: SequenceJob, *, progress: Progress | None 
         if progress is not None:
             progress(done, len(todo), target)
     return written
-

@@ -100,7 +100,7 @@ class Client:
             self._channel = grpc.secure_channel(resolved, creds, options=options)
         else:
             self._channel = grpc.insecure_channel(resolved, options=options)
-        self._stub = inference_pb2_grpc.InferenceStub(self._channel)
+        self._stub = inference_pb2_grpc.InferenceStub(self._channel)  # type: ignore[no-untyped-call]
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     # -- lifecycle ------------------------------------------------------------------------------

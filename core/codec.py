@@ -16,25 +16,25 @@ import numpy as np
 from plateforge.calls import CHUNK_BYTES, ProcessCall, ProcessResult
 from plateforge.errors import FrameError, FrameTooLargeError, ParameterError
 from plateforge.frames import PIXEL_DTYPES, Box, Frame, pixel_type_of
-from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec, ParamValue
+from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamKind, ParamSpec, ParamValue
 from plateforge.v1 import frame_pb2, inference_pb2, models_pb2
 
 __all__ = [
-    "frame_to_proto",
-    "frame_from_proto",
-    "info_to_proto",
-    "info_from_proto",
-    "param_to_proto",
-    "param_from_proto",
-    "encode_call",
-    "decode_call",
-    "encode_result",
-    "decode_result",
-    "stream_call",
-    "gather_call",
-    "stream_result",
-    "gather_result",
     "ChunkAssembler",
+    "decode_call",
+    "decode_result",
+    "encode_call",
+    "encode_result",
+    "frame_from_proto",
+    "frame_to_proto",
+    "gather_call",
+    "gather_result",
+    "info_from_proto",
+    "info_to_proto",
+    "param_from_proto",
+    "param_to_proto",
+    "stream_call",
+    "stream_result",
 ]
 
 _PIXEL_TO_PB = {
@@ -104,7 +104,7 @@ def _channel_layout(msg: frame_pb2.Frame, channel: frame_pb2.Channel) -> tuple[n
 def _frame_from_arrays(msg: frame_pb2.Frame, arrays: Sequence[np.ndarray]) -> Frame:
     channels: dict[str, np.ndarray] = {}
     sampling: dict[str, tuple[int, int]] = {}
-    for channel, pixels in zip(msg.channels, arrays):
+    for channel, pixels in zip(msg.channels, arrays, strict=True):
         if channel.name in channels:
             raise FrameError(f"channel {channel.name!r} appears twice in one frame")
         channels[channel.name] = pixels
@@ -137,14 +137,14 @@ def frame_from_proto(msg: frame_pb2.Frame) -> Frame:
 
 # -- model info and parameters -----------------------------------------------------------------
 
-_KIND_TO_PB = {
+_KIND_TO_PB: dict[ParamKind, models_pb2.ParameterSpec.Kind] = {
     "float": models_pb2.ParameterSpec.KIND_FLOAT,
     "int": models_pb2.ParameterSpec.KIND_INT,
     "bool": models_pb2.ParameterSpec.KIND_BOOL,
     "string": models_pb2.ParameterSpec.KIND_STRING,
     "choice": models_pb2.ParameterSpec.KIND_CHOICE,
 }
-_PB_TO_KIND = {v: k for k, v in _KIND_TO_PB.items()}
+_PB_TO_KIND: dict[models_pb2.ParameterSpec.Kind, ParamKind] = {v: k for k, v in _KIND_TO_PB.items()}
 
 
 def param_to_proto(value: ParamValue) -> models_pb2.ParamValue:
@@ -201,7 +201,10 @@ def info_to_proto(info: ModelInfo) -> models_pb2.ModelInfo:
             )
             for i in info.inputs
         ],
-        outputs=[models_pb2.OutputSpec(name=o.name, description=o.description, channels=list(o.channels)) for o in info.outputs],
+        outputs=[
+            models_pb2.OutputSpec(name=o.name, description=o.description, channels=list(o.channels))
+            for o in info.outputs
+        ],
         parameters=params,
         padding=info.padding,
         provenance=info.provenance,
@@ -395,9 +398,7 @@ class ChunkAssembler:
         return out
 
 
-def gather_call(
-    messages: Iterator[inference_pb2.ProcessStreamRequest], *, max_bytes: int | None = None
-) -> ProcessCall:
+def gather_call(messages: Iterator[inference_pb2.ProcessStreamRequest], *, max_bytes: int | None = None) -> ProcessCall:
     """The call a ProcessStream request carries."""
     first = next(messages, None)
     if first is None or first.WhichOneof("part") != "header":

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["to_display", "contact_sheet", "write_png"]
+__all__ = ["contact_sheet", "to_display", "write_png"]
 
 
 def to_display(linear: np.ndarray) -> np.ndarray:

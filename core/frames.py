@@ -26,7 +26,7 @@ import numpy as np
 
 from plateforge.errors import FrameError, NonFiniteError
 
-__all__ = ["Box", "Frame", "PixelType", "PIXEL_DTYPES", "pixel_type_of", "mask_channel_name"]
+__all__ = ["PIXEL_DTYPES", "Box", "Frame", "PixelType", "mask_channel_name", "pixel_type_of"]
 
 PixelType = Literal["half", "float", "uint"]
 
@@ -167,9 +167,7 @@ class Frame:
         """Raise :class:`FrameError` naming what is missing or subsampled among ``names``."""
         missing = [n for n in names if n not in self.channels]
         if missing:
-            raise FrameError(
-                f"{role} {self.label()} lacks channel(s) {missing}; it has {list(self.channels)}"
-            )
+            raise FrameError(f"{role} {self.label()} lacks channel(s) {missing}; it has {list(self.channels)}")
         sub = [n for n in names if self.sampling.get(n, (1, 1)) != (1, 1)]
         if sub:
             raise FrameError(f"{role} {self.label()}: channel(s) {sub} are subsampled; tools need full resolution")
@@ -177,7 +175,7 @@ class Frame:
     def stack(self, names: Sequence[str], *, dtype: type = np.float32) -> np.ndarray:
         """The named channels as one ``(H, W, len(names))`` array (a copy, in ``dtype``)."""
         self.require(names)
-        out = np.empty((self.height, self.width, len(names)), dtype=dtype)
+        out: np.ndarray = np.empty((self.height, self.width, len(names)), dtype=dtype)
         for k, name in enumerate(names):
             out[:, :, k] = self.channels[name]
         return out

@@ -11,22 +11,22 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from plateforge.errors import ParameterError
 
 __all__ = [
-    "ParamKind",
-    "ParamValue",
-    "ParamSpec",
     "InputSpec",
-    "OutputSpec",
     "ModelInfo",
+    "OutputSpec",
+    "ParamKind",
+    "ParamSpec",
+    "ParamValue",
     "resolve_params",
 ]
 
 ParamKind = Literal["float", "int", "bool", "string", "choice"]
-ParamValue = Union[float, int, bool, str]
+ParamValue = float | int | bool | str
 
 
 @dataclass(frozen=True)
@@ -127,9 +127,7 @@ def resolve_params(info: ModelInfo, given: Mapping[str, object]) -> dict[str, Pa
     known = {p.name: p for p in info.parameters}
     unknown = sorted(set(given) - set(known))
     if unknown:
-        raise ParameterError(
-            f"model {info.name!r} has no parameter(s) {unknown}; it takes {sorted(known) or 'none'}"
-        )
+        raise ParameterError(f"model {info.name!r} has no parameter(s) {unknown}; it takes {sorted(known) or 'none'}")
     resolved: dict[str, ParamValue] = {}
     for name, spec in known.items():
         resolved[name] = spec.check(given[name], model=info.name) if name in given else spec.default

@@ -51,8 +51,10 @@ def differences(fresh: Path, current: Path) -> list[str]:
         p.name for p in current.iterdir() if p.is_file() and p.suffix in (".py", ".pyi")
     }
     return sorted(
-        n for n in names
-        if not (fresh / n).exists() or not (current / n).exists()
+        n
+        for n in names
+        if not (fresh / n).exists()
+        or not (current / n).exists()
         or not filecmp.cmp(fresh / n, current / n, shallow=False)
     )
 

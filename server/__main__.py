@@ -2,6 +2,6 @@
 
 import sys
 
-from plateforge.cli.serve import main
+from plateforge.cli.main import main
 
-sys.exit(main(sys.argv[1:]))
+sys.exit(main(["serve", *sys.argv[1:]]))

@@ -31,7 +31,7 @@ from plateforge.server.service import InferenceService
 from plateforge.server.tools import BUILTIN
 from plateforge.v1 import inference_pb2, inference_pb2_grpc
 
-__all__ = ["ServerConfig", "running_server", "serve", "is_loopback"]
+__all__ = ["ServerConfig", "is_loopback", "running_server", "serve"]
 
 log = logging.getLogger("plateforge.server")
 
@@ -85,7 +85,7 @@ def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
         interceptors=[ServerInterceptor(config.token)],
         options=options,
     )
-    inference_pb2_grpc.add_InferenceServicer_to_server(
+    inference_pb2_grpc.add_InferenceServicer_to_server(  # type: ignore[no-untyped-call]
         InferenceService(registry, max_frame_pixels=config.max_frame_pixels), server
     )
     health_servicer = health.HealthServicer()

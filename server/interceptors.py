@@ -64,15 +64,15 @@ def _is_abort(error: BaseException) -> bool:
     return type(error).__module__.startswith("grpc")
 
 
-class ServerInterceptor(grpc.ServerInterceptor):
+class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, token: str | None) -> None:
         self._expected = f"Bearer {token}".encode() if token else None
 
     def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler | None],
+        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler | None:
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
         handler = continuation(handler_call_details)
         if handler is None:
             return None
@@ -86,7 +86,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
         return _wrapped_like(handler)
 
 
-def _wrapped_like(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+def _wrapped_like(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
     if handler.unary_unary:
         return grpc.unary_unary_rpc_method_handler(
             _wrap_unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
@@ -99,12 +99,13 @@ def _wrapped_like(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         return grpc.stream_unary_rpc_method_handler(
             _wrap_unary(handler.stream_unary), handler.request_deserializer, handler.response_serializer
         )
+    assert handler.stream_stream is not None
     return grpc.stream_stream_rpc_method_handler(
         _wrap_stream(handler.stream_stream), handler.request_deserializer, handler.response_serializer
     )
 
 
-def _denial_like(handler: grpc.RpcMethodHandler, message: str) -> grpc.RpcMethodHandler:
+def _denial_like(handler: grpc.RpcMethodHandler[Any, Any], message: str) -> grpc.RpcMethodHandler[Any, Any]:
     def unary(request: Any, context: grpc.ServicerContext) -> Any:
         context.set_trailing_metadata(((ERROR_CLASS_KEY, "AuthError"),))
         context.abort(grpc.StatusCode.UNAUTHENTICATED, message)

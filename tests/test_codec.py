@@ -34,11 +34,18 @@ def _same(a: Frame, b: Frame) -> None:
         assert a.channels[name].dtype == b.channels[name].dtype
         assert a.channels[name].tobytes() == b.channels[name].tobytes()
     assert (a.data_window, a.display_window, a.frame_number, a.colour_space, a.attributes, a.sampling) == (
-        b.data_window, b.display_window, b.frame_number, b.colour_space, b.attributes, b.sampling
+        b.data_window,
+        b.display_window,
+        b.frame_number,
+        b.colour_space,
+        b.attributes,
+        b.sampling,
     )
 
 
-@pytest.mark.parametrize("number", [pytest.param(1001, id="numbered"), pytest.param(0, id="zero"), pytest.param(None, id="still")])
+@pytest.mark.parametrize(
+    "number", [pytest.param(1001, id="numbered"), pytest.param(0, id="zero"), pytest.param(None, id="still")]
+)
 def test_frame_round_trip(number: int | None) -> None:
     frame = _frame(number)
     _same(codec.frame_from_proto(codec.frame_to_proto(frame)), frame)
@@ -46,11 +53,13 @@ def test_frame_round_trip(number: int | None) -> None:
 
 @pytest.mark.parametrize("chunk", [1, 13, 4096, 1 << 22])
 def test_stream_round_trip(chunk: int) -> None:
-    call = ProcessCall("m", {"plate": [_frame(1000), _frame(1001)], "mask": [_frame(None)]}, {"k": 2.5}, target_frame=1001)
+    call = ProcessCall(
+        "m", {"plate": [_frame(1000), _frame(1001)], "mask": [_frame(None)]}, {"k": 2.5}, target_frame=1001
+    )
     back = codec.gather_call(iter(list(codec.stream_call(call, chunk_bytes=chunk))))
     assert back.model == "m" and back.params == {"k": 2.5} and back.target_frame == 1001
     for name in call.inputs:
-        for got, want in zip(back.inputs[name], call.inputs[name]):
+        for got, want in zip(back.inputs[name], call.inputs[name], strict=True):
             _same(got, want)
     result = ProcessResult({"image": _frame()}, {"plateforge/model": "m"})
     again = codec.gather_result(iter(list(codec.stream_result(result, chunk_bytes=chunk))))

@@ -46,9 +46,7 @@ print('ok')
 
 
 def test_host_side_imports_without_torch_or_opencv() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", BLOCKER, *HOST_MODULES], capture_output=True, text=True, timeout=120
-    )
+    result = subprocess.run([sys.executable, "-c", BLOCKER, *HOST_MODULES], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
 
 

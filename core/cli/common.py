@@ -7,11 +7,12 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from plateforge.client import Client, server_address, server_token
 from plateforge.localserver import local_server
 
-__all__ = ["add_server_arguments", "connect", "ProgressLine"]
+__all__ = ["ProgressLine", "add_server_arguments", "connect"]
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,11 +46,11 @@ def connect(args: argparse.Namespace, *, quiet: bool = False) -> Iterator[Client
 class ProgressLine:
     """A one-line progress bar on stderr: count, percentage, frame, rate and ETA."""
 
-    def __init__(self, label: str, *, stream: object = None) -> None:
+    def __init__(self, label: str, *, stream: TextIO | None = None) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.started = time.monotonic()
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.tty = self.stream.isatty()
 
     def __call__(self, done: int, total: int, frame: int) -> None:
         elapsed = time.monotonic() - self.started
@@ -64,4 +65,4 @@ class ProgressLine:
         )
         end = "\r" if self.tty and done < total else "\n"
         if self.tty or done == total or done == 1 or done % 10 == 0:
-            print(text, end=end, file=self.stream, flush=True)  # type: ignore[call-overload]
+            print(text, end=end, file=self.stream, flush=True)

@@ -33,7 +33,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         for part in parts:
             print(f"  part {part.name or '(unnamed)'!s}: {part.storage}, {part.compression} compression")
             print(f"    data window    {part.data_window}  ({part.data_window.width}x{part.data_window.height})")
-            print(f"    display window {part.display_window}  ({part.display_window.width}x{part.display_window.height})")
+            print(
+                f"    display window {part.display_window}  ({part.display_window.width}x{part.display_window.height})"
+            )
             for name, pixel_type, xs, ys in part.channels:
                 sampling = f"  sampling {xs}x{ys}" if (xs, ys) != (1, 1) else ""
                 print(f"    channel {name:<20} {pixel_type}{sampling}")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from plateforge.errors import PlateforgeError
 
-__all__ = ["main", "VERBS"]
+__all__ = ["VERBS", "main"]
 
 #: verb -> module under plateforge.cli; each module has main(argv) and a docstring that is its help.
 VERBS = {

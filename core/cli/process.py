@@ -34,17 +34,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", required=True, metavar="PATTERN", help="the plate: 'plate.####.exr'")
     parser.add_argument("--mask", metavar="PATTERN", help="the mask input: 'mask.####.exr'")
     parser.add_argument(
-        "--in", dest="extra_inputs", action="append", default=[], metavar="NAME=PATTERN",
+        "--in",
+        dest="extra_inputs",
+        action="append",
+        default=[],
+        metavar="NAME=PATTERN",
         help="another declared input, e.g. clean_plate=clean.####.exr (repeatable)",
     )
     parser.add_argument("--frames", required=True, help="frame range: 1001-1100, 1001-1100x2, 1001,1005")
     parser.add_argument(
-        "--output", required=True, action="append", metavar="[NAME=]PATTERN",
+        "--output",
+        required=True,
+        action="append",
+        metavar="[NAME=]PATTERN",
         help="where to write the first output ('out.####.exr'), or a named output (alpha=a.####.exr)",
     )
     parser.add_argument(
-        "--param", action="append", default=[], metavar="NAME=VALUE",
-        help="model parameter; VALUE is JSON (2, 0.5, true, \"telea\") or bare text (repeatable)",
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help='model parameter; VALUE is JSON (2, 0.5, true, "telea") or bare text (repeatable)',
     )
     parser.add_argument("--part", help="EXR part to read from multipart inputs (default: the first)")
     parser.add_argument("--sanitize", action="store_true", help="replace NaN/Inf instead of refusing the frame")

@@ -198,7 +198,9 @@ def test_non_finite_refused_naming_frame_and_channel(client: Client) -> None:
 def test_bad_model_or_parameter(client: Client, model: str, params: dict[str, object], error: type, match: str) -> None:
     inputs = {"plate": _frame()}
     if model == "cleanup-classical":
-        inputs["mask"] = Frame.from_array(np.zeros((48, 64), np.float32), names=("A",), display_window=Box(0, 0, 1919, 1079), frame_number=1001)
+        inputs["mask"] = Frame.from_array(
+            np.zeros((48, 64), np.float32), names=("A",), display_window=Box(0, 0, 1919, 1079), frame_number=1001
+        )
     with pytest.raises(error, match=match):
         client.process(model, inputs, params=params)  # type: ignore[arg-type]
 
@@ -238,7 +240,10 @@ def test_truncated_stream_is_an_error_not_a_frame(server: ServerProcess) -> None
 def test_non_loopback_without_token_is_refused() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "plateforge.server", "--host", "0.0.0.0", "--port", "0", "--device", "cpu"],
-        capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2
     assert "without a token" in result.stderr
