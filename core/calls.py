@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from plateforge.frames import Frame
 from plateforge.models import ParamValue
 
-__all__ = ["ProcessCall", "ProcessResult", "MAX_MESSAGE_BYTES", "UNARY_LIMIT_BYTES", "CHUNK_BYTES"]
+__all__ = ["CHUNK_BYTES", "MAX_MESSAGE_BYTES", "UNARY_LIMIT_BYTES", "ProcessCall", "ProcessResult"]
 
 #: gRPC message limit on both ends: one 4K (4096x2160) float RGBA frame is 141.6 MB; the rest is
 #: headroom for the request's other fields. Anything bigger goes through ProcessStream.

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 __all__ = [
     "ERROR_CLASS_KEY",
-    "PlateforgeError",
-    "ExrError",
-    "FrameError",
-    "NonFiniteError",
-    "FrameTooLargeError",
-    "UnknownModelError",
-    "ParameterError",
     "AuthError",
-    "ServerUnavailableError",
     "CancelledError",
     "DeadlineError",
+    "ExrError",
+    "FrameError",
+    "FrameTooLargeError",
+    "NonFiniteError",
+    "ParameterError",
+    "PlateforgeError",
+    "ServerUnavailableError",
+    "UnknownModelError",
     "UsageError",
 ]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from plateforge.errors import ServerUnavailableError, UsageError
 
-__all__ = ["LocalServer", "local_server", "READY_PREFIX"]
+__all__ = ["READY_PREFIX", "LocalServer", "local_server"]
 
 READY_PREFIX = "listening on "
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from plateforge.frames import Frame
 
-__all__ = ["PREFIX", "record", "pixels_sha256", "from_attributes", "SCHEMA_VERSION"]
+__all__ = ["PREFIX", "SCHEMA_VERSION", "from_attributes", "pixels_sha256", "record"]
 
 PREFIX = "plateforge/"
 #: Bumped when the meaning of a key changes; readers refuse versions they do not know.

@@ -12,7 +12,7 @@ import re
 
 from plateforge.errors import UsageError
 
-__all__ = ["parse_frames", "frame_path", "has_frame_token"]
+__all__ = ["frame_path", "has_frame_token", "parse_frames"]
 
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%(0?)(\d*)d")
@@ -25,7 +25,9 @@ def parse_frames(spec: str) -> list[int]:
     for part in (p.strip() for p in spec.split(",")):
         match = _RANGE.match(part)
         if not match:
-            raise UsageError(f"frame range {spec!r}: cannot read {part!r}; write e.g. 1001-1100, 1001-1100x2 or 1001,1003")
+            raise UsageError(
+                f"frame range {spec!r}: cannot read {part!r}; write e.g. 1001-1100, 1001-1100x2 or 1001,1003"
+            )
         start = int(match.group(1))
         end = int(match.group(2)) if match.group(2) is not None else start
         step = int(match.group(3) or 1)

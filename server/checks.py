@@ -16,7 +16,7 @@ from plateforge.frames import Frame
 from plateforge.models import ModelInfo, resolve_params
 from plateforge.server.tools.base import ToolCall
 
-__all__ = ["check_call", "DEFAULT_MAX_FRAME_PIXELS"]
+__all__ = ["DEFAULT_MAX_FRAME_PIXELS", "check_call"]
 
 #: 16K square: larger than any plate a production shoots, small enough to refuse nonsense.
 DEFAULT_MAX_FRAME_PIXELS = 16384 * 16384
@@ -90,4 +90,6 @@ def check_call(
             raise FrameError(
                 f"input {name!r} holds frames {[f.frame_number for f in frames]} but not the target frame {target}"
             )
-    return ToolCall(info=info, inputs=inputs, params=params, target_frame=target, cancelled=cancelled or threading.Event())
+    return ToolCall(
+        info=info, inputs=inputs, params=params, target_frame=target, cancelled=cancelled or threading.Event()
+    )

@@ -20,7 +20,7 @@ from plateforge.models import ModelInfo
 from plateforge.server.tools import BUILTIN
 from plateforge.server.tools.base import ToolModule, as_tool_module
 
-__all__ = ["Registry", "LoadedModel"]
+__all__ = ["LoadedModel", "Registry"]
 
 
 @dataclass

@@ -36,7 +36,9 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
     ) -> inference_pb2.ListModelsResponse:
         return inference_pb2.ListModelsResponse(models=[codec.info_to_proto(i) for i in self.registry.infos()])
 
-    def Process(self, request: inference_pb2.ProcessRequest, context: grpc.ServicerContext) -> inference_pb2.ProcessResponse:
+    def Process(
+        self, request: inference_pb2.ProcessRequest, context: grpc.ServicerContext
+    ) -> inference_pb2.ProcessResponse:
         result = self.run(codec.decode_call(request), context)
         return codec.encode_result(result)
 
@@ -80,4 +82,3 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
             )
             finished[name] = frame
         return ProcessResult(outputs=finished, provenance=provenance)
-
