@@ -17,10 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TREE = ROOT / "build" / "typecheck"
 
 
-def lay_out() -> Path:
-    if TREE.exists():
-        shutil.rmtree(TREE)
-    package = TREE / "plateforge"
+def lay_out(tree: Path = TREE) -> Path:
+    """Symlink the package as Python imports it (``tree/plateforge``); return that folder."""
+    if tree.exists():
+        shutil.rmtree(tree)
+    package = tree / "plateforge"
     package.mkdir(parents=True)
     for entry in (ROOT / "core").iterdir():
         if entry.name != "__pycache__":
