@@ -10,6 +10,7 @@ frame is copied once on the way in and once on the way out.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -64,27 +65,38 @@ def _le(pixels: np.ndarray) -> np.ndarray:
 
 def frame_to_proto(frame: Frame, *, with_data: bool = True) -> frame_pb2.Frame:
     """``frame`` as a message; ``with_data=False`` leaves samples out (stream headers)."""
-    channels = []
+    msg = frame_pb2.Frame()
+    _fill_frame(msg, frame, with_data=with_data)
+    return msg
+
+
+def _fill_frame(msg: frame_pb2.Frame, frame: Frame, *, with_data: bool) -> None:
+    """Write ``frame`` into the empty message ``msg``, in place.
+
+    Messages holding samples are built top-down (``.add()``, fields of the parent) on purpose:
+    passing a built message to a parent's constructor (``Frame(channels=[...])``) copies it, so
+    building bottom-up copies every sample once per level of nesting.
+    """
+    msg.MergeFrom(
+        frame_pb2.Frame(
+            data_window=_box_to_proto(frame.data_window),
+            display_window=_box_to_proto(frame.display_window),
+            frame_number=frame.frame_number,
+            colour_space=frame.colour_space,
+            attributes=frame.attributes,
+            pixel_aspect=frame.pixel_aspect,
+        )
+    )
     for name, pixels in frame.channels.items():
         xs, ys = frame.sampling.get(name, (1, 1))
-        channels.append(
-            frame_pb2.Channel(
-                name=name,
-                pixel_type=_PIXEL_TO_PB[pixel_type_of(pixels)],
-                x_sampling=xs,
-                y_sampling=ys,
-                data=_le(pixels).tobytes() if with_data else b"",
-                byte_size=int(pixels.nbytes),
-            )
+        msg.channels.add(
+            name=name,
+            pixel_type=_PIXEL_TO_PB[pixel_type_of(pixels)],
+            x_sampling=xs,
+            y_sampling=ys,
+            data=_le(pixels).tobytes() if with_data else b"",
+            byte_size=int(pixels.nbytes),
         )
-    return frame_pb2.Frame(
-        data_window=_box_to_proto(frame.data_window),
-        display_window=_box_to_proto(frame.display_window),
-        channels=channels,
-        frame_number=frame.frame_number,
-        colour_space=frame.colour_space,
-        attributes=frame.attributes,
-    )
 
 
 def _channel_layout(msg: frame_pb2.Frame, channel: frame_pb2.Channel) -> tuple[np.dtype, tuple[int, int], int]:
@@ -119,6 +131,7 @@ def _frame_from_arrays(msg: frame_pb2.Frame, arrays: Sequence[np.ndarray]) -> Fr
         colour_space=msg.colour_space,
         attributes=dict(msg.attributes),
         sampling=sampling,
+        pixel_aspect=msg.pixel_aspect or 1.0,
     )
 
 
@@ -253,17 +266,18 @@ def info_from_proto(msg: models_pb2.ModelInfo) -> ModelInfo:
 
 
 def encode_call(call: ProcessCall, *, with_data: bool = True) -> inference_pb2.ProcessRequest:
-    return inference_pb2.ProcessRequest(
+    request = inference_pb2.ProcessRequest(
         model=call.model,
         version=call.version,
         params={k: param_to_proto(v) for k, v in call.params.items()},
-        inputs=[
-            inference_pb2.InputFrames(name=name, frames=[frame_to_proto(f, with_data=with_data) for f in frames])
-            for name, frames in call.inputs.items()
-        ],
         target_frame=call.target_frame,
         sanitize_non_finite=call.sanitize_non_finite,
     )
+    for name, frames in call.inputs.items():
+        given = request.inputs.add(name=name)
+        for f in frames:
+            _fill_frame(given.frames.add(), f, with_data=with_data)
+    return request
 
 
 def _call_from(msg: inference_pb2.ProcessRequest, frames: dict[tuple[int, int], Frame]) -> ProcessCall:
@@ -288,13 +302,10 @@ def decode_call(msg: inference_pb2.ProcessRequest) -> ProcessCall:
 
 
 def encode_result(result: ProcessResult, *, with_data: bool = True) -> inference_pb2.ProcessResponse:
-    return inference_pb2.ProcessResponse(
-        outputs=[
-            inference_pb2.OutputFrame(name=name, frame=frame_to_proto(f, with_data=with_data))
-            for name, f in result.outputs.items()
-        ],
-        provenance=result.provenance,
-    )
+    response = inference_pb2.ProcessResponse(provenance=result.provenance)
+    for name, f in result.outputs.items():
+        _fill_frame(response.outputs.add(name=name).frame, f, with_data=with_data)
+    return response
 
 
 def _result_from(msg: inference_pb2.ProcessResponse, frames: dict[tuple[int, int], Frame]) -> ProcessResult:
@@ -312,26 +323,32 @@ def decode_result(msg: inference_pb2.ProcessResponse) -> ProcessResult:
 # -- streams -----------------------------------------------------------------------------------
 
 
-def _chunks(images: Iterable[tuple[int, int, Frame]], chunk_bytes: int) -> Iterator[inference_pb2.DataChunk]:
+_StreamMessage = TypeVar("_StreamMessage", inference_pb2.ProcessStreamRequest, inference_pb2.ProcessStreamResponse)
+
+
+def _chunks(
+    message_type: type[_StreamMessage], images: Iterable[tuple[int, int, Frame]], chunk_bytes: int
+) -> Iterator[_StreamMessage]:
+    """``message_type`` messages, each holding one DataChunk (filled in place: see ``_fill_frame``)."""
     for image_index, frame_index, frame in images:
         for channel_index, pixels in enumerate(frame.channels.values()):
             flat = _le(pixels).reshape(-1).view(np.uint8)
             for offset in range(0, flat.size, chunk_bytes):
-                yield inference_pb2.DataChunk(
-                    image_index=image_index,
-                    frame_index=frame_index,
-                    channel_index=channel_index,
-                    offset=offset,
-                    data=flat[offset : offset + chunk_bytes].tobytes(),
-                )
+                message = message_type()
+                chunk = message.chunk
+                chunk.image_index = image_index
+                chunk.frame_index = frame_index
+                chunk.channel_index = channel_index
+                chunk.offset = offset
+                chunk.data = flat[offset : offset + chunk_bytes].tobytes()
+                yield message
 
 
 def stream_call(call: ProcessCall, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[inference_pb2.ProcessStreamRequest]:
     """The messages of a ProcessStream request: header, then every channel in chunks."""
     yield inference_pb2.ProcessStreamRequest(header=encode_call(call, with_data=False))
     images = ((i, j, f) for i, frames in enumerate(call.inputs.values()) for j, f in enumerate(frames))
-    for chunk in _chunks(images, chunk_bytes):
-        yield inference_pb2.ProcessStreamRequest(chunk=chunk)
+    yield from _chunks(inference_pb2.ProcessStreamRequest, images, chunk_bytes)
 
 
 def stream_result(
@@ -339,8 +356,7 @@ def stream_result(
 ) -> Iterator[inference_pb2.ProcessStreamResponse]:
     yield inference_pb2.ProcessStreamResponse(header=encode_result(result, with_data=False))
     images = ((k, 0, f) for k, f in enumerate(result.outputs.values()))
-    for chunk in _chunks(images, chunk_bytes):
-        yield inference_pb2.ProcessStreamResponse(chunk=chunk)
+    yield from _chunks(inference_pb2.ProcessStreamResponse, images, chunk_bytes)
 
 
 class ChunkAssembler:
@@ -376,11 +392,12 @@ class ChunkAssembler:
         buffer = self._buffers.get(key)
         if buffer is None:
             raise FrameError(f"data chunk for image {key[0]} frame {key[1]} channel {key[2]} matches no header channel")
-        end = chunk.offset + len(chunk.data)
+        data = chunk.data  # each read of a bytes field copies it out of the message: read it once
+        end = chunk.offset + len(data)
         if end > buffer.size:
             raise FrameError(f"data chunk for image {key[0]} channel {key[2]} runs past the channel's end")
-        buffer[chunk.offset : end] = np.frombuffer(chunk.data, dtype=np.uint8)
-        self._received[key] += len(chunk.data)
+        buffer[chunk.offset : end] = np.frombuffer(data, dtype=np.uint8)
+        self._received[key] += len(data)
 
     def frames(self) -> dict[tuple[int, int], Frame]:
         short = [k for k, n in self._received.items() if n != self._buffers[k].size]

@@ -276,6 +276,7 @@ def _frame_from_part(path: str, label: str, decoded: Any) -> Frame:
             display_window,
             attributes=_string_attributes(header),
             sampling=sampling,
+            pixel_aspect=float(header.get("pixelAspectRatio", 1.0)),
         )
     except Exception as exc:  # FrameError, or arithmetic on absurd windows
         _fail("read", path, f"{label} does not make a valid frame: {_first_line(exc)}")
@@ -524,6 +525,7 @@ def _prepare_part(
     header["type"] = OpenEXR.scanlineimage
     header["dataWindow"] = _window(path, "data window", frame.data_window)
     header["displayWindow"] = _window(path, "display window", frame.display_window)
+    header["pixelAspectRatio"] = float(frame.pixel_aspect)
     full_shape = (frame.height, frame.width)
     channels: dict[str, Any] = {}
     subsampled: dict[str, np.ndarray] = {}

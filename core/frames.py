@@ -88,12 +88,16 @@ class Frame:
     attributes: dict[str, str] = field(default_factory=dict)
     #: (x_sampling, y_sampling) of subsampled channels only; a missing name means (1, 1).
     sampling: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: Width of a pixel over its height (2.0 for 2x anamorphic plates), as EXR's pixelAspectRatio.
+    pixel_aspect: float = 1.0
 
     def __post_init__(self) -> None:
         if self.data_window.width <= 0 or self.data_window.height <= 0:
             raise FrameError(f"data window {self.data_window} is empty")
         if self.display_window.width <= 0 or self.display_window.height <= 0:
             raise FrameError(f"display window {self.display_window} is empty")
+        if not (self.pixel_aspect > 0 and np.isfinite(self.pixel_aspect)):
+            raise FrameError(f"pixel aspect {self.pixel_aspect} is not a positive number")
         for name, pixels in self.channels.items():
             pixel_type_of(pixels)
             expected = self.channel_shape(name)

@@ -25,6 +25,7 @@ def _frame(number: int | None = 1001) -> Frame:
         colour_space="lin_rec709",
         attributes={"a": "b"},
         sampling={"BY": (2, 2)},
+        pixel_aspect=2.0,
     )
 
 
@@ -41,6 +42,7 @@ def _same(a: Frame, b: Frame) -> None:
         b.attributes,
         b.sampling,
     )
+    assert a.pixel_aspect == b.pixel_aspect
 
 
 @pytest.mark.parametrize(

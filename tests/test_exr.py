@@ -77,6 +77,7 @@ def assert_same_frame(got: Frame, want: Frame) -> None:
     assert got.display_window == want.display_window
     assert got.sampling == want.sampling
     assert got.attributes == want.attributes
+    assert got.pixel_aspect == want.pixel_aspect
 
 
 def _part_keys(path: Path) -> list[str | int]:
@@ -777,3 +778,14 @@ def test_damaged_batches_cover_the_whole_folder() -> None:
     covered = [p for param in _batches() for p in param.values[0]]
     assert covered == sorted(p for p in DAMAGED.iterdir() if p.is_file())
     assert len(covered) > 50
+
+
+@needs_testdata
+@pytest.mark.parametrize("name", ["t15.exr", "t16.exr"])
+def test_anamorphic_pixel_aspect_is_kept(name: str, tmp_path: Path) -> None:
+    frame = read_exr(TESTDATA / "DisplayWindow" / name)
+    header = read_exr_header(TESTDATA / "DisplayWindow" / name)[0]
+    assert frame.pixel_aspect == pytest.approx(float(header.attributes["pixelAspectRatio"]))
+    assert frame.pixel_aspect != 1.0
+    write_exr(tmp_path / "out.exr", frame)
+    assert read_exr(tmp_path / "out.exr").pixel_aspect == frame.pixel_aspect

@@ -47,7 +47,7 @@ class Channel(_message.Message):
     def __init__(self, name: _Optional[str] = ..., pixel_type: _Optional[_Union[PixelType, str]] = ..., x_sampling: _Optional[int] = ..., y_sampling: _Optional[int] = ..., data: _Optional[bytes] = ..., byte_size: _Optional[int] = ...) -> None: ...
 
 class Frame(_message.Message):
-    __slots__ = ("data_window", "display_window", "channels", "frame_number", "colour_space", "attributes")
+    __slots__ = ("data_window", "display_window", "channels", "frame_number", "colour_space", "attributes", "pixel_aspect")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -61,10 +61,12 @@ class Frame(_message.Message):
     FRAME_NUMBER_FIELD_NUMBER: _ClassVar[int]
     COLOUR_SPACE_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    PIXEL_ASPECT_FIELD_NUMBER: _ClassVar[int]
     data_window: Box2i
     display_window: Box2i
     channels: _containers.RepeatedCompositeFieldContainer[Channel]
     frame_number: int
     colour_space: str
     attributes: _containers.ScalarMap[str, str]
-    def __init__(self, data_window: _Optional[_Union[Box2i, _Mapping]] = ..., display_window: _Optional[_Union[Box2i, _Mapping]] = ..., channels: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., frame_number: _Optional[int] = ..., colour_space: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    pixel_aspect: float
+    def __init__(self, data_window: _Optional[_Union[Box2i, _Mapping]] = ..., display_window: _Optional[_Union[Box2i, _Mapping]] = ..., channels: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., frame_number: _Optional[int] = ..., colour_space: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., pixel_aspect: _Optional[float] = ...) -> None: ...
