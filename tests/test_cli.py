@@ -37,7 +37,7 @@ def server_env(server: ServerProcess) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def shot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("shot")
-    write_shot(make_shot(width=160, height=90, frames=6, seed=3), folder)
+    write_shot(make_shot(frames=6, seed=3), folder)
     return folder
 
 

@@ -114,7 +114,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  masks         {patterns['mask']}")
     print(f"  ground truth  {patterns['clean']}")
     print(f"  cleaned       {cleaned}")
-    print(f"  contact sheet {sheet}  (rows: frames {[frames[k] for k in picks]}; columns: plate | mask | cleaned | truth)")
+    rows_named = [frames[k] for k in picks]
+    print(f"  contact sheet {sheet}  (rows: frames {rows_named}; columns: plate | mask | cleaned | truth)")
     print(
         f"PSNR inside the mask vs ground truth: mean {mean_in:.2f} dB, worst frame {worst_in:.2f} dB "
         f"(the uncleaned plate scores {mean_before:.2f} dB); whole frame {mean_frame:.2f} dB; {seconds} s"

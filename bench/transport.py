@@ -1,0 +1,410 @@
+"""Transport benchmark: what does moving a frame through the plateforge server cost?
+
+What is measured
+----------------
+For 1080p (1920x1080) and 4K (4096x2160) RGBA frames of random half (float16) and float
+(float32) samples, the wall time of one round trip, client to server and back, of a frame that
+arrives decoded as numpy arrays bit-for-bit equal to the ones sent (checked once per config):
+
+* ``unary``  -- ``Client.process("passthrough", ..., transport="unary")``: one ``Process`` call,
+  the whole frame in one message each way (a 4K float RGBA frame is 141.6 MB and fits the
+  160 MiB message limit);
+* ``stream`` -- the same through ``ProcessStream`` (``transport="stream"``): a header, then the
+  channels in ``DataChunk`` messages of ``chunk_bytes`` each way;
+* ``socket`` -- the baseline: the same planar channel bytes over a plain loopback TCP socket to
+  an echo server.
+
+The plateforge server runs as a separate process on 127.0.0.1 (started the way
+``plateforge.localserver.local_server()`` starts one, with a token, offering only the
+``passthrough`` model), so the numbers include everything a real call pays except model work: protobuf encoding,
+HTTP/2 framing, the server's decode, its request checks (finite samples) and provenance hash,
+its encode, and the client's decode.
+
+Why the socket echo is the right baseline
+-----------------------------------------
+The question is how much the RPC layer costs *on top of* moving the bytes, on this machine. The
+echo server is also a separate Python process on loopback, and it does the equivalent work: the
+client serialises each channel from numpy (``tobytes()``), sends a length-prefixed payload, the
+server reads it fully into a buffer before writing it back (as the plateforge server must gather
+a whole frame before its tool can run), and the client receives into a preallocated numpy
+buffer that becomes the channel arrays. Nothing can round-trip a frame between two processes
+faster than the kernel copies it, so ``stream_vs_socket`` is the RPC layer's overhead factor
+and is comparable across machines in a way raw seconds are not. The project target is
+ProcessStream within 1.3x of the socket at 4K half.
+
+Each repeat measures every method once, rotating their order, so drift (thermal, other load on a
+small machine) hits all methods alike; warm-up rounds come first and are not counted. The result
+is one JSON document on stdout; progress goes to stderr.
+
+    python bench/transport.py [--repeats N] [--warmup N] [--quick] [--sizes 1080p,4k]
+                              [--types half,float] [--chunk-bytes N]
+
+``--chunk-bytes`` overrides the DataChunk size on both ends (``plateforge.calls.CHUNK_BYTES``
+otherwise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import secrets
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import numpy as np
+
+from plateforge import calls, codec
+from plateforge.client import Client
+from plateforge.frames import Frame
+from plateforge.localserver import READY_PREFIX
+
+SIZES: dict[str, tuple[int, int]] = {"1080p": (1920, 1080), "4k": (4096, 2160)}
+TYPES: dict[str, type[np.floating[Any]]] = {"half": np.float16, "float": np.float32}
+METHODS = ("socket", "unary", "stream")
+#: ``--quick`` divides both dimensions by this (keeps the aspect ratio; for tests, not numbers).
+QUICK_DIVISOR = 16
+PASSTHROUGH = "plateforge.server.tools.passthrough"
+TARGET_KEY = "4k_half"
+TARGET_MAX = 1.3
+_HEADER = struct.Struct("<Q")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+# -- frames ---------------------------------------------------------------------------------------
+
+
+def make_frame(width: int, height: int, dtype: type[np.floating[Any]], seed: int) -> Frame:
+    """A random RGBA frame in [0, 1): finite (the server refuses NaN/Inf) and incompressible."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.random((height, width, 4), dtype=np.float32).astype(dtype, copy=False)
+    return Frame.from_array(pixels)
+
+
+def same_pixels(sent: Frame, received: dict[str, np.ndarray]) -> bool:
+    """Bit-for-bit equality of every channel (names, dtypes, shapes and bytes)."""
+    if list(sent.channels) != list(received):
+        return False
+    for name, pixels in sent.channels.items():
+        other = received[name]
+        if other.dtype != pixels.dtype or other.shape != pixels.shape:
+            return False
+        if not np.array_equal(np.ascontiguousarray(pixels).view(np.uint8), np.ascontiguousarray(other).view(np.uint8)):
+            return False
+    return True
+
+
+# -- child processes --------------------------------------------------------------------------------
+
+
+@contextmanager
+def spawn(command: list[str], *, env: dict[str, str] | None = None, timeout: float = 120.0) -> Iterator[str]:
+    """Run ``command`` until the ``with`` block ends; yield the address from its ready line."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stdout is not None
+        found: list[str] = []
+
+        def reader() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                if line.startswith(READY_PREFIX):
+                    found.append(line[len(READY_PREFIX) :].strip())
+                    return
+
+        thread = threading.Thread(target=reader, daemon=True)
+        thread.start()
+        thread.join(timeout)
+        if not found:
+            process.kill()
+            _, err = process.communicate(timeout=10)
+            raise RuntimeError(f"{command[1:]} did not start: {(err or '').strip()[-2000:]}")
+        threading.Thread(target=lambda: process.stderr and process.stderr.read(), daemon=True).start()
+        yield found[0]
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def grpc_server(chunk_bytes: int | None) -> Iterator[tuple[str, str]]:
+    """A plateforge server subprocess on 127.0.0.1 with a random token: yields (address, token).
+
+    Started as ``plateforge.localserver.local_server()`` starts one (token in the environment,
+    wait for the ready line), but from this script so that it serves ``passthrough`` only (the
+    benchmark needs nothing else, and must not depend on other tools importing) and can take
+    another chunk size.
+    """
+    token = secrets.token_urlsafe(24)
+    env = {**os.environ, "PLATEFORGE_TOKEN": token, "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve-grpc"]
+    if chunk_bytes is not None:
+        command += ["--chunk-bytes", str(chunk_bytes)]
+    with spawn(command, env=env) as address:
+        yield address, token
+
+
+def set_chunk_bytes(chunk_bytes: int) -> None:
+    """Make this process's codec cut streams into ``chunk_bytes`` chunks (both directions)."""
+    for fn in (codec.stream_call, codec.stream_result):
+        defaults = fn.__kwdefaults__ or {}
+        fn.__kwdefaults__ = {**defaults, "chunk_bytes": chunk_bytes}
+
+
+def serve_grpc(chunk_bytes: int | None) -> int:
+    """``--serve-grpc``: ``plateforge serve`` (same defaults) offering only ``passthrough``."""
+    if chunk_bytes is not None:
+        set_chunk_bytes(chunk_bytes)
+    from plateforge.server.app import ServerConfig, serve
+
+    return serve(ServerConfig(host="127.0.0.1", port=0, token=os.environ["PLATEFORGE_TOKEN"], tools=(PASSTHROUGH,)))
+
+
+def _recv_into(sock: socket.socket, view: memoryview) -> None:
+    got = 0
+    while got < len(view):
+        n = sock.recv_into(view[got:])
+        if n == 0:
+            raise ConnectionError("connection closed mid-payload")
+        got += n
+
+
+def serve_echo() -> int:
+    """``--echo-server``: read each length-prefixed payload fully into a buffer, send it back."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    host, port = listener.getsockname()[:2]
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"{READY_PREFIX}{host}:{port}", flush=True)
+    head = bytearray(_HEADER.size)
+    while True:
+        conn, _ = listener.accept()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with conn:
+            while True:
+                try:
+                    _recv_into(conn, memoryview(head))
+                except ConnectionError:
+                    break
+                (size,) = _HEADER.unpack(head)
+                buffer = np.empty(size, dtype=np.uint8)
+                _recv_into(conn, buffer.data.cast("B"))
+                conn.sendall(head)
+                conn.sendall(buffer.data)
+
+
+# -- one round trip each ------------------------------------------------------------------------------
+
+
+class SocketEcho:
+    """The baseline client: channels out as bytes, back into one numpy buffer, split into arrays."""
+
+    def __init__(self, address: str) -> None:
+        host, port = address.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def round_trip(self, frame: Frame) -> dict[str, np.ndarray]:
+        channels = frame.channels
+        self.sock.sendall(_HEADER.pack(frame.nbytes))
+        for pixels in channels.values():
+            self.sock.sendall(pixels.tobytes())
+        head = bytearray(_HEADER.size)
+        _recv_into(self.sock, memoryview(head))
+        (size,) = _HEADER.unpack(head)
+        buffer = np.empty(size, dtype=np.uint8)
+        _recv_into(self.sock, buffer.data.cast("B"))
+        out: dict[str, np.ndarray] = {}
+        offset = 0
+        for name, pixels in channels.items():
+            out[name] = buffer[offset : offset + pixels.nbytes].view(pixels.dtype).reshape(pixels.shape)
+            offset += pixels.nbytes
+        return out
+
+
+def grpc_round_trip(client: Client, transport: str) -> Callable[[Frame], dict[str, np.ndarray]]:
+    def run(frame: Frame) -> dict[str, np.ndarray]:
+        result = client.process("passthrough", {"plate": frame}, transport=transport)  # type: ignore[arg-type]
+        return result.outputs["image"].channels
+
+    return run
+
+
+# -- measuring -------------------------------------------------------------------------------------
+
+
+def summarise(times: list[float], nbytes: int) -> dict[str, Any]:
+    median = statistics.median(times)
+    return {
+        "median_s": round(median, 6),
+        "min_s": round(min(times), 6),
+        "mb_per_s": round(nbytes / median / 1e6, 1),
+        "all_s": [round(t, 6) for t in times],
+    }
+
+
+def measure(
+    frame: Frame, methods: dict[str, Callable[[Frame], dict[str, np.ndarray]]], repeats: int, warmup: int
+) -> dict[str, list[float]]:
+    for name, method in methods.items():
+        if not same_pixels(frame, method(frame)):
+            raise AssertionError(f"{name}: the frame did not come back bit for bit")
+    for _ in range(warmup - 1):
+        for method in methods.values():
+            method(frame)
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    order = list(methods)
+    for r in range(repeats):
+        rotated = order[r % len(order) :] + order[: r % len(order)]
+        for name in rotated:
+            gc.collect()
+            started = time.perf_counter()
+            received = methods[name](frame)
+            times[name].append(time.perf_counter() - started)
+            del received
+    return times
+
+
+def ratio(a: float, b: float) -> float:
+    return round(a / b, 3)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
+    types = [t.strip() for t in args.types.split(",") if t.strip()]
+    for s in sizes:
+        if s not in SIZES:
+            raise SystemExit(f"unknown size {s!r}; choose from {sorted(SIZES)}")
+    for t in types:
+        if t not in TYPES:
+            raise SystemExit(f"unknown type {t!r}; choose from {sorted(TYPES)}")
+    repeats = 1 if args.quick and args.repeats is None else (args.repeats or 7)
+    warmup = max(1, args.warmup if args.warmup is not None else (1 if args.quick else 2))
+    if args.chunk_bytes is not None:
+        set_chunk_bytes(args.chunk_bytes)
+    chunk_bytes = args.chunk_bytes if args.chunk_bytes is not None else calls.CHUNK_BYTES
+
+    settings: dict[str, Any] = {
+        "repeats": repeats,
+        "warmup": warmup,
+        "quick": bool(args.quick),
+        "chunk_bytes": chunk_bytes,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "grpc": grpc.__version__,
+        "numpy": np.__version__,
+        "protobuf": _protobuf_version(),
+        "platform": platform.platform(),
+        "server": "subprocess on 127.0.0.1",
+        "baseline": "length-prefixed TCP echo, separate process on 127.0.0.1",
+        "model": "passthrough",
+    }
+    results: dict[str, Any] = {}
+    echo_command = [sys.executable, str(Path(__file__).resolve()), "--echo-server"]
+    with spawn(echo_command) as echo_address, grpc_server(args.chunk_bytes) as (address, token):
+        log(f"plateforge server {address}, echo server {echo_address}")
+        echo = SocketEcho(echo_address)
+        client = Client(address, token=token, timeout=600.0)
+        try:
+            client.wait_ready(timeout=60)
+            methods = {
+                "socket": echo.round_trip,
+                "unary": grpc_round_trip(client, "unary"),
+                "stream": grpc_round_trip(client, "stream"),
+            }
+            for seed, (size, kind) in enumerate((s, t) for s in sizes for t in types):
+                width, height = SIZES[size]
+                if args.quick:
+                    width, height = width // QUICK_DIVISOR, height // QUICK_DIVISOR
+                key = f"{size}_{kind}"
+                frame = make_frame(width, height, TYPES[kind], seed)
+                log(f"{key}: {width}x{height} RGBA {kind}, {frame.nbytes / 1e6:.1f} MB, {repeats} repeats")
+                times = measure(frame, methods, repeats, warmup)
+                entry: dict[str, Any] = {"width": width, "height": height, "bytes": frame.nbytes}
+                for name in METHODS:
+                    entry[name] = summarise(times[name], frame.nbytes)
+                sock, unary, stream = (entry[m] for m in METHODS)
+                entry["unary_vs_socket"] = ratio(unary["median_s"], sock["median_s"])
+                entry["stream_vs_socket"] = ratio(stream["median_s"], sock["median_s"])
+                entry["unary_vs_socket_min"] = ratio(unary["min_s"], sock["min_s"])
+                entry["stream_vs_socket_min"] = ratio(stream["min_s"], sock["min_s"])
+                results[key] = entry
+                log(
+                    f"  socket {sock['median_s']:.4f} s  unary {unary['median_s']:.4f} s "
+                    f"({entry['unary_vs_socket']}x)  stream {stream['median_s']:.4f} s ({entry['stream_vs_socket']}x)"
+                )
+                del frame
+        finally:
+            client.close()
+            echo.close()
+
+    measured = results.get(TARGET_KEY)
+    targets = {
+        f"{TARGET_KEY}_stream_vs_socket_max": TARGET_MAX,
+        "met": None if measured is None else bool(measured["stream_vs_socket"] <= TARGET_MAX),
+    }
+    return {"settings": settings, "results": results, "targets": targets}
+
+
+def _protobuf_version() -> str:
+    from google.protobuf import __version__ as version
+    from google.protobuf.internal import api_implementation
+
+    return f"{version} ({api_implementation.Type()})"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=None, help="timed round trips per method (default 7; 1 quick)")
+    parser.add_argument("--warmup", type=int, default=None, help="untimed rounds first (default 2; 1 quick)")
+    parser.add_argument("--quick", action="store_true", help=f"frames 1/{QUICK_DIVISOR} the size: checks, not numbers")
+    parser.add_argument("--sizes", default="1080p,4k", help="comma-separated: 1080p, 4k (default both)")
+    parser.add_argument("--types", default="half,float", help="comma-separated: half, float (default both)")
+    parser.add_argument(
+        "--chunk-bytes", type=int, default=None, help=f"DataChunk size on both ends (default {calls.CHUNK_BYTES})"
+    )
+    parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--serve-grpc", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.echo_server:
+        return serve_echo()
+    if args.serve_grpc:
+        return serve_grpc(args.chunk_bytes)
+    if args.chunk_bytes is not None and args.chunk_bytes <= 0:
+        raise SystemExit("--chunk-bytes must be positive")
+    if args.repeats is not None and args.repeats < 1:
+        raise SystemExit("--repeats must be at least 1")
+    json.dump(run(args), sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
