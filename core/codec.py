@@ -9,15 +9,18 @@ frame is copied once on the way in and once on the way out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 import numpy as np
 
 from plateforge.calls import CHUNK_BYTES, ProcessCall, ProcessResult
 from plateforge.errors import FrameError, FrameTooLargeError, ParameterError
-from plateforge.frames import PIXEL_DTYPES, Box, Frame, pixel_type_of
+from plateforge.frames import PIXEL_DTYPES, Box, Frame, has_non_finite, pixel_type_of
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamKind, ParamSpec, ParamValue
+from plateforge.provenance import channel_preamble, pixels_hasher, pixels_sha256
 from plateforge.v1 import frame_pb2, inference_pb2, models_pb2
 
 __all__ = [
@@ -359,14 +362,68 @@ def stream_result(
     yield from _chunks(inference_pb2.ProcessStreamResponse, images, chunk_bytes)
 
 
+class _RunningDigest:
+    """provenance.pixels_sha256 of one image, fed chunk by chunk while the chunks arrive in order.
+
+    Hashing runs on a thread of its own (hashlib releases the GIL), so it proceeds on another
+    core while the receiving thread copies the next chunk.
+    """
+
+    def __init__(self, msg: frame_pb2.Frame, sizes: list[int]) -> None:
+        self.hasher = pixels_hasher(_box_from_proto(msg.data_window), _box_from_proto(msg.display_window))
+        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._worker = threading.Thread(target=self._hash, name="plateforge-digest", daemon=True)
+        self._worker.start()
+        self.msg = msg
+        self.sizes = sizes
+        self.channel = 0
+        self.offset = 0
+        self.in_order = True
+        self._skip_empty()
+
+    def _skip_empty(self) -> None:
+        while self.channel < len(self.sizes) and self.offset == self.sizes[self.channel]:
+            self.channel += 1
+            self.offset = 0
+
+    def feed(self, channel: int, offset: int, data: bytes, dtype: np.dtype) -> None:
+        if not self.in_order or channel != self.channel or offset != self.offset:
+            self.in_order = False  # out of order: the digest is computed from the whole frame later
+            return
+        if offset == 0:
+            self._queue.put(channel_preamble(self.msg.channels[channel].name, dtype))
+        self._queue.put(data)
+        self.offset += len(data)
+        self._skip_empty()
+
+    def _hash(self) -> None:
+        while (data := self._queue.get()) is not None:
+            self.hasher.update(data)
+
+    def hexdigest(self) -> str | None:
+        """The digest, or None when chunks came out of order (or ended early)."""
+        self._queue.put(None)
+        self._worker.join()
+        return self.hasher.hexdigest() if self.in_order and self.channel == len(self.sizes) else None
+
+
 class ChunkAssembler:
     """Collects the DataChunks of the frames a stream header announced, then builds the frames.
 
     ``max_bytes`` bounds what a header may announce, so a hostile or mistaken header cannot make
-    the receiver allocate more than it is willing to hold.
+    the receiver allocate more than it is willing to hold. With ``scan_finite`` every chunk is
+    checked for NaN/Inf as it lands, and images in ``digest`` are hashed as their chunks arrive:
+    both passes over the pixels then overlap the transfer instead of following it.
     """
 
-    def __init__(self, headers: dict[tuple[int, int], frame_pb2.Frame], *, max_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        headers: dict[tuple[int, int], frame_pb2.Frame],
+        *,
+        max_bytes: int | None = None,
+        scan_finite: bool = False,
+        digest: Iterable[tuple[int, int]] = (),
+    ) -> None:
         self._headers = headers
         self._buffers: dict[tuple[int, int, int], np.ndarray] = {}
         self._received: dict[tuple[int, int, int], int] = {}
@@ -386,6 +443,17 @@ class ChunkAssembler:
             raise FrameTooLargeError(f"the stream announces {total} bytes of pixels; the limit is {max_bytes}")
         for key, (dtype, shape) in self._layout.items():
             self._buffers[key] = np.empty(shape[0] * shape[1] * dtype.itemsize, dtype=np.uint8)
+        self._scan = scan_finite
+        #: Channels found to hold NaN/Inf, and channels whose chunks could not be scanned in place.
+        self._non_finite: set[tuple[int, int, int]] = set()
+        self._unscanned: set[tuple[int, int, int]] = set()
+        self._digests = {
+            key: _RunningDigest(
+                headers[key], [self._buffers[(key[0], key[1], c)].size for c in range(len(headers[key].channels))]
+            )
+            for key in digest
+            if key in headers
+        }
 
     def add(self, chunk: inference_pb2.DataChunk) -> None:
         key = (chunk.image_index, chunk.frame_index, chunk.channel_index)
@@ -393,11 +461,21 @@ class ChunkAssembler:
         if buffer is None:
             raise FrameError(f"data chunk for image {key[0]} frame {key[1]} channel {key[2]} matches no header channel")
         data = chunk.data  # each read of a bytes field copies it out of the message: read it once
-        end = chunk.offset + len(data)
+        offset = chunk.offset
+        end = offset + len(data)
         if end > buffer.size:
             raise FrameError(f"data chunk for image {key[0]} channel {key[2]} runs past the channel's end")
-        buffer[chunk.offset : end] = np.frombuffer(data, dtype=np.uint8)
+        buffer[offset:end] = np.frombuffer(data, dtype=np.uint8)
         self._received[key] += len(data)
+        dtype = self._layout[key][0]
+        if self._scan and dtype.kind == "f" and key not in self._non_finite:
+            if offset % dtype.itemsize or len(data) % dtype.itemsize:
+                self._unscanned.add(key)
+            elif has_non_finite(buffer[offset:end].view(dtype)):
+                self._non_finite.add(key)
+        running = self._digests.get(key[:2])
+        if running is not None:
+            running.feed(key[2], offset, data, dtype)
 
     def frames(self) -> dict[tuple[int, int], Frame]:
         short = [k for k, n in self._received.items() if n != self._buffers[k].size]
@@ -414,20 +492,50 @@ class ChunkAssembler:
             out[(i, j)] = _frame_from_arrays(msg, arrays)
         return out
 
+    def non_finite(self) -> dict[tuple[int, int], list[str]]:
+        """Names of the channels holding NaN/Inf, for every image (call after :meth:`frames`)."""
+        for key in self._unscanned - self._non_finite:
+            if has_non_finite(self._buffers[key].view(self._layout[key][0])):
+                self._non_finite.add(key)
+        found: dict[tuple[int, int], list[str]] = {image: [] for image in self._headers}
+        for i, j, c in sorted(self._non_finite):
+            found[(i, j)].append(self._headers[(i, j)].channels[c].name)
+        return found
 
-def gather_call(messages: Iterator[inference_pb2.ProcessStreamRequest], *, max_bytes: int | None = None) -> ProcessCall:
-    """The call a ProcessStream request carries."""
+    def digests(self, frames: dict[tuple[int, int], Frame]) -> dict[tuple[int, int], str]:
+        """provenance.pixels_sha256 of the images asked for, from the running hashes where the
+        chunks came in order."""
+        return {key: running.hexdigest() or pixels_sha256(frames[key]) for key, running in self._digests.items()}
+
+
+def gather_call(
+    messages: Iterator[inference_pb2.ProcessStreamRequest],
+    *,
+    max_bytes: int | None = None,
+    digest_for: Callable[[inference_pb2.ProcessRequest], Iterable[tuple[int, int]]] | None = None,
+) -> ProcessCall:
+    """The call a ProcessStream request carries, scanned for NaN/Inf as it arrived.
+
+    ``digest_for`` sees the header and names the images (input index, frame index) whose
+    provenance hash the receiver wants; they are hashed while their chunks arrive.
+    """
     first = next(messages, None)
     if first is None or first.WhichOneof("part") != "header":
         raise FrameError("a ProcessStream request must start with its header")
     header = first.header
     headers = {(i, j): f for i, inp in enumerate(header.inputs) for j, f in enumerate(inp.frames)}
-    assembler = ChunkAssembler(headers, max_bytes=max_bytes)
+    wanted = list(digest_for(header)) if digest_for is not None else []
+    assembler = ChunkAssembler(headers, max_bytes=max_bytes, scan_finite=True, digest=wanted)
     for message in messages:
         if message.WhichOneof("part") != "chunk":
             raise FrameError("a ProcessStream request holds one header only")
         assembler.add(message.chunk)
-    return _call_from(header, assembler.frames())
+    frames = assembler.frames()
+    call = _call_from(header, frames)
+    names = [inp.name for inp in header.inputs]
+    call.non_finite = {(names[i], j): bad for (i, j), bad in assembler.non_finite().items()}
+    call.pixel_digests = {(names[i], j): d for (i, j), d in assembler.digests(frames).items()}
+    return call
 
 
 def gather_result(messages: Iterator[inference_pb2.ProcessStreamResponse]) -> ProcessResult:

@@ -26,7 +26,7 @@ import numpy as np
 
 from plateforge.errors import FrameError, NonFiniteError
 
-__all__ = ["PIXEL_DTYPES", "Box", "Frame", "PixelType", "mask_channel_name", "pixel_type_of"]
+__all__ = ["PIXEL_DTYPES", "Box", "Frame", "PixelType", "has_non_finite", "mask_channel_name", "pixel_type_of"]
 
 PixelType = Literal["half", "float", "uint"]
 
@@ -48,6 +48,28 @@ def pixel_type_of(array: np.ndarray) -> PixelType:
     if kind == np.uint32:
         return "uint"
     raise FrameError(f"channel dtype {kind} has no EXR pixel type; expected float16, float32 or uint32")
+
+
+#: Exponent bits of half and float: all set means Inf or NaN.
+_EXPONENT_BITS: dict[int, tuple[type, int]] = {2: (np.uint16, 0x7C00), 4: (np.uint32, 0x7F800000)}
+_SCAN_SAMPLES = 1 << 18
+
+
+def has_non_finite(pixels: np.ndarray) -> bool:
+    """True if a half/float array holds NaN or Inf (uint arrays never do).
+
+    Tests the exponent bits in blocks: numpy's ``isfinite`` on half is slow (it widens every
+    sample), and blocks stop early and keep temporaries in cache.
+    """
+    if pixels.dtype.kind != "f":
+        return False
+    uint, bits = _EXPONENT_BITS[pixels.dtype.itemsize]
+    flat: np.ndarray = pixels.reshape(-1).view(uint)
+    for start in range(0, flat.size, _SCAN_SAMPLES):
+        block = flat[start : start + _SCAN_SAMPLES]
+        if np.any((block & bits) == bits):
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -190,11 +212,7 @@ class Frame:
     # -- validity ------------------------------------------------------------------------------
 
     def non_finite_channels(self) -> list[str]:
-        return [
-            name
-            for name, pixels in self.channels.items()
-            if pixels.dtype.kind == "f" and not bool(np.isfinite(pixels).all())
-        ]
+        return [name for name, pixels in self.channels.items() if has_non_finite(pixels)]
 
     def check_finite(self, *, role: str = "input") -> None:
         """Refuse NaN/Inf, naming the frame, the channel and how many samples are bad."""

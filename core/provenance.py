@@ -13,22 +13,45 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from plateforge.frames import Frame
+from plateforge.frames import Box, Frame
 
-__all__ = ["PREFIX", "SCHEMA_VERSION", "from_attributes", "pixels_sha256", "record"]
+__all__ = [
+    "PREFIX",
+    "SCHEMA_VERSION",
+    "channel_preamble",
+    "from_attributes",
+    "pixels_hasher",
+    "pixels_sha256",
+    "record",
+]
 
 PREFIX = "plateforge/"
 #: Bumped when the meaning of a key changes; readers refuse versions they do not know.
 SCHEMA_VERSION = "1"
 
 
-def pixels_sha256(frame: Frame) -> str:
-    """A hash of a frame's pixels and layout, independent of how a file compressed them."""
+def pixels_hasher(data_window: Box, display_window: Box) -> hashlib._Hash:
+    """The running hash of :func:`pixels_sha256`, before any channel. Receivers that get pixels
+    in pieces (ProcessStream) feed it as they arrive; the digest is the same."""
     digest = hashlib.sha256()
-    digest.update(repr((frame.data_window, frame.display_window)).encode())
+    digest.update(repr((data_window, display_window)).encode())
+    return digest
+
+
+def channel_preamble(name: str, dtype: np.dtype) -> bytes:
+    """What :func:`pixels_sha256` hashes before a channel's samples."""
+    return name.encode() + b"\0" + str(np.dtype(dtype)).encode() + b"\0"
+
+
+def pixels_sha256(frame: Frame) -> str:
+    """A hash of a frame's pixels and layout, independent of how a file compressed them:
+    the windows, then each channel's name, type and little-endian samples, in channel order."""
+    digest = pixels_hasher(frame.data_window, frame.display_window)
     for name, pixels in frame.channels.items():
-        digest.update(name.encode() + b"\0" + str(pixels.dtype).encode() + b"\0")
-        digest.update(np.ascontiguousarray(pixels).tobytes())
+        digest.update(channel_preamble(name, pixels.dtype))
+        digest.update(
+            np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("<")).reshape(-1).view(np.uint8).data
+        )
     return digest.hexdigest()
 
 

@@ -40,6 +40,7 @@ def check_call(
         raise FrameError(f"model {info.name!r} needs input(s) {missing}; the request gives {sorted(call.inputs)}")
 
     inputs: dict[str, list[Frame]] = {}
+    digests: dict[tuple[str, int | None], str] = {}
     reference: Frame | None = None
     for name, frames in call.inputs.items():
         spec = declared[name]
@@ -54,7 +55,7 @@ def check_call(
         if len(frames) > 1 and (None in numbers or len(set(numbers)) != len(numbers)):
             raise FrameError(f"input {name!r}: several frames need distinct frame numbers; got {numbers}")
         checked = []
-        for frame in frames:
+        for index, frame in enumerate(frames):
             role = f"input {name!r}"
             pixels = frame.width * frame.height
             if pixels > max_frame_pixels:
@@ -74,10 +75,15 @@ def check_call(
                     f"{frame.display_window}; the first input has {reference.data_window} and "
                     f"{reference.display_window}: every input must share the plate's windows"
                 )
-            if call.sanitize_non_finite:
-                frame = frame.sanitised()
-            else:
-                frame.check_finite(role=role)
+            # A stream was scanned as it arrived; a unary request is scanned here.
+            scanned = call.non_finite.get((name, index), []) if call.non_finite is not None else None
+            if scanned is None or scanned:
+                if call.sanitize_non_finite:
+                    frame = frame.sanitised()
+                else:
+                    frame.check_finite(role=role)
+            if (name, index) in call.pixel_digests:
+                digests[(name, frame.frame_number)] = call.pixel_digests[(name, index)]
             checked.append(frame)
         inputs[name] = sorted(checked, key=lambda f: f.frame_number if f.frame_number is not None else 0)
 
@@ -91,5 +97,10 @@ def check_call(
                 f"input {name!r} holds frames {[f.frame_number for f in frames]} but not the target frame {target}"
             )
     return ToolCall(
-        info=info, inputs=inputs, params=params, target_frame=target, cancelled=cancelled or threading.Event()
+        info=info,
+        inputs=inputs,
+        params=params,
+        target_frame=target,
+        cancelled=cancelled or threading.Event(),
+        digests=digests,
     )

@@ -16,6 +16,7 @@ import grpc
 
 from plateforge import __version__, codec
 from plateforge.calls import ProcessCall, ProcessResult
+from plateforge.errors import PlateforgeError
 from plateforge.provenance import pixels_sha256, record
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, check_call
 from plateforge.server.registry import Registry
@@ -47,8 +48,27 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
     ) -> Iterator[inference_pb2.ProcessStreamResponse]:
         # Bound what a header may make us allocate: the largest accepted frame, float RGBA,
         # for every frame the header announces is checked later; this caps the total.
-        call = codec.gather_call(request_iterator, max_bytes=self.max_frame_pixels * 16 * 5)
+        call = codec.gather_call(
+            request_iterator, max_bytes=self.max_frame_pixels * 16 * 5, digest_for=self._provenance_source
+        )
         yield from codec.stream_result(self.run(call, context))
+
+    def _provenance_source(self, header: inference_pb2.ProcessRequest) -> list[tuple[int, int]]:
+        """The (input, frame) whose hash goes into the provenance record: the model's first
+        input at the target frame. Hashed while it arrives rather than after."""
+        try:
+            primary = self.registry.get(header.model, header.version).info.inputs[0].name
+        except (PlateforgeError, IndexError):
+            return []  # the same lookup fails again, with its message, once the call is gathered
+        target = header.target_frame if header.HasField("target_frame") else None
+        for i, given in enumerate(header.inputs):
+            if given.name != primary:
+                continue
+            for j, frame in enumerate(given.frames):
+                number = frame.frame_number if frame.HasField("frame_number") else None
+                if len(given.frames) == 1 or number == target:
+                    return [(i, j)]
+        return []
 
     def run(self, call: ProcessCall, context: grpc.ServicerContext) -> ProcessResult:
         model = self.registry.get(call.model, call.version)
@@ -69,7 +89,7 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
             tool=model.info.tool,
             params=tool_call.params,
             modelProvenance=model.info.provenance,
-            sourcePixelsSha256=pixels_sha256(source),
+            sourcePixelsSha256=tool_call.digests.get((primary, source.frame_number)) or pixels_sha256(source),
             frame=tool_call.target_frame if tool_call.target_frame is not None else "",
             server=f"plateforge {__version__}",
         )

@@ -6,8 +6,9 @@ import pytest
 from plateforge import codec
 from plateforge.calls import ProcessCall, ProcessResult
 from plateforge.errors import FrameError, FrameTooLargeError
-from plateforge.frames import Box, Frame
+from plateforge.frames import Box, Frame, has_non_finite
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
+from plateforge.provenance import pixels_sha256
 
 
 def _frame(number: int | None = 1001) -> Frame:
@@ -126,3 +127,39 @@ def test_model_info_round_trip() -> None:
         attributes={"k": "v"},
     )
     assert codec.info_from_proto(codec.info_to_proto(info)) == info
+
+
+@pytest.mark.parametrize("chunk", [pytest.param(8, id="aligned"), pytest.param(7, id="misaligned")])
+def test_stream_scan_and_digest_match_the_whole_frame_passes(chunk: int) -> None:
+    target, other = _frame(1001), _frame(1000)
+    bad = other.channels["Z"].copy()
+    bad[4, 6] = np.inf
+    other = other.replace(channels={**other.channels, "Z": bad})
+    call = ProcessCall("m", {"plate": [other, target]}, target_frame=1001)
+    messages = list(codec.stream_call(call, chunk_bytes=chunk))
+    back = codec.gather_call(iter(messages), digest_for=lambda header: [(0, 1)])
+    assert back.non_finite == {("plate", 0): ["Z"], ("plate", 1): []}
+    assert back.pixel_digests == {("plate", 1): pixels_sha256(target)}
+    # Chunks out of order still assemble; the digest then comes from the whole frame.
+    shuffled = [messages[0], *reversed(messages[1:])]
+    again = codec.gather_call(iter(shuffled), digest_for=lambda header: [(0, 1)])
+    assert again.pixel_digests == {("plate", 1): pixels_sha256(target)}
+    assert again.non_finite == back.non_finite
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value", "expected"),
+    [
+        pytest.param(np.float16, np.nan, True, id="half-nan"),
+        pytest.param(np.float16, -np.inf, True, id="half-neg-inf"),
+        pytest.param(np.float16, 65504.0, False, id="half-max"),
+        pytest.param(np.float32, np.inf, True, id="float-inf"),
+        pytest.param(np.float32, -3.4e38, False, id="float-lowest"),
+        pytest.param(np.uint32, 0xFFFFFFFF, False, id="uint-all-ones"),
+    ],
+)
+def test_has_non_finite(dtype: type, value: float, expected: bool) -> None:
+    pixels = np.zeros((300, 1000), dtype=dtype)
+    pixels[299, 999] = value  # the last sample of the last block
+    assert has_non_finite(pixels) is expected
+    assert has_non_finite(pixels[:, 999:]) is expected  # a strided view
