@@ -12,7 +12,13 @@ arrives decoded as numpy arrays bit-for-bit equal to the ones sent (checked once
 * ``stream`` -- the same through ``ProcessStream`` (``transport="stream"``): a header, then the
   channels in ``DataChunk`` messages of ``chunk_bytes`` each way;
 * ``socket`` -- the baseline: the same planar channel bytes over a plain loopback TCP socket to
-  an echo server.
+  an echo server;
+* ``grpc_bytes`` -- the floor of gRPC streaming itself: the same planar channel bytes, cut into
+  ``chunk_bytes`` messages, through one bidirectional-streaming method of a bare gRPC server (a
+  separate process started with the same message-size options and a ThreadPoolExecutor) that
+  has no serializers -- raw bytes in and out, no protobuf, no plateforge protocol -- and echoes
+  each message straight back as it arrives; the client materialises the echoed chunks into a
+  preallocated numpy buffer, as the socket baseline does.
 
 The plateforge server runs as a separate process on 127.0.0.1 (started the way
 ``plateforge.localserver.local_server()`` starts one, with a token, offering only the
@@ -31,6 +37,18 @@ buffer that becomes the channel arrays. Nothing can round-trip a frame between t
 faster than the kernel copies it, so ``stream_vs_socket`` is the RPC layer's overhead factor
 and is comparable across machines in a way raw seconds are not. The project target is
 ProcessStream within 1.3x of the socket at 4K half.
+
+Why the bare gRPC floor is there too
+------------------------------------
+``stream_vs_socket`` lumps together two costs: what gRPC itself costs to move the bytes (HTTP/2
+framing, flow control, the C core's copies, its threads handing messages to Python) and what
+plateforge's protocol and server add on top (protobuf messages, the stream header, chunk
+assembly, request checks, provenance hashing, the tool call). ``grpc_bytes`` moves the same bytes
+in the same chunk sizes through gRPC with none of the second kind, so ``grpc_bytes_vs_socket``
+is what gRPC costs over the kernel and ``stream_vs_grpc_bytes`` is what plateforge adds over
+gRPC: the part plateforge's code can change. (Its server echoes each chunk as it arrives rather
+than gathering the frame first, so the floor is, if anything, optimistic, and
+``stream_vs_grpc_bytes`` an upper bound on plateforge's share.)
 
 Each repeat measures every method once, rotating their order, so drift (thermal, other load on a
 small machine) hits all methods alike; warm-up rounds come first and are not counted. The result
@@ -55,7 +73,6 @@ import signal
 import socket
 import statistics
 import struct
-import subprocess
 import sys
 import threading
 import time
@@ -70,11 +87,18 @@ import numpy as np
 from plateforge import calls, codec
 from plateforge.client import Client
 from plateforge.frames import Frame
-from plateforge.localserver import READY_PREFIX
+from plateforge.localserver import READY_PREFIX, start_ready, stop
 
 SIZES: dict[str, tuple[int, int]] = {"1080p": (1920, 1080), "4k": (4096, 2160)}
 TYPES: dict[str, type[np.floating[Any]]] = {"half": np.float16, "float": np.float32}
-METHODS = ("socket", "unary", "stream")
+METHODS = ("socket", "grpc_bytes", "unary", "stream")
+#: The one method the bare gRPC echo server offers (raw bytes, no serializers).
+GRPC_ECHO_SERVICE = "plateforgebench.Echo"
+GRPC_ECHO_METHOD = f"/{GRPC_ECHO_SERVICE}/Echo"
+GRPC_OPTIONS = [
+    ("grpc.max_send_message_length", calls.MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", calls.MAX_MESSAGE_BYTES),
+]
 #: ``--quick`` divides both dimensions by this (keeps the aspect ratio; for tests, not numbers).
 QUICK_DIVISOR = 16
 PASSTHROUGH = "plateforge.server.tools.passthrough"
@@ -116,35 +140,11 @@ def same_pixels(sent: Frame, received: dict[str, np.ndarray]) -> bool:
 @contextmanager
 def spawn(command: list[str], *, env: dict[str, str] | None = None, timeout: float = 120.0) -> Iterator[str]:
     """Run ``command`` until the ``with`` block ends; yield the address from its ready line."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process, address = start_ready(command, env=env, timeout=timeout)
     try:
-        assert process.stdout is not None
-        found: list[str] = []
-
-        def reader() -> None:
-            assert process.stdout is not None
-            for line in process.stdout:
-                if line.startswith(READY_PREFIX):
-                    found.append(line[len(READY_PREFIX) :].strip())
-                    return
-
-        thread = threading.Thread(target=reader, daemon=True)
-        thread.start()
-        thread.join(timeout)
-        if not found:
-            process.kill()
-            _, err = process.communicate(timeout=10)
-            raise RuntimeError(f"{command[1:]} did not start: {(err or '').strip()[-2000:]}")
-        threading.Thread(target=lambda: process.stderr and process.stderr.read(), daemon=True).start()
-        yield found[0]
+        yield address
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)
 
 
 @contextmanager
@@ -213,6 +213,40 @@ def serve_echo() -> int:
                 conn.sendall(buffer.data)
 
 
+def serve_grpc_echo() -> int:
+    """``--grpc-echo-server``: one stream-stream method, raw bytes, each message echoed back.
+
+    Same message-size options and thread pool size as the plateforge server, no interceptor,
+    no serializers: the floor of a gRPC stream round trip in Python.
+    """
+    from concurrent import futures
+
+    from plateforge.server.app import ServerConfig
+
+    def echo(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        yield from requests
+
+    handler = grpc.method_handlers_generic_handler(
+        GRPC_ECHO_SERVICE, {"Echo": grpc.stream_stream_rpc_method_handler(echo)}
+    )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=ServerConfig().workers, thread_name_prefix="echo"),
+        handlers=[handler],
+        options=[*GRPC_OPTIONS, ("grpc.so_reuseport", 0)],
+    )
+    port = server.add_insecure_port("127.0.0.1:0")
+    if port == 0:
+        raise SystemExit("cannot listen on 127.0.0.1")
+    server.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    print(f"{READY_PREFIX}127.0.0.1:{port}", flush=True)
+    stop.wait()
+    server.stop(0).wait()
+    return 0
+
+
 # -- one round trip each ------------------------------------------------------------------------------
 
 
@@ -240,6 +274,47 @@ class SocketEcho:
         out: dict[str, np.ndarray] = {}
         offset = 0
         for name, pixels in channels.items():
+            out[name] = buffer[offset : offset + pixels.nbytes].view(pixels.dtype).reshape(pixels.shape)
+            offset += pixels.nbytes
+        return out
+
+
+class GrpcBytesEcho:
+    """The gRPC floor's client: channel bytes out in ``chunk_bytes`` messages, back into numpy.
+
+    Each channel is cut as plateforge cuts it (chunks never span channels), each chunk goes from
+    numpy to ``bytes`` (``tobytes()``), and the echoed chunks are copied into one preallocated
+    buffer that becomes the channel arrays.
+    """
+
+    def __init__(self, address: str, chunk_bytes: int) -> None:
+        self.chunk_bytes = chunk_bytes
+        self.channel = grpc.insecure_channel(address, options=GRPC_OPTIONS)
+        grpc.channel_ready_future(self.channel).result(timeout=60)
+        self.call = self.channel.stream_stream(GRPC_ECHO_METHOD, None, None)
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def _requests(self, frame: Frame) -> Iterator[bytes]:
+        step = self.chunk_bytes
+        for pixels in frame.channels.values():
+            flat = np.ascontiguousarray(pixels).reshape(-1).view(np.uint8)
+            for offset in range(0, flat.size, step):
+                yield flat[offset : offset + step].tobytes()
+
+    def round_trip(self, frame: Frame) -> dict[str, np.ndarray]:
+        buffer = np.empty(frame.nbytes, dtype=np.uint8)
+        offset = 0
+        for data in self.call(self._requests(frame), timeout=600.0):
+            end = offset + len(data)
+            buffer[offset:end] = np.frombuffer(data, dtype=np.uint8)
+            offset = end
+        if offset != frame.nbytes:
+            raise ConnectionError(f"grpc echo returned {offset} of {frame.nbytes} bytes")
+        out: dict[str, np.ndarray] = {}
+        offset = 0
+        for name, pixels in frame.channels.items():
             out[name] = buffer[offset : offset + pixels.nbytes].view(pixels.dtype).reshape(pixels.shape)
             offset += pixels.nbytes
         return out
@@ -320,18 +395,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "platform": platform.platform(),
         "server": "subprocess on 127.0.0.1",
         "baseline": "length-prefixed TCP echo, separate process on 127.0.0.1",
+        "grpc_floor": "bare gRPC stream-stream echo of raw bytes, no serializers, separate process on 127.0.0.1",
         "model": "passthrough",
     }
     results: dict[str, Any] = {}
     echo_command = [sys.executable, str(Path(__file__).resolve()), "--echo-server"]
-    with spawn(echo_command) as echo_address, grpc_server(args.chunk_bytes) as (address, token):
-        log(f"plateforge server {address}, echo server {echo_address}")
+    grpc_echo_command = [sys.executable, str(Path(__file__).resolve()), "--grpc-echo-server"]
+    with (
+        spawn(echo_command) as echo_address,
+        spawn(grpc_echo_command) as grpc_echo_address,
+        grpc_server(args.chunk_bytes) as (address, token),
+    ):
+        log(f"plateforge server {address}, echo server {echo_address}, grpc echo server {grpc_echo_address}")
         echo = SocketEcho(echo_address)
+        grpc_echo = GrpcBytesEcho(grpc_echo_address, chunk_bytes)
         client = Client(address, token=token, timeout=600.0)
         try:
             client.wait_ready(timeout=60)
             methods = {
                 "socket": echo.round_trip,
+                "grpc_bytes": grpc_echo.round_trip,
                 "unary": grpc_round_trip(client, "unary"),
                 "stream": grpc_round_trip(client, "stream"),
             }
@@ -346,19 +429,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 entry: dict[str, Any] = {"width": width, "height": height, "bytes": frame.nbytes}
                 for name in METHODS:
                     entry[name] = summarise(times[name], frame.nbytes)
-                sock, unary, stream = (entry[m] for m in METHODS)
+                sock, floor, unary, stream = (entry[m] for m in METHODS)
                 entry["unary_vs_socket"] = ratio(unary["median_s"], sock["median_s"])
                 entry["stream_vs_socket"] = ratio(stream["median_s"], sock["median_s"])
                 entry["unary_vs_socket_min"] = ratio(unary["min_s"], sock["min_s"])
                 entry["stream_vs_socket_min"] = ratio(stream["min_s"], sock["min_s"])
+                entry["grpc_bytes_vs_socket"] = ratio(floor["median_s"], sock["median_s"])
+                entry["stream_vs_grpc_bytes"] = ratio(stream["median_s"], floor["median_s"])
+                entry["stream_vs_grpc_bytes_min"] = ratio(stream["min_s"], floor["min_s"])
                 results[key] = entry
                 log(
-                    f"  socket {sock['median_s']:.4f} s  unary {unary['median_s']:.4f} s "
-                    f"({entry['unary_vs_socket']}x)  stream {stream['median_s']:.4f} s ({entry['stream_vs_socket']}x)"
+                    f"  socket {sock['median_s']:.4f} s  grpc_bytes {floor['median_s']:.4f} s "
+                    f"({entry['grpc_bytes_vs_socket']}x)  unary {unary['median_s']:.4f} s "
+                    f"({entry['unary_vs_socket']}x)  stream {stream['median_s']:.4f} s ({entry['stream_vs_socket']}x, "
+                    f"{entry['stream_vs_grpc_bytes']}x grpc_bytes)"
                 )
                 del frame
         finally:
             client.close()
+            grpc_echo.close()
             echo.close()
 
     measured = results.get(TARGET_KEY)
@@ -388,6 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--echo-server", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-grpc", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--grpc-echo-server", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -397,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
         return serve_echo()
     if args.serve_grpc:
         return serve_grpc(args.chunk_bytes)
+    if args.grpc_echo_server:
+        return serve_grpc_echo()
     if args.chunk_bytes is not None and args.chunk_bytes <= 0:
         raise SystemExit("--chunk-bytes must be positive")
     if args.repeats is not None and args.repeats < 1:

@@ -1,8 +1,10 @@
-"""A private local server for one command, so a single workstation needs no set-up.
+"""Starting server processes and waiting until they are ready.
 
-When a CLI command gets no ``--server`` (and no ``PLATEFORGE_SERVER``), it starts
-``python -m plateforge.server --port 0`` on 127.0.0.1 with a random token, waits for its
-``listening on HOST:PORT`` line, and stops it when the command ends.
+When a CLI command gets no ``--server`` (and no ``PLATEFORGE_SERVER``), :func:`local_server`
+starts ``python -m plateforge.server --port 0`` on 127.0.0.1 with a random token, waits for its
+``listening on HOST:PORT`` line, and stops it when the command ends, so a single workstation
+needs no set-up. :func:`start_ready` and :func:`stop` are the same steps for anything else that
+prints that line (tests, benchmarks, farm wrappers).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from plateforge.errors import ServerUnavailableError, UsageError
 
-__all__ = ["READY_PREFIX", "LocalServer", "local_server"]
+__all__ = ["READY_PREFIX", "LocalServer", "local_server", "start_ready", "stop"]
 
 READY_PREFIX = "listening on "
 
@@ -32,30 +35,68 @@ class LocalServer:
     process: subprocess.Popen[str]
 
 
-def _read_ready_line(process: subprocess.Popen[str], timeout: float) -> str:
-    assert process.stdout is not None
-    found: list[str] = []
-    seen: list[str] = []
+def start_ready(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120.0,
+    on_stderr: Callable[[str], object] | None = None,
+) -> tuple[subprocess.Popen[str], str]:
+    """Start ``command``; return it and the address from its ``listening on`` line.
 
-    def reader() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
+    Its stderr is drained on a thread (to ``on_stderr``, line by line) so a chatty process never
+    blocks on a full pipe. If no ready line comes within ``timeout`` the process is killed and
+    :class:`ServerUnavailableError` carries the last lines it wrote.
+    """
+    process = subprocess.Popen(
+        list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(env) if env else None
+    )
+    errors: list[str] = []
+
+    def drain_stderr() -> None:
+        for line in process.stderr or ():
+            errors.append(line)
+            del errors[:-20]
+            if on_stderr is not None:
+                on_stderr(line)
+
+    found: list[str] = []
+
+    def read_ready() -> None:
+        for line in process.stdout or ():
             if line.startswith(READY_PREFIX):
                 found.append(line[len(READY_PREFIX) :].strip())
-                return
-            seen.append(line)
+                break
+        for _ in process.stdout or ():  # keep draining stdout too
+            pass
 
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    thread.join(timeout)
+    threading.Thread(target=drain_stderr, daemon=True).start()
+    reader = threading.Thread(target=read_ready, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + timeout
+    while not found and time.monotonic() < deadline and process.poll() is None:
+        reader.join(0.05)
     if not found:
-        process.kill()
-        _, err = process.communicate(timeout=10)
-        tail = (err or "".join(seen)).strip().splitlines()[-5:]
+        reader.join(0.5)  # a process that printed its line and exited at once: let the reader see it
+    if not found:
+        stop(process, timeout=5)
+        tail = " | ".join(line.strip() for line in errors[-5:] if line.strip())
+        name = os.path.basename(command[0])
         raise ServerUnavailableError(
-            f"the local server did not start within {timeout:.0f} s" + (": " + " | ".join(tail) if tail else "")
+            f"{name} did not report ready within {timeout:.0f} s" + (f": {tail}" if tail else "")
         )
-    return found[0]
+    return process, found[0]
+
+
+def stop(process: subprocess.Popen[str], *, timeout: float = 15.0) -> int:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; return the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()
 
 
 @contextmanager
@@ -69,17 +110,8 @@ def local_server(*, extra_args: Sequence[str] = (), timeout: float = 120.0) -> I
     token = secrets.token_urlsafe(24)
     env = {**os.environ, "PLATEFORGE_TOKEN": token, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "plateforge.server", "--host", "127.0.0.1", "--port", "0", *extra_args]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process, address = start_ready(command, env=env, timeout=timeout)
     try:
-        address = _read_ready_line(process, timeout)
-        # Drain stderr so a chatty server never blocks on a full pipe.
-        threading.Thread(target=lambda: process.stderr and process.stderr.read(), daemon=True).start()
         yield LocalServer(address=address, token=token, process=process)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop(process)

@@ -1,4 +1,4 @@
-"""Type-check plateforge with mypy (strict, per pyproject.toml).
+"""Type-check plateforge and the benchmarks with mypy (strict, per pyproject.toml).
 
 mypy cannot follow setuptools' package-dir mapping (core/ -> plateforge, server/ ->
 plateforge.server), so this lays the package out as Python sees it — a tree of symlinks under
@@ -34,7 +34,7 @@ def main() -> int:
     package = lay_out()
     command = [
         sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
-        "--exclude", r"/v1/", "-p", "plateforge", *sys.argv[1:],
+        "--exclude", r"/v1/", "plateforge", *map(str, sorted((ROOT / "bench").glob("*.py"))), *sys.argv[1:],
     ]
     result = subprocess.run(command, cwd=TREE, capture_output=True, text=True)
     output = (result.stdout + result.stderr).replace("plateforge/server/", "server/").replace("plateforge/", "core/")

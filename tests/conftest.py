@@ -6,12 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from plateforge.localserver import start_ready, stop
 
 REPO = Path(__file__).resolve().parents[1]
 TESTDATA = REPO.parent / "shared" / "testdata" / "openexr-images"
@@ -35,8 +36,9 @@ class ServerProcess:
     stderr_lines: list[str] = field(default_factory=list)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        if self.process.poll() is None:
-            self.process.send_signal(sig)
+        if sig == signal.SIGTERM:
+            return stop(self.process, timeout=timeout)
+        self.process.send_signal(sig)
         return self.process.wait(timeout=timeout)
 
 
@@ -46,26 +48,9 @@ def start_server(*args: str, token: str | None = TOKEN, timeout: float = 60.0) -
     command = [sys.executable, "-m", "plateforge.server", "--port", "0", "--device", "cpu", *args]
     if token:
         command += ["--token", token]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    assert process.stdout is not None and process.stderr is not None
     stderr_lines: list[str] = []
-    threading.Thread(target=lambda: stderr_lines.extend(process.stderr or []), daemon=True).start()
-    found: list[str] = []
-
-    def read_ready() -> None:
-        for line in process.stdout or []:
-            if line.startswith("listening on "):
-                found.append(line.split("listening on ", 1)[1].strip())
-                return
-
-    reader = threading.Thread(target=read_ready, daemon=True)
-    reader.start()
-    reader.join(timeout)
-    if not found:
-        process.kill()
-        process.wait()
-        raise RuntimeError("server did not print its ready line: " + "".join(stderr_lines[-20:]))
-    return ServerProcess(process, found[0], token, stderr_lines)
+    process, address = start_ready(command, env=env, timeout=timeout, on_stderr=stderr_lines.append)
+    return ServerProcess(process, address, token, stderr_lines)
 
 
 @pytest.fixture(scope="session")

@@ -18,8 +18,16 @@ pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("grpc_reflection") is None, reason="needs plateforge[server] to run a server"
 )
 
-METHODS = ("socket", "unary", "stream")
-RATIOS = ("unary_vs_socket", "stream_vs_socket", "unary_vs_socket_min", "stream_vs_socket_min")
+METHODS = ("socket", "grpc_bytes", "unary", "stream")
+RATIOS = (
+    "unary_vs_socket",
+    "stream_vs_socket",
+    "unary_vs_socket_min",
+    "stream_vs_socket_min",
+    "grpc_bytes_vs_socket",
+    "stream_vs_grpc_bytes",
+    "stream_vs_grpc_bytes_min",
+)
 
 
 def _positive(value: object) -> bool:
@@ -71,4 +79,8 @@ def test_subsets_and_chunk_size_are_honoured() -> None:
     doc = _run("--sizes", "4k", "--types", "half", "--chunk-bytes", "65536")
     assert set(doc["results"]) == {"4k_half"}
     assert doc["settings"]["chunk_bytes"] == 65536
-    assert _positive(doc["results"]["4k_half"]["stream_vs_socket"])
+    entry = doc["results"]["4k_half"]
+    for name in ("stream_vs_socket", "grpc_bytes_vs_socket", "stream_vs_grpc_bytes", "stream_vs_grpc_bytes_min"):
+        assert _positive(entry[name]), (name, entry[name])
+    for field in ("median_s", "min_s", "mb_per_s"):
+        assert _positive(entry["grpc_bytes"][field]), (field, entry["grpc_bytes"][field])
