@@ -31,6 +31,7 @@ __all__ = ["Client", "Transport", "server_address", "server_token"]
 Transport = Literal["auto", "unary", "stream"]
 T = TypeVar("T")
 
+_PROCESS_STREAM = "/plateforge.v1.Inference/ProcessStream"
 ENV_SERVER = "PLATEFORGE_SERVER"
 ENV_TOKEN = "PLATEFORGE_TOKEN"
 
@@ -101,6 +102,9 @@ class Client:
         else:
             self._channel = grpc.insecure_channel(resolved, options=options)
         self._stub = inference_pb2_grpc.InferenceStub(self._channel)  # type: ignore[no-untyped-call]
+        # ProcessStream messages go out and come back serialised: the codec writes and reads
+        # their chunks without protobuf's copies (plateforge.chunkwire), in the .proto's format.
+        self._process_stream = self._channel.stream_stream(_PROCESS_STREAM, None, None)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -196,8 +200,8 @@ class Client:
             return codec.decode_result(reply)
 
         def streamed() -> ProcessResult:
-            replies = self._stub.ProcessStream(codec.stream_call(call), timeout=deadline, metadata=self._metadata)
-            return codec.gather_result(replies)
+            replies = self._process_stream(codec.stream_call(call), timeout=deadline, metadata=self._metadata)
+            return codec.gather_result(iter(replies))
 
         return self._call(streamed)
 

@@ -15,8 +15,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TypeVar
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from plateforge.calls import CHUNK_BYTES, ProcessCall, ProcessResult
+from plateforge.chunkwire import Chunk, decode_chunk, encode_chunk
 from plateforge.errors import FrameError, FrameTooLargeError, ParameterError
 from plateforge.frames import PIXEL_DTYPES, Box, Frame, has_non_finite, pixel_type_of
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamKind, ParamSpec, ParamValue
@@ -326,40 +328,56 @@ def decode_result(msg: inference_pb2.ProcessResponse) -> ProcessResult:
 # -- streams -----------------------------------------------------------------------------------
 
 
+def _chunks(images: Iterable[tuple[int, int, Frame]], chunk_bytes: int) -> Iterator[bytes]:
+    """Serialised stream messages, one DataChunk each, copying each sample once (chunkwire)."""
+    for image_index, frame_index, frame in images:
+        for channel_index, pixels in enumerate(frame.channels.values()):
+            flat = _le(pixels).reshape(-1).view(np.uint8).data
+            for offset in range(0, flat.nbytes, chunk_bytes):
+                yield encode_chunk(image_index, frame_index, channel_index, offset, flat[offset : offset + chunk_bytes])
+
+
+def stream_call(call: ProcessCall, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """The serialised ProcessStreamRequest messages of ``call``: header, then every channel in chunks."""
+    yield inference_pb2.ProcessStreamRequest(header=encode_call(call, with_data=False)).SerializeToString()
+    images = ((i, j, f) for i, frames in enumerate(call.inputs.values()) for j, f in enumerate(frames))
+    yield from _chunks(images, chunk_bytes)
+
+
+def stream_result(result: ProcessResult, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[bytes]:
+    """The serialised ProcessStreamResponse messages of ``result``: header, then chunks."""
+    yield inference_pb2.ProcessStreamResponse(header=encode_result(result, with_data=False)).SerializeToString()
+    images = ((k, 0, f) for k, f in enumerate(result.outputs.values()))
+    yield from _chunks(images, chunk_bytes)
+
+
 _StreamMessage = TypeVar("_StreamMessage", inference_pb2.ProcessStreamRequest, inference_pb2.ProcessStreamResponse)
 
 
-def _chunks(
-    message_type: type[_StreamMessage], images: Iterable[tuple[int, int, Frame]], chunk_bytes: int
-) -> Iterator[_StreamMessage]:
-    """``message_type`` messages, each holding one DataChunk (filled in place: see ``_fill_frame``)."""
-    for image_index, frame_index, frame in images:
-        for channel_index, pixels in enumerate(frame.channels.values()):
-            flat = _le(pixels).reshape(-1).view(np.uint8)
-            for offset in range(0, flat.size, chunk_bytes):
-                message = message_type()
-                chunk = message.chunk
-                chunk.image_index = image_index
-                chunk.frame_index = frame_index
-                chunk.channel_index = channel_index
-                chunk.offset = offset
-                chunk.data = flat[offset : offset + chunk_bytes].tobytes()
-                yield message
+def _read_header(raw: bytes | None, message_type: type[_StreamMessage], what: str) -> _StreamMessage:
+    if raw is None or decode_chunk(raw) is not None:
+        raise FrameError(f"a ProcessStream {what} must start with its header")
+    try:
+        message = message_type.FromString(raw)
+    except DecodeError as error:
+        raise FrameError(f"a ProcessStream {what} header does not parse: {error}") from None
+    if message.WhichOneof("part") != "header":
+        raise FrameError(f"a ProcessStream {what} must start with its header")
+    return message
 
 
-def stream_call(call: ProcessCall, *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[inference_pb2.ProcessStreamRequest]:
-    """The messages of a ProcessStream request: header, then every channel in chunks."""
-    yield inference_pb2.ProcessStreamRequest(header=encode_call(call, with_data=False))
-    images = ((i, j, f) for i, frames in enumerate(call.inputs.values()) for j, f in enumerate(frames))
-    yield from _chunks(inference_pb2.ProcessStreamRequest, images, chunk_bytes)
-
-
-def stream_result(
-    result: ProcessResult, *, chunk_bytes: int = CHUNK_BYTES
-) -> Iterator[inference_pb2.ProcessStreamResponse]:
-    yield inference_pb2.ProcessStreamResponse(header=encode_result(result, with_data=False))
-    images = ((k, 0, f) for k, f in enumerate(result.outputs.values()))
-    yield from _chunks(inference_pb2.ProcessStreamResponse, images, chunk_bytes)
+def _read_chunk(raw: bytes, message_type: type[_StreamMessage], what: str) -> Chunk:
+    chunk = decode_chunk(raw)
+    if chunk is not None:
+        return chunk
+    try:  # valid protobuf in a layout the fast path does not take (another client's encoder)
+        message = message_type.FromString(raw)
+    except DecodeError as error:
+        raise FrameError(f"a ProcessStream {what} message does not parse: {error}") from None
+    if message.WhichOneof("part") != "chunk":
+        raise FrameError(f"a ProcessStream {what} holds one header only")
+    c = message.chunk
+    return c.image_index, c.frame_index, c.channel_index, c.offset, memoryview(c.data)
 
 
 class _RunningDigest:
@@ -371,7 +389,7 @@ class _RunningDigest:
 
     def __init__(self, msg: frame_pb2.Frame, sizes: list[int]) -> None:
         self.hasher = pixels_hasher(_box_from_proto(msg.data_window), _box_from_proto(msg.display_window))
-        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[bytes | memoryview | None] = queue.SimpleQueue()
         self._worker = threading.Thread(target=self._hash, name="plateforge-digest", daemon=True)
         self._worker.start()
         self.msg = msg
@@ -386,14 +404,14 @@ class _RunningDigest:
             self.channel += 1
             self.offset = 0
 
-    def feed(self, channel: int, offset: int, data: bytes, dtype: np.dtype) -> None:
+    def feed(self, channel: int, offset: int, data: memoryview, dtype: np.dtype) -> None:
         if not self.in_order or channel != self.channel or offset != self.offset:
             self.in_order = False  # out of order: the digest is computed from the whole frame later
             return
         if offset == 0:
             self._queue.put(channel_preamble(self.msg.channels[channel].name, dtype))
         self._queue.put(data)
-        self.offset += len(data)
+        self.offset += data.nbytes
         self._skip_empty()
 
     def _hash(self) -> None:
@@ -455,21 +473,19 @@ class ChunkAssembler:
             if key in headers
         }
 
-    def add(self, chunk: inference_pb2.DataChunk) -> None:
-        key = (chunk.image_index, chunk.frame_index, chunk.channel_index)
+    def add(self, image_index: int, frame_index: int, channel_index: int, offset: int, data: memoryview) -> None:
+        key = (image_index, frame_index, channel_index)
         buffer = self._buffers.get(key)
         if buffer is None:
             raise FrameError(f"data chunk for image {key[0]} frame {key[1]} channel {key[2]} matches no header channel")
-        data = chunk.data  # each read of a bytes field copies it out of the message: read it once
-        offset = chunk.offset
-        end = offset + len(data)
+        end = offset + data.nbytes
         if end > buffer.size:
             raise FrameError(f"data chunk for image {key[0]} channel {key[2]} runs past the channel's end")
         buffer[offset:end] = np.frombuffer(data, dtype=np.uint8)
-        self._received[key] += len(data)
+        self._received[key] += data.nbytes
         dtype = self._layout[key][0]
         if self._scan and dtype.kind == "f" and key not in self._non_finite:
-            if offset % dtype.itemsize or len(data) % dtype.itemsize:
+            if offset % dtype.itemsize or data.nbytes % dtype.itemsize:
                 self._unscanned.add(key)
             elif has_non_finite(buffer[offset:end].view(dtype)):
                 self._non_finite.add(key)
@@ -509,27 +525,23 @@ class ChunkAssembler:
 
 
 def gather_call(
-    messages: Iterator[inference_pb2.ProcessStreamRequest],
+    messages: Iterator[bytes],
     *,
     max_bytes: int | None = None,
     digest_for: Callable[[inference_pb2.ProcessRequest], Iterable[tuple[int, int]]] | None = None,
 ) -> ProcessCall:
-    """The call a ProcessStream request carries, scanned for NaN/Inf as it arrived.
+    """The call that serialised ProcessStreamRequest messages carry, scanned for NaN/Inf as
+    they arrived.
 
     ``digest_for`` sees the header and names the images (input index, frame index) whose
     provenance hash the receiver wants; they are hashed while their chunks arrive.
     """
-    first = next(messages, None)
-    if first is None or first.WhichOneof("part") != "header":
-        raise FrameError("a ProcessStream request must start with its header")
-    header = first.header
+    header = _read_header(next(messages, None), inference_pb2.ProcessStreamRequest, "request").header
     headers = {(i, j): f for i, inp in enumerate(header.inputs) for j, f in enumerate(inp.frames)}
     wanted = list(digest_for(header)) if digest_for is not None else []
     assembler = ChunkAssembler(headers, max_bytes=max_bytes, scan_finite=True, digest=wanted)
-    for message in messages:
-        if message.WhichOneof("part") != "chunk":
-            raise FrameError("a ProcessStream request holds one header only")
-        assembler.add(message.chunk)
+    for raw in messages:
+        assembler.add(*_read_chunk(raw, inference_pb2.ProcessStreamRequest, "request"))
     frames = assembler.frames()
     call = _call_from(header, frames)
     names = [inp.name for inp in header.inputs]
@@ -538,15 +550,10 @@ def gather_call(
     return call
 
 
-def gather_result(messages: Iterator[inference_pb2.ProcessStreamResponse]) -> ProcessResult:
-    """The result a ProcessStream response carries."""
-    first = next(messages, None)
-    if first is None or first.WhichOneof("part") != "header":
-        raise FrameError("a ProcessStream response must start with its header")
-    header = first.header
+def gather_result(messages: Iterator[bytes]) -> ProcessResult:
+    """The result that serialised ProcessStreamResponse messages carry."""
+    header = _read_header(next(messages, None), inference_pb2.ProcessStreamResponse, "response").header
     assembler = ChunkAssembler({(k, 0): out.frame for k, out in enumerate(header.outputs)})
-    for message in messages:
-        if message.WhichOneof("part") != "chunk":
-            raise FrameError("a ProcessStream response holds one header only")
-        assembler.add(message.chunk)
+    for raw in messages:
+        assembler.add(*_read_chunk(raw, inference_pb2.ProcessStreamResponse, "response"))
     return _result_from(header, assembler.frames())

@@ -27,15 +27,12 @@ from plateforge.errors import UsageError
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS
 from plateforge.server.interceptors import ServerInterceptor
 from plateforge.server.registry import Registry
-from plateforge.server.service import InferenceService
+from plateforge.server.service import SERVICE_NAME, InferenceService, add_to_server
 from plateforge.server.tools import BUILTIN
-from plateforge.v1 import inference_pb2, inference_pb2_grpc
 
 __all__ = ["ServerConfig", "is_loopback", "running_server", "serve"]
 
 log = logging.getLogger("plateforge.server")
-
-SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["Inference"].full_name
 
 
 @dataclass(frozen=True)
@@ -85,9 +82,7 @@ def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
         interceptors=[ServerInterceptor(config.token)],
         options=options,
     )
-    inference_pb2_grpc.add_InferenceServicer_to_server(  # type: ignore[no-untyped-call]
-        InferenceService(registry, max_frame_pixels=config.max_frame_pixels), server
-    )
+    add_to_server(InferenceService(registry, max_frame_pixels=config.max_frame_pixels), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -20,14 +20,16 @@ from plateforge.errors import PlateforgeError
 from plateforge.provenance import pixels_sha256, record
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, check_call
 from plateforge.server.registry import Registry
-from plateforge.v1 import inference_pb2, inference_pb2_grpc
+from plateforge.v1 import inference_pb2
 
-__all__ = ["InferenceService"]
+__all__ = ["SERVICE_NAME", "InferenceService", "add_to_server"]
+
+SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["Inference"].full_name
 
 log = logging.getLogger("plateforge.server")
 
 
-class InferenceService(inference_pb2_grpc.InferenceServicer):
+class InferenceService:
     def __init__(self, registry: Registry, *, max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS) -> None:
         self.registry = registry
         self.max_frame_pixels = max_frame_pixels
@@ -43,9 +45,9 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
         result = self.run(codec.decode_call(request), context)
         return codec.encode_result(result)
 
-    def ProcessStream(
-        self, request_iterator: Iterator[inference_pb2.ProcessStreamRequest], context: grpc.ServicerContext
-    ) -> Iterator[inference_pb2.ProcessStreamResponse]:
+    def ProcessStream(self, request_iterator: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        # Messages arrive and leave serialised: the codec reads and writes their chunks without
+        # protobuf's copies (plateforge.chunkwire); the bytes are the .proto's wire format.
         # Bound what a header may make us allocate: the largest accepted frame, float RGBA,
         # for every frame the header announces is checked later; this caps the total.
         call = codec.gather_call(
@@ -102,3 +104,22 @@ class InferenceService(inference_pb2_grpc.InferenceServicer):
             )
             finished[name] = frame
         return ProcessResult(outputs=finished, provenance=provenance)
+
+
+def add_to_server(service: InferenceService, server: grpc.Server) -> None:
+    """Register ``service`` as plateforge.v1.Inference. ListModels and Process use protobuf's
+    (de)serialisers; ProcessStream takes and yields serialised messages (see its handler)."""
+    handlers = {
+        "ListModels": grpc.unary_unary_rpc_method_handler(
+            service.ListModels,
+            request_deserializer=inference_pb2.ListModelsRequest.FromString,
+            response_serializer=inference_pb2.ListModelsResponse.SerializeToString,
+        ),
+        "Process": grpc.unary_unary_rpc_method_handler(
+            service.Process,
+            request_deserializer=inference_pb2.ProcessRequest.FromString,
+            response_serializer=inference_pb2.ProcessResponse.SerializeToString,
+        ),
+        "ProcessStream": grpc.stream_stream_rpc_method_handler(service.ProcessStream),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

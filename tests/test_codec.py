@@ -5,6 +5,7 @@ import pytest
 
 from plateforge import codec
 from plateforge.calls import ProcessCall, ProcessResult
+from plateforge.chunkwire import encode_chunk
 from plateforge.errors import FrameError, FrameTooLargeError
 from plateforge.frames import Box, Frame, has_non_finite
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
@@ -83,7 +84,7 @@ def test_short_stream_is_refused() -> None:
 
 def test_chunk_past_the_end_is_refused() -> None:
     messages = list(codec.stream_call(ProcessCall("m", {"plate": [_frame()]}), chunk_bytes=8))
-    messages[1].chunk.offset = 10_000
+    messages[1] = encode_chunk(0, 0, 0, 10_000, memoryview(b"12345678"))
     with pytest.raises(FrameError, match="past the channel's end"):
         codec.gather_call(iter(messages))
 

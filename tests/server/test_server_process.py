@@ -226,9 +226,27 @@ def test_missing_channels(client: Client) -> None:
         client.process("cleanup-classical", {"plate": frame, "mask": mask})
 
 
+def _protobuf_messages(call: ProcessCall, chunk_bytes: int) -> list[inference_pb2.ProcessStreamRequest]:
+    """The stream as protobuf messages, the way a client in another language would build them."""
+    raw = codec.stream_call(call, chunk_bytes=chunk_bytes)
+    return [inference_pb2.ProcessStreamRequest.FromString(m) for m in raw]
+
+
+def test_generated_stub_talks_to_process_stream(server: ServerProcess) -> None:
+    """The fast chunk path is the .proto's wire format: protobuf messages in, protobuf out."""
+    frame = _frame(200, 90)
+    messages = _protobuf_messages(ProcessCall("passthrough", {"plate": [frame]}), chunk_bytes=5000)
+    with grpc.insecure_channel(server.address) as channel:
+        stub = inference_pb2_grpc.InferenceStub(channel)
+        replies = list(stub.ProcessStream(iter(messages), metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=30))
+    assert replies[0].WhichOneof("part") == "header" and all(r.WhichOneof("part") == "chunk" for r in replies[1:])
+    result = codec.gather_result(iter([r.SerializeToString() for r in replies]))
+    assert_same_frame(result.outputs["image"], frame)
+
+
 def test_truncated_stream_is_an_error_not_a_frame(server: ServerProcess) -> None:
     frame = _frame(256, 128)
-    messages = list(codec.stream_call(ProcessCall("passthrough", {"plate": [frame]}), chunk_bytes=4096))
+    messages = _protobuf_messages(ProcessCall("passthrough", {"plate": [frame]}), chunk_bytes=4096)
     with grpc.insecure_channel(server.address) as channel:
         stub = inference_pb2_grpc.InferenceStub(channel)
         with pytest.raises(grpc.RpcError) as info:
