@@ -528,17 +528,18 @@ def gather_call(
     messages: Iterator[bytes],
     *,
     max_bytes: int | None = None,
-    digest_for: Callable[[inference_pb2.ProcessRequest], Iterable[tuple[int, int]]] | None = None,
+    inspect_header: Callable[[inference_pb2.ProcessRequest], Iterable[tuple[int, int]]] | None = None,
 ) -> ProcessCall:
     """The call that serialised ProcessStreamRequest messages carry, scanned for NaN/Inf as
     they arrived.
 
-    ``digest_for`` sees the header and names the images (input index, frame index) whose
-    provenance hash the receiver wants; they are hashed while their chunks arrive.
+    ``inspect_header`` sees the header before any pixel arrives: it may refuse the call (raise),
+    and it names the images (input index, frame index) whose provenance hash the receiver wants;
+    those are hashed while their chunks arrive.
     """
     header = _read_header(next(messages, None), inference_pb2.ProcessStreamRequest, "request").header
     headers = {(i, j): f for i, inp in enumerate(header.inputs) for j, f in enumerate(inp.frames)}
-    wanted = list(digest_for(header)) if digest_for is not None else []
+    wanted = list(inspect_header(header)) if inspect_header is not None else []
     assembler = ChunkAssembler(headers, max_bytes=max_bytes, scan_finite=True, digest=wanted)
     for raw in messages:
         assembler.add(*_read_chunk(raw, inference_pb2.ProcessStreamRequest, "request"))

@@ -24,7 +24,7 @@ from grpc_reflection.v1alpha import reflection
 
 from plateforge.calls import MAX_MESSAGE_BYTES
 from plateforge.errors import UsageError
-from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS
+from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUEST_BYTES
 from plateforge.server.interceptors import ServerInterceptor
 from plateforge.server.registry import Registry
 from plateforge.server.service import SERVICE_NAME, InferenceService, add_to_server
@@ -43,6 +43,7 @@ class ServerConfig:
     #: Worker threads: concurrent calls. Frames are big; more threads mostly add memory.
     workers: int = 4
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     device: str = "cpu"
     #: Seconds in-flight calls get to finish on shutdown.
     grace: float = 10.0
@@ -82,7 +83,10 @@ def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
         interceptors=[ServerInterceptor(config.token)],
         options=options,
     )
-    add_to_server(InferenceService(registry, max_frame_pixels=config.max_frame_pixels), server)
+    service = InferenceService(
+        registry, max_frame_pixels=config.max_frame_pixels, max_request_bytes=config.max_request_bytes
+    )
+    add_to_server(service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -16,10 +16,20 @@ from plateforge.frames import Frame
 from plateforge.models import ModelInfo, resolve_params
 from plateforge.server.tools.base import ToolCall
 
-__all__ = ["DEFAULT_MAX_FRAME_PIXELS", "check_call"]
+__all__ = ["DEFAULT_MAX_FRAME_PIXELS", "DEFAULT_MAX_REQUEST_BYTES", "check_call", "check_frame_size"]
 
 #: 16K square: larger than any plate a production shoots, small enough to refuse nonsense.
 DEFAULT_MAX_FRAME_PIXELS = 16384 * 16384
+#: All the pixel bytes one streamed request may announce (every input, neighbours included).
+DEFAULT_MAX_REQUEST_BYTES = 8 * 1024**3
+
+
+def check_frame_size(what: str, width: int, height: int, max_frame_pixels: int) -> None:
+    """Refuse a frame over the server's pixel limit, naming it."""
+    if width * height > max_frame_pixels:
+        raise FrameTooLargeError(
+            f"{what} is {width}x{height} = {width * height} pixels; this server accepts at most {max_frame_pixels}"
+        )
 
 
 def check_call(
@@ -57,12 +67,7 @@ def check_call(
         checked = []
         for index, frame in enumerate(frames):
             role = f"input {name!r}"
-            pixels = frame.width * frame.height
-            if pixels > max_frame_pixels:
-                raise FrameTooLargeError(
-                    f"{role} {frame.label()} is {frame.width}x{frame.height} = {pixels} pixels; "
-                    f"this server accepts at most {max_frame_pixels}"
-                )
+            check_frame_size(f"{role} {frame.label()}", frame.width, frame.height, max_frame_pixels)
             if spec.channels:
                 frame.require(spec.channels, role=role)
             elif not frame.channels:

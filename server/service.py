@@ -16,9 +16,8 @@ import grpc
 
 from plateforge import __version__, codec
 from plateforge.calls import ProcessCall, ProcessResult
-from plateforge.errors import PlateforgeError
 from plateforge.provenance import pixels_sha256, record
-from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, check_call
+from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUEST_BYTES, check_call, check_frame_size
 from plateforge.server.registry import Registry
 from plateforge.v1 import inference_pb2
 
@@ -30,9 +29,16 @@ log = logging.getLogger("plateforge.server")
 
 
 class InferenceService:
-    def __init__(self, registry: Registry, *, max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    ) -> None:
         self.registry = registry
         self.max_frame_pixels = max_frame_pixels
+        self.max_request_bytes = max_request_bytes
 
     def ListModels(
         self, request: inference_pb2.ListModelsRequest, context: grpc.ServicerContext
@@ -48,20 +54,23 @@ class InferenceService:
     def ProcessStream(self, request_iterator: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
         # Messages arrive and leave serialised: the codec reads and writes their chunks without
         # protobuf's copies (plateforge.chunkwire); the bytes are the .proto's wire format.
-        # Bound what a header may make us allocate: the largest accepted frame, float RGBA,
-        # for every frame the header announces is checked later; this caps the total.
         call = codec.gather_call(
-            request_iterator, max_bytes=self.max_frame_pixels * 16 * 5, digest_for=self._provenance_source
+            request_iterator, max_bytes=self.max_request_bytes, inspect_header=self._inspect_header
         )
         yield from codec.stream_result(self.run(call, context))
 
-    def _provenance_source(self, header: inference_pb2.ProcessRequest) -> list[tuple[int, int]]:
-        """The (input, frame) whose hash goes into the provenance record: the model's first
-        input at the target frame. Hashed while it arrives rather than after."""
-        try:
-            primary = self.registry.get(header.model, header.version).info.inputs[0].name
-        except (PlateforgeError, IndexError):
-            return []  # the same lookup fails again, with its message, once the call is gathered
+    def _inspect_header(self, header: inference_pb2.ProcessRequest) -> list[tuple[int, int]]:
+        """Refuse what can be refused before any pixel arrives (an unknown model, an oversized
+        frame), and name the image whose hash goes into the provenance record: the model's first
+        input at the target frame, hashed while it arrives."""
+        info = self.registry.get(header.model, header.version).info
+        for given in header.inputs:
+            for frame in given.frames:
+                box = frame.data_window
+                suffix = f" frame {frame.frame_number}" if frame.HasField("frame_number") else ""
+                what = f"input {given.name!r}{suffix}"
+                check_frame_size(what, box.max_x - box.min_x + 1, box.max_y - box.min_y + 1, self.max_frame_pixels)
+        primary = info.inputs[0].name if info.inputs else None
         target = header.target_frame if header.HasField("target_frame") else None
         for i, given in enumerate(header.inputs):
             if given.name != primary:

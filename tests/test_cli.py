@@ -107,9 +107,10 @@ def test_process_writes_cleaned_frames_with_provenance(server: ServerProcess, sh
         assert np.array_equal(frame.channels["Z"], plate.channels["Z"])
         weight = mask.channels["A"].astype(np.float32)
         rgb = ("R", "G", "B")
-        assert psnr(frame.stack(rgb), clean.stack(rgb), mask=weight) > psnr(
-            plate.stack(rgb), clean.stack(rgb), mask=weight
-        ) + 10
+        assert (
+            psnr(frame.stack(rgb), clean.stack(rgb), mask=weight)
+            > psnr(plate.stack(rgb), clean.stack(rgb), mask=weight) + 10
+        )
         record = from_attributes(frame.attributes)
         assert record["model"] == "cleanup-classical" and record["tool"] == "cleanup"
         assert json.loads(record["params"])["inpaint_radius"] == 4

@@ -138,12 +138,12 @@ def test_stream_scan_and_digest_match_the_whole_frame_passes(chunk: int) -> None
     other = other.replace(channels={**other.channels, "Z": bad})
     call = ProcessCall("m", {"plate": [other, target]}, target_frame=1001)
     messages = list(codec.stream_call(call, chunk_bytes=chunk))
-    back = codec.gather_call(iter(messages), digest_for=lambda header: [(0, 1)])
+    back = codec.gather_call(iter(messages), inspect_header=lambda header: [(0, 1)])
     assert back.non_finite == {("plate", 0): ["Z"], ("plate", 1): []}
     assert back.pixel_digests == {("plate", 1): pixels_sha256(target)}
     # Chunks out of order still assemble; the digest then comes from the whole frame.
     shuffled = [messages[0], *reversed(messages[1:])]
-    again = codec.gather_call(iter(shuffled), digest_for=lambda header: [(0, 1)])
+    again = codec.gather_call(iter(shuffled), inspect_header=lambda header: [(0, 1)])
     assert again.pixel_digests == {("plate", 1): pixels_sha256(target)}
     assert again.non_finite == back.non_finite
 

@@ -193,9 +193,7 @@ def test_mipmapped_tiled_file_gives_full_resolution() -> None:
 @pytest.mark.parametrize(
     ("relative", "expected"),
     [
-        pytest.param(
-            "Chromaticities/Rec709_YC.exr", {"owner": "Copyright 2006 Industrial Light & Magic"}, id="owner"
-        ),
+        pytest.param("Chromaticities/Rec709_YC.exr", {"owner": "Copyright 2006 Industrial Light & Magic"}, id="owner"),
         pytest.param(
             "MultiResolution/ColorCodedLevels.exr",
             {

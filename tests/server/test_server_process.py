@@ -205,6 +205,12 @@ def test_bad_model_or_parameter(client: Client, model: str, params: dict[str, ob
         client.process(model, inputs, params=params)  # type: ignore[arg-type]
 
 
+def test_stream_to_an_unknown_model_is_refused_at_its_header(client: Client) -> None:
+    frame = Frame.from_array(np.zeros((1080, 1920, 4), np.float32), frame_number=1)
+    with pytest.raises(UnknownModelError, match="no model 'nope'"):
+        client.process("nope", {"plate": frame}, transport="stream")
+
+
 def test_plate_and_mask_of_different_windows(client: Client) -> None:
     plate = _frame(64, 48)
     mask = Frame.from_array(np.zeros((48, 60), np.float32), names=("A",), frame_number=1001)
