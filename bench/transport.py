@@ -84,7 +84,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from plateforge import calls, codec
+from plateforge import calls, streams
 from plateforge.client import Client
 from plateforge.frames import Frame
 from plateforge.localserver import READY_PREFIX, start_ready, stop
@@ -167,7 +167,7 @@ def grpc_server(chunk_bytes: int | None) -> Iterator[tuple[str, str]]:
 
 def set_chunk_bytes(chunk_bytes: int) -> None:
     """Make this process's codec cut streams into ``chunk_bytes`` chunks (both directions)."""
-    for fn in (codec.stream_call, codec.stream_result):
+    for fn in (streams.stream_call, streams.stream_result):
         defaults = fn.__kwdefaults__ or {}
         fn.__kwdefaults__ = {**defaults, "chunk_bytes": chunk_bytes}
 

@@ -19,7 +19,7 @@ from typing import Literal, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from plateforge import codec, errors
+from plateforge import codec, errors, streams
 from plateforge.calls import MAX_MESSAGE_BYTES, UNARY_LIMIT_BYTES, ProcessCall, ProcessResult
 from plateforge.errors import ERROR_CLASS_KEY, PlateforgeError, ServerUnavailableError, UsageError
 from plateforge.frames import Frame
@@ -200,8 +200,8 @@ class Client:
             return codec.decode_result(reply)
 
         def streamed() -> ProcessResult:
-            replies = self._process_stream(codec.stream_call(call), timeout=deadline, metadata=self._metadata)
-            return codec.gather_result(iter(replies))
+            replies = self._process_stream(streams.stream_call(call), timeout=deadline, metadata=self._metadata)
+            return streams.gather_result(iter(replies))
 
         return self._call(streamed)
 

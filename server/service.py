@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import grpc
 
-from plateforge import __version__, codec
+from plateforge import __version__, codec, streams
 from plateforge.calls import ProcessCall, ProcessResult
 from plateforge.provenance import pixels_sha256, record
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUEST_BYTES, check_call, check_frame_size
@@ -54,10 +54,10 @@ class InferenceService:
     def ProcessStream(self, request_iterator: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
         # Messages arrive and leave serialised: the codec reads and writes their chunks without
         # protobuf's copies (plateforge.chunkwire); the bytes are the .proto's wire format.
-        call = codec.gather_call(
+        call = streams.gather_call(
             request_iterator, max_bytes=self.max_request_bytes, inspect_header=self._inspect_header
         )
-        yield from codec.stream_result(self.run(call, context))
+        yield from streams.stream_result(self.run(call, context))
 
     def _inspect_header(self, header: inference_pb2.ProcessRequest) -> list[tuple[int, int]]:
         """Refuse what can be refused before any pixel arrives (an unknown model, an oversized

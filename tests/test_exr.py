@@ -29,6 +29,7 @@ from plateforge.exr import (
     write_exr_parts,
 )
 from plateforge.frames import PIXEL_DTYPES, Box, Frame
+from tests.frames_for_tests import assert_same_frame, bits
 
 TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "openexr-images"
 DAMAGED = TESTDATA / "Damaged"
@@ -60,24 +61,6 @@ def _damaged_files() -> list[Path]:
 
 
 GOOD = _good_files()
-
-
-def _bits(pixels: np.ndarray) -> np.ndarray:
-    """The raw bit patterns, so NaN payloads and signed zeros compare exactly."""
-    return pixels.view(np.uint16 if pixels.dtype.itemsize == 2 else np.uint32)
-
-
-def assert_same_frame(got: Frame, want: Frame) -> None:
-    assert list(got.channels) == list(want.channels)
-    for name, pixels in want.channels.items():
-        assert got.channels[name].dtype == pixels.dtype, name
-        assert got.channels[name].shape == pixels.shape, name
-        assert np.array_equal(_bits(got.channels[name]), _bits(pixels)), f"channel {name} differs"
-    assert got.data_window == want.data_window
-    assert got.display_window == want.display_window
-    assert got.sampling == want.sampling
-    assert got.attributes == want.attributes
-    assert got.pixel_aspect == want.pixel_aspect
 
 
 def _part_keys(path: Path) -> list[str | int]:
@@ -165,7 +148,7 @@ def test_pixel_types_are_preserved(relative: str, dtypes: dict[str, type]) -> No
 def test_all_half_values_arrive_bit_exact() -> None:
     frame = read_exr(TESTDATA / "TestImages/AllHalfValues.exr")
     for name, pixels in frame.channels.items():
-        assert np.unique(_bits(pixels)).size == 65536, f"channel {name} lost half bit patterns"
+        assert np.unique(bits(pixels)).size == 65536, f"channel {name} lost half bit patterns"
 
 
 @needs_testdata

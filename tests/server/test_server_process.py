@@ -14,7 +14,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from plateforge import codec
+from plateforge import streams
 from plateforge.calls import UNARY_LIMIT_BYTES, ProcessCall
 from plateforge.client import Client
 from plateforge.errors import (
@@ -29,6 +29,7 @@ from plateforge.errors import (
 from plateforge.frames import Box, Frame
 from plateforge.v1 import inference_pb2, inference_pb2_grpc
 from tests.conftest import TOKEN, ServerProcess, start_server
+from tests.frames_for_tests import assert_same_frame
 
 
 def _frame(width: int = 64, height: int = 48, *, origin: tuple[int, int] = (0, 0), number: int | None = 1001) -> Frame:
@@ -49,21 +50,6 @@ def _frame(width: int = 64, height: int = 48, *, origin: tuple[int, int] = (0, 0
         colour_space="ACEScg",
         attributes={"owner": "plate dept"},
     )
-
-
-def _bits(a: np.ndarray) -> np.ndarray:
-    return a.view(np.uint16 if a.itemsize == 2 else np.uint32)
-
-
-def assert_same_frame(got: Frame, want: Frame) -> None:
-    assert list(got.channels) == list(want.channels)
-    for name, pixels in want.channels.items():
-        assert got.channels[name].dtype == pixels.dtype, name
-        assert np.array_equal(_bits(got.channels[name]), _bits(pixels)), name
-    assert got.data_window == want.data_window
-    assert got.display_window == want.display_window
-    assert got.frame_number == want.frame_number
-    assert got.colour_space == want.colour_space
 
 
 def test_ready_line_and_health_without_token(server: ServerProcess) -> None:
@@ -127,7 +113,7 @@ def test_passthrough_is_exact(client: Client, transport: str, size: tuple[int, i
     frame = _frame(*size, origin=origin)
     result = client.process("passthrough", {"plate": frame}, transport=transport)  # type: ignore[arg-type]
     out = result.outputs["image"]
-    assert_same_frame(out, frame)
+    assert_same_frame(out, frame, attributes=False)
     assert out.attributes["owner"] == "plate dept"
     assert result.provenance["plateforge/model"] == "passthrough"
     assert len(result.provenance["plateforge/sourcePixelsSha256"]) == 64
@@ -147,7 +133,7 @@ def test_large_frame_streams_automatically(client: Client) -> None:
     frame = Frame.from_array(np.random.default_rng(1).random((1200, 2048, 4), dtype=np.float32))
     assert frame.nbytes > UNARY_LIMIT_BYTES
     out = client.process("passthrough", {"plate": frame}).outputs["image"]
-    assert_same_frame(out, frame)
+    assert_same_frame(out, frame, attributes=False)
 
 
 def test_unary_over_the_message_limit_is_refused_clearly(server: ServerProcess) -> None:
@@ -234,7 +220,7 @@ def test_missing_channels(client: Client) -> None:
 
 def _protobuf_messages(call: ProcessCall, chunk_bytes: int) -> list[inference_pb2.ProcessStreamRequest]:
     """The stream as protobuf messages, the way a client in another language would build them."""
-    raw = codec.stream_call(call, chunk_bytes=chunk_bytes)
+    raw = streams.stream_call(call, chunk_bytes=chunk_bytes)
     return [inference_pb2.ProcessStreamRequest.FromString(m) for m in raw]
 
 
@@ -246,8 +232,8 @@ def test_generated_stub_talks_to_process_stream(server: ServerProcess) -> None:
         stub = inference_pb2_grpc.InferenceStub(channel)
         replies = list(stub.ProcessStream(iter(messages), metadata=(("authorization", f"Bearer {TOKEN}"),), timeout=30))
     assert replies[0].WhichOneof("part") == "header" and all(r.WhichOneof("part") == "chunk" for r in replies[1:])
-    result = codec.gather_result(iter([r.SerializeToString() for r in replies]))
-    assert_same_frame(result.outputs["image"], frame)
+    result = streams.gather_result(iter([r.SerializeToString() for r in replies]))
+    assert_same_frame(result.outputs["image"], frame, attributes=False)
 
 
 def test_truncated_stream_is_an_error_not_a_frame(server: ServerProcess) -> None:
@@ -310,7 +296,7 @@ def test_client_retries_until_a_restarted_server_is_back() -> None:
     threading.Timer(1.0, lambda: restarted.append(start_server("--port", port))).start()
     try:
         out = client.process("passthrough", {"plate": _frame()}).outputs["image"]
-        assert_same_frame(out, _frame())
+        assert_same_frame(out, _frame(), attributes=False)
     finally:
         client.close()
         time.sleep(0.1)
