@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import grpc
 
@@ -40,7 +40,7 @@ def _wrap_unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return behaviour(request, context)
         except Exception as error:  # translated at the edge, by design
-            if _is_abort(error):
+            if _status_already_set(context):
                 raise
             _abort(context, error)
 
@@ -52,16 +52,16 @@ def _wrap_stream(behaviour: Callable[..., Iterator[Any]]) -> Callable[..., Itera
         try:
             yield from behaviour(request, context)
         except Exception as error:
-            if _is_abort(error):
+            if _status_already_set(context):
                 raise
             _abort(context, error)
 
     return handler
 
 
-def _is_abort(error: BaseException) -> bool:
-    # context.abort() raises a bare Exception subclass private to grpc; let it through untouched.
-    return type(error).__module__.startswith("grpc")
+def _status_already_set(context: grpc.ServicerContext) -> bool:
+    # context.abort() records its status and raises a bare Exception: let that through untouched.
+    return cast(Any, context).code() is not None  # code() is missing from grpc-stubs
 
 
 class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
