@@ -26,7 +26,7 @@ from plateforge.frames import Frame
 from plateforge.models import ModelInfo, ParamValue
 from plateforge.v1 import inference_pb2, inference_pb2_grpc
 
-__all__ = ["Client", "Transport", "server_address", "server_token"]
+__all__ = ["Client", "Transport", "server_address", "server_tls_ca", "server_token"]
 
 Transport = Literal["auto", "unary", "stream"]
 T = TypeVar("T")
@@ -34,6 +34,7 @@ T = TypeVar("T")
 _PROCESS_STREAM = "/plateforge.v1.Inference/ProcessStream"
 ENV_SERVER = "PLATEFORGE_SERVER"
 ENV_TOKEN = "PLATEFORGE_TOKEN"
+ENV_TLS_CA = "PLATEFORGE_TLS_CA"
 
 _CODE_TO_ERROR: dict[grpc.StatusCode, type[PlateforgeError]] = {
     grpc.StatusCode.UNAUTHENTICATED: errors.AuthError,
@@ -52,6 +53,18 @@ def server_address(given: str | None = None) -> str | None:
 
 def server_token(given: str | None = None) -> str | None:
     return given or os.environ.get(ENV_TOKEN) or None
+
+
+def server_tls_ca(given: str | None = None) -> bytes | None:
+    """The PEM CA certificate to trust, from ``given`` or ``PLATEFORGE_TLS_CA``; None: plaintext."""
+    path = given or os.environ.get(ENV_TLS_CA)
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as error:
+        raise UsageError(f"cannot read the TLS CA certificate {path}: {error.strerror}") from None
 
 
 def _translate(error: grpc.RpcError, address: str) -> PlateforgeError:
@@ -96,6 +109,8 @@ class Client:
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ]
+        if root_certificates is None:
+            root_certificates = server_tls_ca()
         if root_certificates is not None:
             creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
             self._channel = grpc.secure_channel(resolved, creds, options=options)

@@ -79,12 +79,12 @@ def start_ready(
     if not found:
         reader.join(0.5)  # a process that printed its line and exited at once: let the reader see it
     if not found:
+        exited = process.poll()
         stop(process, timeout=5)
         tail = " | ".join(line.strip() for line in errors[-5:] if line.strip())
-        name = os.path.basename(command[0])
-        raise ServerUnavailableError(
-            f"{name} did not report ready within {timeout:.0f} s" + (f": {tail}" if tail else "")
-        )
+        name = " ".join(os.path.basename(part) for part in command[:4])
+        why = f"exited with code {exited}" if exited is not None else f"did not report ready within {timeout:.0f} s"
+        raise ServerUnavailableError(f"{name} … {why}" + (f": {tail}" if tail else ""))
     return process, found[0]
 
 

@@ -49,6 +49,9 @@ class ServerConfig:
     grace: float = 10.0
     #: Tool modules to serve (import names).
     tools: tuple[str, ...] = BUILTIN
+    #: PEM certificate chain and private key: serve TLS instead of plaintext when both are given.
+    tls_cert: str | None = None
+    tls_key: str | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -62,6 +65,18 @@ def is_loopback(host: str) -> bool:
 
 def _format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host and not host.startswith("[") else f"{host}:{port}"
+
+
+def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
+    if not config.tls_cert and not config.tls_key:
+        return None
+    if not (config.tls_cert and config.tls_key):
+        raise UsageError("TLS needs both a certificate (--tls-cert) and its private key (--tls-key)")
+    try:
+        with open(config.tls_key, "rb") as key, open(config.tls_cert, "rb") as cert:
+            return grpc.ssl_server_credentials([(key.read(), cert.read())])
+    except OSError as error:
+        raise UsageError(f"cannot read TLS material {error.filename}: {error.strerror}") from None
 
 
 @contextmanager
@@ -92,8 +107,9 @@ def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
 
     address = _format_address(config.host, config.port)
+    credentials = _tls_credentials(config)
     try:
-        port = server.add_insecure_port(address)
+        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     except RuntimeError as error:
         raise UsageError(f"cannot listen on {address}: {error}") from None
     if port == 0:

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from plateforge.client import Client, server_address, server_token
+from plateforge.client import Client, server_address, server_tls_ca, server_token
 from plateforge.localserver import local_server
 
 __all__ = ["ProgressLine", "add_server_arguments", "connect"]
@@ -24,6 +24,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
         "for this command)",
     )
     group.add_argument("--token", help="auth token (default: $PLATEFORGE_TOKEN)")
+    group.add_argument(
+        "--tls-ca", metavar="PEM", help="connect with TLS, trusting this CA certificate (default: $PLATEFORGE_TLS_CA)"
+    )
     group.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per call (default 300)")
 
 
@@ -32,7 +35,8 @@ def connect(args: argparse.Namespace, *, quiet: bool = False) -> Iterator[Client
     """A ready client for the given server, or for a private local one started now."""
     address = server_address(args.server)
     if address:
-        with Client(address, token=server_token(args.token), timeout=args.timeout) as client:
+        ca = server_tls_ca(args.tls_ca)
+        with Client(address, token=server_token(args.token), timeout=args.timeout, root_certificates=ca) as client:
             client.wait_ready(timeout=min(30.0, args.timeout))
             yield client
         return

@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=50061, help="port (0 picks a free one; default 50061)")
     parser.add_argument("--token", help="require this bearer token (default: $PLATEFORGE_TOKEN)")
+    parser.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate chain (needs --tls-key)")
+    parser.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
     parser.add_argument("--workers", type=int, default=4, help="concurrent calls (default 4)")
     parser.add_argument(
         "--max-frame-pixels", type=int, default=None, help="refuse frames with more pixels (default 16384x16384)"
@@ -45,5 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         workers=args.workers,
         max_frame_pixels=args.max_frame_pixels or DEFAULT_MAX_FRAME_PIXELS,
         device=pick_device(args.device),
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     return serve(config)
