@@ -17,6 +17,9 @@ __all__ = [
     "ExrError",
     "FrameError",
     "FrameTooLargeError",
+    "LicenceError",
+    "ManifestError",
+    "ModelIntegrityError",
     "NonFiniteError",
     "ParameterError",
     "PlateforgeError",
@@ -98,3 +101,25 @@ class DeadlineError(PlateforgeError):
     """The operation did not finish within its deadline."""
 
     grpc_code = "DEADLINE_EXCEEDED"
+
+
+class ManifestError(PlateforgeError):
+    """A dataset manifest cannot be read or is not valid (unknown schema, key or permitted use, a
+    glob that matches nothing); the message names the manifest and, where there is one, the source."""
+
+    grpc_code = "INVALID_ARGUMENT"
+
+
+class LicenceError(PlateforgeError):
+    """Material may not be used as asked: no licence, a licence that does not permit the use, or a
+    file that is missing or no longer the one registered. The message names every such file."""
+
+    grpc_code = "PERMISSION_DENIED"
+
+
+class ModelIntegrityError(PlateforgeError):
+    """A saved model is not what its card says: weights missing, damaged or changed since they
+    were saved, a card that disagrees with the weights, or a card schema this version does not
+    know. The message names the file."""
+
+    grpc_code = "FAILED_PRECONDITION"

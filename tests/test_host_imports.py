@@ -27,6 +27,8 @@ HOST_MODULES = [
     "plateforge.cli.models",
     "plateforge.cli.info",
     "plateforge.cli.demo",
+    "plateforge.cli.provenance",
+    "plateforge.modelcards",
 ]
 
 BLOCKER = """

@@ -19,6 +19,7 @@ VERBS = {
     "serve": "serve",
     "models": "models",
     "info": "info",
+    "provenance": "provenance",
     "process": "process",
     "demo": "demo",
 }

@@ -1,0 +1,40 @@
+"""Datasets: the footage a model learns from, each file with its licence and hash.
+
+See :mod:`plateforge.server.datasets.manifest` for the manifest format.
+"""
+
+from plateforge.server.datasets.manifest import (
+    KNOWN_SCHEMAS,
+    NO_LICENCE,
+    ROLES,
+    SCHEMA,
+    USES,
+    Manifest,
+    Pair,
+    Source,
+    SourceFile,
+    check_for_training,
+    frame_number,
+    load_manifest,
+    pairs,
+    register,
+    to_toml,
+)
+
+__all__ = [
+    "KNOWN_SCHEMAS",
+    "NO_LICENCE",
+    "ROLES",
+    "SCHEMA",
+    "USES",
+    "Manifest",
+    "Pair",
+    "Source",
+    "SourceFile",
+    "check_for_training",
+    "frame_number",
+    "load_manifest",
+    "pairs",
+    "register",
+    "to_toml",
+]
