@@ -1,0 +1,258 @@
+"""The U-Net: shapes at any size, presets, config round trips, residual identity, receptive field,
+and the encode/decode value transform."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+import torch
+
+from plateforge.errors import FrameError, UsageError
+from plateforge.server.nets.unet import (
+    SIZES,
+    UNet,
+    UNetConfig,
+    decode,
+    encode,
+    pad_to_multiple,
+)
+
+#: A net small enough that every test here runs in well under a second.
+TINY = UNetConfig(in_channels=3, out_channels=3, base_width=8, depth=2, blocks=1)
+
+
+def param_count(net: torch.nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())
+
+
+def forward(net: UNet, x: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():
+        y: torch.Tensor = net(x)
+    return y
+
+
+# -- shapes --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("config", "shape"),
+    [
+        pytest.param(TINY, (1, 3, 37, 53), id="odd-37x53"),
+        pytest.param(UNetConfig(base_width=8, depth=4, blocks=1), (2, 3, 37, 53), id="odd-37x53-depth4-batch2"),
+        pytest.param(TINY, (1, 3, 64, 64), id="already-aligned"),
+        pytest.param(TINY, (1, 3, 1, 1), id="1x1-replicated"),
+        pytest.param(TINY, (1, 3, 1, 53), id="one-row"),
+        pytest.param(UNetConfig(base_width=8, depth=4, blocks=1), (1, 3, 5, 300), id="strip-shorter-than-padding"),
+        pytest.param(UNetConfig(in_channels=4, out_channels=1, base_width=8, depth=3), (3, 4, 20, 9), id="4-in-1-out"),
+        pytest.param(UNetConfig(base_width=3, depth=1, blocks=1, norm="none"), (1, 3, 7, 7), id="norm-none"),
+    ],
+)
+def test_forward_keeps_the_size_at_any_shape(config: UNetConfig, shape: tuple[int, int, int, int]) -> None:
+    y = forward(UNet(config), torch.randn(shape))
+    assert y.shape == (shape[0], config.out_channels, shape[2], shape[3])
+    assert y.dtype == torch.float32
+    assert bool(torch.isfinite(y).all())
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        pytest.param((3, 16, 16), id="no-batch-dimension"),
+        pytest.param((1, 4, 16, 16), id="wrong-channel-count"),
+        pytest.param((1, 3, 0, 16), id="empty"),
+    ],
+)
+def test_forward_refuses_bad_shapes_naming_them(shape: tuple[int, ...]) -> None:
+    with pytest.raises(FrameError, match=r"UNet expects \(N, 3, H, W\)"):
+        UNet(TINY)(torch.zeros(shape))
+
+
+def test_padding_reflects_and_falls_back_to_replication_on_tiny_inputs() -> None:
+    x = torch.arange(6.0).reshape(1, 1, 2, 3)
+    assert pad_to_multiple(x, 1) is x
+    reflected = pad_to_multiple(torch.arange(5.0).reshape(1, 1, 1, 5).expand(1, 1, 4, 5), 4)
+    assert reflected[0, 0, 0].tolist() == [0, 1, 2, 3, 4, 3, 2, 1]
+    replicated = pad_to_multiple(x, 4)  # 2 rows cannot reflect 2 more: edge pixels repeat
+    assert replicated.shape == (1, 1, 4, 4)
+    assert replicated[0, 0, :, 3].tolist() == [2, 5, 5, 5]
+
+
+# -- config and presets --------------------------------------------------------------------------
+
+#: Receptive-field radius (pixels) and parameter count of each preset with 3 inputs and 3 outputs.
+PRESET_FIGURES = {
+    "small": (43, 486_387),
+    "medium": (137, 7_052_835),
+    "large": (137, 28_187_715),
+}
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, id=name) for name in SIZES])
+def test_presets_build_with_the_figures_the_docs_quote(name: str) -> None:
+    config = UNetConfig.preset(name, in_channels=3, out_channels=3)
+    assert (config.base_width, config.depth, config.blocks) == (
+        SIZES[name].base_width,
+        SIZES[name].depth,
+        SIZES[name].blocks,
+    )
+    net = UNet(config)
+    assert (net.receptive_field, param_count(net)) == PRESET_FIGURES[name]
+    assert net.size_multiple == 2**config.depth
+
+
+def test_preset_passes_channels_and_residual_through() -> None:
+    config = UNetConfig.preset("small", in_channels=4, out_channels=3, residual_from=(0, 1, 2), norm="none")
+    assert (config.in_channels, config.out_channels, config.residual_from, config.norm) == (4, 3, (0, 1, 2), "none")
+
+
+def test_unknown_preset_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(UsageError, match=r"unknown UNet size 'huge'; known sizes: \['large', 'medium', 'small'\]"):
+        UNetConfig.preset("huge", in_channels=3, out_channels=3)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        pytest.param({"in_channels": 0}, "in_channels must be an integer >= 1", id="no-inputs"),
+        pytest.param({"base_width": 2.5}, "base_width must be an integer", id="float-width"),
+        pytest.param({"blocks": True}, "blocks must be an integer", id="bool-blocks"),
+        pytest.param({"depth": 0}, "depth must be an integer from 1 to 7", id="depth-0"),
+        pytest.param({"depth": 8}, "depth must be an integer from 1 to 7", id="depth-8"),
+        pytest.param({"norm": "batch"}, r"norm must be one of \['group', 'none'\]", id="batch-norm"),
+        pytest.param({"base_width": 64, "max_width": 32}, "max_width", id="max-below-base"),
+        pytest.param({"base_width": 1}, "needs base_width >= 2", id="group-norm-of-one"),
+        pytest.param({"residual_from": (0, 1)}, "one per output channel", id="residual-too-short"),
+        pytest.param({"residual_from": (0, 1, 3)}, "outside 0..2", id="residual-out-of-range"),
+        pytest.param({"residual_from": [0, 1, 2]}, "must be a tuple", id="residual-list"),
+    ],
+)
+def test_invalid_configs_are_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        UNetConfig(**changes)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param(TINY, id="plain"),
+        pytest.param(
+            UNetConfig(in_channels=4, out_channels=3, base_width=6, depth=3, residual_from=(0, 1, 2)), id="residual"
+        ),
+        pytest.param(UNetConfig.preset("small", in_channels=5, out_channels=1, norm="none"), id="preset-no-norm"),
+    ],
+)
+def test_config_round_trips_through_json_and_rebuilds_the_same_net(config: UNetConfig) -> None:
+    data = json.loads(json.dumps(config.to_dict()))
+    assert data["version"] == 1
+    rebuilt = UNetConfig.from_dict(data)
+    assert rebuilt == config
+    trained = UNet(config, seed=3)
+    with torch.no_grad():  # stand-in for training: weights no init would produce
+        for p in trained.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())) * 0.1)
+    loaded = UNet(rebuilt, seed=99)
+    loaded.load_state_dict(trained.state_dict())
+    x = torch.randn(2, config.in_channels, 23, 41)
+    assert torch.equal(forward(loaded, x), forward(trained, x))
+
+
+@pytest.mark.parametrize(
+    ("change", "drop", "message"),
+    [
+        pytest.param({"version": 2}, (), r"version 2 is not one this code reads; known versions: \[1\]", id="future"),
+        pytest.param({}, ("version",), "version None", id="no-version"),
+        pytest.param({"width": 8}, (), r"unknown fields \['width'\]", id="unknown-field"),
+        pytest.param({}, ("depth",), r"missing fields \['depth'\]", id="missing-field"),
+        pytest.param({"norm": "layer"}, (), "norm must be one of", id="bad-value"),
+    ],
+)
+def test_from_dict_refuses_what_it_cannot_rebuild(change: dict[str, Any], drop: tuple[str, ...], message: str) -> None:
+    data = {k: v for k, v in TINY.to_dict().items() if k not in drop}
+    data.update(change)
+    with pytest.raises(UsageError, match=message):
+        UNetConfig.from_dict(data)
+
+
+# -- init ----------------------------------------------------------------------------------------
+
+
+def test_init_is_deterministic_given_the_seed() -> None:
+    a, b, c = UNet(TINY, seed=7), UNet(TINY, seed=7), UNet(TINY, seed=8)
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
+        assert torch.equal(pa, pb), name
+    assert not torch.equal(a.head.weight, c.head.weight)
+
+
+def test_init_does_not_depend_on_the_global_rng() -> None:
+    torch.manual_seed(1)
+    a = UNet(TINY)
+    torch.manual_seed(2)
+    b = UNet(TINY)
+    assert all(torch.equal(pa, pb) for pa, pb in zip(a.parameters(), b.parameters(), strict=True))
+
+
+def test_residual_net_starts_as_the_identity_in_scene_linear() -> None:
+    config = UNetConfig.preset("small", in_channels=4, out_channels=3, residual_from=(2, 1, 0))
+    plate = torch.rand(1, 4, 29, 31) * 100 - 1  # scene-linear: slight negatives to bright highlights
+    y = decode(forward(UNet(config), encode(plate)))
+    torch.testing.assert_close(y, plate[:, [2, 1, 0]], rtol=1e-6, atol=1e-6)
+
+
+# -- receptive field -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        pytest.param(UNetConfig(base_width=4, depth=1, blocks=1), id="depth1"),
+        pytest.param(UNetConfig(base_width=4, depth=2, blocks=2), id="depth2-blocks2"),
+        pytest.param(UNetConfig(base_width=4, depth=3, blocks=1, norm="none"), id="depth3-no-norm"),
+    ],
+)
+def test_receptive_field_is_exactly_how_far_a_pixel_reaches(config: UNetConfig) -> None:
+    """Change one input pixel (at every phase of the downsampling grid): outputs farther away
+    than the radius stay bit for bit the same, and at the worst phase some output at exactly the
+    radius changes, so the figure tiling relies on is neither too small nor needlessly large."""
+    net = UNet(config, seed=1)
+    radius = net.receptive_field
+    size = 2 * radius + 3 * net.size_multiple + 1
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    base = forward(net, x)
+    reach = 0
+    centre = radius + net.size_multiple
+    for phase in range(net.size_multiple):
+        poked = x.clone()
+        poked[0, :, centre + phase, centre + phase] += 10.0
+        changed = (forward(net, poked) != base).any(dim=1)[0].nonzero()
+        distance = (changed - (centre + phase)).abs().max(dim=1).values
+        reach = max(reach, int(distance.max()))
+    assert reach == radius
+
+
+# -- values --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param([0.0, -0.0, 1e-8, -1e-8, 1e-3], id="near-zero"),
+        pytest.param([0.18, 0.5, 1.0, 2.0, -0.05], id="mid-grey-to-white"),
+        pytest.param([100.0, 1e3, 6.5e4, -100.0, 1e6], id="highlights"),
+    ],
+)
+def test_decode_inverts_encode(values: list[float]) -> None:
+    x = torch.tensor(values)
+    torch.testing.assert_close(decode(encode(x)), x, rtol=1e-6, atol=1e-12)
+    y = encode(x) * 0.7  # any encoded value in range decodes and re-encodes to itself
+    torch.testing.assert_close(encode(decode(y)), y, rtol=1e-6, atol=1e-12)
+
+
+def test_encode_compresses_highlights_and_keeps_order_and_sign() -> None:
+    x = torch.linspace(-100, 100, 20001)
+    y = encode(x)
+    assert bool((y[1:] > y[:-1]).all())
+    assert torch.equal(encode(-x), -y)
+    assert float(encode(torch.tensor(100.0))) == pytest.approx(4.615, abs=1e-3)
+    assert float(encode(torch.tensor(1e-4))) == pytest.approx(1e-4, rel=1e-3)
