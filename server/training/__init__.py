@@ -1,0 +1,40 @@
+"""Training on a production's own footage (CopyCat-style pairs, self-supervised paint-out).
+
+One module per job, read in this order: :mod:`.config` (what a run is), :mod:`.data` (licence
+check, frames, crops), :mod:`.loss` (L1 + SSIM), :mod:`.checkpoints` (atomic safetensors
+checkpoints), :mod:`.engine` (the loop and the export).
+"""
+
+from __future__ import annotations
+
+from plateforge.server.training.checkpoints import (
+    Checkpoint,
+    CheckpointError,
+    latest,
+    load_checkpoint,
+    load_latest,
+    save_checkpoint,
+)
+from plateforge.server.training.config import TrainConfig
+from plateforge.server.training.data import Batch, Sampler, TrainingData, load_training_data
+from plateforge.server.training.engine import TrainProgress, TrainResult, net_config_for, train
+from plateforge.server.training.loss import training_loss
+
+__all__ = [
+    "Batch",
+    "Checkpoint",
+    "CheckpointError",
+    "Sampler",
+    "TrainConfig",
+    "TrainProgress",
+    "TrainResult",
+    "TrainingData",
+    "latest",
+    "load_checkpoint",
+    "load_latest",
+    "load_training_data",
+    "net_config_for",
+    "save_checkpoint",
+    "train",
+    "training_loss",
+]

@@ -1,0 +1,140 @@
+"""What a training run is: one frozen dataclass, every default commented, saved with every checkpoint.
+
+:class:`TrainConfig` round-trips through a JSON-safe dict (:meth:`TrainConfig.to_dict`, schema
+``plateforge.trainconfig/1``). Checkpoints and model cards store that dict, so a run can be
+resumed, or its model explained, without the script that started it.
+
+Two modes:
+
+* ``"pairs"`` (CopyCat-style): input frames -> target frames, paired by frame number from the
+  manifest's ``input`` and ``target`` roles; an optional ``mask`` role restricts the loss to the
+  mask (the net still sees and writes the whole image).
+* ``"inpaint"`` (self-supervised paint-out): the ``plate`` role, plus an optional ``mask`` role
+  (the shot's own roto). Random holes (strokes and boxes) are cut only where the shot's mask is
+  clear, so the truth under every hole is known; the net sees the plate with the holes zeroed
+  plus the hole mask, and learns to fill the holes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, get_args
+
+from plateforge.errors import UsageError
+from plateforge.server.nets.unet import SIZES
+
+__all__ = ["KNOWN_SCHEMAS", "SCHEMA", "AmpMode", "TrainConfig", "TrainMode"]
+
+TrainMode = Literal["pairs", "inpaint"]
+AmpMode = Literal["auto", "on", "off"]
+
+#: The schema :meth:`TrainConfig.to_dict` writes.
+SCHEMA: Final = "plateforge.trainconfig/1"
+#: Schemas :meth:`TrainConfig.from_dict` reads; anything else is refused with this list.
+KNOWN_SCHEMAS: Final = (SCHEMA,)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run (data, net, optimiser, schedule, loss, bookkeeping)."""
+
+    # -- what is learned ------------------------------------------------------------------------
+    mode: TrainMode = "pairs"  # "pairs": input -> target frames; "inpaint": fill random holes in the plate
+    tool: str = "look"  # the model card's tool in "pairs" mode ("look", "matte" ...); "inpaint" is always "cleanup"
+    name: str = ""  # the exported model's name; "" uses the dataset's name from the manifest
+    size: str = "small"  # UNet preset (plateforge.server.nets.unet.SIZES): "small", "medium" or "large"
+    # -- optimisation ---------------------------------------------------------------------------
+    steps: int = 2000  # optimiser steps in the whole run (the schedule spans them)
+    batch: int = 4  # crops per step
+    crop: int = 128  # crop side in pixels (frames smaller than this are used whole)
+    lr: float = 2e-4  # peak AdamW learning rate, reached at the end of the warm-up
+    weight_decay: float = 1e-4  # AdamW decoupled weight decay
+    warmup: int = 100  # steps of linear warm-up from 0 to lr ...
+    min_lr_ratio: float = 0.05  # ... then a cosine down to lr * this at the last step
+    grad_clip: float = 1.0  # clip the global gradient norm to this; 0 turns clipping off
+    # -- loss -----------------------------------------------------------------------------------
+    ssim_weight: float = 0.2  # loss = L1 + ssim_weight * (1 - SSIM), both on encoded values
+    # -- augmentation ---------------------------------------------------------------------------
+    exposure_jitter: float = 1.0  # +- stops: input and target both scaled by 2**u, u ~ U(-j, j), in linear light
+    flips: bool = True  # random horizontal and vertical flips (and transposes of square crops)
+    # -- bookkeeping ----------------------------------------------------------------------------
+    checkpoint_every: int = 500  # steps between checkpoints (one is also written on cancel and at the end)
+    keep_checkpoints: int = 2  # checkpoints kept on disk, newest first
+    preview_every: int = 100  # steps between preview.png / loss.png updates
+    validation_every: int = 100  # steps between validation PSNR measurements
+    validation_size: int = 256  # validation uses at most this many pixels a side of the held-out frame
+    seed: int = 0  # seeds the net's init, the crops, the augmentation and the holes
+    device: str = "auto"  # "auto" (first CUDA device, else CPU), "cpu", "cuda", "cuda:N"
+    amp: AmpMode = "auto"  # mixed precision: "auto" is on for CUDA only; "on" on CPU is refused
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if self.mode not in get_args(TrainMode):
+            problems.append(f"mode must be one of {list(get_args(TrainMode))}, got {self.mode!r}")
+        if self.amp not in get_args(AmpMode):
+            problems.append(f"amp must be one of {list(get_args(AmpMode))}, got {self.amp!r}")
+        if self.size not in SIZES:
+            problems.append(f"size must be one of {sorted(SIZES)}, got {self.size!r}")
+        if not isinstance(self.tool, str) or not self.tool.strip():
+            problems.append(f"tool must be a non-empty name, got {self.tool!r}")
+        positive = ("steps", "batch", "checkpoint_every", "keep_checkpoints", "preview_every", "validation_every")
+        for key in positive:
+            value = getattr(self, key)
+            if type(value) is not int or value < 1:
+                problems.append(f"{key} must be an integer >= 1, got {value!r}")
+        for key, low in (("crop", 16), ("validation_size", 16), ("warmup", 0), ("seed", 0)):
+            value = getattr(self, key)
+            if type(value) is not int or value < low:
+                problems.append(f"{key} must be an integer >= {low}, got {value!r}")
+        for key in ("lr", "weight_decay", "min_lr_ratio", "grad_clip", "ssim_weight", "exposure_jitter"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                problems.append(f"{key} must be a finite number >= 0, got {value!r}")
+        if isinstance(self.lr, (int, float)) and self.lr == 0:
+            problems.append("lr must be above 0")
+        if isinstance(self.min_lr_ratio, (int, float)) and self.min_lr_ratio > 1:
+            problems.append(f"min_lr_ratio must be at most 1, got {self.min_lr_ratio!r}")
+        if not isinstance(self.flips, bool):
+            problems.append(f"flips must be true or false, got {self.flips!r}")
+        if problems:
+            raise UsageError("invalid training config: " + "; ".join(problems))
+
+    @property
+    def model_tool(self) -> str:
+        """The tool the exported model serves: ``tool`` for pairs, ``"cleanup"`` for inpaint."""
+        return "cleanup" if self.mode == "inpaint" else self.tool
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate for optimiser step ``step`` (1-based): linear warm-up, then cosine to the floor."""
+        if step <= self.warmup:
+            return self.lr * step / (self.warmup + 1)
+        span = max(1, self.steps - self.warmup)
+        progress = min(1.0, (step - self.warmup) / span)
+        floor = self.lr * self.min_lr_ratio
+        return floor + (self.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    # -- saving ---------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field plus ``schema``, JSON-safe; :meth:`from_dict` rebuilds the config."""
+        data: dict[str, Any] = {"schema": SCHEMA}
+        data.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
+        """The config :meth:`to_dict` wrote. Unknown schemas are refused with the known list;
+        unknown fields are refused; missing fields take their defaults."""
+        schema = data.get("schema")
+        if schema not in KNOWN_SCHEMAS:
+            raise UsageError(
+                f"training config schema {schema!r} is not one this code reads; known schemas: {list(KNOWN_SCHEMAS)}"
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names - {"schema"})
+        if unknown:
+            raise UsageError(f"training config: unknown field(s) {unknown}; known fields: {sorted(names)}")
+        return cls(**{key: value for key, value in data.items() if key in names})

@@ -1,0 +1,329 @@
+"""Training samples from a licence manifest: frames loaded once, random crops drawn from them.
+
+Read top to bottom:
+
+1. **Licence first.** :func:`load_training_data` calls
+   :func:`plateforge.server.datasets.check_for_training` before it opens a single frame, so an
+   unlicensed, forbidden, missing or changed source stops the run with a :class:`LicenceError`
+   naming the file, before any training.
+2. **Frames.** ``"pairs"`` mode pairs the ``input`` and ``target`` roles by frame number (an
+   optional ``mask`` role restricts the loss); ``"inpaint"`` mode reads the ``plate`` role and an
+   optional ``mask`` (the shot's own roto). R, G, B are read once and kept as float32 in the
+   net's encoded space (:func:`plateforge.server.nets.unet.encode`); masks are kept linear, in
+   [0, 1] (a mask is a weight here, encoded only where it becomes a net input).
+3. **Validation.** With two or more frames the last is held out (a centred window of at most
+   ``validation_size`` pixels a side); with one, a few fixed crops of it are set aside from a
+   generator of their own (not truly unseen data: a smoke check, said so in the card).
+4. **Crops.** :class:`Sampler` draws a batch: a random frame and window per crop, an exposure
+   change, flips. Everything comes from one ``numpy`` generator seeded from the config, whose
+   state checkpoints save (:meth:`Sampler.state`), so a resumed run draws exactly the crops the
+   uninterrupted run would have.
+
+**Why exposure jitter is valid in scene-linear.** Scene-linear values are proportional to light,
+so opening the exposure by ``u`` stops multiplies every value by ``2**u``. The edits a comp learns
+(colour matrices, gains, paint-outs that copy or synthesise plate pixels, keys of premultiplied
+images) are homogeneous: ``f(k * x) == k * f(x)``, so scaling input *and* target by the same
+``2**u`` gives another true example of the same edit at another exposure, and the net learns
+not to depend on the absolute level. The scaling is applied to the linear values (decode, scale,
+encode), never to encoded ones, where it would be a non-linear change. A look that is *not*
+homogeneous (a tone curve, a clip) is taught a lie by jitter: set ``exposure_jitter = 0`` then.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from plateforge.errors import ExrError, FrameError, ManifestError, NonFiniteError, PlateforgeError
+from plateforge.exr import StrPath, read_exr
+from plateforge.server.datasets.manifest import SourceFile, check_for_training, load_manifest, pairs
+from plateforge.server.training.config import TrainConfig
+
+__all__ = ["Batch", "Sampler", "TrainFrame", "TrainingData", "load_training_data", "random_holes"]
+
+#: Channels read from every image source, in this order.
+RGB = ("R", "G", "B")
+#: Fixed validation crops taken from a dataset of one frame.
+_VALIDATION_CROPS = 4
+
+
+def _encode(x: np.ndarray) -> np.ndarray:
+    """:func:`plateforge.server.nets.unet.encode` in numpy: ``sign(x) * log1p(|x|)``, float32."""
+    return np.asarray(np.sign(x) * np.log1p(np.abs(x)), dtype=np.float32)
+
+
+def _decode(y: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`_encode`: ``sign(y) * expm1(|y|)``, float32."""
+    return np.asarray(np.sign(y) * np.expm1(np.abs(y)), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class TrainFrame:
+    """One training frame: image planes ``(3, H, W)`` encoded, and an optional mask ``(H, W)`` linear."""
+
+    number: int
+    #: What the net reads (the plate, in "pairs" mode the input), encoded.
+    image: np.ndarray
+    #: What it should write, encoded (the plate itself in "inpaint" mode).
+    target: np.ndarray
+    #: "pairs": where the loss counts; "inpaint": the shot's own roto (no holes under it). None: none.
+    mask: np.ndarray | None
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[2])
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch as the net and the loss take it."""
+
+    #: What the net sees, encoded: ``(N, 3, h, w)`` ("pairs") or ``(N, 4, h, w)`` ("inpaint": RGB with the
+    #: holes zeroed, then the encoded hole mask).
+    inputs: torch.Tensor
+    #: What the net should write, encoded, ``(N, 3, h, w)``.
+    target: torch.Tensor
+    #: Where the loss counts, ``(N, 1, h, w)`` in [0, 1].
+    weight: torch.Tensor
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(self.inputs.to(device), self.target.to(device), self.weight.to(device))
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The frames of a run, its validation batch, and the licensed files they came from."""
+
+    mode: str
+    dataset: str
+    frames: tuple[TrainFrame, ...]
+    validation: Batch
+    #: True when validation is a held-out frame; False when it is fixed crops of the only frame.
+    held_out: bool
+    #: Every file read, with its verified hash and licence terms.
+    sources: tuple[SourceFile, ...]
+
+    @property
+    def in_channels(self) -> int:
+        return 4 if self.mode == "inpaint" else 3
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+def _read_planes(item: SourceFile, names: Sequence[str] | None) -> np.ndarray:
+    """``(C, H, W)`` float32 linear planes of a file: ``names``, or (None) a mask's alpha/only channel."""
+    try:
+        frame = read_exr(item.path)
+    except ExrError as exc:
+        raise ExrError(f"training source '{item.name}': {exc}") from exc
+    if names is None:
+        channels = list(frame.channels)
+        if "A" in frame.channels:
+            names = ("A",)
+        elif len(channels) == 1:
+            names = (channels[0],)
+        else:
+            raise FrameError(f"mask '{item.name}' has no A channel and {len(channels)} channels {channels}; need one")
+    missing = [n for n in names if n not in frame.channels]
+    if missing:
+        raise FrameError(f"'{item.name}' has no channel(s) {missing}; it has {sorted(frame.channels)}")
+    planes = np.ascontiguousarray(frame.stack(list(names)).transpose(2, 0, 1))
+    if not np.isfinite(planes).all():
+        raise NonFiniteError(f"'{item.name}' holds {int((~np.isfinite(planes)).sum())} NaN or Inf samples")
+    return planes
+
+
+def _same_size(files: Mapping[str, SourceFile], planes: Mapping[str, np.ndarray]) -> None:
+    sizes = {role: tuple(p.shape[1:]) for role, p in planes.items()}
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"'{files[r].name}' ({r}) is {s[1]}x{s[0]}" for r, s in sizes.items())
+        raise FrameError(f"the files of one training frame differ in size: {listed}")
+
+
+def load_training_data(config: TrainConfig, manifest_path: StrPath) -> TrainingData:
+    """Check the manifest's licences, then load its frames for ``config.mode`` (see the module doc)."""
+    manifest = load_manifest(manifest_path)
+    licensed = check_for_training(manifest)  # refuses unlicensed, forbidden, missing, changed: before any read
+    if config.mode == "pairs":
+        grouped = pairs(licensed, roles=("input", "target"), optional=("mask",))
+        image_role, target_role = "input", "target"
+    else:
+        grouped = pairs(licensed, roles=("plate",), optional=("mask",))
+        image_role, target_role = "plate", "plate"
+    if not grouped:
+        wanted = "'input' and 'target'" if config.mode == "pairs" else "'plate'"
+        raise ManifestError(f"manifest '{manifest.path}' has no files with role {wanted} to train '{config.mode}' on")
+    frames: list[TrainFrame] = []
+    used: list[SourceFile] = []
+    for pair in grouped:
+        planes = {role: _read_planes(item, RGB if role != "mask" else None) for role, item in pair.files.items()}
+        _same_size(pair.files, planes)
+        image = _encode(planes[image_role])
+        target = image if target_role == image_role else _encode(planes[target_role])
+        mask = np.clip(planes["mask"][0], 0.0, 1.0) if "mask" in planes else None
+        frames.append(TrainFrame(pair.frame, image, target, mask))
+        used.extend(pair.files.values())
+    held_out = len(frames) >= 2
+    if held_out:
+        validation = _validation_window(config, frames[-1])
+        training = tuple(frames[:-1])
+    else:
+        rng = np.random.default_rng([config.seed, 1])
+        crop = min(config.crop, frames[0].height, frames[0].width)
+        validation = _draw(config, rng, frames, _VALIDATION_CROPS, crop, augment=False)
+        training = tuple(frames)
+    return TrainingData(config.mode, manifest.name, training, validation, held_out, tuple(used))
+
+
+def _validation_window(config: TrainConfig, frame: TrainFrame) -> Batch:
+    """A centred window of the held-out frame, at most ``validation_size`` a side, fixed holes if inpainting."""
+    height, width = min(frame.height, config.validation_size), min(frame.width, config.validation_size)
+    top, left = (frame.height - height) // 2, (frame.width - width) // 2
+    rng = np.random.default_rng([config.seed, 2])
+    return _assemble(config, rng, [_window(frame, top, left, height, width)])
+
+
+# -- crops ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Crop:
+    image: np.ndarray
+    target: np.ndarray
+    mask: np.ndarray | None
+
+
+def _window(frame: TrainFrame, top: int, left: int, height: int, width: int) -> _Crop:
+    rows, cols = slice(top, top + height), slice(left, left + width)
+    mask = frame.mask[rows, cols] if frame.mask is not None else None
+    return _Crop(frame.image[:, rows, cols], frame.target[:, rows, cols], mask)
+
+
+def _exposed(encoded: np.ndarray, factor: float) -> np.ndarray:
+    """Encoded planes with their *linear* values multiplied by ``factor`` (see the module doc)."""
+    return _encode(_decode(encoded) * np.float32(factor))
+
+
+def _augmented(config: TrainConfig, rng: np.random.Generator, crop: _Crop) -> _Crop:
+    """Exposure (linear light, input and target alike), then flips and a transpose of square crops."""
+    image, target, mask = crop.image, crop.target, crop.mask
+    stops = rng.uniform(-config.exposure_jitter, config.exposure_jitter) if config.exposure_jitter > 0 else 0.0
+    if stops != 0.0:
+        factor = 2.0**stops
+        image = _exposed(image, factor)
+        target = image if crop.target is crop.image else _exposed(target, factor)
+    if config.flips:
+        flip_y, flip_x, swap = (bool(b) for b in rng.integers(0, 2, size=3))
+        square = image.shape[1] == image.shape[2]
+
+        def move(planes: np.ndarray) -> np.ndarray:
+            if flip_y:
+                planes = planes[..., ::-1, :]
+            if flip_x:
+                planes = planes[..., :, ::-1]
+            if swap and square:
+                planes = np.swapaxes(planes, -1, -2)
+            return planes
+
+        image, target = move(image), move(target)
+        mask = move(mask) if mask is not None else None
+    return _Crop(image, target, mask)
+
+
+def _draw(
+    config: TrainConfig, rng: np.random.Generator, frames: Sequence[TrainFrame], count: int, crop: int, *, augment: bool
+) -> Batch:
+    """``count`` random ``crop``-sized windows of ``frames`` (augmented if asked), as a batch."""
+    crops: list[_Crop] = []
+    for _ in range(count):
+        frame = frames[int(rng.integers(len(frames)))]
+        height, width = min(crop, frame.height), min(crop, frame.width)
+        top = int(rng.integers(frame.height - height + 1))
+        left = int(rng.integers(frame.width - width + 1))
+        window = _window(frame, top, left, height, width)
+        crops.append(_augmented(config, rng, window) if augment else window)
+    return _assemble(config, rng, crops)
+
+
+def _assemble(config: TrainConfig, rng: np.random.Generator, crops: Sequence[_Crop]) -> Batch:
+    """Stack crops into a :class:`Batch`; in "inpaint" mode cut the holes (from ``rng``) here."""
+    images = np.stack([c.image for c in crops]).astype(np.float32)
+    targets = np.stack([c.target for c in crops]).astype(np.float32)
+    height, width = images.shape[2:]
+    if config.mode == "pairs":
+        masks = [c.mask if c.mask is not None else np.ones((height, width), np.float32) for c in crops]
+        weight = np.stack(masks)[:, None].astype(np.float32)
+        return Batch(torch.from_numpy(images), torch.from_numpy(targets), torch.from_numpy(weight))
+    holes = []
+    for c in crops:
+        hole = random_holes(rng, height, width)
+        if c.mask is not None:
+            hole = hole * (1.0 - c.mask)  # never under the shot's own roto: the truth there is unknown
+        holes.append(hole.astype(np.float32))
+    hole = np.stack(holes)[:, None]
+    # Zeroing encoded values zeroes the linear ones too (encode(0) == 0); soft hole edges fade out.
+    inputs = np.concatenate([images * (1.0 - hole), _encode(hole)], axis=1).astype(np.float32)
+    return Batch(
+        torch.from_numpy(np.ascontiguousarray(inputs)),
+        torch.from_numpy(np.ascontiguousarray(targets)),
+        torch.from_numpy(np.ascontiguousarray(hole)),
+    )
+
+
+def random_holes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """An ``(H, W)`` float32 hole mask in {0, 1}: one to three boxes and one to three brush strokes."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32) + np.float32(0.5)
+    hole = np.zeros((height, width), dtype=bool)
+    side = min(height, width)
+    for _ in range(int(rng.integers(1, 4))):  # boxes, 8 % to 35 % of the side
+        h, w = (rng.uniform(0.08, 0.35, size=2) * side).astype(int) + 1
+        top, left = int(rng.integers(0, max(1, height - h + 1))), int(rng.integers(0, max(1, width - w + 1)))
+        hole[top : top + h, left : left + w] = True
+    for _ in range(int(rng.integers(1, 4))):  # strokes: a polyline of 2-4 segments, round brush
+        radius = max(1.0, rng.uniform(0.02, 0.07) * side)
+        points = [(rng.uniform(0, width), rng.uniform(0, height))]
+        for _ in range(int(rng.integers(2, 5))):
+            angle, length = rng.uniform(0, 2 * math.pi), rng.uniform(0.1, 0.4) * side
+            x, y = points[-1]
+            points.append((x + length * math.cos(angle), y + length * math.sin(angle)))
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
+            dx, dy = x1 - x0, y1 - y0
+            t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / max(dx * dx + dy * dy, 1e-6), 0.0, 1.0)
+            hole |= (xs - (x0 + t * dx)) ** 2 + (ys - (y0 + t * dy)) ** 2 <= radius * radius
+    return hole.astype(np.float32)
+
+
+class Sampler:
+    """Random augmented batches of a run's training frames, from one seeded generator."""
+
+    def __init__(self, config: TrainConfig, data: TrainingData) -> None:
+        self.config = config
+        self.data = data
+        self.rng = np.random.default_rng([config.seed, 0])
+
+    def batch(self) -> Batch:
+        """The next ``config.batch`` crops of ``config.crop`` pixels (smaller frames: their size)."""
+        crop = min(self.config.crop, min(min(f.height, f.width) for f in self.data.frames))
+        return _draw(self.config, self.rng, self.data.frames, self.config.batch, crop, augment=True)
+
+    def state(self) -> dict[str, Any]:
+        """The generator's state, JSON-safe (checkpoints store it)."""
+        return dict(self.rng.bit_generator.state)
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from a state :meth:`state` returned."""
+        try:
+            self.rng.bit_generator.state = dict(state)  # type: ignore[assignment,unused-ignore]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise PlateforgeError(f"the saved crop generator state cannot be restored: {exc}") from exc

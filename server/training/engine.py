@@ -1,0 +1,392 @@
+"""The training loop: licence check, data, net, optimiser, resume, steps, checkpoints, export.
+
+:func:`train` reads top to bottom:
+
+1. **Data** (:mod:`.data`): the manifest's licences are checked before any frame is read.
+2. **Net**: a :class:`~plateforge.server.nets.unet.UNet` of the configured size whose output is
+   residual on the plate's R, G, B, so a fresh net is the identity and training learns the change.
+   "inpaint" nets read 4 channels (R, G, B with the holes zeroed, and the hole mask).
+3. **Optimiser**: AdamW; the learning rate is a pure function of the step
+   (:meth:`TrainConfig.lr_at`: linear warm-up, cosine decay), set before every step, so the
+   schedule has no state to lose. On CUDA (``amp`` "auto" or "on") the forward pass runs under
+   fp16 autocast with a ``GradScaler``; on CPU everything is float32 and deterministic.
+4. **Resume**: the newest valid checkpoint in ``out_dir/checkpoints`` restores the weights, the
+   optimiser state, the crop generator and torch's generators, and the loss history; the run
+   continues at the next step and gives the same weights as an uninterrupted run (CPU).
+5. **Loop**: one batch per step; every ``checkpoint_every`` steps a checkpoint; every
+   ``validation_every`` steps the validation PSNR (scene-linear, :func:`plateforge.metrics.psnr`);
+   every ``preview_every`` steps ``preview.png`` (validation input | output | target) and
+   ``loss.png``. ``cancelled()`` is polled after every step: once true, a checkpoint is written
+   and :class:`~plateforge.errors.CancelledError` raised.
+6. **Export**: ``out_dir/model/`` via :func:`plateforge.server.modelcard.save_model`, with a card
+   naming every source file, its hash and licence, the training config and the final metrics.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from plateforge.contactsheet import contact_sheet, to_display, write_png
+from plateforge.errors import CancelledError, UsageError
+from plateforge.exr import StrPath
+from plateforge.metrics import psnr
+from plateforge.models import InputSpec, OutputSpec
+from plateforge.server.device import pick_device
+from plateforge.server.modelcard import ModelCard, NetSpec, SourceRecord, save_model
+from plateforge.server.nets.unet import UNet, UNetConfig, decode
+from plateforge.server.training import checkpoints
+from plateforge.server.training.config import TrainConfig
+from plateforge.server.training.data import Batch, Sampler, TrainingData, load_training_data
+from plateforge.server.training.loss import training_loss
+
+__all__ = ["TrainProgress", "TrainResult", "draw_loss_curve", "net_config_for", "train"]
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """Reported after every step."""
+
+    step: int
+    steps: int
+    #: This step's training loss.
+    loss: float
+    #: The latest validation PSNR in dB (scene-linear, peak 1.0), None before the first.
+    val_psnr: float | None
+    #: The learning rate this step used.
+    lr: float
+    #: Seconds spent in this call to :func:`train` so far (not counting a resumed run's earlier time).
+    seconds: float
+    #: Estimated seconds to the last step, from this call's pace; None before the first step.
+    eta_seconds: float | None
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run produced."""
+
+    steps: int
+    final_loss: float
+    #: Validation PSNR of the trained net, and of the untrained one (the identity: the input itself).
+    val_psnr: float
+    identity_psnr: float
+    #: ``out_dir/model``: the exported model folder.
+    model_dir: Path
+    #: The last checkpoint written.
+    checkpoint: Path
+    #: The step a resumed run continued from (0: a fresh start).
+    resumed_from: int
+    #: Training loss of every step, the first step first (a resumed run's history included).
+    losses: tuple[float, ...]
+    seconds: float
+
+
+def net_config_for(config: TrainConfig) -> UNetConfig:
+    """The UNet a run trains: the configured size, residual on the plate's R, G, B."""
+    in_channels = 4 if config.mode == "inpaint" else 3
+    return UNetConfig.preset(config.size, in_channels=in_channels, out_channels=3, residual_from=(0, 1, 2))
+
+
+def _amp_enabled(config: TrainConfig, device: torch.device) -> bool:
+    if config.amp == "on" and device.type != "cuda":
+        raise UsageError(f"amp 'on' needs a CUDA device; this run is on {device}")
+    return device.type == "cuda" and config.amp != "off"
+
+
+def _autocast(enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    return torch.autocast(device_type="cuda", dtype=torch.float16) if enabled else contextlib.nullcontext()
+
+
+def train(
+    config: TrainConfig,
+    *,
+    manifest_path: StrPath,
+    out_dir: StrPath,
+    progress: Callable[[TrainProgress], None] | None = None,
+    cancelled: Callable[[], bool] | None = None,
+    resume: bool = True,
+) -> TrainResult:
+    """Train per ``config`` on the licensed files of ``manifest_path``; write checkpoints, previews
+    and the exported model under ``out_dir`` (see the module doc). Raises
+    :class:`~plateforge.errors.LicenceError` before training on material that may not be used, and
+    :class:`~plateforge.errors.CancelledError` (after checkpointing) when ``cancelled()`` turns true."""
+    started = time.monotonic()
+    out = Path(out_dir)
+    checkpoint_dir = out / "checkpoints"
+
+    # 1. Data: licences first, then frames.
+    data = load_training_data(config, manifest_path)
+    sampler = Sampler(config, data)
+
+    # 2. Net, on the chosen device.
+    device = torch.device(pick_device(config.device))
+    amp = _amp_enabled(config, device)
+    net_config = net_config_for(config)
+    net = UNet(net_config, seed=config.seed).to(device)
+
+    # 3. Optimiser (the schedule is config.lr_at(step)) and, on CUDA, the gradient scaler.
+    optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr_at(1), weight_decay=config.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)  # type: ignore[attr-defined,unused-ignore]
+    validation = data.validation.to(device)
+    identity = _psnr(validation, validation.inputs[:, :3])
+
+    # 4. Resume.
+    step, losses, val_psnr = 0, [], None
+    resumed = checkpoints.load_latest(checkpoint_dir, device=device) if resume else None
+    if resumed is not None:
+        _check_same_run(config, resumed)
+        net.load_state_dict(resumed.model)
+        optimizer.load_state_dict(resumed.optimizer)
+        sampler.set_state(resumed.state["sampler"])
+        _set_torch_rng(resumed.rng)
+        if amp and resumed.state.get("scaler"):
+            scaler.load_state_dict(resumed.state["scaler"])
+        step, losses, val_psnr = resumed.step, list(resumed.state["losses"]), resumed.state["val_psnr"]
+    start_step = step
+    last_checkpoint = resumed.path if resumed is not None else None
+
+    def save() -> Path:
+        state = {
+            "config": config.to_dict(),
+            "net": net_config.to_dict(),
+            "sampler": sampler.state(),
+            "scaler": scaler.state_dict() if amp else {},
+            "losses": losses,
+            "val_psnr": val_psnr,
+        }
+        return checkpoints.save_checkpoint(
+            checkpoint_dir,
+            step=step,
+            model=net.state_dict(),
+            optimizer=optimizer.state_dict(),
+            rng=_torch_rng(),
+            state=state,
+            keep=config.keep_checkpoints,
+        )
+
+    # 5. The loop.
+    while step < config.steps:
+        if cancelled is not None and cancelled():
+            if last_checkpoint is None or checkpoints.checkpoint_name(step) != last_checkpoint.name:
+                save()
+            raise CancelledError(f"training cancelled at step {step} of {config.steps}; a checkpoint was saved")
+        step += 1
+        lr = config.lr_at(step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = sampler.batch().to(device)
+        net.train()
+        with _autocast(amp):
+            output = net(batch.inputs)
+        terms = training_loss(output, batch.target, batch.weight, ssim_weight=config.ssim_weight)
+        optimizer.zero_grad(set_to_none=True)
+        scaled: torch.Tensor = scaler.scale(terms.total)
+        scaled.backward()  # type: ignore[no-untyped-call,unused-ignore]
+        if config.grad_clip > 0:
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        losses.append(float(terms.total.detach()))
+
+        last = step == config.steps
+        if step % config.validation_every == 0 or last:
+            val_psnr = _psnr(validation, _predict(net, validation, amp))
+        if step % config.preview_every == 0 or last:
+            _write_previews(out, validation, _predict(net, validation, amp), losses)
+        if step % config.checkpoint_every == 0 or last:
+            last_checkpoint = save()
+        if progress is not None:
+            seconds = time.monotonic() - started
+            done = step - start_step
+            eta = seconds / done * (config.steps - step) if done else None
+            progress(TrainProgress(step, config.steps, losses[-1], val_psnr, lr, seconds, eta))
+
+    if last_checkpoint is None or last_checkpoint.name != checkpoints.checkpoint_name(step):
+        last_checkpoint = save()  # resumed at the end already: the final state is on disk anyway
+    if val_psnr is None:
+        val_psnr = _psnr(validation, _predict(net, validation, amp))
+
+    # 6. Export.
+    model_dir = out / "model"
+    final_loss = losses[-1] if losses else math.nan
+    card = _card(config, net_config, data, final_loss=final_loss, val_psnr=val_psnr, identity=identity, step=step)
+    save_model(model_dir, tensors=net.state_dict(), card=card)
+    return TrainResult(
+        steps=step,
+        final_loss=final_loss,
+        val_psnr=val_psnr,
+        identity_psnr=identity,
+        model_dir=model_dir,
+        checkpoint=last_checkpoint,
+        resumed_from=start_step,
+        losses=tuple(losses),
+        seconds=time.monotonic() - started,
+    )
+
+
+# -- helpers, in the order train uses them ---------------------------------------------------------
+
+
+def _check_same_run(config: TrainConfig, resumed: checkpoints.Checkpoint) -> None:
+    """Refuse to resume a checkpoint written for another config (which fields differ, named)."""
+    saved = resumed.state.get("config", {})
+    if saved == config.to_dict():
+        return
+    theirs = TrainConfig.from_dict(saved).to_dict()
+    differ = sorted(k for k, v in config.to_dict().items() if theirs.get(k) != v)
+    raise UsageError(
+        f"checkpoint '{resumed.path}' belongs to a run with a different config ({', '.join(differ)} differ); "
+        "use another out_dir, or resume=False to start afresh"
+    )
+
+
+def _torch_rng() -> dict[str, torch.Tensor]:
+    states = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states.update({f"cuda/{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    return states
+
+
+def _set_torch_rng(states: dict[str, torch.Tensor]) -> None:
+    if "torch_cpu" in states:
+        torch.set_rng_state(states["torch_cpu"].cpu())
+    cuda = [states[f"cuda/{i}"].cpu() for i in range(len(states)) if f"cuda/{i}" in states]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def _predict(net: UNet, batch: Batch, amp: bool) -> torch.Tensor:
+    """The net's encoded output for a batch, in eval mode, float32."""
+    net.eval()
+    with torch.no_grad(), _autocast(amp):
+        output: torch.Tensor = net(batch.inputs)
+    return output.float()
+
+
+def _hwc(encoded: torch.Tensor) -> Iterator[np.ndarray]:
+    """Each image of an encoded ``(N, 3, H, W)`` batch as scene-linear ``(H, W, 3)`` float32."""
+    linear = decode(encoded.float()).permute(0, 2, 3, 1).cpu().numpy()
+    yield from linear
+
+
+def _psnr(batch: Batch, encoded: torch.Tensor) -> float:
+    """Mean PSNR (dB, scene-linear) of ``encoded`` against the batch's target, where its weight says."""
+    values = []
+    weights = batch.weight[:, 0].cpu().numpy()
+    for result, truth, weight in zip(_hwc(encoded), _hwc(batch.target), weights, strict=True):
+        if weight.sum() <= 0:
+            continue
+        values.append(psnr(result, truth, mask=weight))
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return 100.0 if values else math.nan  # identical everywhere: report a high finite figure
+    return float(np.mean(finite))
+
+
+def _write_previews(out: Path, batch: Batch, encoded: torch.Tensor, losses: Sequence[float]) -> None:
+    """``preview.png`` (one row per validation image: input | output | target) and ``loss.png``."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = [
+        [to_display(a), to_display(b), to_display(c)]
+        for a, b, c in zip(_hwc(batch.inputs[:, :3]), _hwc(encoded), _hwc(batch.target), strict=True)
+    ][:4]
+    write_png(out / "preview.png", contact_sheet(rows))
+    write_png(out / "loss.png", draw_loss_curve(losses))
+
+
+def draw_loss_curve(losses: Sequence[float], *, width: int = 512, height: int = 256) -> np.ndarray:
+    """The loss history as an RGB uint8 image: log10 of the loss against the step, each step in dim
+    blue and a running average in bright orange, on a dark background with a faint frame."""
+    image = np.full((height, width, 3), 24, np.uint8)
+    image[[0, -1], :] = image[:, [0, -1]] = 64
+    values = np.log10(np.maximum(np.asarray([v for v in losses if math.isfinite(v)], np.float64), 1e-12))
+    if values.size == 0:
+        return image
+    window = max(1, values.size // 20)
+    smooth = np.convolve(np.pad(values, (window - 1, 0), mode="edge"), np.ones(window) / window, mode="valid")
+    low, high = float(values.min()), float(values.max())
+    span = high - low if high > low else 1.0
+    margin = 8
+
+    def draw(curve: np.ndarray, colour: tuple[int, int, int], thickness: int) -> None:
+        count = curve.size
+        xs = np.linspace(margin, width - 1 - margin, max(count, 2))
+        ys = (height - 1 - margin) - (curve - low) / span * (height - 1 - 2 * margin)
+        if count == 1:
+            xs, ys = xs[:1], np.full(1, ys[0])
+        # Dense samples along each segment, so the line is continuous however steep.
+        dense = max(2 * width, 8 * count)
+        t = np.linspace(0, count - 1, dense)
+        px = np.interp(t, np.arange(count), xs[:count])
+        py = np.interp(t, np.arange(count), ys)
+        for dy in range(-(thickness // 2), thickness - thickness // 2):
+            for dx in range(-(thickness // 2), thickness - thickness // 2):
+                rows = np.clip(np.round(py).astype(int) + dy, 0, height - 1)
+                cols = np.clip(np.round(px).astype(int) + dx, 0, width - 1)
+                image[rows, cols] = colour
+
+    draw(values, (70, 110, 170), 1)
+    draw(smooth, (255, 160, 40), 2)
+    return image
+
+
+def _card(
+    config: TrainConfig,
+    net_config: UNetConfig,
+    data: TrainingData,
+    *,
+    final_loss: float,
+    val_psnr: float,
+    identity: float,
+    step: int,
+) -> ModelCard:
+    """The exported model's card: contract, sources with hashes and licences, config, finite metrics."""
+    rgb = ("R", "G", "B")
+    if config.mode == "inpaint":
+        description = (
+            f"Inpainting net self-trained on dataset {data.dataset!r}: fills the plate inside the mask. "
+            "The plate's R, G, B are multiplied by (1 - mask) before the net, as in training."
+        )
+        inputs: tuple[InputSpec, ...] = (
+            InputSpec("plate", "The plate, R, G, B scene-linear, zeroed where the mask is 1.", channels=rgb),
+            InputSpec("mask", "What to fill: alpha (or the only channel) in [0, 1].", channels=()),
+        )
+        outputs = (OutputSpec("image", "The plate with the masked region filled.", rgb),)
+    else:
+        description = f"Image-to-image net trained on the input/target pairs of dataset {data.dataset!r}."
+        inputs = (InputSpec("plate", "The plate, R, G, B scene-linear.", channels=rgb),)
+        outputs = (OutputSpec("image", "The plate with the learned change applied.", rgb),)
+    metrics: dict[str, Any] = {
+        "final_loss": final_loss,
+        "val_psnr": val_psnr,
+        "identity_psnr": identity,
+        "steps": step,
+        "validation": "held-out frame" if data.held_out else "fixed crops of the training frame",
+    }
+    metrics = {k: v for k, v in metrics.items() if not isinstance(v, float) or math.isfinite(v)}
+    sources = tuple(
+        SourceRecord(path=f.name, sha256=f.sha256 or "", licence=f.licence, rights_holder=f.rights_holder)
+        for f in data.sources
+    )
+    return ModelCard(
+        name=config.name or f"{data.dataset}-{config.model_tool}",
+        version=f"step{step}",
+        tool=config.model_tool,
+        net=NetSpec("unet", net_config.to_dict()),
+        description=description,
+        inputs=inputs,
+        outputs=outputs,
+        padding=net_config.receptive_field,
+        sources=sources,
+        training={**config.to_dict(), "dataset": data.dataset},
+        metrics=metrics,
+    )

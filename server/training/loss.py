@@ -1,0 +1,61 @@
+"""The training loss: L1 plus a weighted SSIM term, on the net's encoded values, where the weight says.
+
+``loss = L1 + ssim_weight * (1 - SSIM)``.
+
+**Encoded values, not decoded-and-clipped.** Both terms compare the net's output with the target
+in the encoded space (:func:`plateforge.server.nets.unet.encode`) the net works in. Decoding and
+clipping to [0, 1] would give zero gradient above diffuse white -- a highlight the net gets wrong
+would never be corrected -- and unclipped linear values let one bright highlight outweigh the
+rest of the frame. Encoded values are close to linear below 1 and compress highlights
+logarithmically, so every pixel is corrected and none dominates. SSIM's constants assume a data
+range; it is 1.0 here (diffuse white encodes to 0.69, a 100x highlight to 4.6), so its
+stabilisers match the shadows and midtones where structure matters most.
+
+**Weights.** ``weight`` (``(N, 1, H, W)`` in [0, 1]) says where the loss counts: the mask of a
+masked pair, or the holes when inpainting. The L1 term is the weighted mean of ``|output -
+target|``. SSIM is a windowed statistic and cannot skip pixels, so it is taken on the composite
+``target + weight * (output - target)``: outside the weight the composite *is* the target (SSIM 1,
+no gradient), inside it is the output.
+
+SSIM is pytorch-msssim's (Gaussian window 11, sigma 1.5, "valid" filtering); crops smaller than
+the window use the largest odd window that fits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from pytorch_msssim import ssim  # type: ignore[import-untyped,unused-ignore]
+
+__all__ = ["LossTerms", "training_loss"]
+
+#: SSIM's data range on encoded values (see the module doc).
+DATA_RANGE = 1.0
+_WINDOW = 11
+
+
+@dataclass(frozen=True)
+class LossTerms:
+    """The loss to minimise and its parts (the parts detached, for logging)."""
+
+    total: torch.Tensor
+    l1: float
+    ssim: float
+
+
+def training_loss(output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, *, ssim_weight: float) -> LossTerms:
+    """``L1 + ssim_weight * (1 - SSIM)`` of ``output`` against ``target`` (both ``(N, C, H, W)``
+    encoded) where ``weight`` (``(N, 1, H, W)``) says; float32 whatever the autocast dtype."""
+    output, target, weight = output.float(), target.float(), weight.float()
+    expanded = weight.expand_as(output)
+    l1 = (expanded * (output - target).abs()).sum() / expanded.sum().clamp_min(1.0)
+    total = l1
+    similarity = torch.ones((), device=output.device)
+    if ssim_weight > 0:
+        side = min(output.shape[-2:])
+        window = min(_WINDOW, side if side % 2 == 1 else side - 1)
+        composite = target + weight * (output - target)
+        similarity = ssim(composite, target, data_range=DATA_RANGE, size_average=True, win_size=max(window, 1))
+        total = l1 + ssim_weight * (1.0 - similarity)
+    return LossTerms(total=total, l1=float(l1.detach()), ssim=float(similarity.detach()))
