@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -26,6 +27,7 @@ from plateforge.calls import MAX_MESSAGE_BYTES
 from plateforge.errors import UsageError
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUEST_BYTES
 from plateforge.server.interceptors import ServerInterceptor
+from plateforge.server.jobs import TRAINING_SERVICE_NAME, JobManager, add_training_service
 from plateforge.server.registry import Registry
 from plateforge.server.service import SERVICE_NAME, InferenceService, add_to_server
 from plateforge.server.tools import BUILTIN
@@ -52,6 +54,12 @@ class ServerConfig:
     #: PEM certificate chain and private key: serve TLS instead of plaintext when both are given.
     tls_cert: str | None = None
     tls_key: str | None = None
+    #: Folder for training jobs (state, checkpoints, exported models); None: no Training service.
+    jobs_dir: Path | None = None
+    #: Trained models to serve, ``<models_dir>/<name>/<version>/`` (None: built-in tools only).
+    models_dir: Path | None = None
+    #: The most bytes of learned models kept loaded; least recently used ones are unloaded first.
+    memory_budget_bytes: int = 8 * 1024**3
 
 
 def is_loopback(host: str) -> bool:
@@ -87,7 +95,12 @@ def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
             f"refusing to listen on {config.host} without a token: anyone on the network could use the "
             "server. Give --token (or PLATEFORGE_TOKEN), or bind 127.0.0.1"
         )
-    registry = Registry(config.tools, device=config.device)
+    registry = Registry(
+        config.tools,
+        device=config.device,
+        models_dir=config.models_dir,
+        memory_budget_bytes=config.memory_budget_bytes,
+    )
     options = [
         ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -104,7 +117,9 @@ def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
     add_to_server(service, server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, TRAINING_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
 
     address = _format_address(config.host, config.port)
     credentials = _tls_credentials(config)
@@ -114,13 +129,19 @@ def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
         raise UsageError(f"cannot listen on {address}: {error}") from None
     if port == 0:
         raise UsageError(f"cannot listen on {address}: the address is in use or not on this machine")
+    # Jobs only once the port is ours: the manager resumes interrupted jobs as it starts.
+    jobs: JobManager | None = None
+    if config.jobs_dir is not None:
+        jobs = add_training_service(server, jobs_dir=config.jobs_dir, device=config.device)
     server.start()
-    for name in ("", SERVICE_NAME):
+    for name in ("", SERVICE_NAME, *([TRAINING_SERVICE_NAME] if jobs else [])):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     try:
         yield _format_address(config.host, port)
     finally:
         health_servicer.enter_graceful_shutdown()
+        if jobs is not None:
+            jobs.shutdown()  # the running job checkpoints and is recorded INTERRUPTED
         server.stop(config.grace).wait()
 
 

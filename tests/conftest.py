@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,9 @@ class ServerProcess:
 def start_server(*args: str, token: str | None = TOKEN, timeout: float = 60.0) -> ServerProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("PLATEFORGE_TOKEN", "PLATEFORGE_SERVER")}
     env["PYTHONUNBUFFERED"] = "1"
+    # Hermetic: never serve the trained models of whoever runs the tests.
+    env.setdefault("PLATEFORGE_MODELS_DIR", str(REPO / "build" / "test-no-models"))
+    env.setdefault("PLATEFORGE_JOBS_DIR", tempfile.mkdtemp(prefix="plateforge-jobs-"))
     command = [sys.executable, "-m", "plateforge.server", "--port", "0", "--device", "cpu", *args]
     if token:
         command += ["--token", token]

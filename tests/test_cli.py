@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +22,9 @@ from tests.conftest import ServerProcess
 
 def plateforge(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("PLATEFORGE_")}
+    # Hermetic: a private server started by the command keeps its jobs and models out of $HOME.
+    base["PLATEFORGE_JOBS_DIR"] = tempfile.mkdtemp(prefix="plateforge-jobs-")
+    base["PLATEFORGE_MODELS_DIR"] = str(Path(base["PLATEFORGE_JOBS_DIR"]) / "no-models")
     return subprocess.run(
         [sys.executable, "-m", "plateforge.cli.main", *args],
         capture_output=True,

@@ -22,6 +22,9 @@ VERBS = {
     "provenance": "provenance",
     "process": "process",
     "demo": "demo",
+    "train": "train",
+    "jobs": "jobs",
+    "job": "job",
 }
 
 

@@ -10,8 +10,10 @@ import argparse
 import logging
 import os
 from collections.abc import Sequence
+from pathlib import Path
 
 from plateforge.errors import UsageError
+from plateforge.paths import default_jobs_dir, default_models_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,6 +27,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--max-frame-pixels", type=int, default=None, help="refuse frames with more pixels (default 16384x16384)"
     )
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        help="serve the trained models in MODELS_DIR/<name>/<version>/ (default: $PLATEFORGE_MODELS_DIR, "
+        f"else {str(default_models_dir()).replace('%', '%%')})",
+    )
+    parser.add_argument(
+        "--jobs-dir",
+        type=Path,
+        default=None,
+        help="keep training jobs (state, checkpoints, exported models) here (default: $PLATEFORGE_JOBS_DIR, "
+        f"else {str(default_jobs_dir()).replace('%', '%%')})",
+    )
+    parser.add_argument(
+        "--memory-budget-gb",
+        type=float,
+        default=8.0,
+        help="most GiB of trained models kept loaded; least recently used ones are unloaded (default 8)",
+    )
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N (default auto)")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
@@ -32,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.memory_budget_gb > 0:
+        raise UsageError(f"--memory-budget-gb must be above 0, got {args.memory_budget_gb}")
+    models_dir = args.models_dir or Path(os.environ.get("PLATEFORGE_MODELS_DIR") or default_models_dir())
+    jobs_dir = args.jobs_dir or Path(os.environ.get("PLATEFORGE_JOBS_DIR") or default_jobs_dir())
     try:
         from plateforge.server.app import ServerConfig, serve
         from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS
@@ -49,5 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         device=pick_device(args.device),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        models_dir=models_dir.expanduser(),
+        memory_budget_bytes=int(args.memory_budget_gb * 1024**3),
+        jobs_dir=jobs_dir.expanduser(),
     )
     return serve(config)

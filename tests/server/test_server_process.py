@@ -64,13 +64,25 @@ def test_ready_line_and_health_without_token(server: ServerProcess) -> None:
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
+def test_training_service_is_served(server: ServerProcess) -> None:
+    from plateforge.jobs_client import TrainingClient
+
+    with grpc.insecure_channel(server.address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="plateforge.v1.Training"), timeout=10
+        )
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    with Client(server.address, token=server.token) as client:
+        assert TrainingClient(client).list_jobs() == []
+
+
 def test_reflection_lists_services(server: ServerProcess) -> None:
     with grpc.insecure_channel(server.address) as channel:
         stub = reflection_pb2_grpc.ServerReflectionStub(channel)
         request = reflection_pb2.ServerReflectionRequest(list_services="")
         replies = list(stub.ServerReflectionInfo(iter([request]), metadata=(("authorization", f"Bearer {TOKEN}"),)))
     names = {s.name for s in replies[0].list_services_response.service}
-    assert {"plateforge.v1.Inference", "grpc.health.v1.Health"} <= names
+    assert {"plateforge.v1.Inference", "plateforge.v1.Training", "grpc.health.v1.Health"} <= names
 
 
 @pytest.mark.parametrize(

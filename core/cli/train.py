@@ -1,0 +1,106 @@
+"""Train a model on a dataset manifest, as a job on the server, and follow its progress.
+
+  plateforge train --dataset shot.toml --tool cleanup --steps 2000 [--size small] [--name NAME]
+                   [--param key=value ...] [--config run.json]
+
+--tool cleanup trains the self-supervised paint-out (the manifest's plate and mask roles); other
+tools (look, matte, relight ...) train input -> target pairs. --param sets any training config
+field (lr=1e-4, crop=256, flips=false ...). The dataset path is read by the server: a relative path
+is made absolute here, so give a path the server can see. Ctrl-C detaches without cancelling; the
+line printed then says how to re-attach (plateforge job watch ID). Without --server a private local
+server runs the job, and stopping this command stops it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from plateforge.cli.common import add_server_arguments, connect
+from plateforge.cli.job import describe, watch
+from plateforge.errors import UsageError
+from plateforge.jobs_client import TrainingClient
+from plateforge.models import ParamValue
+
+__all__ = ["main", "parse_param"]
+
+
+def parse_param(text: str) -> tuple[str, ParamValue]:
+    """``key=value``: true/false, an integer, a number, else text."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise UsageError(f"--param needs key=value, got {text!r}")
+    value: ParamValue
+    if raw.lower() in ("true", "false"):
+        value = raw.lower() == "true"
+    else:
+        try:
+            value = int(raw)
+        except ValueError:
+            try:
+                value = float(raw)
+            except ValueError:
+                value = raw
+    return key.strip(), value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plateforge train", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dataset", required=True, metavar="TOML", help="dataset manifest (plateforge.dataset/1)")
+    parser.add_argument("--tool", required=True, help="cleanup, look, matte, relight ...")
+    parser.add_argument("--steps", type=int, help="optimiser steps (default: the config's 2000)")
+    parser.add_argument("--size", help="net size: small, medium or large (default small)")
+    parser.add_argument("--name", default="", help="the exported model's name (default: DATASET-TOOL)")
+    parser.add_argument("--model-version", default="", help="the exported model's version (default: stepN)")
+    parser.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="a training config field; repeatable"
+    )
+    parser.add_argument("--config", metavar="JSON", help="a JSON file of training config fields (--param wins)")
+    parser.add_argument("--detach", action="store_true", help="start the job and return without watching it")
+    add_server_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    params: dict[str, ParamValue] = dict(parse_param(p) for p in args.param)
+    if args.steps is not None:
+        params["steps"] = args.steps
+    if args.size:
+        params["size"] = args.size
+    config: dict[str, Any] | None = None
+    if args.config:
+        try:
+            with open(args.config, encoding="utf-8") as handle:
+                config = json.load(handle)
+        except (OSError, ValueError) as error:
+            raise UsageError(f"cannot read the training config {args.config}: {error}") from None
+        if not isinstance(config, dict):
+            raise UsageError(f"{args.config}: a training config is a JSON object of fields")
+    with connect(args) as client:
+        jobs = TrainingClient(client)
+        job = jobs.start_training(
+            dataset=os.path.abspath(args.dataset),
+            tool=args.tool,
+            params=params,
+            config=config,
+            model_name=args.name,
+            model_version=args.model_version,
+        )
+        print(f"job {job.id} queued ({job.steps} steps)", file=sys.stderr, flush=True)
+        if args.detach:
+            print(job.id)
+            return 0
+        code = watch(jobs, job.id, server=client.address)
+        final = jobs.get(job.id)
+        if final.model_dir:
+            print(final.model_dir)
+        elif code != 130:
+            print(describe(final), file=sys.stderr)
+        return code

@@ -1,0 +1,273 @@
+"""Training jobs from the host side: start, watch, cancel, list and resume (plateforge.v1.Training).
+
+:class:`TrainingClient` wraps a connected :class:`~plateforge.client.Client` and uses its channel,
+token and retry policy::
+
+    with Client("farm01:50051") as client:
+        jobs = TrainingClient(client)
+        job = jobs.start_training(dataset="/show/sh010/dataset.toml", tool="cleanup", params={"steps": 2000})
+        for event in jobs.watch(job.id):
+            print(event.job.step, event.job.loss, event.eta_seconds)
+
+Host-safe: no torch. Jobs run on the server; the dataset path is a path on the server's disk.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeVar
+
+import grpc
+
+from plateforge import codec
+from plateforge.client import Client, _translate
+from plateforge.errors import ERROR_CLASS_KEY, PlateforgeError
+from plateforge.models import ParamValue
+from plateforge.v1 import training_pb2
+
+__all__ = [
+    "STATES",
+    "JobEvent",
+    "JobInfo",
+    "JobState",
+    "JobStateError",
+    "TrainingClient",
+    "UnknownJobError",
+]
+
+T = TypeVar("T")
+
+JobState = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"]
+#: Every state, in the order of the proto's enum.
+STATES: Final[tuple[JobState, ...]] = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED")
+#: States a job stays in until it is resumed.
+FINISHED_STATES: Final = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"})
+
+_SERVICE = "/plateforge.v1.Training/"
+
+
+class UnknownJobError(PlateforgeError):
+    """No job with that id on the server."""
+
+    grpc_code = "NOT_FOUND"
+
+
+class JobStateError(PlateforgeError):
+    """The job is in a state that cannot do what was asked (resume a running job, start while
+    the server shuts down)."""
+
+    grpc_code = "FAILED_PRECONDITION"
+
+
+_OWN_ERRORS: dict[str, type[PlateforgeError]] = {c.__name__: c for c in (UnknownJobError, JobStateError)}
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A training job as the server reports it (see ``Job`` in training.proto)."""
+
+    id: str
+    state: JobState
+    tool: str
+    dataset: str
+    step: int
+    steps: int
+    loss: float
+    val_psnr: float | None
+    error: str
+    model_dir: str
+    job_dir: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    config: dict[str, Any]
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED_STATES
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One update from :meth:`TrainingClient.watch`."""
+
+    job: JobInfo
+    state_changed: bool
+    lr: float
+    eta_seconds: float | None
+    #: PNG bytes of the latest preview when one was due; b"" otherwise.
+    preview_png: bytes
+
+
+def job_from_proto(msg: training_pb2.Job) -> JobInfo:
+    state = training_pb2.Job.State.Name(msg.state).removeprefix("STATE_")
+    if state not in STATES:
+        raise PlateforgeError(f"the server reported job {msg.id} in an unknown state {state!r}")
+    try:
+        config = json.loads(msg.config_json) if msg.config_json else {}
+    except ValueError:
+        config = {}
+    return JobInfo(
+        id=msg.id,
+        state=state,
+        tool=msg.tool,
+        dataset=msg.dataset,
+        step=msg.step,
+        steps=msg.steps,
+        loss=msg.loss,
+        val_psnr=msg.val_psnr if msg.HasField("val_psnr") else None,
+        error=msg.error,
+        model_dir=msg.model_dir,
+        job_dir=msg.job_dir,
+        created_at=msg.created_at,
+        started_at=msg.started_at or None,
+        finished_at=msg.finished_at or None,
+        config=config if isinstance(config, dict) else {},
+    )
+
+
+def event_from_proto(msg: training_pb2.JobEvent) -> JobEvent:
+    return JobEvent(
+        job=job_from_proto(msg.job),
+        state_changed=msg.state_changed,
+        lr=msg.lr,
+        eta_seconds=msg.eta_seconds if msg.HasField("eta_seconds") else None,
+        preview_png=msg.preview_png,
+    )
+
+
+def _own_error(error: grpc.RpcError) -> PlateforgeError | None:
+    """The job errors the generic client does not know, re-raised as their own class."""
+    if not isinstance(error, grpc.Call):
+        return None
+    named = dict(error.trailing_metadata() or ()).get(ERROR_CLASS_KEY)
+    cls = _OWN_ERRORS.get(str(named)) if named else None
+    return cls(error.details() or "") if cls else None
+
+
+class TrainingClient:
+    """The Training service through ``client``'s channel, token, deadline and retries."""
+
+    def __init__(self, client: Client) -> None:
+        # Client's private channel, metadata and _call are used here until it grows public accessors.
+        self._client = client
+        channel = client._channel
+        self._start = channel.unary_unary(
+            _SERVICE + "StartTraining",
+            request_serializer=training_pb2.StartTrainingRequest.SerializeToString,
+            response_deserializer=training_pb2.Job.FromString,
+        )
+        self._watch = channel.unary_stream(
+            _SERVICE + "WatchJob",
+            request_serializer=training_pb2.WatchJobRequest.SerializeToString,
+            response_deserializer=training_pb2.JobEvent.FromString,
+        )
+        self._cancel = channel.unary_unary(
+            _SERVICE + "CancelJob",
+            request_serializer=training_pb2.CancelJobRequest.SerializeToString,
+            response_deserializer=training_pb2.Job.FromString,
+        )
+        self._list = channel.unary_unary(
+            _SERVICE + "ListJobs",
+            request_serializer=training_pb2.ListJobsRequest.SerializeToString,
+            response_deserializer=training_pb2.ListJobsResponse.FromString,
+        )
+        self._resume = channel.unary_unary(
+            _SERVICE + "ResumeJob",
+            request_serializer=training_pb2.ResumeJobRequest.SerializeToString,
+            response_deserializer=training_pb2.Job.FromString,
+        )
+
+    @property
+    def _metadata(self) -> tuple[tuple[str, str], ...]:
+        return self._client._metadata
+
+    def _unary(self, method: Callable[..., T], request: object) -> T:
+        def call() -> T:
+            try:
+                return method(request, timeout=self._client.timeout, metadata=self._metadata)
+            except grpc.RpcError as error:
+                own = _own_error(error)
+                if own is not None:
+                    raise own from None
+                raise
+
+        return self._client._call(call)
+
+    def start_training(
+        self,
+        *,
+        dataset: str,
+        tool: str,
+        params: Mapping[str, ParamValue] | None = None,
+        config: Mapping[str, Any] | None = None,
+        model_name: str = "",
+        model_version: str = "",
+    ) -> JobInfo:
+        """Queue a job training a ``tool`` model on the manifest ``dataset`` (a path on the
+        server). ``config`` and ``params`` set TrainConfig fields (``params`` last). Refused
+        before any job exists for a bad config (UsageError) or unlicensed material (LicenceError
+        naming the files)."""
+        request = training_pb2.StartTrainingRequest(
+            dataset=dataset,
+            tool=tool,
+            config_json=json.dumps(dict(config)) if config else "",
+            params={k: codec.param_to_proto(v) for k, v in (params or {}).items()},
+            model_name=model_name,
+            model_version=model_version,
+        )
+        return job_from_proto(self._unary(self._start, request))
+
+    def cancel(self, job_id: str) -> JobInfo:
+        """Ask a job to stop; it checkpoints and ends CANCELLED (watch it to see when)."""
+        return job_from_proto(self._unary(self._cancel, training_pb2.CancelJobRequest(id=job_id)))
+
+    def resume(self, job_id: str) -> JobInfo:
+        """Queue an INTERRUPTED, CANCELLED or FAILED job again, from its last checkpoint."""
+        return job_from_proto(self._unary(self._resume, training_pb2.ResumeJobRequest(id=job_id)))
+
+    def list_jobs(self) -> list[JobInfo]:
+        """Every job on the server, oldest first."""
+        reply = self._unary(self._list, training_pb2.ListJobsRequest())
+        return [job_from_proto(j) for j in reply.jobs]
+
+    def get(self, job_id: str) -> JobInfo:
+        for job in self.list_jobs():
+            if job.id == job_id:
+                return job
+        raise UnknownJobError(f"no job {job_id!r} on {self._client.address}")
+
+    def watch(self, job_id: str, *, preview_interval: float = 0.0) -> Iterator[JobEvent]:
+        """Events of one job until it finishes: first its current state, then every step and
+        state change. No deadline. A dropped connection is re-established (the client's retries,
+        with backoff; the server sends the current state again). Closing the iterator detaches
+        without cancelling the job."""
+        request = training_pb2.WatchJobRequest(id=job_id, preview_interval_seconds=preview_interval)
+        attempts, delay = 0, self._client.backoff
+        while True:
+            call = self._watch(request, metadata=self._metadata)
+            try:
+                for message in call:
+                    attempts, delay = 0, self._client.backoff
+                    event = event_from_proto(message)
+                    yield event
+                    if event.state_changed and event.job.finished:
+                        return
+                return
+            except grpc.RpcError as error:
+                own = _own_error(error)
+                if own is not None:
+                    raise own from None
+                code = error.code() if isinstance(error, grpc.Call) else None
+                if code == grpc.StatusCode.UNAVAILABLE and attempts < self._client.retries:
+                    attempts += 1
+                    time.sleep(delay * (1 + random.random() * 0.25))
+                    delay *= 2
+                    continue
+                raise _translate(error, self._client.address) from None
+            finally:
+                call.cancel()  # type: ignore[no-untyped-call,unused-ignore]

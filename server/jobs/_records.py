@@ -1,0 +1,177 @@
+"""A job as saved on disk: ``jobs_dir/<id>/job.json``, schema ``plateforge.job/1``, written atomically.
+
+::
+
+    {
+      "schema": "plateforge.job/1",
+      "id": "3f9a0c1b2d4e",            # 12 hex digits, also the folder's name
+      "state": "RUNNING",              # QUEUED RUNNING SUCCEEDED FAILED CANCELLED INTERRUPTED
+      "tool": "cleanup",
+      "dataset": "/show/sh010/dataset.toml",   # absolute manifest path
+      "model_version": "",             # "" : the engine's "step<N>"
+      "config": {"schema": "plateforge.trainconfig/1", ...},   # TrainConfig.to_dict()
+      "step": 120, "steps": 2000, "loss": 0.0123, "val_psnr": 31.2,   # loss/val_psnr may be null
+      "error": "",                     # why it FAILED or was INTERRUPTED
+      "model_dir": "",                 # the exported model folder once SUCCEEDED
+      "created_at": 1718000000.0, "started_at": 1718000001.0, "finished_at": null   # Unix seconds
+    }
+
+The training ``out_dir`` (checkpoints, preview.png, loss.png, model/) is ``jobs_dir/<id>/train``.
+Unknown schemas are refused with the list of known ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal, cast, get_args
+
+from plateforge.errors import UsageError
+from plateforge.server.training.config import TrainConfig
+
+__all__ = [
+    "FINISHED",
+    "JOB_FILE",
+    "JOB_SCHEMA",
+    "KNOWN_JOB_SCHEMAS",
+    "TRAIN_FOLDER",
+    "JobRecord",
+    "JobState",
+    "read_job",
+    "write_job",
+]
+
+JobState = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"]
+#: States a job stays in until someone resumes it.
+FINISHED: Final = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"})
+
+JOB_SCHEMA: Final = "plateforge.job/1"
+KNOWN_JOB_SCHEMAS: Final = (JOB_SCHEMA,)
+JOB_FILE: Final = "job.json"
+#: The engine's out_dir inside a job's folder.
+TRAIN_FOLDER: Final = "train"
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One job; immutable, replaced (``dataclasses.replace``) on every change."""
+
+    id: str
+    state: JobState
+    tool: str
+    dataset: str
+    config: TrainConfig
+    job_dir: Path = field(compare=False)
+    model_version: str = ""
+    step: int = 0
+    loss: float | None = None
+    val_psnr: float | None = None
+    error: str = ""
+    model_dir: str = ""
+    created_at: float = 0.0
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def steps(self) -> int:
+        return self.config.steps
+
+    @property
+    def out_dir(self) -> Path:
+        return self.job_dir / TRAIN_FOLDER
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINISHED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": JOB_SCHEMA,
+            "id": self.id,
+            "state": self.state,
+            "tool": self.tool,
+            "dataset": self.dataset,
+            "model_version": self.model_version,
+            "config": self.config.to_dict(),
+            "step": self.step,
+            "steps": self.steps,
+            "loss": self.loss,
+            "val_psnr": self.val_psnr,
+            "error": self.error,
+            "model_dir": self.model_dir,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, job_dir: Path) -> JobRecord:
+        """The record :meth:`to_dict` wrote; :class:`UsageError` naming the folder when it is not one."""
+        where = job_dir / JOB_FILE
+        schema = data.get("schema")
+        if schema not in KNOWN_JOB_SCHEMAS:
+            known = list(KNOWN_JOB_SCHEMAS)
+            raise UsageError(f"{where}: job schema {schema!r} is not one this code reads; known: {known}")
+        state = data.get("state")
+        if state not in get_args(JobState):
+            raise UsageError(f"{where}: unknown job state {state!r}; known: {list(get_args(JobState))}")
+        try:
+            return cls(
+                id=str(data["id"]),
+                state=cast(JobState, state),
+                tool=str(data["tool"]),
+                dataset=str(data["dataset"]),
+                config=TrainConfig.from_dict(data["config"]),
+                job_dir=job_dir,
+                model_version=str(data.get("model_version", "")),
+                step=int(data.get("step", 0)),
+                loss=_optional_float(data.get("loss")),
+                val_psnr=_optional_float(data.get("val_psnr")),
+                error=str(data.get("error", "")),
+                model_dir=str(data.get("model_dir", "")),
+                created_at=float(data.get("created_at", 0.0)),
+                started_at=_optional_float(data.get("started_at")),
+                finished_at=_optional_float(data.get("finished_at")),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise UsageError(f"{where}: not a valid job record ({type(error).__name__}: {error})") from None
+
+
+def _optional_float(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"expected a number or null, got {value!r}")
+    return float(value)
+
+
+def write_job(record: JobRecord) -> None:
+    """Write ``job.json`` atomically (a temporary file in the same folder, then a rename)."""
+    record.job_dir.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(record.to_dict(), indent=2, allow_nan=False) + "\n"
+    handle, temp = tempfile.mkstemp(prefix=".job.", suffix=".tmp", dir=record.job_dir)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temp, record.job_dir / JOB_FILE)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def read_job(job_dir: Path) -> JobRecord:
+    """The job saved in ``job_dir``; :class:`UsageError` naming the file when it cannot be read."""
+    where = job_dir / JOB_FILE
+    try:
+        data = json.loads(where.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot read job record {where}: {error}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{where}: a job record is a JSON object")
+    return JobRecord.from_dict(data, job_dir=job_dir)

@@ -1,0 +1,163 @@
+"""The plateforge.v1.Training service: StartTraining, WatchJob, CancelJob, ListJobs, ResumeJob.
+
+Handlers only translate between protobuf and :class:`~plateforge.server.jobs.JobManager`; errors
+are PlateforgeError subclasses that the interceptor turns into status codes. A WatchJob stream
+that the caller closes (or whose connection drops) closes its watcher; the job keeps running.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+
+from plateforge import codec
+from plateforge.server.jobs._manager import JobEvent, JobManager
+from plateforge.server.jobs._records import JobRecord
+from plateforge.v1 import training_pb2
+
+__all__ = ["TRAINING_SERVICE_NAME", "TrainingService", "add_training_service", "job_to_proto"]
+
+TRAINING_SERVICE_NAME = training_pb2.DESCRIPTOR.services_by_name["Training"].full_name
+
+#: The engine writes this beside its checkpoints (see plateforge.server.training.engine).
+PREVIEW_FILE = "preview.png"
+
+
+def job_to_proto(record: JobRecord) -> training_pb2.Job:
+    msg = training_pb2.Job(
+        id=record.id,
+        state=f"STATE_{record.state}",
+        tool=record.tool,
+        dataset=record.dataset,
+        step=record.step,
+        steps=record.steps,
+        loss=record.loss or 0.0,
+        error=record.error,
+        model_dir=record.model_dir,
+        job_dir=str(record.job_dir),
+        created_at=record.created_at,
+        started_at=record.started_at or 0.0,
+        finished_at=record.finished_at or 0.0,
+        config_json=json.dumps(record.config.to_dict(), sort_keys=True),
+    )
+    if record.val_psnr is not None:
+        msg.val_psnr = record.val_psnr
+    return msg
+
+
+class _Previews:
+    """Preview PNGs for one watcher: at most one per ``interval`` seconds, only when changed."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.sent_at = -float("inf")
+        self.sent_mtime: int | None = None
+
+    def due(self, record: JobRecord, *, force: bool = False) -> bytes:
+        if self.interval <= 0:
+            return b""
+        now = time.monotonic()
+        if not force and now - self.sent_at < self.interval:
+            return b""
+        path = record.out_dir / PREVIEW_FILE
+        try:
+            mtime = path.stat().st_mtime_ns
+            if mtime == self.sent_mtime:
+                return b""
+            data = path.read_bytes()  # written atomically by the engine
+        except OSError:
+            return b""
+        self.sent_at, self.sent_mtime = now, mtime
+        return data
+
+
+def _event_to_proto(event: JobEvent, preview: bytes) -> training_pb2.JobEvent:
+    msg = training_pb2.JobEvent(
+        job=job_to_proto(event.job), state_changed=event.state_changed, lr=event.lr, preview_png=preview
+    )
+    if event.eta_seconds is not None:
+        msg.eta_seconds = event.eta_seconds
+    return msg
+
+
+class TrainingService:
+    def __init__(self, manager: JobManager) -> None:
+        self.manager = manager
+
+    def StartTraining(
+        self, request: training_pb2.StartTrainingRequest, context: grpc.ServicerContext
+    ) -> training_pb2.Job:
+        record = self.manager.start(
+            dataset=request.dataset,
+            tool=request.tool,
+            config_json=request.config_json,
+            params={k: codec.param_from_proto(v) for k, v in request.params.items()},
+            model_name=request.model_name,
+            model_version=request.model_version,
+        )
+        return job_to_proto(record)
+
+    def WatchJob(
+        self, request: training_pb2.WatchJobRequest, context: grpc.ServicerContext
+    ) -> Iterator[training_pb2.JobEvent]:
+        previews = _Previews(request.preview_interval_seconds)
+        with self.manager.watch(request.id) as watcher:
+            context.add_callback(watcher.close)
+            for event in watcher:
+                final = event.state_changed and event.job.finished
+                yield _event_to_proto(event, previews.due(event.job, force=final))
+
+    def CancelJob(self, request: training_pb2.CancelJobRequest, context: grpc.ServicerContext) -> training_pb2.Job:
+        return job_to_proto(self.manager.cancel(request.id))
+
+    def ListJobs(
+        self, request: training_pb2.ListJobsRequest, context: grpc.ServicerContext
+    ) -> training_pb2.ListJobsResponse:
+        return training_pb2.ListJobsResponse(jobs=[job_to_proto(r) for r in self.manager.list()])
+
+    def ResumeJob(self, request: training_pb2.ResumeJobRequest, context: grpc.ServicerContext) -> training_pb2.Job:
+        return job_to_proto(self.manager.resume(request.id))
+
+
+def add_to_server(service: TrainingService, server: grpc.Server) -> None:
+    """Register ``service`` as plateforge.v1.Training."""
+    handlers = {
+        "StartTraining": grpc.unary_unary_rpc_method_handler(
+            service.StartTraining,
+            request_deserializer=training_pb2.StartTrainingRequest.FromString,
+            response_serializer=training_pb2.Job.SerializeToString,
+        ),
+        "WatchJob": grpc.unary_stream_rpc_method_handler(
+            service.WatchJob,
+            request_deserializer=training_pb2.WatchJobRequest.FromString,
+            response_serializer=training_pb2.JobEvent.SerializeToString,
+        ),
+        "CancelJob": grpc.unary_unary_rpc_method_handler(
+            service.CancelJob,
+            request_deserializer=training_pb2.CancelJobRequest.FromString,
+            response_serializer=training_pb2.Job.SerializeToString,
+        ),
+        "ListJobs": grpc.unary_unary_rpc_method_handler(
+            service.ListJobs,
+            request_deserializer=training_pb2.ListJobsRequest.FromString,
+            response_serializer=training_pb2.ListJobsResponse.SerializeToString,
+        ),
+        "ResumeJob": grpc.unary_unary_rpc_method_handler(
+            service.ResumeJob,
+            request_deserializer=training_pb2.ResumeJobRequest.FromString,
+            response_serializer=training_pb2.Job.SerializeToString,
+        ),
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(TRAINING_SERVICE_NAME, handlers),))
+
+
+def add_training_service(server: grpc.Server, *, jobs_dir: Path, device: str, auto_resume: bool = True) -> JobManager:
+    """Start a :class:`JobManager` on ``jobs_dir`` (recovering the jobs found there) and serve it
+    as plateforge.v1.Training on ``server``. Call the manager's ``shutdown()`` when the server stops."""
+    manager = JobManager(jobs_dir, device=device, auto_resume=auto_resume)
+    add_to_server(TrainingService(manager), server)
+    return manager

@@ -1,0 +1,202 @@
+"""The runtime of a trained model: a model folder served as a tool.
+
+A trained model is a folder holding ``model.safetensors`` and ``card.json`` (see
+:mod:`plateforge.server.modelcard`). :func:`tool_module_for` turns such a folder into a
+:class:`~plateforge.server.tools.base.ToolModule`, so the registry serves it like a built-in tool:
+
+* ``INFO`` is the card's :meth:`~plateforge.server.modelcard.ModelCard.to_model_info`: the inputs,
+  outputs and parameters the card declares, with its lineage as the provenance summary.
+* ``load(device=...)`` proves the weights are the ones the card describes
+  (:func:`~plateforge.server.modelcard.verify_model`: a changed file is refused, naming it), builds
+  the net from the card's config and loads the weights into it.
+* ``run(state, call)`` runs the net over the plate's R, G, B in overlapping tiles
+  (:func:`~plateforge.server.inference.tiling.run_on_frame_arrays`; a cancelled call stops between
+  batches of tiles) and writes the result into the plate's R, G, B, in each channel's own pixel
+  type. Every other channel (A, Z, AOVs) passes through untouched.
+
+Models whose card declares a ``mask`` input are inpainting nets (``mode="inpaint"`` in training):
+the net reads the plate's R, G, B zeroed under the mask plus the mask itself, exactly as the
+training batches were built (the encoded plate is multiplied by ``1 - mask``), and the result is
+composited back with the soft mask, ``plate * (1 - mask) + net * mask``: pixels where the mask is
+0 pass through bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from plateforge.errors import FrameError, ModelIntegrityError, UsageError
+from plateforge.frames import Frame, mask_channel_name
+from plateforge.modelcards import CARD_FILE, WEIGHTS_FILE
+from plateforge.models import ModelInfo
+from plateforge.server.inference.tiling import run_on_frame_arrays
+from plateforge.server.modelcard import ModelCard, load_card, load_weights, verify_model
+from plateforge.server.nets.unet import UNet, UNetConfig
+from plateforge.server.tools.base import ToolCall, ToolModule, passthrough_channels
+
+__all__ = ["LearnedState", "net_config_of", "tool_module_for"]
+
+_RGB = ("R", "G", "B")
+#: The net architectures this runtime builds (NetSpec.arch).
+_ARCHS = ("unet",)
+#: Tile side for inference: large enough that the overlap (twice the receptive field) is a
+#: small share of each tile, small enough that a 4K frame never becomes one huge activation.
+_TILE = 512
+
+
+@dataclass(frozen=True)
+class LearnedState:
+    """What ``load`` builds: the net in eval mode on its device, and what the registry needs."""
+
+    card: ModelCard
+    net: UNet
+    device: str
+    #: Bytes of the net's parameters and buffers: what the registry counts against its budget.
+    parameter_bytes: int
+
+
+def net_config_of(card: ModelCard, *, source: str) -> UNetConfig:
+    """The UNet config a card describes, checked against the inputs and outputs it declares.
+
+    Anything that could not run is a :class:`ModelIntegrityError` naming ``source`` (the card).
+    """
+    if card.net.arch not in _ARCHS:
+        raise ModelIntegrityError(f"'{source}': net {card.net.arch!r} is not one this server runs ({list(_ARCHS)})")
+    try:
+        config = UNetConfig.from_dict(card.net.config)
+    except (UsageError, TypeError) as exc:
+        raise ModelIntegrityError(f"'{source}': its net config cannot be built: {exc}") from None
+    names = [spec.name for spec in card.inputs]
+    if "plate" not in names:
+        raise ModelIntegrityError(f"'{source}' declares inputs {names}; a learned model needs a 'plate' input")
+    unknown = sorted(set(names) - {"plate", "mask"})
+    if unknown:
+        raise ModelIntegrityError(f"'{source}' declares input(s) {unknown}; this runtime feeds only 'plate' and 'mask'")
+    expected = 4 if "mask" in names else 3
+    if config.in_channels != expected or config.out_channels != 3:
+        raise ModelIntegrityError(
+            f"'{source}': the net reads {config.in_channels} and writes {config.out_channels} channels; with inputs "
+            f"{names} it must read {expected} (R, G, B{', mask' if expected == 4 else ''}) and write 3 (R, G, B)"
+        )
+    if "image" not in [spec.name for spec in card.outputs]:
+        raise ModelIntegrityError(f"'{source}' declares no 'image' output")
+    return config
+
+
+def tool_module_for(folder: Path) -> ToolModule:
+    """The model in ``folder`` (``model.safetensors`` + ``card.json``) as a tool module.
+
+    Reads and checks the card now (cheap: the weights are not hashed); a folder whose card is
+    missing, damaged, disagrees with the weights file's own card or describes a net this runtime
+    cannot build raises :class:`ModelIntegrityError` naming the file. The weights are hashed and
+    read only by ``load``.
+    """
+    folder = Path(folder)
+    card_file = folder / CARD_FILE
+    card = load_card(folder)
+    if card.weights_sha256 is None:  # read_model_card refuses this already; kept for the type
+        raise ModelIntegrityError(f"'{card_file}' records no weights_sha256")
+    config = net_config_of(card, source=str(card_file))
+    info = card.to_model_info()
+    recorded = card.weights_sha256
+
+    def load(*, device: str) -> LearnedState:
+        verified = verify_model(folder)
+        if verified.weights_sha256 != recorded:
+            raise ModelIntegrityError(
+                f"'{card_file}' has changed since the server read it (weights_sha256 {verified.weights_sha256}, "
+                f"served as {recorded}); refresh the registry to serve the new model"
+            )
+        tensors = load_weights(folder, device="cpu")
+        net = UNet(config)
+        try:
+            net.load_state_dict(tensors, strict=True)
+        except RuntimeError as exc:
+            weights = folder / WEIGHTS_FILE
+            raise ModelIntegrityError(f"'{weights}' does not fit the net its card describes: {exc}") from None
+        net.to(device).eval()
+        size = sum(t.numel() * t.element_size() for t in (*net.parameters(), *net.buffers()))
+        return LearnedState(card=verified, net=net, device=device, parameter_bytes=int(size))
+
+    def run(state: LearnedState, call: ToolCall) -> dict[str, Frame]:
+        return _run(info, state, call)
+
+    return ToolModule(info=info, load=load, run=run)
+
+
+def _mask(call: ToolCall, plate: Frame, info: ModelInfo) -> np.ndarray:
+    """The mask for the plate's frame as ``(H, W)`` float32 in [0, 1] (NaN counts as 0)."""
+    frame = call.frame("mask", plate.frame_number)
+    if frame.data_window != plate.data_window:
+        raise FrameError(
+            f"model {info.name!r}: mask {frame.label()} data window {frame.data_window} differs from the "
+            f"plate's {plate.data_window}"
+        )
+    pixels = frame.channels[mask_channel_name(frame.channels)]
+    mask: np.ndarray = np.clip(np.nan_to_num(pixels.astype(np.float32), nan=0.0), 0.0, 1.0)
+    return mask
+
+
+def _zeroed(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``rgb`` zeroed under ``mask`` as training did it: the *encoded* values times ``1 - mask``.
+
+    Training multiplies encoded planes (``sign(x) * log1p(|x|)``) by ``1 - hole``; the tiling
+    encodes what it is given, so the linear planes handed over are the decoded product. Where the
+    mask is 0 the plate is handed over unchanged, where it is 1 it is 0.
+    """
+    keep = (1.0 - mask)[:, :, None].astype(np.float32)
+    encoded = np.sign(rgb) * np.log1p(np.abs(rgb)) * keep
+    zeroed = np.sign(encoded) * np.expm1(np.abs(encoded))
+    result: np.ndarray = np.where(keep >= 1.0, rgb, zeroed).astype(np.float32)
+    return result
+
+
+def _cast_like(values: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Float32 ``values`` in ``like``'s pixel type (half clipped to its finite range)."""
+    if like.dtype == np.float16:
+        big = float(np.finfo(np.float16).max)
+        half: np.ndarray = np.clip(values, -big, big).astype(np.float16)
+        return half
+    if like.dtype.kind == "u":
+        info = np.iinfo(like.dtype)
+        integers: np.ndarray = np.clip(np.rint(values), info.min, info.max).astype(like.dtype)
+        return integers
+    cast: np.ndarray = values.astype(like.dtype)
+    return cast
+
+
+def _run(info: ModelInfo, state: LearnedState, call: ToolCall) -> dict[str, Frame]:
+    call.check_cancelled()
+    plate = call.frame("plate")
+    rgb = plate.stack(_RGB)
+    masked = call.has("mask")
+    if "mask" in [spec.name for spec in info.inputs] and not masked:
+        raise FrameError(f"model {info.name!r} needs a 'mask' input")
+    mask = _mask(call, plate, info) if masked else None
+    if mask is not None and not bool((mask > 0).any()):
+        return {"image": passthrough_channels(plate, {})}  # nothing to fill
+    planes = rgb if mask is None else np.concatenate([_zeroed(rgb, mask), mask[:, :, None]], axis=2)
+    on_cuda = state.device.startswith("cuda")
+    result = run_on_frame_arrays(
+        state.net,
+        planes,
+        tile=_TILE,
+        device=state.device,
+        dtype=torch.float16 if on_cuda else None,
+        cancelled=call.cancelled.is_set,
+    )
+    call.check_cancelled()
+    if mask is not None:
+        weight = mask[:, :, None]
+        result = rgb * (1.0 - weight) + result * weight
+        inside = mask > 0
+    produced: dict[str, np.ndarray] = {}
+    for k, name in enumerate(_RGB):
+        original = plate.channels[name]
+        values = _cast_like(result[:, :, k], original)
+        produced[name] = values if mask is None else np.where(inside, values, original)
+    return {"image": passthrough_channels(plate, produced)}
