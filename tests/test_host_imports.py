@@ -29,6 +29,12 @@ HOST_MODULES = [
     "plateforge.cli.demo",
     "plateforge.cli.provenance",
     "plateforge.modelcards",
+    "plateforge.jobs_client",
+    "plateforge.paths",
+    "plateforge.cli.train",
+    "plateforge.cli.jobs",
+    "plateforge.cli.job",
+    "plateforge.cli.serve",
 ]
 
 BLOCKER = """
