@@ -13,7 +13,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +28,7 @@ from plateforge.errors import UsageError
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUEST_BYTES
 from plateforge.server.interceptors import ServerInterceptor
 from plateforge.server.jobs import TRAINING_SERVICE_NAME, JobManager, add_training_service
+from plateforge.server.modelcard import publish_model
 from plateforge.server.registry import Registry
 from plateforge.server.service import SERVICE_NAME, InferenceService, add_to_server
 from plateforge.server.tools import BUILTIN
@@ -87,6 +88,20 @@ def _tls_credentials(config: ServerConfig) -> grpc.ServerCredentials | None:
         raise UsageError(f"cannot read TLS material {error.filename}: {error.strerror}") from None
 
 
+def _publisher(config: ServerConfig, registry: Registry) -> Callable[[Path], Path] | None:
+    """Trained models go into the models directory and are served at once."""
+    if config.models_dir is None:
+        return None
+    models_dir = config.models_dir
+
+    def publish(folder: Path) -> Path:
+        served = publish_model(folder, models_dir)
+        registry.refresh()
+        return served
+
+    return publish
+
+
 @contextmanager
 def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
     """Start a server, yield ``HOST:PORT`` it is bound to, stop it on exit."""
@@ -132,7 +147,9 @@ def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
     # Jobs only once the port is ours: the manager resumes interrupted jobs as it starts.
     jobs: JobManager | None = None
     if config.jobs_dir is not None:
-        jobs = add_training_service(server, jobs_dir=config.jobs_dir, device=config.device)
+        jobs = add_training_service(
+            server, jobs_dir=config.jobs_dir, device=config.device, publish=_publisher(config, registry)
+        )
     server.start()
     for name in ("", SERVICE_NAME, *([TRAINING_SERVICE_NAME] if jobs else [])):
         health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)

@@ -26,7 +26,9 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,3 +324,32 @@ def load_weights(folder: StrPath, device: str | torch.device = "cpu") -> dict[st
     except (safetensors.SafetensorError, ValueError, RuntimeError) as exc:
         raise ModelIntegrityError(f"'{weights}' cannot be loaded: {exc}") from exc
     return {name: tensor.to(device) for name, tensor in tensors.items()}
+
+
+def publish_model(folder: Path, models_dir: Path) -> Path:
+    """Copy a verified model folder to ``models_dir/<name>/<version>/`` and return that folder.
+
+    The copy is made beside the destination and renamed into place, so a server scanning
+    ``models_dir`` never sees half a model. The same model published twice is a no-op; a
+    different model under an existing name and version is refused, naming both folders.
+    """
+    card = verify_model(folder)
+    target = Path(models_dir) / card.name / card.version
+    if target.exists():
+        existing = verify_model(target)
+        if existing.weights_sha256 == card.weights_sha256:
+            return target
+        raise ModelIntegrityError(
+            f"cannot publish {folder}: {target} already holds a different {card.name}@{card.version}; "
+            "train under another name or version"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{card.version}.", dir=target.parent))
+    try:
+        for name in ("model.safetensors", "card.json"):
+            shutil.copy2(Path(folder) / name, staging / name)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

@@ -30,7 +30,7 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -170,8 +170,12 @@ class JobManager:
         auto_resume: bool = True,
         save_interval: float = 2.0,
         start: bool = True,
+        publish: Callable[[Path], Path] | None = None,
     ) -> None:
         self.jobs_dir = Path(jobs_dir)
+        #: Called with a finished job's exported model folder; returns where the model is served
+        #: from (the server copies it into its models directory). A failure fails the job.
+        self.publish = publish
         self.device = device
         self.save_interval = save_interval
         self._lock = threading.RLock()
@@ -421,6 +425,8 @@ class JobManager:
                 cancelled=cancelled,
             )
             model_dir = self._finish_model(record, result)
+            if self.publish is not None:
+                model_dir = self.publish(model_dir)
         except CancelledError as error:
             interrupted = self._stopping.is_set() and not cancel.is_set()
             state: JobState = "INTERRUPTED" if interrupted else "CANCELLED"

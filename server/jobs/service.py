@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -155,9 +155,17 @@ def add_to_server(service: TrainingService, server: grpc.Server) -> None:
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(TRAINING_SERVICE_NAME, handlers),))
 
 
-def add_training_service(server: grpc.Server, *, jobs_dir: Path, device: str, auto_resume: bool = True) -> JobManager:
+def add_training_service(
+    server: grpc.Server,
+    *,
+    jobs_dir: Path,
+    device: str,
+    auto_resume: bool = True,
+    publish: Callable[[Path], Path] | None = None,
+) -> JobManager:
     """Start a :class:`JobManager` on ``jobs_dir`` (recovering the jobs found there) and serve it
-    as plateforge.v1.Training on ``server``. Call the manager's ``shutdown()`` when the server stops."""
-    manager = JobManager(jobs_dir, device=device, auto_resume=auto_resume)
+    as plateforge.v1.Training on ``server``. ``publish`` puts each finished model where the
+    server serves it from. Call the manager's ``shutdown()`` when the server stops."""
+    manager = JobManager(jobs_dir, device=device, auto_resume=auto_resume, publish=publish)
     add_to_server(TrainingService(manager), server)
     return manager
