@@ -26,7 +26,7 @@ from plateforge.frames import Frame
 from plateforge.models import ModelInfo, ParamValue
 from plateforge.v1 import inference_pb2, inference_pb2_grpc
 
-__all__ = ["Client", "Transport", "server_address", "server_tls_ca", "server_token"]
+__all__ = ["Client", "Transport", "server_address", "server_tls_ca", "server_token", "translate_rpc_error"]
 
 Transport = Literal["auto", "unary", "stream"]
 T = TypeVar("T")
@@ -67,7 +67,8 @@ def server_tls_ca(given: str | None = None) -> bytes | None:
         raise UsageError(f"cannot read the TLS CA certificate {path}: {error.strerror}") from None
 
 
-def _translate(error: grpc.RpcError, address: str) -> PlateforgeError:
+def translate_rpc_error(error: grpc.RpcError, address: str) -> PlateforgeError:
+    """The PlateforgeError a failed call stands for: the class the server named, else by status code."""
     code = error.code() if isinstance(error, grpc.Call) else grpc.StatusCode.UNKNOWN
     details = (error.details() if isinstance(error, grpc.Call) else None) or str(error)
     cls: type[PlateforgeError] = _CODE_TO_ERROR.get(code, PlateforgeError)
@@ -124,6 +125,16 @@ class Client:
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    @property
+    def channel(self) -> grpc.Channel:
+        """The gRPC channel, for clients of other plateforge services (training jobs)."""
+        return self._channel
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """Call metadata: the bearer token, when there is one."""
+        return self._metadata
+
     def close(self) -> None:
         self._channel.close()
 
@@ -135,7 +146,8 @@ class Client:
 
     # -- calls ----------------------------------------------------------------------------------
 
-    def _call(self, fn: Callable[[], T]) -> T:
+    def call_with_retries(self, fn: Callable[[], T]) -> T:
+        """``fn()``, retried with backoff on UNAVAILABLE; failures as PlateforgeError subclasses."""
         delay = self.backoff
         for attempt in range(self.retries + 1):
             try:
@@ -146,7 +158,7 @@ class Client:
                     time.sleep(delay * (1 + random.random() * 0.25))
                     delay *= 2
                     continue
-                raise _translate(error, self.address) from None
+                raise translate_rpc_error(error, self.address) from None
         raise AssertionError("unreachable")
 
     def health(self, *, timeout: float = 5.0) -> bool:
@@ -167,7 +179,7 @@ class Client:
         raise ServerUnavailableError(f"server {self.address} did not become ready within {timeout:.0f} s")
 
     def list_models(self) -> list[ModelInfo]:
-        reply = self._call(
+        reply = self.call_with_retries(
             lambda: self._stub.ListModels(
                 inference_pb2.ListModelsRequest(), timeout=self.timeout, metadata=self._metadata
             )
@@ -211,14 +223,16 @@ class Client:
         deadline = self.timeout if timeout is None else timeout
         if transport == "unary" or (transport == "auto" and call.nbytes <= UNARY_LIMIT_BYTES):
             request = codec.encode_call(call)
-            reply = self._call(lambda: self._stub.Process(request, timeout=deadline, metadata=self._metadata))
+            reply = self.call_with_retries(
+                lambda: self._stub.Process(request, timeout=deadline, metadata=self._metadata)
+            )
             return codec.decode_result(reply)
 
         def streamed() -> ProcessResult:
             replies = self._process_stream(streams.stream_call(call), timeout=deadline, metadata=self._metadata)
             return streams.gather_result(iter(replies))
 
-        return self._call(streamed)
+        return self.call_with_retries(streamed)
 
     def process_sequence(
         self, calls: Iterable[ProcessCall], *, in_flight: int = 2, transport: Transport = "auto"

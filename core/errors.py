@@ -17,6 +17,7 @@ __all__ = [
     "ExrError",
     "FrameError",
     "FrameTooLargeError",
+    "JobStateError",
     "LicenceError",
     "ManifestError",
     "ModelIntegrityError",
@@ -24,6 +25,7 @@ __all__ = [
     "ParameterError",
     "PlateforgeError",
     "ServerUnavailableError",
+    "UnknownJobError",
     "UnknownModelError",
     "UsageError",
 ]
@@ -121,5 +123,18 @@ class ModelIntegrityError(PlateforgeError):
     """A saved model is not what its card says: weights missing, damaged or changed since they
     were saved, a card that disagrees with the weights, or a card schema this version does not
     know. The message names the file."""
+
+    grpc_code = "FAILED_PRECONDITION"
+
+
+class UnknownJobError(PlateforgeError):
+    """No training job with that id on the server."""
+
+    grpc_code = "NOT_FOUND"
+
+
+class JobStateError(PlateforgeError):
+    """The job is in a state that cannot do what was asked (resume a running job, start while
+    the server shuts down)."""
 
     grpc_code = "FAILED_PRECONDITION"

@@ -24,8 +24,8 @@ from typing import Any, Final, Literal, TypeVar
 import grpc
 
 from plateforge import codec
-from plateforge.client import Client, _translate
-from plateforge.errors import ERROR_CLASS_KEY, PlateforgeError
+from plateforge.client import Client, translate_rpc_error
+from plateforge.errors import JobStateError, PlateforgeError, UnknownJobError
 from plateforge.models import ParamValue
 from plateforge.v1 import training_pb2
 
@@ -48,22 +48,6 @@ STATES: Final[tuple[JobState, ...]] = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED
 FINISHED_STATES: Final = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"})
 
 _SERVICE = "/plateforge.v1.Training/"
-
-
-class UnknownJobError(PlateforgeError):
-    """No job with that id on the server."""
-
-    grpc_code = "NOT_FOUND"
-
-
-class JobStateError(PlateforgeError):
-    """The job is in a state that cannot do what was asked (resume a running job, start while
-    the server shuts down)."""
-
-    grpc_code = "FAILED_PRECONDITION"
-
-
-_OWN_ERRORS: dict[str, type[PlateforgeError]] = {c.__name__: c for c in (UnknownJobError, JobStateError)}
 
 
 @dataclass(frozen=True)
@@ -140,22 +124,12 @@ def event_from_proto(msg: training_pb2.JobEvent) -> JobEvent:
     )
 
 
-def _own_error(error: grpc.RpcError) -> PlateforgeError | None:
-    """The job errors the generic client does not know, re-raised as their own class."""
-    if not isinstance(error, grpc.Call):
-        return None
-    named = dict(error.trailing_metadata() or ()).get(ERROR_CLASS_KEY)
-    cls = _OWN_ERRORS.get(str(named)) if named else None
-    return cls(error.details() or "") if cls else None
-
-
 class TrainingClient:
     """The Training service through ``client``'s channel, token, deadline and retries."""
 
     def __init__(self, client: Client) -> None:
-        # Client's private channel, metadata and _call are used here until it grows public accessors.
         self._client = client
-        channel = client._channel
+        channel = client.channel
         self._start = channel.unary_unary(
             _SERVICE + "StartTraining",
             request_serializer=training_pb2.StartTrainingRequest.SerializeToString,
@@ -184,19 +158,13 @@ class TrainingClient:
 
     @property
     def _metadata(self) -> tuple[tuple[str, str], ...]:
-        return self._client._metadata
+        return self._client.metadata
 
     def _unary(self, method: Callable[..., T], request: object) -> T:
         def call() -> T:
-            try:
-                return method(request, timeout=self._client.timeout, metadata=self._metadata)
-            except grpc.RpcError as error:
-                own = _own_error(error)
-                if own is not None:
-                    raise own from None
-                raise
+            return method(request, timeout=self._client.timeout, metadata=self._metadata)
 
-        return self._client._call(call)
+        return self._client.call_with_retries(call)
 
     def start_training(
         self,
@@ -259,15 +227,12 @@ class TrainingClient:
                         return
                 return
             except grpc.RpcError as error:
-                own = _own_error(error)
-                if own is not None:
-                    raise own from None
                 code = error.code() if isinstance(error, grpc.Call) else None
                 if code == grpc.StatusCode.UNAVAILABLE and attempts < self._client.retries:
                     attempts += 1
                     time.sleep(delay * (1 + random.random() * 0.25))
                     delay *= 2
                     continue
-                raise _translate(error, self._client.address) from None
+                raise translate_rpc_error(error, self._client.address) from None
             finally:
                 call.cancel()  # type: ignore[no-untyped-call,unused-ignore]

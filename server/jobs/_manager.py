@@ -35,8 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plateforge.errors import CancelledError, PlateforgeError, UsageError
-from plateforge.jobs_client import JobStateError, UnknownJobError
+from plateforge.errors import CancelledError, JobStateError, PlateforgeError, UnknownJobError, UsageError
 from plateforge.models import ParamValue
 from plateforge.server.datasets.manifest import check_for_training, load_manifest
 from plateforge.server.jobs._records import JobRecord, JobState, read_job, write_job
