@@ -148,18 +148,23 @@ class Client:
 
     def call_with_retries(self, fn: Callable[[], T]) -> T:
         """``fn()``, retried with backoff on UNAVAILABLE; failures as PlateforgeError subclasses."""
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             try:
                 return fn()
             except grpc.RpcError as error:
-                code = error.code() if isinstance(error, grpc.Call) else None
-                if code == grpc.StatusCode.UNAVAILABLE and attempt < self.retries:
-                    time.sleep(delay * (1 + random.random() * 0.25))
-                    delay *= 2
-                    continue
-                raise translate_rpc_error(error, self.address) from None
-        raise AssertionError("unreachable")
+                if not self.pause_before_retry(error, attempt):
+                    raise translate_rpc_error(error, self.address) from None
+                attempt += 1
+
+    def pause_before_retry(self, error: grpc.RpcError, attempt: int) -> bool:
+        """Whether failed try number ``attempt`` (from 0) is worth another: only UNAVAILABLE,
+        at most ``retries`` times. If so, first sleeps ``backoff * 2**attempt`` plus jitter."""
+        code = error.code() if isinstance(error, grpc.Call) else None
+        if code != grpc.StatusCode.UNAVAILABLE or attempt >= self.retries:
+            return False
+        time.sleep(self.backoff * 2**attempt * (1 + random.random() * 0.25))
+        return True
 
     def health(self, *, timeout: float = 5.0) -> bool:
         """True when the server answers SERVING to the standard gRPC health check."""

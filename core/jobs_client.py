@@ -15,8 +15,6 @@ Host-safe: no torch. Jobs run on the server; the dataset path is a path on the s
 from __future__ import annotations
 
 import json
-import random
-import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
@@ -215,24 +213,20 @@ class TrainingClient:
         with backoff; the server sends the current state again). Closing the iterator detaches
         without cancelling the job."""
         request = training_pb2.WatchJobRequest(id=job_id, preview_interval_seconds=preview_interval)
-        attempts, delay = 0, self._client.backoff
+        attempt = 0
         while True:
             call = self._watch(request, metadata=self._metadata)
             try:
                 for message in call:
-                    attempts, delay = 0, self._client.backoff
+                    attempt = 0
                     event = event_from_proto(message)
                     yield event
                     if event.state_changed and event.job.finished:
                         return
                 return
             except grpc.RpcError as error:
-                code = error.code() if isinstance(error, grpc.Call) else None
-                if code == grpc.StatusCode.UNAVAILABLE and attempts < self._client.retries:
-                    attempts += 1
-                    time.sleep(delay * (1 + random.random() * 0.25))
-                    delay *= 2
-                    continue
-                raise translate_rpc_error(error, self._client.address) from None
+                if not self._client.pause_before_retry(error, attempt):
+                    raise translate_rpc_error(error, self._client.address) from None
+                attempt += 1
             finally:
                 call.cancel()  # type: ignore[no-untyped-call,unused-ignore]
