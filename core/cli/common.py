@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
@@ -20,8 +20,8 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--server",
         metavar="HOST:PORT",
-        help="server to use (default: $PLATEFORGE_SERVER; if unset, a private local server is started "
-        "for this command)",
+        help="server to use, or several as HOST:PORT,HOST:PORT (calls are spread over them) "
+        "(default: $PLATEFORGE_SERVER; if unset, a private local server is started for this command)",
     )
     group.add_argument("--token", help="auth token (default: $PLATEFORGE_TOKEN)")
     group.add_argument(
@@ -31,8 +31,9 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 @contextmanager
-def connect(args: argparse.Namespace, *, quiet: bool = False) -> Iterator[Client]:
-    """A ready client for the given server, or for a private local one started now."""
+def connect(args: argparse.Namespace, *, quiet: bool = False, local_args: Sequence[str] = ()) -> Iterator[Client]:
+    """A ready client for the given server, or for a private local one started now (with
+    ``local_args`` added to its command line)."""
     address = server_address(args.server)
     if address:
         ca = server_tls_ca(args.tls_ca)
@@ -42,7 +43,10 @@ def connect(args: argparse.Namespace, *, quiet: bool = False) -> Iterator[Client
         return
     if not quiet:
         print("starting a local server for this command…", file=sys.stderr, flush=True)
-    with local_server() as server, Client(server.address, token=server.token, timeout=args.timeout) as client:
+    with (
+        local_server(extra_args=local_args) as server,
+        Client(server.address, token=server.token, timeout=args.timeout) as client,
+    ):
         client.wait_ready(timeout=60.0)
         yield client
 

@@ -5,6 +5,10 @@ rig to remove, their mask, and the clean plate), starts a private server (or use
 cleans every frame with the classical cleanup model, and writes EXRs and a before/after
 contact sheet into ./plateforge-demo/. Prints what it wrote and the PSNR inside the mask
 against the ground truth.
+
+With --train it also trains a learned cleanup on the shot, as a job on the same server:
+self-supervised, from the shot's own plates and masks (never the ground truth), then cleans the
+shot with it and prints both models' PSNR side by side.
 """
 
 from __future__ import annotations
@@ -15,20 +19,30 @@ import math
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from plateforge.batch import SequenceJob, run_sequence
 from plateforge.cli.common import ProgressLine, add_server_arguments, connect
+from plateforge.cli.job import describe, follow
+from plateforge.client import Client
 from plateforge.contactsheet import contact_sheet, to_display, write_png
+from plateforge.errors import PlateforgeError
 from plateforge.exr import read_exr
 from plateforge.frames import Frame, mask_channel_name
+from plateforge.jobs_client import TrainingClient
 from plateforge.metrics import psnr
+from plateforge.models import ParamValue
 from plateforge.sequences import frame_path
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.synthetic import Shot, make_shot, write_shot
 
 MODEL = "cleanup-classical"
+#: The model ``--train`` trains on the shot and serves.
+LEARNED = "demo-cleanup"
+#: Training steps ``--train`` runs by default (see bench/training.py for how fast it beats MODEL).
+TRAIN_STEPS = 600
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +51,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--frames", type=int, default=24, help="length of the synthetic shot (default 24)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic shot (default 0)")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON on stdout")
+    parser.add_argument(
+        "--train",
+        action="store_true",
+        help=f"also train a learned cleanup on the shot (self-supervised: plates and masks only); compare with {MODEL}",
+    )
+    parser.add_argument(
+        "--train-steps", type=int, default=TRAIN_STEPS, help=f"training steps with --train (default {TRAIN_STEPS})"
+    )
+    parser.add_argument("--size", default="small", help="net size with --train: small, medium or large (default small)")
     add_server_arguments(parser)
     return parser
 
@@ -53,6 +76,80 @@ def _overlay(plate: Frame, mask: Frame) -> np.ndarray:
     return np.asarray(np.round(rgb * (1 - 0.6 * alpha) + tint * 0.6 * alpha), dtype=np.uint8)
 
 
+@dataclass(frozen=True)
+class _Scores:
+    """PSNR per frame of a cleaned sequence against the exact clean plate."""
+
+    inside: list[float]  # inside the mask, where the work is
+    whole: list[float]  # over the whole frame
+
+    @property
+    def mean_inside(self) -> float:
+        return float(np.mean([v for v in self.inside if math.isfinite(v)]))
+
+    @property
+    def worst_inside(self) -> float:
+        return float(np.min([v for v in self.inside if math.isfinite(v)]))
+
+    @property
+    def mean_whole(self) -> float:
+        return float(np.mean([v for v in self.whole if math.isfinite(v)]))
+
+    def figures(self) -> dict[str, object]:
+        return {
+            "psnr_in_mask_db": {"mean": self.mean_inside, "min": self.worst_inside},
+            "psnr_frame_db": {"mean": self.mean_whole},
+        }
+
+
+def _score(shot: Shot, pattern: str) -> _Scores:
+    inside, whole = [], []
+    for number, clean, mask in zip(shot.frame_numbers, shot.cleans, shot.masks, strict=True):
+        result = read_exr(frame_path(pattern, number))
+        weight = mask.channels[mask_channel_name(mask.channels)].astype(np.float32)
+        inside.append(psnr(_rgb(result), _rgb(clean), mask=weight))
+        whole.append(psnr(_rgb(result), _rgb(clean)))
+    return _Scores(inside, whole)
+
+
+def _write_manifest(out: Path, patterns: dict[str, str]) -> Path:
+    """The demo shot's dataset manifest: its plates and masks, licensed for training (the clean
+    plates are ground truth for scoring and are not listed: the model never sees them)."""
+    manifest = out / "shot.toml"
+    text = '# the synthetic shot of plateforge demo\nschema = "plateforge.dataset/1"\nname = "demo-shot"\n'
+    for role in ("plate", "mask"):
+        glob = Path(patterns[role]).name.replace("####", "*")
+        text += (
+            f'\n[[sources]]\npath = "{glob}"\nlicence = "CC0-1.0"\nrights_holder = "plateforge demo (synthetic)"\n'
+            f'permitted_uses = ["train", "evaluate", "infer"]\nrole = "{role}"\n'
+        )
+    manifest.write_text(text, encoding="utf-8")
+    return manifest
+
+
+def _train(client: Client, manifest: Path, args: argparse.Namespace) -> tuple[str, float]:
+    """Train the learned cleanup on the shot as a server job; the served model's name and the seconds taken."""
+    jobs = TrainingClient(client)
+    started = time.monotonic()
+    params: dict[str, ParamValue] = {"steps": args.train_steps, "size": args.size}
+    job = jobs.start_training(dataset=str(manifest.resolve()), tool="cleanup", params=params, model_name=LEARNED)
+    print(f"training {LEARNED} on the shot: job {job.id}, {job.steps} steps", file=sys.stderr, flush=True)
+    last = follow(jobs.watch(job.id))
+    if last is None or last.state != "SUCCEEDED":
+        raise PlateforgeError(f"the demo's training job {job.id} did not succeed: {describe(jobs.get(job.id))}")
+    return LEARNED, time.monotonic() - started
+
+
+def _clean(client: Client, model: str, patterns: dict[str, str], frames: list[int], pattern: str) -> list[Path]:
+    job = SequenceJob(
+        model=model,
+        inputs={"plate": patterns["plate"], "mask": patterns["mask"]},
+        frames=frames,
+        outputs={"": pattern},
+    )
+    return run_sequence(client, job, progress=ProgressLine(model))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = Path(args.out)
@@ -62,50 +159,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     patterns = write_shot(shot, out)
     frames = shot.frame_numbers
     cleaned = str(out / "cleaned" / "cleaned.####.exr")
-    job = SequenceJob(
-        model=MODEL,
-        inputs={"plate": patterns["plate"], "mask": patterns["mask"]},
-        frames=frames,
-        outputs={"": cleaned},
-    )
-    with connect(args) as client:
-        written = run_sequence(client, job, progress=ProgressLine(MODEL))
+    learned = str(out / "learned" / "learned.####.exr")
+    # A private server keeps the demo's model and job out of the user's own models folder.
+    private = ("--models-dir", str(out / "models"), "--jobs-dir", str(out / "jobs"))
+    train_seconds = 0.0
+    with connect(args, local_args=private) as client:
+        written = _clean(client, MODEL, patterns, frames, cleaned)
+        if args.train:
+            model, train_seconds = _train(client, _write_manifest(out, patterns), args)
+            _clean(client, model, patterns, frames, learned)
 
     # Score against the exact clean plate, inside the mask (where the work is) and over the frame.
-    inside, whole, untouched = [], [], []
-    for number, plate, clean, mask in zip(frames, shot.plates, shot.cleans, shot.masks, strict=True):
-        result = read_exr(frame_path(cleaned, number))
-        weight = mask.channels[mask_channel_name(mask.channels)].astype(np.float32)
-        inside.append(psnr(_rgb(result), _rgb(clean), mask=weight))
-        whole.append(psnr(_rgb(result), _rgb(clean)))
-        untouched.append(psnr(_rgb(plate), _rgb(clean), mask=weight))
+    classical = _score(shot, cleaned)
+    trained = _score(shot, learned) if args.train else None
+    untouched = [
+        psnr(_rgb(plate), _rgb(clean), mask=mask.channels[mask_channel_name(mask.channels)].astype(np.float32))
+        for plate, clean, mask in zip(shot.plates, shot.cleans, shot.masks, strict=True)
+    ]
 
     picks = sorted({0, len(frames) // 2, len(frames) - 1})
     rows = []
     for k in picks:
-        result = read_exr(frame_path(cleaned, frames[k]))
-        rows.append(
-            [
-                to_display(_rgb(shot.plates[k])),
-                _overlay(shot.plates[k], shot.masks[k]),
-                to_display(_rgb(result)),
-                to_display(_rgb(shot.cleans[k])),
-            ]
-        )
+        row = [to_display(_rgb(shot.plates[k])), _overlay(shot.plates[k], shot.masks[k])]
+        row.append(to_display(_rgb(read_exr(frame_path(cleaned, frames[k])))))
+        if args.train:
+            row.append(to_display(_rgb(read_exr(frame_path(learned, frames[k])))))
+        row.append(to_display(_rgb(shot.cleans[k])))
+        rows.append(row)
     sheet = out / "contact_sheet.png"
     write_png(sheet, contact_sheet(rows))
 
-    finite = [v for v in inside if math.isfinite(v)]
-    mean_in, worst_in = float(np.mean(finite)), float(np.min(finite))
-    mean_frame = float(np.mean([v for v in whole if math.isfinite(v)]))
     mean_before = float(np.mean(untouched))
     seconds = round(time.monotonic() - started, 1)
-    figures = {
+    figures: dict[str, object] = {
         "model": MODEL,
         "frames": len(frames),
         "size": [shot.width, shot.height],
-        "psnr_in_mask_db": {"mean": mean_in, "min": worst_in},
-        "psnr_frame_db": {"mean": mean_frame},
+        **classical.figures(),
         "psnr_in_mask_before_cleanup_db": {"mean": mean_before},
         "seconds": seconds,
     }
@@ -113,13 +203,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"  plates        {patterns['plate']}")
     print(f"  masks         {patterns['mask']}")
     print(f"  ground truth  {patterns['clean']}")
-    print(f"  cleaned       {cleaned}")
+    print(f"  cleaned       {cleaned}  ({MODEL})")
+    columns = "plate | mask | cleaned | truth"
+    if trained is not None:
+        print(f"  learned       {learned}  ({LEARNED}, trained on this shot's own plates and masks)")
+        columns = f"plate | mask | {MODEL} | {LEARNED} | truth"
     rows_named = [frames[k] for k in picks]
-    print(f"  contact sheet {sheet}  (rows: frames {rows_named}; columns: plate | mask | cleaned | truth)")
+    print(f"  contact sheet {sheet}  (rows: frames {rows_named}; columns: {columns})")
     print(
-        f"PSNR inside the mask vs ground truth: mean {mean_in:.2f} dB, worst frame {worst_in:.2f} dB "
-        f"(the uncleaned plate scores {mean_before:.2f} dB); whole frame {mean_frame:.2f} dB; {seconds} s"
+        f"PSNR inside the mask vs ground truth: mean {classical.mean_inside:.2f} dB, worst frame "
+        f"{classical.worst_inside:.2f} dB (the uncleaned plate scores {mean_before:.2f} dB); whole frame "
+        f"{classical.mean_whole:.2f} dB; {seconds} s"
     )
+    if trained is not None:
+        margins = [a - b for a, b in zip(trained.inside, classical.inside, strict=True)]
+        better = sum(m > 0 for m in margins)
+        figures["learned"] = {
+            "model": LEARNED,
+            "train_steps": args.train_steps,
+            "train_size": args.size,
+            "train_seconds": round(train_seconds, 1),
+            **trained.figures(),
+            "margin_in_mask_db": {"mean": trained.mean_inside - classical.mean_inside, "min": float(min(margins))},
+            "frames_better": better,
+        }
+        verdict = "beats" if trained.mean_inside > classical.mean_inside else "does NOT beat"
+        print(
+            f"learned ({LEARNED}, {args.train_steps} steps, {train_seconds:.0f} s of training): mean "
+            f"{trained.mean_inside:.2f} dB inside the mask, worst frame {trained.worst_inside:.2f} dB; it {verdict} "
+            f"{MODEL} by {trained.mean_inside - classical.mean_inside:+.2f} dB "
+            f"(better on {better} of {len(frames)} frames)"
+        )
     if args.json:
         print(json.dumps(figures))
     return 0

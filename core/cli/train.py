@@ -3,7 +3,8 @@
   plateforge train --dataset shot.toml --tool cleanup --steps 2000 [--size small] [--name NAME]
                    [--param key=value ...] [--config run.json]
 
---tool cleanup trains the self-supervised paint-out (the manifest's plate and mask roles); other
+--tool cleanup trains the self-supervised paint-out of a shot (the manifest's plate and mask roles,
+a frame sequence: the net learns to correct the classical fill from aligned neighbours); other
 tools (look, matte, relight ...) train input -> target pairs. --param sets any training config
 field (lr=1e-4, crop=256, flips=false ...). The dataset path is read by the server: a relative path
 is made absolute here, so give a path the server can see. Ctrl-C detaches without cancelling; the

@@ -41,6 +41,7 @@ whose window differs anyway is skipped rather than guessed at.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -51,7 +52,18 @@ from plateforge.frames import Frame, mask_channel_name
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
 from plateforge.server.tools.base import ToolCall, passthrough_channels
 
-__all__ = ["INFO", "load", "run"]
+__all__ = [
+    "INFO",
+    "Fill",
+    "Neighbour",
+    "align_neighbours",
+    "composite",
+    "fill_plate",
+    "load",
+    "mask_array",
+    "neighbours_of",
+    "run",
+]
 
 INFO = ModelInfo(
     name="cleanup-classical",
@@ -147,7 +159,7 @@ def load(*, device: str) -> _State:
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _mask_array(frame: Frame) -> np.ndarray:
+def mask_array(frame: Frame) -> np.ndarray:
     pixels = frame.channels[mask_channel_name(frame.channels)]
     return np.clip(np.nan_to_num(pixels.astype(np.float32), nan=0.0), 0.0, 1.0)
 
@@ -355,6 +367,71 @@ def _cast_like(values: np.ndarray, like: np.ndarray) -> np.ndarray:
 # -- the tool ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Fill:
+    """What :func:`fill_plate` makes of one frame."""
+
+    #: ``(H, W, 3)`` float32: the plate where the mask is 0, the fill wherever it is above 0 (not
+    #: yet blended with the soft mask).
+    rgb: np.ndarray
+    #: ``(H, W)`` bool: masked pixels some aligned neighbour showed (the rest were inpainted).
+    shown: np.ndarray
+
+
+Neighbour = tuple[np.ndarray, np.ndarray]  # (R, G, B (H, W, 3) float32, mask (H, W) in [0, 1])
+
+
+def align_neighbours(
+    rgb: np.ndarray, mask: np.ndarray, neighbours: Sequence[Neighbour], *, check: Callable[[], None] = lambda: None
+) -> list[np.ndarray | None]:
+    """Step 1 for each neighbour: the affine target -> neighbour, or None where none is trustworthy."""
+    if not neighbours:
+        return []
+    target = _prepare_target(rgb, mask)
+    matrices: list[np.ndarray | None] = []
+    for neighbour_rgb, neighbour_mask in neighbours:
+        check()
+        matrices.append(_align(target, _log_luma(neighbour_rgb), _erode(neighbour_mask <= 0, 2)))
+    return matrices
+
+
+def fill_plate(
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    neighbours: Sequence[Neighbour],
+    matrices: Sequence[np.ndarray | None],
+    *,
+    inpaint_method: str = "telea",
+    inpaint_radius: int = 5,
+    check: Callable[[], None] = lambda: None,
+) -> Fill:
+    """Steps 2 and 3: the temporal fill from the aligned ``neighbours`` (``matrices`` from
+    :func:`align_neighbours`, or the identity for a locked-off camera), then the spatial fill of
+    what none shows. The learned cleanup (``guided`` training) builds its inputs with this too."""
+    paint = mask > 0
+    fill = rgb.copy()
+    shown = np.zeros(paint.shape, bool)
+    if not paint.any():
+        return Fill(fill, shown)
+    ys, xs = np.nonzero(paint)
+    where = (ys, xs)
+    samples: list[np.ndarray] = []  # per usable neighbour: (pixels under the mask, 3), NaN where not shown
+    for (neighbour_rgb, neighbour_mask), matrix in zip(neighbours, matrices, strict=True):
+        if matrix is None:
+            continue
+        check()
+        samples.append(_resample(neighbour_rgb, neighbour_mask <= 0, matrix, where))
+    if samples:
+        values, got = _median(np.stack(samples))
+        fill[ys[got], xs[got]] = values[got]
+        shown[ys[got], xs[got]] = True
+    holes = paint & ~shown
+    if holes.any():
+        check()
+        fill = _inpaint(fill, holes, inpaint_radius, inpaint_method)
+    return Fill(fill, shown)
+
+
 def run(state: _State, call: ToolCall) -> dict[str, Frame]:
     call.check_cancelled()
     plate = call.frame("plate")
@@ -367,54 +444,46 @@ def run(state: _State, call: ToolCall) -> dict[str, Frame]:
             f"model {INFO.name!r}: mask {mask_frame.label()} data window {mask_frame.data_window} differs from the "
             f"plate's {plate.data_window}"
         )
-    mask = _mask_array(mask_frame)
+    mask = mask_array(mask_frame)
     paint = mask > 0
     if not paint.any():
         return {"image": passthrough_channels(plate, {})}
 
     radius = int(call.params.get("temporal_radius", 2))
     align = bool(call.params.get("align", True))
-    method = str(call.params.get("inpaint_method", "telea"))
-    inpaint_radius = int(call.params.get("inpaint_radius", 5))
-
     rgb = plate.stack(_RGB)
-    neighbours = _neighbours(call, plate, radius)
-    target = _prepare_target(rgb, mask) if align and neighbours else None
-    ys, xs = np.nonzero(paint)
-    where = (ys, xs)
-    samples: list[np.ndarray] = []  # per usable neighbour: (pixels under the mask, 3), NaN where not shown
-    for neighbour, neighbour_mask in neighbours:
-        call.check_cancelled()
-        neighbour_rgb = neighbour.stack(_RGB)
-        neighbour_clear = _mask_array(neighbour_mask) <= 0
-        if target is None:
-            matrix: np.ndarray | None = _IDENTITY
-        else:
-            matrix = _align(target, _log_luma(neighbour_rgb), _erode(neighbour_clear, 2))
-        if matrix is None:
-            continue
-        samples.append(_resample(neighbour_rgb, neighbour_clear, matrix, where))
+    neighbours = [(frame.stack(_RGB), mask_array(m)) for frame, m in neighbours_of(call, plate, radius)]
+    if align:
+        matrices = align_neighbours(rgb, mask, neighbours, check=call.check_cancelled)
+    else:
+        matrices = [_IDENTITY] * len(neighbours)
+    fill = fill_plate(
+        rgb,
+        mask,
+        neighbours,
+        matrices,
+        inpaint_method=str(call.params.get("inpaint_method", "telea")),
+        inpaint_radius=int(call.params.get("inpaint_radius", 5)),
+        check=call.check_cancelled,
+    )
+    return {"image": composite(plate, mask, fill.rgb)}
 
-    fill = rgb.copy()
-    holes = paint.copy()
-    if samples:
-        values, got = _median(np.stack(samples))
-        fill[where[0][got], where[1][got]] = values[got]
-        holes[where[0][got], where[1][got]] = False
-    if holes.any():
-        call.check_cancelled()
-        fill = _inpaint(fill, holes, inpaint_radius, method)
 
+def composite(plate: Frame, mask: np.ndarray, fill: np.ndarray) -> Frame:
+    """Step 4: ``plate * (1 - mask) + fill * mask`` in R, G, B, each in its own pixel type; pixels
+    where the mask is 0 and every other channel pass through bit for bit."""
+    rgb = plate.stack(_RGB)
+    paint = mask > 0
     weight = mask[:, :, None]
-    composite = rgb * (1 - weight) + fill * weight
+    blended = rgb * (1 - weight) + fill * weight
     produced = {
-        name: np.where(paint, _cast_like(composite[:, :, k], plate.channels[name]), plate.channels[name])
+        name: np.where(paint, _cast_like(blended[:, :, k], plate.channels[name]), plate.channels[name])
         for k, name in enumerate(_RGB)
     }
-    return {"image": passthrough_channels(plate, produced)}
+    return passthrough_channels(plate, produced)
 
 
-def _neighbours(call: ToolCall, plate: Frame, radius: int) -> list[tuple[Frame, Frame]]:
+def neighbours_of(call: ToolCall, plate: Frame, radius: int) -> list[tuple[Frame, Frame]]:
     """(plate, mask) of the neighbours within ``radius`` frames, nearest first; unusable ones left out.
 
     A neighbour is unusable when it has no mask frame or its data window differs from the target's

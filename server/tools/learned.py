@@ -14,7 +14,13 @@ A trained model is a folder holding ``model.safetensors`` and ``card.json`` (see
   batches of tiles) and writes the result into the plate's R, G, B, in each channel's own pixel
   type. Every other channel (A, Z, AOVs) passes through untouched.
 
-Models whose card declares a ``mask`` input are inpainting nets (``mode="inpaint"`` in training):
+Models whose net is ``guided-unet`` are learned cleanups (``mode="cleanup"`` in training): the
+classical cleanup first aligns the neighbouring frames the call brings and fills the mask from
+them (:func:`~plateforge.server.tools.cleanup_classical.fill_plate`), and the net corrects that
+fill, reading :func:`~plateforge.server.nets.guide.guide_planes` exactly as in training; the
+result is composited back with the soft mask as cleanup-classical does.
+
+Other models whose card declares a ``mask`` input are inpainting nets (``mode="inpaint"`` in training):
 the net reads the plate's R, G, B zeroed under the mask plus the mask itself, exactly as the
 training batches were built (the encoded plate is multiplied by ``1 - mask``), and the result is
 composited back with the soft mask, ``plate * (1 - mask) + net * mask``: pixels where the mask is
@@ -35,14 +41,16 @@ from plateforge.modelcards import CARD_FILE, WEIGHTS_FILE
 from plateforge.models import ModelInfo
 from plateforge.server.inference.tiling import run_on_frame_arrays
 from plateforge.server.modelcard import ModelCard, load_card, load_weights, verify_model
+from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS, guide_planes
 from plateforge.server.nets.unet import UNet, UNetConfig
+from plateforge.server.tools import cleanup_classical
 from plateforge.server.tools.base import ToolCall, ToolModule, passthrough_channels
 
 __all__ = ["LearnedState", "net_config_of", "tool_module_for"]
 
 _RGB = ("R", "G", "B")
 #: The net architectures this runtime builds (NetSpec.arch).
-_ARCHS = ("unet",)
+_ARCHS = ("unet", "guided-unet")
 #: Tile side for inference: large enough that the overlap (twice the receptive field) is a
 #: small share of each tile, small enough that a 4K frame never becomes one huge activation.
 _TILE = 512
@@ -76,7 +84,15 @@ def net_config_of(card: ModelCard, *, source: str) -> UNetConfig:
     unknown = sorted(set(names) - {"plate", "mask"})
     if unknown:
         raise ModelIntegrityError(f"'{source}' declares input(s) {unknown}; this runtime feeds only 'plate' and 'mask'")
-    expected = 4 if "mask" in names else 3
+    guided = card.net.arch == "guided-unet"
+    fits_guide = "mask" in names and config.in_channels == GUIDE_CHANNELS and config.residual_from == FILL_CHANNELS
+    if guided and not fits_guide:
+        raise ModelIntegrityError(
+            f"'{source}': a guided-unet needs inputs 'plate' and 'mask' and a net reading {GUIDE_CHANNELS} "
+            f"channels residual on {list(FILL_CHANNELS)}; it has inputs {names}, {config.in_channels} channels, "
+            f"residual on {config.residual_from}"
+        )
+    expected = GUIDE_CHANNELS if guided else 4 if "mask" in names else 3
     if config.in_channels != expected or config.out_channels != 3:
         raise ModelIntegrityError(
             f"'{source}': the net reads {config.in_channels} and writes {config.out_channels} channels; with inputs "
@@ -123,6 +139,8 @@ def tool_module_for(folder: Path) -> ToolModule:
         return LearnedState(card=verified, net=net, device=device, parameter_bytes=int(size))
 
     def run(state: LearnedState, call: ToolCall) -> dict[str, Frame]:
+        if card.net.arch == "guided-unet":
+            return _run_guided(info, state, call)
         return _run(info, state, call)
 
     return ToolModule(info=info, load=load, run=run)
@@ -155,6 +173,40 @@ def _zeroed(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return result
 
 
+def _run_net(state: LearnedState, planes: np.ndarray, call: ToolCall) -> np.ndarray:
+    """The net over ``(H, W, C)`` linear planes in tiles, fp16 on CUDA; ``(H, W, 3)`` float32 back."""
+    result = run_on_frame_arrays(
+        state.net,
+        planes,
+        tile=_TILE,
+        device=state.device,
+        dtype=torch.float16 if state.device.startswith("cuda") else None,
+        cancelled=call.cancelled.is_set,
+    )
+    call.check_cancelled()
+    return result
+
+
+def _run_guided(info: ModelInfo, state: LearnedState, call: ToolCall) -> dict[str, Frame]:
+    call.check_cancelled()
+    plate = call.frame("plate")
+    if not call.has("mask"):
+        raise FrameError(f"model {info.name!r} needs a 'mask' input")
+    mask = _mask(call, plate, info)
+    if not bool((mask > 0).any()):
+        return {"image": passthrough_channels(plate, {})}  # nothing to paint out
+    radius = max((spec.temporal_radius for spec in info.inputs if spec.name == "plate"), default=0)
+    rgb = plate.stack(_RGB)
+    neighbours = [
+        (frame.stack(_RGB), cleanup_classical.mask_array(m))
+        for frame, m in cleanup_classical.neighbours_of(call, plate, radius)
+    ]
+    matrices = cleanup_classical.align_neighbours(rgb, mask, neighbours, check=call.check_cancelled)
+    fill = cleanup_classical.fill_plate(rgb, mask, neighbours, matrices, check=call.check_cancelled)
+    result = _run_net(state, guide_planes(rgb, mask, fill.rgb, fill.shown), call)
+    return {"image": cleanup_classical.composite(plate, mask, result)}
+
+
 def _cast_like(values: np.ndarray, like: np.ndarray) -> np.ndarray:
     """Float32 ``values`` in ``like``'s pixel type (half clipped to its finite range)."""
     if like.dtype == np.float16:
@@ -180,16 +232,7 @@ def _run(info: ModelInfo, state: LearnedState, call: ToolCall) -> dict[str, Fram
     if mask is not None and not bool((mask > 0).any()):
         return {"image": passthrough_channels(plate, {})}  # nothing to fill
     planes = rgb if mask is None else np.concatenate([_zeroed(rgb, mask), mask[:, :, None]], axis=2)
-    on_cuda = state.device.startswith("cuda")
-    result = run_on_frame_arrays(
-        state.net,
-        planes,
-        tile=_TILE,
-        device=state.device,
-        dtype=torch.float16 if on_cuda else None,
-        cancelled=call.cancelled.is_set,
-    )
-    call.check_cancelled()
+    result = _run_net(state, planes, call)
     if mask is not None:
         weight = mask[:, :, None]
         result = rgb * (1.0 - weight) + result * weight

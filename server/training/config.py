@@ -28,7 +28,7 @@ from plateforge.server.nets.unet import SIZES
 
 __all__ = ["KNOWN_SCHEMAS", "SCHEMA", "AmpMode", "TrainConfig", "TrainMode"]
 
-TrainMode = Literal["pairs", "inpaint"]
+TrainMode = Literal["pairs", "inpaint", "cleanup"]
 AmpMode = Literal["auto", "on", "off"]
 
 #: The schema :meth:`TrainConfig.to_dict` writes.
@@ -43,7 +43,7 @@ class TrainConfig:
 
     # -- what is learned ------------------------------------------------------------------------
     mode: TrainMode = "pairs"  # "pairs": input -> target frames; "inpaint": fill random holes in the plate
-    tool: str = "look"  # the model card's tool in "pairs" mode ("look", "matte" ...); "inpaint" is always "cleanup"
+    tool: str = "look"  # the model card's tool in "pairs" mode ("look", "matte" ...); the other modes are "cleanup"
     name: str = ""  # the exported model's name; "" uses the dataset's name from the manifest
     size: str = "small"  # UNet preset (plateforge.server.nets.unet.SIZES): "small", "medium" or "large"
     # -- optimisation ---------------------------------------------------------------------------
@@ -60,6 +60,9 @@ class TrainConfig:
     # -- augmentation ---------------------------------------------------------------------------
     exposure_jitter: float = 1.0  # +- stops: input and target both scaled by 2**u, u ~ U(-j, j), in linear light
     flips: bool = True  # random horizontal and vertical flips (and transposes of square crops)
+    # -- "cleanup" mode -------------------------------------------------------------------------
+    holes_per_frame: int = 4  # hole patterns cut (and classically filled) per frame before training
+    temporal_radius: int = 2  # neighbouring frames each side the classical guide aligns and fills from
     # -- bookkeeping ----------------------------------------------------------------------------
     checkpoint_every: int = 500  # steps between checkpoints (one is also written on cancel and at the end)
     keep_checkpoints: int = 2  # checkpoints kept on disk, newest first
@@ -80,12 +83,20 @@ class TrainConfig:
             problems.append(f"size must be one of {sorted(SIZES)}, got {self.size!r}")
         if not isinstance(self.tool, str) or not self.tool.strip():
             problems.append(f"tool must be a non-empty name, got {self.tool!r}")
-        positive = ("steps", "batch", "checkpoint_every", "keep_checkpoints", "preview_every", "validation_every")
+        positive = (
+            "steps",
+            "batch",
+            "checkpoint_every",
+            "keep_checkpoints",
+            "preview_every",
+            "validation_every",
+            "holes_per_frame",
+        )
         for key in positive:
             value = getattr(self, key)
             if type(value) is not int or value < 1:
                 problems.append(f"{key} must be an integer >= 1, got {value!r}")
-        for key, low in (("crop", 16), ("validation_size", 16), ("warmup", 0), ("seed", 0)):
+        for key, low in (("crop", 16), ("validation_size", 16), ("warmup", 0), ("seed", 0), ("temporal_radius", 0)):
             value = getattr(self, key)
             if type(value) is not int or value < low:
                 problems.append(f"{key} must be an integer >= {low}, got {value!r}")
@@ -104,8 +115,8 @@ class TrainConfig:
 
     @property
     def model_tool(self) -> str:
-        """The tool the exported model serves: ``tool`` for pairs, ``"cleanup"`` for inpaint."""
-        return "cleanup" if self.mode == "inpaint" else self.tool
+        """The tool the exported model serves: ``tool`` for pairs, ``"cleanup"`` otherwise."""
+        return self.tool if self.mode == "pairs" else "cleanup"
 
     def lr_at(self, step: int) -> float:
         """Learning rate for optimiser step ``step`` (1-based): linear warm-up, then cosine to the floor."""

@@ -42,10 +42,13 @@ from plateforge.metrics import psnr
 from plateforge.models import InputSpec, OutputSpec
 from plateforge.server.device import pick_device
 from plateforge.server.modelcard import ModelCard, NetSpec, SourceRecord, save_model
+from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS
 from plateforge.server.nets.unet import UNet, UNetConfig, decode
+from plateforge.server.tools.cleanup_classical import INFO as CLASSICAL_INFO
 from plateforge.server.training import checkpoints
 from plateforge.server.training.config import TrainConfig
 from plateforge.server.training.data import Batch, Sampler, TrainingData, load_training_data
+from plateforge.server.training.guided import load_guided_data
 from plateforge.server.training.loss import training_loss
 
 __all__ = ["TrainProgress", "TrainResult", "draw_loss_curve", "net_config_for", "train"]
@@ -75,7 +78,8 @@ class TrainResult:
 
     steps: int
     final_loss: float
-    #: Validation PSNR of the trained net, and of the untrained one (the identity: the input itself).
+    #: Validation PSNR of the trained net, and of the untrained one: the identity (the input
+    #: itself), or in "cleanup" mode the classical cleanup the net starts from.
     val_psnr: float
     identity_psnr: float
     #: ``out_dir/model``: the exported model folder.
@@ -90,9 +94,21 @@ class TrainResult:
 
 
 def net_config_for(config: TrainConfig) -> UNetConfig:
-    """The UNet a run trains: the configured size, residual on the plate's R, G, B."""
+    """The UNet a run trains: the configured size, residual on the plate's R, G, B (in "cleanup"
+    mode on the classical fill's, see :mod:`plateforge.server.nets.guide`)."""
+    if config.mode == "cleanup":
+        return UNetConfig.preset(config.size, in_channels=GUIDE_CHANNELS, out_channels=3, residual_from=FILL_CHANNELS)
     in_channels = 4 if config.mode == "inpaint" else 3
     return UNetConfig.preset(config.size, in_channels=in_channels, out_channels=3, residual_from=(0, 1, 2))
+
+
+CLASSICAL_PADDING = CLASSICAL_INFO.padding
+
+
+def _baseline(config: TrainConfig, batch: Batch) -> torch.Tensor:
+    """What a fresh net outputs: the input's R, G, B, or in "cleanup" mode the classical fill."""
+    channels = list(FILL_CHANNELS) if config.mode == "cleanup" else [0, 1, 2]
+    return batch.inputs[:, channels]
 
 
 def _amp_enabled(config: TrainConfig, device: torch.device) -> bool:
@@ -123,7 +139,8 @@ def train(
     checkpoint_dir = out / "checkpoints"
 
     # 1. Data: licences first, then frames.
-    data = load_training_data(config, manifest_path)
+    load = load_guided_data if config.mode == "cleanup" else load_training_data
+    data = load(config, manifest_path)
     sampler = Sampler(config, data)
 
     # 2. Net, on the chosen device.
@@ -136,7 +153,7 @@ def train(
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr_at(1), weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)  # type: ignore[attr-defined,unused-ignore]
     validation = data.validation.to(device)
-    identity = _psnr(validation, validation.inputs[:, :3])
+    identity = _psnr(validation, _baseline(config, validation))
 
     # 4. Resume.
     step, losses, val_psnr = 0, [], None
@@ -351,12 +368,33 @@ def _card(
 ) -> ModelCard:
     """The exported model's card: contract, sources with hashes and licences, config, finite metrics."""
     rgb = ("R", "G", "B")
-    if config.mode == "inpaint":
+    arch = "unet"
+    if config.mode == "cleanup":
+        arch = "guided-unet"
+        radius = config.temporal_radius
+        description = (
+            f"Cleanup net self-trained on the shot {data.dataset!r}: aligns up to {radius} neighbouring frames each "
+            "side and fills the mask from them (inpainting what none shows), as cleanup-classical does, then "
+            "corrects that fill with what it learned on this shot. Pixels outside the mask pass through."
+        )
+        inputs: tuple[InputSpec, ...] = (
+            InputSpec(
+                "plate",
+                f"The plate, R, G, B scene-linear, with up to {radius} neighbouring frames on each side.",
+                channels=rgb,
+                temporal_radius=radius,
+            ),
+            InputSpec(
+                "mask", "What to paint out, per frame: alpha (or the only channel) in [0, 1].", temporal_radius=radius
+            ),
+        )
+        outputs = (OutputSpec("image", "The plate with R, G, B painted out inside the mask.", rgb),)
+    elif config.mode == "inpaint":
         description = (
             f"Inpainting net self-trained on dataset {data.dataset!r}: fills the plate inside the mask. "
             "The plate's R, G, B are multiplied by (1 - mask) before the net, as in training."
         )
-        inputs: tuple[InputSpec, ...] = (
+        inputs = (
             InputSpec("plate", "The plate, R, G, B scene-linear, zeroed where the mask is 1.", channels=rgb),
             InputSpec("mask", "What to fill: alpha (or the only channel) in [0, 1].", channels=()),
         )
@@ -368,7 +406,7 @@ def _card(
     metrics: dict[str, Any] = {
         "final_loss": final_loss,
         "val_psnr": val_psnr,
-        "identity_psnr": identity,
+        "identity_psnr" if config.mode != "cleanup" else "classical_psnr": identity,
         "steps": step,
         "validation": "held-out frame" if data.held_out else "fixed crops of the training frame",
     }
@@ -381,11 +419,12 @@ def _card(
         name=config.name or f"{data.dataset}-{config.model_tool}",
         version=f"step{step}",
         tool=config.model_tool,
-        net=NetSpec("unet", net_config.to_dict()),
+        net=NetSpec(arch, net_config.to_dict()),
         description=description,
         inputs=inputs,
         outputs=outputs,
-        padding=net_config.receptive_field,
+        # The classical guide aligns whole frames: it needs more context than the net alone.
+        padding=max(net_config.receptive_field, CLASSICAL_PADDING if arch == "guided-unet" else 0),
         sources=sources,
         training={**config.to_dict(), "dataset": data.dataset},
         metrics=metrics,

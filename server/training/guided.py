@@ -1,0 +1,142 @@
+"""Training samples for the learned cleanup (``"cleanup"`` mode): the shot teaches itself.
+
+A shot's rig hides the truth under its mask, but everywhere else the plate *is* the truth. So
+holes shaped like rigs (wires, bars, markers: :func:`rig_holes`) are cut where the shot's mask is
+clear, the classical cleanup fills them exactly as it would fill a real rig, and the net learns
+to turn that fill into the plate it removed. Read top to bottom:
+
+1. **Licence first**, as in every mode: :func:`~plateforge.server.datasets.check_for_training`
+   before any frame is opened. The manifest gives ``plate`` frames and (optional) ``mask``
+   frames, paired by frame number; a sequence, so neighbours exist.
+2. **Alignment once per frame**: each frame's neighbours within ``temporal_radius`` are aligned to
+   it with the classical tool's own estimate
+   (:func:`~plateforge.server.tools.cleanup_classical.align_neighbours`), using the shot's masks.
+   The camera does not care where the holes are, so every hole pattern of the frame reuses it.
+3. **Holes.** ``holes_per_frame`` patterns a frame, from a generator seeded by the config. Half
+   are cut in the frame alone (neighbours show what they hide: the temporal fill is tested);
+   half are cut at the same place in every neighbour too, like a rig that moves with the camera,
+   so part of them no frame shows and the spatial inpainting is tested. The classical fill then
+   treats ``shot mask | holes`` as its mask, as it would a real roto.
+4. **Samples.** Per pattern, a :class:`~plateforge.server.training.data.TrainFrame` holding the
+   encoded :func:`~plateforge.server.nets.guide.guide_planes`, the encoded plate as target and,
+   as loss weight, the holes where the shot's mask is clear (under the real rig the truth is
+   unknown). Crops centre on the holes (``focus``); exposure jitter scales the light planes only.
+5. **Validation**: the last frame's patterns are held out (a centred window of the first one);
+   its classical fill's PSNR is the baseline the trained net has to beat, measured on the same
+   pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from plateforge.errors import ManifestError
+from plateforge.exr import StrPath
+from plateforge.server.datasets.manifest import SourceFile, check_for_training, load_manifest, pairs
+from plateforge.server.nets.guide import guide_planes
+from plateforge.server.tools.cleanup_classical import Neighbour, align_neighbours, fill_plate
+from plateforge.server.training.config import TrainConfig
+from plateforge.server.training.data import (
+    RGB,
+    TrainFrame,
+    TrainingData,
+    check_same_size,
+    encode_planes,
+    random_holes,
+    read_planes,
+    validation_window,
+)
+
+__all__ = ["LIGHT_CHANNELS", "load_guided_data", "rig_holes"]
+
+#: Guide planes that hold light: the zeroed plate and the classical composite (the rest are masks).
+LIGHT_CHANNELS = 6
+
+
+def rig_holes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """An ``(H, W)`` float32 hole mask in {0, 1}: one to three patches of :func:`random_holes`
+    (boxes and brush strokes), each drawn in a square of 48 to 160 pixels placed anywhere, so
+    holes are rig-sized whatever the frame size."""
+    hole = np.zeros((height, width), np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        side = min(int(rng.integers(48, 161)), height, width)
+        top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+        patch = random_holes(rng, side, side)
+        hole[top : top + side, left : left + side] = np.maximum(hole[top : top + side, left : left + side], patch)
+    return hole
+
+
+def load_guided_data(config: TrainConfig, manifest_path: StrPath) -> TrainingData:
+    """Check the manifest's licences, then build the ``"cleanup"`` samples (see the module doc)."""
+    manifest = load_manifest(manifest_path)
+    licensed = check_for_training(manifest)
+    grouped = pairs(licensed, roles=("plate",), optional=("mask",))
+    if not grouped:
+        raise ManifestError(f"manifest '{manifest.path}' has no files with role 'plate' to train 'cleanup' on")
+    numbers: list[int] = []
+    plates: list[np.ndarray] = []
+    masks: list[np.ndarray] = []
+    used: list[SourceFile] = []
+    for pair in grouped:
+        planes = {role: read_planes(item, RGB if role != "mask" else None) for role, item in pair.files.items()}
+        check_same_size(pair.files, planes)
+        rgb = np.ascontiguousarray(planes["plate"].transpose(1, 2, 0))
+        numbers.append(pair.frame)
+        plates.append(rgb)
+        masks.append(np.clip(planes["mask"][0], 0.0, 1.0) if "mask" in planes else np.zeros(rgb.shape[:2], np.float32))
+        used.extend(pair.files.values())
+    sizes = {p.shape[:2] for p in plates}
+    if len(sizes) > 1:
+        raise ManifestError(f"manifest '{manifest.path}': the plates differ in size ({sorted(sizes)}); one shot a run")
+
+    rng = np.random.default_rng([config.seed, 3])
+    samples: list[list[TrainFrame]] = []
+    for k, number in enumerate(numbers):
+        near = [j for j, n in enumerate(numbers) if j != k and abs(n - number) <= config.temporal_radius]
+        near.sort(key=lambda j: (abs(numbers[j] - number), numbers[j]))
+        neighbours = [(plates[j], masks[j]) for j in near]
+        matrices = align_neighbours(plates[k], masks[k], neighbours)
+        samples.append(
+            [_sample(rng, number, plates[k], masks[k], neighbours, matrices) for _ in range(config.holes_per_frame)]
+        )
+    if len(samples) >= 2:
+        validation = validation_window(config, samples[-1][0])
+        training = tuple(s for frame in samples[:-1] for s in frame)
+    else:  # one frame: hold out its first pattern (a smoke check, said so in the card)
+        if config.holes_per_frame < 2:
+            raise ManifestError(
+                f"manifest '{manifest.path}' has one plate frame; train 'cleanup' on a sequence, or set "
+                "holes_per_frame >= 2 so one pattern can be held out"
+            )
+        validation = validation_window(config, samples[0][0])
+        training = tuple(samples[0][1:])
+    return TrainingData(config.mode, manifest.name, training, validation, len(samples) >= 2, tuple(used))
+
+
+def _sample(
+    rng: np.random.Generator,
+    number: int,
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    neighbours: Sequence[Neighbour],
+    matrices: Sequence[np.ndarray | None],
+) -> TrainFrame:
+    """One hole pattern of one frame, classically filled, as a training sample."""
+    height, width = mask.shape
+    holes = rig_holes(rng, height, width) * (mask <= 0)
+    moves_with_camera = bool(rng.integers(0, 2))
+    cut = [(n_rgb, np.maximum(n_mask, holes) if moves_with_camera else n_mask) for n_rgb, n_mask in neighbours]
+    hidden = np.maximum(mask, holes)
+    fill = fill_plate(rgb, hidden, cut, matrices)
+    planes = guide_planes(rgb, hidden, fill.rgb, fill.shown).transpose(2, 0, 1)
+    weight = (holes * (mask <= 0)).astype(np.float32)
+    return TrainFrame(
+        number=number,
+        image=encode_planes(planes),
+        target=encode_planes(np.ascontiguousarray(rgb.transpose(2, 0, 1))),
+        mask=weight,
+        light_channels=LIGHT_CHANNELS,
+        focus=np.flatnonzero(weight > 0),
+    )
