@@ -2,7 +2,9 @@
 
 One module per job, read in this order: :mod:`.config` (what a run is), :mod:`.data` (licence
 check, frames, crops), :mod:`.loss` (L1 + SSIM), :mod:`.checkpoints` (atomic safetensors
-checkpoints), :mod:`.engine` (the loop and the export).
+checkpoints), :mod:`.engine` (the loop and the export). :mod:`.guided` builds the samples of the
+learned cleanup ("cleanup" mode), :mod:`.distributed` makes a run one rank of a torchrun
+data-parallel job, and :mod:`.run` is the command line that torchrun (or a farm) starts.
 """
 
 from __future__ import annotations

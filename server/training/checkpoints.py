@@ -58,6 +58,7 @@ __all__ = [
     "load_checkpoint",
     "load_latest",
     "save_checkpoint",
+    "tensors_sha256",
 ]
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,8 @@ def list_checkpoints(folder: StrPath) -> list[tuple[int, Path]]:
 # -- saving ---------------------------------------------------------------------------------------
 
 
-def _tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """A digest of tensors' names, types, shapes and bytes, in name order."""
     digest = hashlib.sha256()
     for name in sorted(tensors):
         tensor = tensors[name].detach().cpu().contiguous()
@@ -190,7 +192,7 @@ def save_checkpoint(
         "schema": SCHEMA,
         "step": str(step),
         "state": state_text,
-        "tensors_sha256": _tensors_sha256(tensors),
+        "tensors_sha256": tensors_sha256(tensors),
         "format": "pt",
     }
     temp = root / f".{target.name}.{secrets.token_hex(6)}.tmp"
@@ -247,7 +249,7 @@ def load_checkpoint(path: StrPath, *, device: str | torch.device = "cpu") -> Che
         raise CheckpointError(
             f"checkpoint '{file}' has schema {schema!r}, not one this code reads; known schemas: {list(KNOWN_SCHEMAS)}"
         )
-    if metadata.get("tensors_sha256") != _tensors_sha256(tensors):
+    if metadata.get("tensors_sha256") != tensors_sha256(tensors):
         raise CheckpointError(f"checkpoint '{file}' is damaged: its tensors do not match the hash recorded in it")
     try:
         step = int(metadata["step"])

@@ -338,10 +338,12 @@ def random_holes(rng: np.random.Generator, height: int, width: int) -> np.ndarra
 class Sampler:
     """Random augmented batches of a run's training frames, from one seeded generator."""
 
-    def __init__(self, config: TrainConfig, data: TrainingData) -> None:
+    def __init__(self, config: TrainConfig, data: TrainingData, *, stream: int = 0) -> None:
+        """``stream``: which of the config seed's independent crop streams to draw (a distributed
+        run's rank); stream 0 is the single-process run's."""
         self.config = config
         self.data = data
-        self.rng = np.random.default_rng([config.seed, 0])
+        self.rng = np.random.default_rng([config.seed, 0] if stream == 0 else [config.seed, 0, stream])
 
     def batch(self) -> Batch:
         """The next ``config.batch`` crops of ``config.crop`` pixels (smaller frames: their size)."""

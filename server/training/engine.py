@@ -48,6 +48,7 @@ from plateforge.server.tools.cleanup_classical import INFO as CLASSICAL_INFO
 from plateforge.server.training import checkpoints
 from plateforge.server.training.config import TrainConfig
 from plateforge.server.training.data import Batch, Sampler, TrainingData, load_training_data
+from plateforge.server.training.distributed import Group
 from plateforge.server.training.guided import load_guided_data
 from plateforge.server.training.loss import training_loss
 
@@ -91,6 +92,8 @@ class TrainResult:
     #: Training loss of every step, the first step first (a resumed run's history included).
     losses: tuple[float, ...]
     seconds: float
+    #: SHA-256 of the final weights in memory (every rank of a distributed run computes its own).
+    weights_sha256: str = ""
 
 
 def net_config_for(config: TrainConfig) -> UNetConfig:
@@ -129,25 +132,35 @@ def train(
     progress: Callable[[TrainProgress], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
     resume: bool = True,
+    group: Group | None = None,
 ) -> TrainResult:
     """Train per ``config`` on the licensed files of ``manifest_path``; write checkpoints, previews
     and the exported model under ``out_dir`` (see the module doc). Raises
     :class:`~plateforge.errors.LicenceError` before training on material that may not be used, and
-    :class:`~plateforge.errors.CancelledError` (after checkpointing) when ``cancelled()`` turns true."""
+    :class:`~plateforge.errors.CancelledError` (after checkpointing) when ``cancelled()`` turns true.
+
+    ``group`` (from :func:`plateforge.server.training.distributed.join`, under torchrun) makes this
+    one rank of a data-parallel run: DDP averages the gradients, only rank 0 writes."""
     started = time.monotonic()
+    ranks = group or Group()
     out = Path(out_dir)
     checkpoint_dir = out / "checkpoints"
 
     # 1. Data: licences first, then frames.
     load = load_guided_data if config.mode == "cleanup" else load_training_data
     data = load(config, manifest_path)
-    sampler = Sampler(config, data)
+    sampler = Sampler(config, data, stream=ranks.rank)
 
-    # 2. Net, on the chosen device.
-    device = torch.device(pick_device(config.device))
+    # 2. Net, on the chosen device (under torchrun: this rank's GPU, gradients averaged by DDP).
+    device = torch.device(pick_device(ranks.device(config.device)))
     amp = _amp_enabled(config, device)
     net_config = net_config_for(config)
     net = UNet(net_config, seed=config.seed).to(device)
+    model: torch.nn.Module = net
+    if ranks.distributed:
+        model = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == "cuda" else None
+        )
 
     # 3. Optimiser (the schedule is config.lr_at(step)) and, on CUDA, the gradient scaler.
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr_at(1), weight_decay=config.weight_decay)
@@ -162,7 +175,7 @@ def train(
         _check_same_run(config, resumed)
         net.load_state_dict(resumed.model)
         optimizer.load_state_dict(resumed.optimizer)
-        sampler.set_state(resumed.state["sampler"])
+        _restore_sampler(sampler, resumed.state, ranks)
         _set_torch_rng(resumed.rng)
         if amp and resumed.state.get("scaler"):
             scaler.load_state_dict(resumed.state["scaler"])
@@ -170,11 +183,15 @@ def train(
     start_step = step
     last_checkpoint = resumed.path if resumed is not None else None
 
-    def save() -> Path:
+    def save() -> Path | None:
+        samplers = ranks.gather(sampler.state())  # every rank takes part; rank 0 writes
+        if not ranks.is_main:
+            return None
         state = {
             "config": config.to_dict(),
             "net": net_config.to_dict(),
-            "sampler": sampler.state(),
+            "sampler": samplers[0],
+            "samplers": samplers,
             "scaler": scaler.state_dict() if amp else {},
             "losses": losses,
             "val_psnr": val_psnr,
@@ -191,18 +208,18 @@ def train(
 
     # 5. The loop.
     while step < config.steps:
-        if cancelled is not None and cancelled():
+        if ranks.any(cancelled is not None and cancelled()):
             if last_checkpoint is None or checkpoints.checkpoint_name(step) != last_checkpoint.name:
                 save()
             raise CancelledError(f"training cancelled at step {step} of {config.steps}; a checkpoint was saved")
         step += 1
         lr = config.lr_at(step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
+        for params in optimizer.param_groups:
+            params["lr"] = lr
         batch = sampler.batch().to(device)
-        net.train()
+        model.train()
         with _autocast(amp):
-            output = net(batch.inputs)
+            output = model(batch.inputs)
         terms = training_loss(output, batch.target, batch.weight, ssim_weight=config.ssim_weight)
         optimizer.zero_grad(set_to_none=True)
         scaled: torch.Tensor = scaler.scale(terms.total)
@@ -215,12 +232,12 @@ def train(
         losses.append(float(terms.total.detach()))
 
         last = step == config.steps
-        if step % config.validation_every == 0 or last:
+        if ranks.is_main and (step % config.validation_every == 0 or last):
             val_psnr = _psnr(validation, _predict(net, validation, amp))
-        if step % config.preview_every == 0 or last:
+        if ranks.is_main and (step % config.preview_every == 0 or last):
             _write_previews(out, validation, _predict(net, validation, amp), losses)
         if step % config.checkpoint_every == 0 or last:
-            last_checkpoint = save()
+            last_checkpoint = save() or checkpoint_dir / checkpoints.checkpoint_name(step)
         if progress is not None:
             seconds = time.monotonic() - started
             done = step - start_step
@@ -228,15 +245,27 @@ def train(
             progress(TrainProgress(step, config.steps, losses[-1], val_psnr, lr, seconds, eta))
 
     if last_checkpoint is None or last_checkpoint.name != checkpoints.checkpoint_name(step):
-        last_checkpoint = save()  # resumed at the end already: the final state is on disk anyway
+        # resumed at the end already: the final state is on disk anyway
+        last_checkpoint = save() or checkpoint_dir / checkpoints.checkpoint_name(step)
     if val_psnr is None:
         val_psnr = _psnr(validation, _predict(net, validation, amp))
 
-    # 6. Export.
+    # 6. Export (rank 0; the others wait, so every rank returns with the model on disk).
     model_dir = out / "model"
     final_loss = losses[-1] if losses else math.nan
-    card = _card(config, net_config, data, final_loss=final_loss, val_psnr=val_psnr, identity=identity, step=step)
-    save_model(model_dir, tensors=net.state_dict(), card=card)
+    if ranks.is_main:
+        card = _card(
+            config,
+            net_config,
+            data,
+            final_loss=final_loss,
+            val_psnr=val_psnr,
+            identity=identity,
+            step=step,
+            world_size=ranks.world_size,
+        )
+        save_model(model_dir, tensors=net.state_dict(), card=card)
+    ranks.barrier()
     return TrainResult(
         steps=step,
         final_loss=final_loss,
@@ -247,10 +276,22 @@ def train(
         resumed_from=start_step,
         losses=tuple(losses),
         seconds=time.monotonic() - started,
+        weights_sha256=checkpoints.tensors_sha256(net.state_dict()),
     )
 
 
 # -- helpers, in the order train uses them ---------------------------------------------------------
+
+
+def _restore_sampler(sampler: Sampler, state: dict[str, Any], group: Group) -> None:
+    """This rank's crop generator as the checkpoint left it. A run resumed with another world
+    size keeps rank 0's stream and starts the other ranks' afresh (their crops differ from the
+    uninterrupted run's; the weights and optimiser state are exact)."""
+    saved = state.get("samplers")
+    if isinstance(saved, list) and len(saved) == group.world_size:
+        sampler.set_state(saved[group.rank])
+    elif group.rank == 0:
+        sampler.set_state(state["sampler"])
 
 
 def _check_same_run(config: TrainConfig, resumed: checkpoints.Checkpoint) -> None:
@@ -365,6 +406,7 @@ def _card(
     val_psnr: float,
     identity: float,
     step: int,
+    world_size: int = 1,
 ) -> ModelCard:
     """The exported model's card: contract, sources with hashes and licences, config, finite metrics."""
     rgb = ("R", "G", "B")
@@ -426,6 +468,6 @@ def _card(
         # The classical guide aligns whole frames: it needs more context than the net alone.
         padding=max(net_config.receptive_field, CLASSICAL_PADDING if arch == "guided-unet" else 0),
         sources=sources,
-        training={**config.to_dict(), "dataset": data.dataset},
+        training={**config.to_dict(), "dataset": data.dataset, "world_size": world_size},
         metrics=metrics,
     )
