@@ -1,0 +1,48 @@
+"""The Blender node's pure helpers: the stored model description and the frames it captures."""
+
+from __future__ import annotations
+
+import pytest
+
+from plateforge.errors import UsageError
+from plateforge.hosts.blender_bake import capture_frames, decode_model_info, encode_model_info
+from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
+
+INFO = ModelInfo(
+    name="cleanup-x",
+    version="3",
+    tool="cleanup",
+    inputs=(InputSpec("plate", channels=("R", "G", "B"), temporal_radius=2), InputSpec("mask", required=False)),
+    outputs=(OutputSpec("image", channels=("R", "G", "B")),),
+    parameters=(
+        ParamSpec("radius", "int", 5, minimum=1, maximum=32),
+        ParamSpec("method", "choice", "telea", choices=("telea", "ns")),
+        ParamSpec("strength", "float", 0.5),
+        ParamSpec("align", "bool", True),
+    ),
+    attributes={"weights_sha256": "ab" * 32},
+)
+
+
+def test_model_info_survives_the_blend_file() -> None:
+    assert decode_model_info(encode_model_info(INFO)) == INFO
+
+
+@pytest.mark.parametrize("text", [pytest.param("{", id="not-json"), pytest.param('{"nmae": 1}', id="unknown-field")])
+def test_a_damaged_model_description_is_refused(text: str) -> None:
+    with pytest.raises(UsageError, match=r"plateforge\.v1\.ModelInfo"):
+        decode_model_info(text)
+
+
+@pytest.mark.parametrize(
+    ("frames", "radius", "expected"),
+    [
+        pytest.param([1, 2, 3], 0, [1, 2, 3], id="no-neighbours"),
+        pytest.param([1, 2, 3], 2, [1, 2, 3, 4, 5], id="clipped-to-scene"),
+        pytest.param([5], 1, [4, 5, 6], id="inside"),
+        pytest.param([12], 1, [12], id="target-outside-scene-kept"),
+        pytest.param([], 2, [], id="nothing"),
+    ],
+)
+def test_capture_frames(frames: list[int], radius: int, expected: list[int]) -> None:
+    assert capture_frames(frames, radius=radius, first=1, last=10) == expected
