@@ -1,0 +1,78 @@
+"""Training from Blender, then the trained model in the node: bl_train.py ADDRESS TOKEN FOLDER.
+
+A Train node's two inputs are a plate and an artist's graded version of it; it trains a tiny look
+model on two keyframes, and a plateforge node then uses the published model.
+"""
+
+import os
+import sys
+
+import bpy
+import numpy as np
+from bl_common import bake, compositor, enable, image_sequence, output, render_exr
+
+address, token, folder = sys.argv[1:4]
+enable(address, token)
+
+from plateforge.client import Client  # noqa: E402
+from plateforge.exr import read_exr, write_exr  # noqa: E402
+from plateforge.frames import Frame  # noqa: E402
+
+W, H = 48, 32
+os.makedirs(f"{folder}/src", exist_ok=True)
+for f in (1, 2, 3):
+    plate = np.random.default_rng(f).random((H, W, 4)).astype(np.float32)
+    plate[..., 3] = 1.0
+    graded = plate.copy()
+    graded[..., :3] *= np.array([0.9, 0.7, 0.5], np.float32)  # the artist's fix
+    write_exr(f"{folder}/src/plate.{f:04d}.exr", Frame.from_array(plate, frame_number=f))
+    write_exr(f"{folder}/src/graded.{f:04d}.exr", Frame.from_array(graded, frame_number=f))
+
+scene = bpy.context.scene
+scene.frame_start, scene.frame_end = 1, 3
+tree = compositor(scene, W, H)
+plate = image_sequence(tree, f"{folder}/src/plate.0001.exr", 1, 3)
+graded = image_sequence(tree, f"{folder}/src/graded.0001.exr", 1, 3)
+trainer = tree.nodes.new("PlateforgeTrainNode")
+tree.links.new(plate.outputs["Image"], trainer.inputs["input"])
+tree.links.new(graded.outputs["Image"], trainer.inputs["target"])
+trainer.keyframes = "1, 3"
+trainer.steps = 4
+trainer.model_name = "blender-look"
+trainer.licence = "CC-BY-4.0"
+trainer.rights_holder = "Test Pictures"
+trainer.extra = "batch=1 crop=16 warmup=1 validation_size=32"
+trainer.dataset_dir = f"{folder}/train/"
+
+# Without the licence the manifest is refused before anything reaches the server.
+trainer.licence = ""
+try:
+    bpy.ops.plateforge.train(node_name=trainer.name)
+    sys.exit("training without a licence did not fail")
+except RuntimeError as error:
+    assert "licence" in str(error), error
+    print("unlicensed refused:", str(error).strip())
+trainer.licence = "CC-BY-4.0"
+
+assert bpy.ops.plateforge.train(node_name=trainer.name) == {"FINISHED"}
+print("train status:", trainer.status)
+assert "succeeded" in trainer.status, trainer.status
+assert trainer.progress == 1.0, trainer.progress
+
+node = tree.nodes.new("PlateforgeCompositorNode")
+node.cache_dir = f"{folder}/cache/"
+assert bpy.ops.plateforge.set_model(node_name=node.name, model="blender-look") == {"FINISHED"}
+tree.links.new(plate.outputs["Image"], node.inputs[0])
+tree.links.new(node.outputs["Image"], output(tree).inputs[0])
+bake(node)
+scene.frame_set(2)
+render_exr(scene, f"{folder}/render.exr")
+out = read_exr(f"{folder}/render.exr")
+info_input = node.inputs[0].name
+with Client(address, token=token) as client:
+    source = read_exr(f"{folder}/src/plate.0002.exr").replace(frame_number=2)
+    server = client.process("blender-look", {info_input: source}).outputs
+first = next(iter(server.values()))
+for c in "RGB":
+    assert np.array_equal(out.channels[c], first.channels[c]), f"channel {c} differs from the server's result"
+print("train ok: trained model used in the node")
