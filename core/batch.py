@@ -2,30 +2,57 @@
 farm's common path.
 
 For each target frame it reads the inputs the model declares (with the neighbours a temporal
-model needs, as far as they exist on disk), sends them — keeping two requests in flight — and
-writes each output atomically with the provenance record plus the source file and its hash.
-Frames are read once and kept only while a later target still needs them.
+model needs, as far as they exist on disk), sends them — keeping two requests in flight per
+server — and writes each output atomically with the provenance record plus what only the host
+knows: the source file and its hash, and the hash of every input file sent.
+
+Runs are resumable and idempotent: with ``skip_existing`` a frame is skipped only when every one
+of its outputs exists and records this very job (model, model version and hash, parameters with
+their defaults, every input file's hash, the read options); an output made any other way is
+redone. With ``keep_going`` a frame that fails (a damaged input, a frame the server refuses) is
+reported and the others go on. :func:`run_batch` says what happened to every frame.
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Literal
 
-from plateforge.calls import ProcessCall
+from plateforge.calls import ProcessCall, ProcessResult
 from plateforge.client import Client
-from plateforge.errors import ExrError, UsageError
-from plateforge.exr import read_exr, sha256_file, write_exr
+from plateforge.errors import (
+    AuthError,
+    CancelledError,
+    ExrError,
+    PlateforgeError,
+    ServerUnavailableError,
+    UnknownModelError,
+    UsageError,
+)
+from plateforge.exr import read_exr, read_exr_header, sha256_file, write_exr
 from plateforge.frames import Frame
-from plateforge.models import ModelInfo, ParamValue
-from plateforge.provenance import PREFIX
+from plateforge.models import ModelInfo, ParamValue, resolve_params
+from plateforge.provenance import MODEL_HASH_ATTRIBUTE, PREFIX, from_attributes
 from plateforge.sequences import frame_path, has_frame_token
 
-__all__ = ["SequenceJob", "run_sequence"]
+__all__ = ["SUMMARY_SCHEMA", "BatchReport", "FrameFailure", "SequenceJob", "run_batch", "run_sequence"]
 
-Progress = Callable[[int, int, int], None]  # (done, total, frame just written)
+Progress = Callable[[int, int, int], None]  # (done, total, frame just finished)
+Status = Literal["done", "partial", "failed", "cancelled"]
+
+#: The ``schema`` of :meth:`BatchReport.to_json` (``plateforge process --summary``).
+SUMMARY_SCHEMA = "plateforge.process-summary/1"
+
+#: Errors that no other frame would escape: the job stops even with ``keep_going``.
+_FATAL = (AuthError, CancelledError, ServerUnavailableError, UnknownModelError, UsageError)
 
 
 @dataclass
@@ -41,8 +68,77 @@ class SequenceJob:
     part: str | None = None
     sanitize_non_finite: bool = False
     compression: str = "zip"
-    #: Skip frames whose outputs all exist already (a resumed farm task).
+    #: Skip frames already done by this same job: every output exists and its provenance matches
+    #: (model, model hash, parameters, input hashes). Outputs made otherwise are redone.
     skip_existing: bool = False
+    #: Report a failing frame and go on with the others (otherwise the first failure stops).
+    keep_going: bool = False
+
+
+@dataclass(frozen=True)
+class FrameFailure:
+    frame: int
+    error: PlateforgeError
+
+    def to_json(self) -> dict[str, Any]:
+        return {"frame": self.frame, "error": type(self.error).__name__, "message": str(self.error)}
+
+
+@dataclass
+class BatchReport:
+    """What a run did with every frame it was given."""
+
+    model: str
+    frames: list[int]
+    #: Frames processed and written by this run, in order.
+    processed: list[int] = field(default_factory=list)
+    #: Frames skipped: their outputs already recorded this very job.
+    skipped: list[int] = field(default_factory=list)
+    #: Frames whose outputs existed but were made otherwise (another model, parameter or input),
+    #: processed again; also listed in ``processed`` once written.
+    redone: list[int] = field(default_factory=list)
+    failed: list[FrameFailure] = field(default_factory=list)
+    #: Files written, in order.
+    written: list[Path] = field(default_factory=list)
+    #: Set when the run stopped before the end: a failure without ``keep_going``, a fatal error.
+    stopped: bool = False
+    cancelled: bool = False
+    seconds: float = 0.0
+
+    @property
+    def not_reached(self) -> list[int]:
+        """Frames neither done nor failed: the run stopped (or was cancelled) before them."""
+        seen = set(self.processed) | set(self.skipped) | {f.frame for f in self.failed}
+        return [f for f in self.frames if f not in seen]
+
+    @property
+    def status(self) -> Status:
+        """done: every frame written or already done; partial: some frames failed and others are
+        done; failed: the run stopped on an error, or no frame is done; cancelled: asked to stop."""
+        if self.cancelled:
+            return "cancelled"
+        if not self.failed and not self.not_reached:
+            return "done"
+        if self.stopped or not (self.processed or self.skipped):
+            return "failed"
+        return "partial"
+
+    def to_json(self) -> dict[str, Any]:
+        processed_s = self.seconds if self.seconds > 0 else None
+        return {
+            "schema": SUMMARY_SCHEMA,
+            "status": self.status,
+            "model": self.model,
+            "frames": len(self.frames),
+            "processed": self.processed,
+            "skipped": self.skipped,
+            "redone": self.redone,
+            "failed": [f.to_json() for f in self.failed],
+            "not_reached": self.not_reached,
+            "outputs": [str(p) for p in self.written],
+            "seconds": round(self.seconds, 3),
+            "frames_per_second": round(len(self.processed) / processed_s, 3) if processed_s else None,
+        }
 
 
 class _Reader:
@@ -51,49 +147,79 @@ class _Reader:
     def __init__(self, job: SequenceJob) -> None:
         self.job = job
         self.cache: dict[tuple[str, int | None], Frame] = {}
-        self.sources: dict[tuple[str, int | None], str] = {}
 
-    def get(self, name: str, frame: int | None) -> Frame:
+    def get(self, name: str, frame: int | None, path: str) -> Frame:
         key = (name, frame)
         if key not in self.cache:
-            pattern = self.job.inputs[name]
-            path = frame_path(pattern, frame) if frame is not None else pattern
             image = read_exr(path, part=self.job.part)
             self.cache[key] = image.replace(frame_number=frame)
-            self.sources[key] = path
         return self.cache[key]
-
-    def exists(self, name: str, frame: int) -> bool:
-        return os.path.exists(frame_path(self.job.inputs[name], frame))
 
     def forget_before(self, frame: int) -> None:
         for key in [k for k in self.cache if k[1] is not None and k[1] < frame]:
             del self.cache[key]
 
 
-def _calls(job: SequenceJob, info: ModelInfo, reader: _Reader, todo: list[int]) -> Iterator[ProcessCall]:
+class _Hashes:
+    """sha256 of input files, each file hashed once per run."""
+
+    def __init__(self) -> None:
+        self.known: dict[str, str] = {}
+
+    def __call__(self, path: str) -> str:
+        if path not in self.known:
+            self.known[path] = sha256_file(path)
+        return self.known[path]
+
+
+# (frame number or None for a single file, path) per input name
+_Files = dict[str, list[tuple[int | None, str]]]
+
+
+def _input_files(job: SequenceJob, info: ModelInfo, target: int) -> _Files:
+    """The files sent for ``target``: each input at the target and, for temporal inputs, at the
+    neighbours within the model's radius that exist on disk."""
     specs = {spec.name: spec for spec in info.inputs}
-    for target in todo:
-        inputs: dict[str, list[Frame]] = {}
-        for name, pattern in job.inputs.items():
-            if name not in specs:
-                raise UsageError(f"model {info.name!r} takes no input {name!r}; it takes {sorted(specs)}")
-            if not has_frame_token(pattern):
-                inputs[name] = [reader.get(name, None)]
-                continue
-            if not reader.exists(name, target):
-                raise ExrError(f"input {name!r} frame {target}: {frame_path(pattern, target)} does not exist")
-            radius = specs[name].temporal_radius
-            numbers = [f for f in range(target - radius, target + radius + 1) if f == target or reader.exists(name, f)]
-            inputs[name] = [reader.get(name, f) for f in numbers]
-        reader.forget_before(target - max((s.temporal_radius for s in info.inputs), default=0))
-        yield ProcessCall(
-            model=job.model,
-            inputs=inputs,
-            params=dict(job.params),
-            target_frame=target,
-            sanitize_non_finite=job.sanitize_non_finite,
-        )
+    files: _Files = {}
+    for name, pattern in job.inputs.items():
+        if not has_frame_token(pattern):
+            files[name] = [(None, pattern)]
+            continue
+        path = frame_path(pattern, target)
+        if not os.path.exists(path):
+            raise ExrError(f"input {name!r} frame {target}: {path} does not exist")
+        radius = specs[name].temporal_radius
+        numbers = range(target - radius, target + radius + 1)
+        files[name] = [
+            (f, frame_path(pattern, f)) for f in numbers if f == target or os.path.exists(frame_path(pattern, f))
+        ]
+    return files
+
+
+def _inputs_digest(files: _Files, hashes: _Hashes) -> str:
+    """The ``inputsSha256`` record: every input file sent, by input name and frame ("-": a single file)."""
+    table = {name: {("-" if f is None else str(f)): hashes(p) for f, p in entries} for name, entries in files.items()}
+    return json.dumps(table, sort_keys=True)
+
+
+def _source_path(files: _Files, primary: str, target: int) -> str:
+    """The primary input's file at the target frame (or its single file)."""
+    for number, path in files[primary]:
+        if number is None or number == target:
+            return path
+    raise UsageError(f"no {primary!r} file for frame {target}")
+
+
+def _host_record(job: SequenceJob, files: _Files, hashes: _Hashes, source: str) -> dict[str, str]:
+    """What only the host knows, for the output headers: the source file, every input's hash and
+    the read options that change pixels."""
+    return {
+        PREFIX + "sourceFile": os.path.abspath(source),
+        PREFIX + "sourceFileSha256": hashes(source),
+        PREFIX + "inputsSha256": _inputs_digest(files, hashes),
+        PREFIX + "sanitizeNonFinite": json.dumps(job.sanitize_non_finite),
+        PREFIX + "inputPart": job.part or "",
+    }
 
 
 def _output_paths(job: SequenceJob, info: ModelInfo, frame: int) -> dict[str, str]:
@@ -101,8 +227,53 @@ def _output_paths(job: SequenceJob, info: ModelInfo, frame: int) -> dict[str, st
     return {(name or first): frame_path(pattern, frame) for name, pattern in job.outputs.items()}
 
 
-def run_sequence(client: Client, job: SequenceJob, *, progress: Progress | None = None) -> list[Path]:
-    """Process ``job.frames``; return the files written, in order."""
+def _already_done(
+    job: SequenceJob, info: ModelInfo, params: dict[str, ParamValue], target: int, hashes: _Hashes
+) -> bool | None:
+    """True: every output records this job; False: outputs exist but were made otherwise (or
+    cannot be read); None: some output does not exist."""
+    paths = _output_paths(job, info, target)
+    if not all(os.path.exists(p) for p in paths.values()):
+        return None
+    model_hash = info.attributes.get(MODEL_HASH_ATTRIBUTE)
+    if not model_hash:
+        return False  # a server that does not say its model's hash: nothing proves the match
+    try:
+        files = _input_files(job, info, target)
+        expected = {
+            "model": info.name,
+            "modelVersion": info.version,
+            "modelHash": model_hash,
+            "inputsSha256": _inputs_digest(files, hashes),
+            "sanitizeNonFinite": json.dumps(job.sanitize_non_finite),
+            "inputPart": job.part or "",
+        }
+        for path in paths.values():
+            parts = read_exr_header(path)
+            record = from_attributes(parts[0].attributes) if parts else {}
+            if any(record.get(k) != v for k, v in expected.items()):
+                return False
+            if json.loads(record.get("params", "null")) != params:
+                return False
+    except (PlateforgeError, ValueError):
+        return False  # unreadable output or input: process it, and let that report the problem
+    return True
+
+
+def run_batch(
+    client: Client,
+    job: SequenceJob,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> BatchReport:
+    """Process ``job.frames`` and report on each; frame failures are in the report, not raised.
+
+    Raised before any frame: a bad job (:class:`UsageError`, unknown model or parameter) or an
+    unreachable server. Setting ``cancel`` (from another thread) stops after the frame in hand;
+    every output written is complete, none is partial.
+    """
+    started = time.monotonic()
     if not job.frames:
         raise UsageError("no frames to process")
     info = client.model_info(job.model)
@@ -113,30 +284,121 @@ def run_sequence(client: Client, job: SequenceJob, *, progress: Progress | None 
     for name in job.outputs:
         if name and name not in known_outputs:
             raise UsageError(f"model {info.name!r} has no output {name!r}; it has {sorted(known_outputs)}")
+    specs = {spec.name for spec in info.inputs}
+    for name in job.inputs:
+        if name not in specs:
+            raise UsageError(f"model {info.name!r} takes no input {name!r}; it takes {sorted(specs)}")
+    params = resolve_params(info, job.params)
 
-    todo = [
-        f
-        for f in job.frames
-        if not (job.skip_existing and all(os.path.exists(p) for p in _output_paths(job, info, f).values()))
-    ]
+    report = BatchReport(model=job.model, frames=list(job.frames))
+    hashes = _Hashes()
+    todo: list[int] = []
+    for target in job.frames:
+        state = _already_done(job, info, params, target, hashes) if job.skip_existing else None
+        if state:
+            report.skipped.append(target)
+            continue
+        if state is False:
+            report.redone.append(target)
+        todo.append(target)
+
     reader = _Reader(job)
     primary = info.inputs[0].name if info.inputs else next(iter(job.inputs))
-    source_hashes: dict[str, str] = {}
-    written: list[Path] = []
-    results = client.process_sequence(_calls(job, info, reader, todo))
-    for done, (target, result) in enumerate(zip(todo, results, strict=True), 1):
-        source = (
-            frame_path(job.inputs[primary], target) if has_frame_token(job.inputs[primary]) else job.inputs[primary]
-        )
-        if source not in source_hashes:
-            source_hashes[source] = sha256_file(source)
-        extra = {PREFIX + "sourceFile": os.path.abspath(source), PREFIX + "sourceFileSha256": source_hashes[source]}
-        for name, path in _output_paths(job, info, target).items():
-            if name not in result.outputs:
-                raise UsageError(f"model {info.name!r} returned no output {name!r}")
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            write_exr(path, result.outputs[name], compression=job.compression, attributes=extra)
-            written.append(Path(path))
-        if progress is not None:
-            progress(done, len(todo), target)
-    return written
+    radius = info.temporal_radius
+    in_flight = 2 * len(client.addresses)  # one request travelling while one runs, per server
+    pending: deque[tuple[int, Future[ProcessResult] | PlateforgeError, _Files]] = deque()
+    upcoming = iter(todo)
+    pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="plateforge-batch")
+
+    def submit_next() -> bool:
+        target = next(upcoming, None)
+        if target is None:
+            return False
+        try:
+            files = _input_files(job, info, target)
+            inputs = {name: [reader.get(name, f, p) for f, p in entries] for name, entries in files.items()}
+            reader.forget_before(target - radius)
+            call = ProcessCall(
+                model=job.model,
+                inputs=inputs,
+                params=dict(job.params),
+                target_frame=target,
+                sanitize_non_finite=job.sanitize_non_finite,
+            )
+            pending.append((target, pool.submit(client.process_call, call), files))
+        except PlateforgeError as error:
+            pending.append((target, error, {}))
+        return True
+
+    finished = 0
+    try:
+        if cancel is not None and cancel.is_set():
+            report.cancelled = True
+            return report
+        while len(pending) < in_flight and submit_next():
+            pass
+        while pending:
+            target, outcome, files = pending.popleft()
+            try:
+                if isinstance(outcome, PlateforgeError):
+                    raise outcome
+                result = outcome.result()
+                extra = _host_record(job, files, hashes, _source_path(files, primary, target))
+                for name, path in _output_paths(job, info, target).items():
+                    if name not in result.outputs:
+                        raise UsageError(f"model {info.name!r} returned no output {name!r}")
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                    write_exr(path, result.outputs[name], compression=job.compression, attributes=extra)
+                    report.written.append(Path(path))
+                report.processed.append(target)
+            except _FATAL as error:
+                report.failed.append(FrameFailure(target, error))
+                report.stopped = True
+                break
+            except PlateforgeError as error:
+                report.failed.append(FrameFailure(target, error))
+                if not job.keep_going:
+                    report.stopped = True
+                    break
+            finished += 1
+            if progress is not None:
+                progress(finished, len(todo), target)
+            if cancel is not None and cancel.is_set() and finished < len(todo):
+                report.cancelled = True
+                break
+            while len(pending) < in_flight and submit_next():
+                pass
+    finally:
+        for _, outcome, _ in pending:
+            if isinstance(outcome, Future):
+                outcome.cancel()  # drops the requests not yet sent; those in flight finish unread
+        pool.shutdown(wait=True, cancel_futures=True)
+        report.seconds = time.monotonic() - started
+    return report
+
+
+def run_sequence(
+    client: Client,
+    job: SequenceJob,
+    *,
+    progress: Progress | None = None,
+    cancel: threading.Event | None = None,
+) -> list[Path]:
+    """Process ``job.frames``; return the files written, in order.
+
+    The first frame failure is raised (with ``keep_going``, after the other frames, naming how
+    many failed). Setting ``cancel`` (from another thread: a host's progress dialog) stops after
+    the frame in hand with :class:`CancelledError`; every output already written is complete,
+    none is partial.
+    """
+    report = run_batch(client, job, progress=progress, cancel=cancel)
+    if report.cancelled:
+        total = len(report.frames) - len(report.skipped)
+        raise CancelledError(f"cancelled after {len(report.processed)} of {total} frames; the rest were not written")
+    if report.failed:
+        first = report.failed[0].error
+        if len(report.failed) > 1:
+            frames = ", ".join(str(f.frame) for f in report.failed)
+            raise type(first)(f"{first} ({len(report.failed)} frames failed: {frames})")
+        raise first
+    return report.written

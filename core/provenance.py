@@ -16,6 +16,7 @@ import numpy as np
 from plateforge.frames import Box, Frame
 
 __all__ = [
+    "MODEL_HASH_ATTRIBUTE",
     "PREFIX",
     "SCHEMA_VERSION",
     "channel_preamble",
@@ -28,6 +29,9 @@ __all__ = [
 PREFIX = "plateforge/"
 #: Bumped when the meaning of a key changes; readers refuse versions they do not know.
 SCHEMA_VERSION = "1"
+#: The ModelInfo attribute in which ListModels gives a model's hash (the ``modelHash`` its outputs
+#: record), so a host can tell an output made by this very model without processing again.
+MODEL_HASH_ATTRIBUTE = "model_hash"
 
 
 def pixels_hasher(data_window: Box, display_window: Box) -> hashlib._Hash:

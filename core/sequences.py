@@ -1,6 +1,7 @@
 """Frame ranges and numbered file patterns, the way compositors write them.
 
-Ranges: ``1001-1100``, ``1001-1100x2`` (every 2nd), ``1001,1005,1010-1012``, ``1001``.
+Ranges: ``1001-1100``, ``1001-1100x2`` (every 2nd), ``1001,1005,1010-1012``, ``1001``; the
+Open Job Description spelling ``1001-1100:2`` too, as farm tasks receive their chunks in it.
 Patterns: a run of ``#`` is the frame number padded to the run's length (``plate.####.exr`` ->
 ``plate.1001.exr``), as in Nuke; ``%04d`` (printf) works too. Negative frames keep their sign
 before the padding (``-001``).
@@ -16,7 +17,7 @@ __all__ = ["frame_path", "has_frame_token", "parse_frames"]
 
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%(0?)(\d*)d")
-_RANGE = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:x(\d+))?)?$")
+_RANGE = re.compile(r"^(-?\d+)(?:-(-?\d+)(?:[x:](\d+))?)?$")
 
 
 def parse_frames(spec: str) -> list[int]:

@@ -24,6 +24,7 @@ unloaded under a running call.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
 import inspect
@@ -41,6 +42,7 @@ from typing import Any
 from plateforge.errors import PlateforgeError, UnknownModelError
 from plateforge.modelcards import CARD_FILE
 from plateforge.models import ModelInfo
+from plateforge.provenance import MODEL_HASH_ATTRIBUTE
 from plateforge.server.tools import BUILTIN
 from plateforge.server.tools.base import ToolModule, as_tool_module
 
@@ -190,8 +192,13 @@ class Registry:
         return found
 
     def infos(self) -> list[ModelInfo]:
+        """What is served, each with its hash under ``MODEL_HASH_ATTRIBUTE`` (resumed batches
+        compare it with the ``modelHash`` of outputs already on disk)."""
         with self._lock:
-            return [m.info for m in self._models.values()]
+            return [
+                dataclasses.replace(m.info, attributes={**m.info.attributes, MODEL_HASH_ATTRIBUTE: m.model_hash})
+                for m in self._models.values()
+            ]
 
     def _find(self, name: str, version: str) -> _Entry:
         """The entry for ``name`` (at ``version``, or the highest version); the caller holds the lock."""

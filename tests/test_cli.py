@@ -214,3 +214,68 @@ def test_demo(tmp_path: Path) -> None:
     cleaned = sorted((tmp_path / "demo" / "cleaned").glob("cleaned.*.exr"))
     assert len(cleaned) == figures["frames"] == 24
     assert read_exr_header(cleaned[0])[0].attributes["plateforge/model"] == "cleanup-classical"
+
+
+def test_keep_going_exits_1_with_a_summary_and_a_rerun_finishes(
+    server: ServerProcess, shot_dir: Path, tmp_path: Path, testdata: Path
+) -> None:
+    plates = tmp_path / "plates"
+    plates.mkdir()
+    for number in range(1001, 1005):
+        (plates / f"plate.{number}.exr").write_bytes((shot_dir / f"plate.{number}.exr").read_bytes())
+    (plates / "plate.1003.exr").write_bytes((testdata / "Damaged" / "NULL_pointer").read_bytes())
+    out, summary = tmp_path / "out", tmp_path / "logs" / "summary.json"
+    args = [
+        "process", "--model", "passthrough", "--input", str(plates / "plate.####.exr"),
+        "--frames", "1001-1004", "--output", str(out / "o.####.exr"), "--skip-existing",
+    ]  # fmt: skip
+    result = plateforge(*args, "--keep-going", "--summary", str(summary), env=server_env(server))
+    assert result.returncode == 1, result.stderr
+    assert "frame 1003 failed" in result.stderr and "plate.1003.exr" in result.stderr
+    assert "Traceback" not in result.stderr
+    doc = json.loads(summary.read_text())
+    assert doc["schema"] == "plateforge.process-summary/1"
+    assert doc["status"] == "partial" and doc["exit_code"] == 1
+    assert doc["processed"] == [1001, 1002, 1004] and doc["skipped"] == []
+    assert [f["frame"] for f in doc["failed"]] == [1003] and doc["failed"][0]["error"] == "ExrError"
+    assert sorted(p.name for p in out.iterdir()) == ["o.1001.exr", "o.1002.exr", "o.1004.exr"]
+
+    # Without --keep-going the damaged frame stops the run: exit 2, and the summary says so.
+    stopped = plateforge(*args, "--summary", "-", env=server_env(server))
+    assert stopped.returncode == 2 and "plate.1003.exr" in stopped.stderr
+    assert json.loads(stopped.stdout)["status"] == "failed"
+
+    (plates / "plate.1003.exr").write_bytes((shot_dir / "plate.1003.exr").read_bytes())
+    again = plateforge(*args, "--summary", "-", env=server_env(server))
+    assert again.returncode == 0, again.stderr
+    line = json.loads(again.stdout.strip())
+    assert line["status"] == "done" and line["exit_code"] == 0
+    assert line["processed"] == [1003] and line["skipped"] == [1001, 1002, 1004]
+
+
+def test_process_over_two_servers(server: ServerProcess, shot_dir: Path, tmp_path: Path) -> None:
+    from tests.conftest import start_server
+
+    other = start_server()
+    try:
+        result = plateforge(
+            "process", "--model", "passthrough", "--input", str(shot_dir / "plate.####.exr"),
+            "--frames", "1001-1006", "--output", str(tmp_path / "o.####.exr"), "--summary", "-",
+            "--server", f"{server.address},{other.address}", "--token", server.token or "",
+        )  # fmt: skip
+    finally:
+        other.stop()
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["processed"] == list(range(1001, 1007))
+    assert any("passthrough frame" in line for line in other.stderr_lines)
+
+
+def test_a_run_refused_up_front_still_writes_its_summary(server: ServerProcess, shot_dir: Path, tmp_path: Path) -> None:
+    summary = tmp_path / "summary.json"
+    result = plateforge(
+        "process", "--model", "nope", "--input", str(shot_dir / "plate.####.exr"), "--frames", "1001",
+        "--output", str(tmp_path / "o.####.exr"), "--summary", str(summary), env=server_env(server),
+    )  # fmt: skip
+    assert result.returncode == 2 and "no model 'nope'" in result.stderr
+    doc = json.loads(summary.read_text())
+    assert doc["status"] == "failed" and doc["exit_code"] == 2 and doc["error"] == "UnknownModelError"

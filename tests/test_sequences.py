@@ -12,6 +12,7 @@ from plateforge.sequences import frame_path, has_frame_token, parse_frames
         pytest.param("1001", [1001], id="single"),
         pytest.param("1001-1004", [1001, 1002, 1003, 1004], id="range"),
         pytest.param("1001-1007x3", [1001, 1004, 1007], id="step"),
+        pytest.param("1-9:2,12", [1, 3, 5, 7, 9, 12], id="openjd-step"),
         pytest.param("1001,1005,1003-1004", [1001, 1005, 1003, 1004], id="list"),
         pytest.param("1-3,2-4", [1, 2, 3, 4], id="overlap-deduplicated"),
         pytest.param("-2-1", [-2, -1, 0, 1], id="negative"),
@@ -21,7 +22,7 @@ def test_parse_frames(spec: str, frames: list[int]) -> None:
     assert parse_frames(spec) == frames
 
 
-@pytest.mark.parametrize("spec", ["", "a-b", "1004-1001", "1-5x0", "1..5", "1001-"])
+@pytest.mark.parametrize("spec", ["", "a-b", "1004-1001", "1-5x0", "1-5:0", "1..5", "1001-", "1:2"])
 def test_parse_frames_refuses(spec: str) -> None:
     with pytest.raises(UsageError):
         parse_frames(spec)
