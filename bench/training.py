@@ -35,18 +35,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from plateforge.metrics import psnr
 from plateforge.server.device import pick_device
-from plateforge.server.inference.tiling import run_on_frame_arrays
-from plateforge.server.nets.guide import guide_planes
+from plateforge.server.evaluation.cleanup import CleanupScene
 from plateforge.server.nets.unet import SIZES, UNet, UNetConfig
-from plateforge.server.tools import cleanup_classical
 from plateforge.server.training import TrainConfig
 from plateforge.server.training.checkpoints import list_checkpoints, load_checkpoint
 from plateforge.server.training.engine import TrainProgress, train
 from plateforge.synthetic import Shot, make_shot, write_shot
 
-RGB = ("R", "G", "B")
 TARGET_SECONDS = 600.0
 
 
@@ -102,37 +98,6 @@ def steps_per_second(args: argparse.Namespace, manifest: Path, size: str, out: P
     }
 
 
-class Evaluation:
-    """The shot under its real masks, classically filled once; scores any checkpoint's net on it."""
-
-    def __init__(self, shot: Shot, *, device: str) -> None:
-        self.device = device
-        self.shot = shot
-        self.items: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        self.classical: list[float] = []
-        numbers = shot.frame_numbers
-        masks = [cleanup_classical.mask_array(m) for m in shot.masks]
-        plates = [p.stack(RGB) for p in shot.plates]
-        for k in range(len(numbers)):
-            near = sorted((j for j in range(len(numbers)) if j != k and abs(j - k) <= 2), key=lambda j: (abs(j - k), j))
-            neighbours = [(plates[j], masks[j]) for j in near]
-            matrices = cleanup_classical.align_neighbours(plates[k], masks[k], neighbours)
-            fill = cleanup_classical.fill_plate(plates[k], masks[k], neighbours, matrices)
-            truth = shot.cleans[k].stack(RGB)
-            classical = cleanup_classical.composite(shot.plates[k], masks[k], fill.rgb).stack(RGB)
-            self.classical.append(psnr(classical, truth, mask=masks[k]))
-            self.items.append((guide_planes(plates[k], masks[k], fill.rgb, fill.shown), masks[k], truth, plates[k]))
-
-    def score(self, net: UNet) -> list[float]:
-        net.to(self.device).eval()
-        scores = []
-        for k, (planes, mask, truth, _) in enumerate(self.items):
-            out = run_on_frame_arrays(net, planes, tile=512, device=self.device)
-            cleaned = cleanup_classical.composite(self.shot.plates[k], mask, out).stack(RGB)
-            scores.append(psnr(cleaned, truth, mask=mask))
-        return scores
-
-
 def time_to_beat(args: argparse.Namespace, manifest: Path, shot: Shot, out: Path) -> dict[str, Any]:
     size = args.sizes.split(",")[0]
     config = config_for(
@@ -145,25 +110,24 @@ def time_to_beat(args: argparse.Namespace, manifest: Path, shot: Shot, out: Path
 
     run_dir = out / "beat"
     result = train(config, manifest_path=manifest, out_dir=run_dir, progress=progress, resume=False)
-    evaluation = Evaluation(shot, device=pick_device(args.device))
-    baseline = float(np.mean(evaluation.classical))
+    scene = CleanupScene(shot)
+    classical = scene.per_frame_psnr(scene.classical())
+    baseline = float(np.mean(classical))
     net_config = UNetConfig.preset(size, in_channels=8, out_channels=3, residual_from=(3, 4, 5))
     curve = []
     beat: dict[str, Any] | None = None
     for step, path in sorted(list_checkpoints(run_dir / "checkpoints")):
         net = UNet(net_config)
         net.load_state_dict(load_checkpoint(path).model)
-        scores = evaluation.score(net)
+        scores = scene.per_frame_psnr(scene.learned(net, device=pick_device(args.device)))
         mean = float(np.mean(scores))
         point = {
             "step": step,
             "train_seconds": round(stamps[step], 1),
             "psnr_in_mask": round(mean, 3),
             "margin_db": round(mean - baseline, 3),
-            "frames_better": int(sum(s > c for s, c in zip(scores, evaluation.classical, strict=True))),
-            "worst_frame_margin_db": round(
-                float(min(s - c for s, c in zip(scores, evaluation.classical, strict=True))), 3
-            ),
+            "frames_better": int(sum(s > c for s, c in zip(scores, classical, strict=True))),
+            "worst_frame_margin_db": round(float(min(s - c for s, c in zip(scores, classical, strict=True))), 3),
         }
         curve.append(point)
         if beat is None and mean > baseline:

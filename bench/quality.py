@@ -1,0 +1,182 @@
+"""Quality of each tool against exact ground truth, learned vs classical vs other baselines, as JSON.
+
+For each synthetic shot (``make_shot`` with seeds 0, 1, 2 …: a panning, rotating camera over a
+textured set, a wire, a moving bar with a marker and a tape cross stuck on the set):
+
+* **cleanup**: ``classical`` is cleanup-classical (aligned neighbouring frames, then OpenCV
+  Telea); ``telea`` is OpenCV Telea alone, from the frame itself (the single-frame baseline);
+  ``learned`` is the learned cleanup trained on that shot's own plates and masks for ``--steps``
+  steps (self-supervised: the clean plates are never seen), run exactly as the server runs it.
+  Figures (:mod:`plateforge.server.evaluation.cleanup`): ``psnr``/``ssim`` inside the mask,
+  ``psnr_frame``/``ssim_frame`` over the frame, ``warp_error`` (flicker added over the truth), and
+  for ``learned`` the training time.
+* **matte** (when :mod:`plateforge.server.evaluation.matte` is installed): see that module.
+
+The JSON: ``{"<shot>": {"<tool>": {"<method>": {"<metric>": value}}}, "summary": {...},
+"settings": {...}}``. The summary says, per tool, whether the learned method beats the classical
+one on every shot, with the margins.
+
+  python bench/quality.py                       # 3 shots, 480x270x24, 600 steps each (CPU: ~30 min)
+  python bench/quality.py --shots 1 --steps 300
+  python bench/quality.py --quick               # tiny shots, a few steps: checks the plumbing (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from plateforge.server.device import pick_device
+from plateforge.server.evaluation.cleanup import CleanupScene
+from plateforge.server.modelcard import load_weights
+from plateforge.server.nets.unet import UNet
+from plateforge.server.training import TrainConfig, net_config_for, train
+from plateforge.synthetic import make_shot, write_shot
+
+
+def write_dataset(folder: Path, roles: dict[str, str], name: str) -> Path:
+    """A training manifest over files already in ``folder`` (role -> glob); its path."""
+    manifest = folder / "dataset.toml"
+    text = f'schema = "plateforge.dataset/1"\nname = "{name}"\n'
+    for role, pattern in roles.items():
+        text += (
+            f'\n[[sources]]\npath = "{pattern}"\nlicence = "CC0-1.0"\nrights_holder = "plateforge bench"\n'
+            f'permitted_uses = ["train", "evaluate"]\nrole = "{role}"\n'
+        )
+    manifest.write_text(text, encoding="utf-8")
+    return manifest
+
+
+def cleanup_config(args: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        mode="cleanup",
+        size=args.size,
+        steps=args.steps,
+        batch=args.batch,
+        crop=args.crop,
+        lr=args.lr,
+        warmup=min(50, args.steps // 10),
+        checkpoint_every=10**6,
+        preview_every=10**6,
+        validation_every=10**6,
+        device=args.device,
+    )
+
+
+def cleanup(args: argparse.Namespace, seed: int, work: Path) -> dict[str, dict[str, float]]:
+    shot = make_shot(width=args.width, height=args.height, frames=args.frames, seed=seed)
+    folder = work / f"cleanup-{seed}"
+    write_shot(shot, folder)
+    manifest = write_dataset(folder, {"plate": "plate.*.exr", "mask": "mask.*.exr"}, f"shot{seed}")
+    print(f"shot {seed}: cleanup baselines …", file=sys.stderr, flush=True)
+    scene = CleanupScene(shot)
+    figures = {"classical": scene.score(scene.classical()), "telea": scene.score(scene.spatial())}
+    figures["uncleaned"] = scene.score(scene.uncleaned())
+    print(f"shot {seed}: training the learned cleanup ({args.steps} steps) …", file=sys.stderr, flush=True)
+    config = cleanup_config(args)
+    started = time.monotonic()
+    result = train(config, manifest_path=manifest, out_dir=folder / "run", resume=False)
+    seconds = time.monotonic() - started
+    net = UNet(net_config_for(config))
+    net.load_state_dict(load_weights(result.model_dir))
+    learned = scene.learned(net, device=pick_device(args.device))
+    figures["learned"] = {**scene.score(learned), "train_seconds": round(seconds, 1), "train_steps": args.steps}
+    classical_frames = scene.per_frame_psnr(scene.classical())
+    margins = [a - b for a, b in zip(scene.per_frame_psnr(learned), classical_frames, strict=True)]
+    figures["learned"]["frames_better"] = sum(m > 0 for m in margins)
+    figures["learned"]["frames"] = len(margins)
+    return figures
+
+
+def matte(args: argparse.Namespace, seed: int, work: Path) -> dict[str, dict[str, float]] | None:
+    """The matte tool's figures, when the matte evaluation is installed (None otherwise)."""
+    if importlib.util.find_spec("plateforge.server.evaluation.matte") is None:
+        return None
+    from plateforge.server.evaluation import matte as matte_evaluation
+
+    evaluate = getattr(matte_evaluation, "bench_matte", None)
+    if evaluate is None:
+        return None
+    figures: dict[str, dict[str, float]] = evaluate(args=args, seed=seed, work_dir=work / f"matte-{seed}")
+    return figures
+
+
+def summary(report: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for tool, higher, metric in (("cleanup", True, "psnr"), ("matte", False, "sad")):
+        margins = []
+        for shot, tools in report.items():
+            methods = tools.get(tool)
+            if not methods or "learned" not in methods or "classical" not in methods:
+                continue
+            learned, classical = methods["learned"][metric], methods["classical"][metric]
+            margins.append({"shot": shot, "metric": metric, "margin": round(learned - classical, 4)})
+        if margins:
+            better = [m["margin"] > 0 if higher else m["margin"] < 0 for m in margins]
+            out[tool] = {"learned_beats_classical_on_every_shot": all(better), "margins": margins}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shots", type=int, default=3, help="synthetic shots, seeds 0..N-1 (default 3)")
+    parser.add_argument("--tools", default="cleanup,matte", help="tools to measure (default cleanup,matte)")
+    parser.add_argument("--steps", type=int, default=600, help="training steps per shot (default 600)")
+    parser.add_argument("--size", default="small", help="net size (default small)")
+    parser.add_argument("--crop", type=int, default=96, help="training crop (default 96)")
+    parser.add_argument("--batch", type=int, default=8, help="training batch (default 8)")
+    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
+    parser.add_argument("--frames", type=int, default=24, help="frames a shot (default 24)")
+    parser.add_argument("--width", type=int, default=480)
+    parser.add_argument("--height", type=int, default=270)
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
+    parser.add_argument("--quick", action="store_true", help="one tiny shot, a few steps (checks the plumbing)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.shots, args.steps, args.frames, args.width, args.height = 1, 4, 5, 160, 96
+        args.crop, args.batch = 48, 2
+    tools = [t for t in args.tools.split(",") if t]
+    unknown = sorted(set(tools) - {"cleanup", "matte"})
+    if unknown:
+        parser.error(f"unknown tools {unknown}; known: cleanup, matte")
+    report: dict[str, Any] = {}
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="plateforge-bench-quality-") as tmp:
+        for seed in range(args.shots):
+            entry: dict[str, Any] = {}
+            if "cleanup" in tools:
+                entry["cleanup"] = cleanup(args, seed, Path(tmp))
+            if "matte" in tools:
+                figures = matte(args, seed, Path(tmp))
+                if figures is not None:
+                    entry["matte"] = figures
+            report[f"shot{seed}"] = entry
+    report["summary"] = summary({k: v for k, v in report.items()})
+    report["settings"] = {
+        "device": pick_device(args.device),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "shots": args.shots,
+        "shot_size": [args.width, args.height, args.frames],
+        "train": {"steps": args.steps, "size": args.size, "crop": args.crop, "batch": args.batch, "lr": args.lr},
+        "quick": args.quick,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
