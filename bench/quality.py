@@ -102,8 +102,7 @@ def matte(args: argparse.Namespace, seed: int, work: Path) -> dict[str, dict[str
     """The matte tool's figures, when the matte evaluation is installed (None otherwise)."""
     if importlib.util.find_spec("plateforge.server.evaluation.matte") is None:
         return None
-    from plateforge.server.evaluation import matte as matte_evaluation
-
+    matte_evaluation = importlib.import_module("plateforge.server.evaluation.matte")
     evaluate = getattr(matte_evaluation, "bench_matte", None)
     if evaluate is None:
         return None

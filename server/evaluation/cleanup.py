@@ -140,12 +140,18 @@ def _mean(values: Sequence[float]) -> float:
 def _luma8(rgb: np.ndarray) -> np.ndarray:
     luma = np.log2(np.maximum(rgb @ np.array([0.2126, 0.7152, 0.0722], np.float32), 0) + 2.0**-10)
     lo, hi = np.percentile(luma, (0.5, 99.5))
-    return np.clip((luma - lo) * (255.0 / max(float(hi - lo), 1e-6)), 0, 255).astype(np.uint8)
+    scaled: np.ndarray = np.clip((luma - lo) * (255.0 / max(float(hi - lo), 1e-6)), 0, 255).astype(np.uint8)
+    return scaled
 
 
 def _flow(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
     """Dense flow from ``current`` to ``previous``: where each current pixel was a frame ago."""
-    return cv2.calcOpticalFlowFarneback(_luma8(current), _luma8(previous), None, 0.5, 4, 21, 5, 7, 1.5, 0)
+    start = np.zeros((*current.shape[:2], 2), np.float32)  # ignored without OPTFLOW_USE_INITIAL_FLOW
+    flow: np.ndarray = cv2.calcOpticalFlowFarneback(
+        _luma8(current), _luma8(previous), start, pyr_scale=0.5, levels=4, winsize=21, iterations=5, poly_n=7,
+        poly_sigma=1.5, flags=0,
+    )  # fmt: skip
+    return flow
 
 
 def _warp_difference(current: np.ndarray, previous: np.ndarray, flow: np.ndarray, mask: np.ndarray) -> float:
