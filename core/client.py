@@ -5,12 +5,20 @@ argument or ``PLATEFORGE_TOKEN``. Every call has a deadline; calls that fail wit
 server restarting, a dropped connection) are retried with exponential backoff, because every
 call here is safe to repeat. Status codes come back as the same :class:`PlateforgeError`
 subclass the server raised.
+
+Several servers (``"host1:50061,host2:50061"`` or a list) make one channel over all of them:
+gRPC's own ``round_robin`` load balancing spreads calls across the servers that are up, and its
+retry policy (from the channel's service config) sends a call that found a server gone to
+another one; the client's own retries above come on top, for calls too large for gRPC to replay.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import random
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,16 +27,25 @@ from typing import Literal, TypeVar
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from plateforge import codec, errors, streams
+from plateforge import codec, errors, shm, streams
 from plateforge.calls import MAX_MESSAGE_BYTES, UNARY_LIMIT_BYTES, ProcessCall, ProcessResult
 from plateforge.errors import ERROR_CLASS_KEY, PlateforgeError, ServerUnavailableError, UsageError
 from plateforge.frames import Frame
 from plateforge.models import ModelInfo, ParamValue
 from plateforge.v1 import inference_pb2, inference_pb2_grpc
 
-__all__ = ["Client", "Transport", "server_address", "server_tls_ca", "server_token", "translate_rpc_error"]
+__all__ = [
+    "Client",
+    "Transport",
+    "channel_target",
+    "server_address",
+    "server_tls_ca",
+    "server_token",
+    "split_addresses",
+    "translate_rpc_error",
+]
 
-Transport = Literal["auto", "unary", "stream"]
+Transport = Literal["auto", "unary", "stream", "shm"]
 T = TypeVar("T")
 
 _PROCESS_STREAM = "/plateforge.v1.Inference/ProcessStream"
@@ -49,6 +66,63 @@ _CODE_TO_ERROR: dict[grpc.StatusCode, type[PlateforgeError]] = {
 
 def server_address(given: str | None = None) -> str | None:
     return given or os.environ.get(ENV_SERVER) or None
+
+
+#: For several servers: round_robin over all of them, and gRPC's retries of a call that found its
+#: server gone (UNAVAILABLE) on another one. Health is listed so wait_ready fails over too.
+_MULTI_SERVICE_CONFIG = {
+    "loadBalancingConfig": [{"round_robin": {}}],
+    "methodConfig": [
+        {
+            "name": [{"service": "plateforge.v1.Inference"}, {"service": "grpc.health.v1.Health"}],
+            "retryPolicy": {
+                "maxAttempts": 5,
+                "initialBackoff": "0.1s",
+                "maxBackoff": "2s",
+                "backoffMultiplier": 2,
+                "retryableStatusCodes": ["UNAVAILABLE"],
+            },
+        }
+    ],
+}
+
+
+#: Bytes of each request gRPC keeps to replay it on another server (its default is 256 KiB).
+_RETRY_BUFFER_BYTES = 64 * 1024 * 1024
+
+
+def split_addresses(address: str | Sequence[str]) -> list[str]:
+    """The ``HOST:PORT`` entries of ``"a:1,b:2"`` or of a list, in order, without repeats."""
+    items = [address] if isinstance(address, str) else list(address)
+    parts = [p.strip() for item in items for p in item.split(",") if p.strip()]
+    return list(dict.fromkeys(parts))
+
+
+def channel_target(addresses: Sequence[str]) -> str:
+    """The gRPC target for ``addresses``: the address itself for one server, else an ``ipv4:`` (or
+    ``ipv6:``) list of every server's resolved address, which gRPC balances over by itself."""
+    if len(addresses) == 1:
+        return addresses[0]
+    v4: list[str] = []
+    v6: list[str] = []
+    for address in addresses:
+        host, sep, port = address.rpartition(":")
+        if not sep or not port.isdigit() or not host:
+            raise UsageError(f"server address {address!r}: write HOST:PORT")
+        host = host.strip("[]")
+        try:
+            found = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
+        except socket.gaierror as error:
+            raise UsageError(f"server address {address!r}: cannot resolve {host!r} ({error.strerror})") from None
+        for family, *_, sockaddr in found:
+            ip = ipaddress.ip_address(sockaddr[0])
+            if family == socket.AF_INET:
+                v4.append(f"{ip}:{port}")
+            elif family == socket.AF_INET6:
+                v6.append(f"[{ip}]:{port}")
+    if v4:
+        return "ipv4:" + ",".join(dict.fromkeys(v4))
+    return "ipv6:" + ",".join(dict.fromkeys(v6))
 
 
 def server_token(given: str | None = None) -> str | None:
@@ -85,11 +159,12 @@ def translate_rpc_error(error: grpc.RpcError, address: str) -> PlateforgeError:
 
 
 class Client:
-    """A connection to one plateforge server. Use as a context manager, or call close()."""
+    """A connection to a plateforge server, or to several (``"a:1,b:2"`` or a list), over which
+    gRPC balances the calls. Use as a context manager, or call close()."""
 
     def __init__(
         self,
-        address: str | None = None,
+        address: str | Sequence[str] | None = None,
         *,
         token: str | None = None,
         timeout: float = 300.0,
@@ -97,31 +172,50 @@ class Client:
         backoff: float = 0.25,
         root_certificates: bytes | None = None,
     ) -> None:
-        resolved = server_address(address)
+        given = address if address is None or isinstance(address, str) else ",".join(address)
+        resolved = server_address(given)
         if not resolved:
             raise UsageError(f"no server address: pass one, or set {ENV_SERVER}=HOST:PORT")
-        self.address = resolved
+        #: Every server this client balances over (one for the usual single server).
+        self.addresses = split_addresses(resolved)
+        if not self.addresses:
+            raise UsageError(f"no server address in {resolved!r}: write HOST:PORT[,HOST:PORT...]")
+        self.address = ",".join(self.addresses)
+        target = channel_target(self.addresses)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         token = server_token(token)
         self._metadata: tuple[tuple[str, str], ...] = (("authorization", f"Bearer {token}"),) if token else ()
-        options = [
+        options: list[tuple[str, str | int]] = [
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ]
+        # A DNS name with one record per server ("dns:///pool.farm:50061") is balanced the same way.
+        if len(self.addresses) > 1 or self.addresses[0].startswith("dns:"):
+            options += [
+                ("grpc.service_config", json.dumps(_MULTI_SERVICE_CONFIG)),
+                ("grpc.enable_retries", 1),
+                # gRPC replays only what it kept of a request: keep up to an HD frame with neighbours.
+                ("grpc.per_rpc_retry_buffer_size", _RETRY_BUFFER_BYTES),
+            ]
         if root_certificates is None:
             root_certificates = server_tls_ca()
         if root_certificates is not None:
             creds = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            self._channel = grpc.secure_channel(resolved, creds, options=options)
+            if len(self.addresses) > 1:
+                # The target names IPs; the certificate names the hosts (one name for the pool).
+                options.append(("grpc.ssl_target_name_override", self.addresses[0].rpartition(":")[0].strip("[]")))
+            self._channel = grpc.secure_channel(target, creds, options=options)
         else:
-            self._channel = grpc.insecure_channel(resolved, options=options)
+            self._channel = grpc.insecure_channel(target, options=options)
         self._stub = inference_pb2_grpc.InferenceStub(self._channel)  # type: ignore[no-untyped-call]
         # ProcessStream messages go out and come back serialised: the codec writes and reads
         # their chunks without protobuf's copies (plateforge.chunkwire), in the .proto's format.
         self._process_stream = self._channel.stream_stream(_PROCESS_STREAM, None, None)
         self._health = health_pb2_grpc.HealthStub(self._channel)
+        # Same-host shared memory (plateforge.shm): negotiated on first use, else bytes.
+        self._shm = shm.SharedMemoryClient(self._channel, self._metadata, self.addresses)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -136,6 +230,7 @@ class Client:
         return self._metadata
 
     def close(self) -> None:
+        self._shm.close()
         self._channel.close()
 
     def __enter__(self) -> Client:
@@ -211,7 +306,8 @@ class Client:
         timeout: float | None = None,
     ) -> ProcessResult:
         """Run ``model`` on one target frame. ``inputs`` maps input names to a frame or to the
-        target frame and its neighbours. ``transport="auto"`` streams large frames."""
+        target frame and its neighbours. ``transport="auto"`` uses shared memory with a server on
+        this machine (plateforge.shm), else streams large frames; ``"shm"`` insists on it."""
         call = ProcessCall(
             model=model,
             inputs={k: [v] if isinstance(v, Frame) else list(v) for k, v in inputs.items()},
@@ -226,6 +322,17 @@ class Client:
         self, call: ProcessCall, *, transport: Transport = "auto", timeout: float | None = None
     ) -> ProcessResult:
         deadline = self.timeout if timeout is None else timeout
+        if transport == "shm" or (transport == "auto" and self._shm.unavailable is None):
+            try:
+                return self._shm.process(
+                    call,
+                    lambda request: self._stub.Process(request, timeout=deadline, metadata=self._metadata),
+                    self.call_with_retries,
+                    timeout=deadline,
+                )
+            except errors.SharedMemoryError:
+                if transport == "shm":
+                    raise
         if transport == "unary" or (transport == "auto" and call.nbytes <= UNARY_LIMIT_BYTES):
             request = codec.encode_call(call)
             reply = self.call_with_retries(

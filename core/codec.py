@@ -129,6 +129,10 @@ def frame_from_arrays(msg: frame_pb2.Frame, arrays: Sequence[np.ndarray]) -> Fra
 
 def frame_from_proto(msg: frame_pb2.Frame) -> Frame:
     """The frame a message holds; arrays view the message's bytes (read-only, no copy)."""
+    if msg.shm_region:
+        # Only the shared-memory path (plateforge.shm) can resolve a reference; here it would
+        # silently become a frame of empty channels.
+        raise FrameError(f"the frame's samples are in shared-memory region {msg.shm_region!r}, not in the message")
     arrays = []
     for channel in msg.channels:
         dtype, shape, size = channel_layout(msg, channel)

@@ -23,8 +23,10 @@ __all__ = [
     "ModelIntegrityError",
     "NonFiniteError",
     "ParameterError",
+    "PathNotAllowedError",
     "PlateforgeError",
     "ServerUnavailableError",
+    "SharedMemoryError",
     "UnknownJobError",
     "UnknownModelError",
     "UsageError",
@@ -91,6 +93,19 @@ class ServerUnavailableError(PlateforgeError):
     """The server could not be reached, or went away, after the configured retries."""
 
     grpc_code = "UNAVAILABLE"
+
+
+class PathNotAllowedError(PlateforgeError):
+    """A request names a file outside the folders the server was told it may read (--data-root)."""
+
+    grpc_code = "PERMISSION_DENIED"
+
+
+class SharedMemoryError(PlateforgeError):
+    """Same-host shared memory cannot carry this call: the region is not on the server's machine,
+    not readable by it, or unknown to it (it restarted). Clients fall back to sending bytes."""
+
+    grpc_code = "FAILED_PRECONDITION"
 
 
 class CancelledError(PlateforgeError):

@@ -31,6 +31,7 @@ from plateforge.server.jobs import TRAINING_SERVICE_NAME, JobManager, add_traini
 from plateforge.server.modelcard import publish_model
 from plateforge.server.registry import Registry
 from plateforge.server.service import SERVICE_NAME, InferenceService, add_to_server
+from plateforge.server.shm import SHM_SERVICE_NAME, RegionTable, add_shm_service
 from plateforge.server.tools import BUILTIN
 
 __all__ = ["ServerConfig", "is_loopback", "running_server", "serve"]
@@ -61,6 +62,8 @@ class ServerConfig:
     models_dir: Path | None = None
     #: The most bytes of learned models kept loaded; least recently used ones are unloaded first.
     memory_budget_bytes: int = 8 * 1024**3
+    #: Folders a request's paths (dataset manifests and their files) must lie in; empty: anywhere.
+    data_roots: tuple[Path, ...] = ()
 
 
 def is_loopback(host: str) -> bool:
@@ -130,10 +133,14 @@ def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
         registry, max_frame_pixels=config.max_frame_pixels, max_request_bytes=config.max_request_bytes
     )
     add_to_server(service, server)
+    # Same-host clients' shared-memory regions; released when their process ends or we stop.
+    regions = RegionTable()
+    service.shm_regions = regions
+    add_shm_service(server, regions)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, TRAINING_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        (SERVICE_NAME, TRAINING_SERVICE_NAME, SHM_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
 
     address = _format_address(config.host, config.port)
@@ -148,7 +155,11 @@ def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
     jobs: JobManager | None = None
     if config.jobs_dir is not None:
         jobs = add_training_service(
-            server, jobs_dir=config.jobs_dir, device=config.device, publish=_publisher(config, registry)
+            server,
+            jobs_dir=config.jobs_dir,
+            device=config.device,
+            publish=_publisher(config, registry),
+            data_roots=config.data_roots,
         )
     server.start()
     for name in ("", SERVICE_NAME, *([TRAINING_SERVICE_NAME] if jobs else [])):
@@ -160,6 +171,7 @@ def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
         if jobs is not None:
             jobs.shutdown()  # the running job checkpoints and is recorded INTERRUPTED
         server.stop(config.grace).wait()
+        regions.close()
 
 
 def serve(config: ServerConfig) -> int:

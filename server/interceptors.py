@@ -42,6 +42,8 @@ def _wrap_unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
         except Exception as error:  # translated at the edge, by design
             if _status_already_set(context):
                 raise
+            if _caller_gone(context, error):
+                return None
             _abort(context, error)
 
     return handler
@@ -54,9 +56,25 @@ def _wrap_stream(behaviour: Callable[..., Iterator[Any]]) -> Callable[..., Itera
         except Exception as error:
             if _status_already_set(context):
                 raise
+            if _caller_gone(context, error):
+                return
             _abort(context, error)
 
     return handler
+
+
+def _caller_gone(context: grpc.ServicerContext, error: Exception) -> bool:
+    """True when the call failed because its caller cancelled or disconnected (a client killed
+    mid-stream): nobody is left to tell, and it is no bug.
+
+    gRPC keeps the error it raised into the handler in the call's state, and the error's
+    traceback holds the handler's frames: the pixels it had gathered so far. Dropping the
+    traceback gives their memory back now instead of whenever gRPC lets go of the call."""
+    if context.is_active():
+        return False
+    log.info("a call ended because its caller went away (%s)", type(error).__name__)
+    error.__traceback__ = None
+    return True
 
 
 def _status_already_set(context: grpc.ServicerContext) -> bool:

@@ -52,6 +52,7 @@ from plateforge.modelcards import (
     read_model_card,
 )
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
+from plateforge.server.roots import check_model_name
 
 __all__ = [
     "CARD_SCHEMA",
@@ -334,6 +335,9 @@ def publish_model(folder: Path, models_dir: Path) -> Path:
     different model under an existing name and version is refused, naming both folders.
     """
     card = verify_model(folder)
+    # A card's name and version become folders: never let them climb out of models_dir.
+    check_model_name(card.name, "model name")
+    check_model_name(card.version, "model version")
     target = Path(models_dir) / card.name / card.version
     if target.exists():
         existing = verify_model(target)

@@ -16,7 +16,9 @@ import grpc
 
 from plateforge import __version__, codec, streams
 from plateforge.calls import ProcessCall, ProcessResult
+from plateforge.errors import FrameError, SharedMemoryError
 from plateforge.provenance import pixels_sha256, record
+from plateforge.server import shm
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUEST_BYTES, check_call, check_frame_size
 from plateforge.server.registry import Registry
 from plateforge.v1 import inference_pb2
@@ -39,6 +41,8 @@ class InferenceService:
         self.registry = registry
         self.max_frame_pixels = max_frame_pixels
         self.max_request_bytes = max_request_bytes
+        #: Same-host shared-memory regions (server/shm.py); None: Process refuses references.
+        self.shm_regions: shm.RegionTable | None = None
 
     def ListModels(
         self, request: inference_pb2.ListModelsRequest, context: grpc.ServicerContext
@@ -48,16 +52,32 @@ class InferenceService:
     def Process(
         self, request: inference_pb2.ProcessRequest, context: grpc.ServicerContext
     ) -> inference_pb2.ProcessResponse:
+        if shm.uses_shm(request):
+            return self._process_shm(request, context)
         result = self.run(codec.decode_call(request), context)
         return codec.encode_result(result)
+
+    def _process_shm(
+        self, request: inference_pb2.ProcessRequest, context: grpc.ServicerContext
+    ) -> inference_pb2.ProcessResponse:
+        if self.shm_regions is None:
+            raise SharedMemoryError("this server takes no shared-memory references; send bytes")
+        targets = self._inspect_header(request)
+        call = shm.decode_call(self.shm_regions, request, targets[0] if targets else None)
+        return shm.encode_result(self.shm_regions, request, self.run(call, context))
 
     def ProcessStream(self, request_iterator: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
         # Messages arrive and leave serialised: the codec reads and writes their chunks without
         # protobuf's copies (plateforge.chunkwire); the bytes are the .proto's wire format.
         call = streams.gather_call(
-            request_iterator, max_bytes=self.max_request_bytes, inspect_header=self._inspect_header
+            request_iterator, max_bytes=self.max_request_bytes, inspect_header=self._inspect_stream_header
         )
         yield from streams.stream_result(self.run(call, context))
+
+    def _inspect_stream_header(self, header: inference_pb2.ProcessRequest) -> list[tuple[int, int]]:
+        if shm.uses_shm(header):
+            raise FrameError("ProcessStream carries samples as DataChunks; shared-memory references go through Process")
+        return self._inspect_header(header)
 
     def _inspect_header(self, header: inference_pb2.ProcessRequest) -> list[tuple[int, int]]:
         """Refuse what can be refused before any pixel arrives (an unknown model, an oversized

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("grpc_reflection") is None, reason="needs plateforge[server] to run a server"
 )
 
-METHODS = ("socket", "grpc_bytes", "unary", "stream")
+METHODS = ("memcpy", "socket", "grpc_bytes", "unary", "stream", "shm")
 RATIOS = (
     "unary_vs_socket",
     "stream_vs_socket",
@@ -27,6 +27,12 @@ RATIOS = (
     "grpc_bytes_vs_socket",
     "stream_vs_grpc_bytes",
     "stream_vs_grpc_bytes_min",
+    "shm_vs_memcpy",
+    "shm_vs_memcpy_min",
+    "socket_vs_shm",
+    "stream_vs_shm",
+    "shm_vs_memcpy_without_passes",
+    "socket_vs_memcpy",
 )
 
 
@@ -69,10 +75,15 @@ def test_quick_run_prints_the_documented_json() -> None:
             assert stats["min_s"] <= stats["median_s"]
         for name in RATIOS:
             assert _positive(entry[name]), (key, name, entry[name])
+        for name in ("sha256_s", "finite_scan_s"):
+            assert _positive(entry["server_passes"][name]), (key, name)
 
     targets = doc["targets"]
     assert targets["4k_half_stream_vs_socket_max"] == 1.3
-    assert isinstance(targets["met"], bool)
+    assert targets["4k_half_shm_vs_memcpy_max"] == 2.5
+    assert targets["4k_half_socket_vs_shm_min"] == 10.0
+    assert set(targets["each"]) == {"stream_vs_socket", "shm_vs_memcpy", "socket_vs_shm"}
+    assert targets["met"] == all(targets["each"].values())
 
 
 def test_subsets_and_chunk_size_are_honoured() -> None:

@@ -15,6 +15,7 @@ HOST_MODULES = [
     "plateforge",
     "plateforge.client",
     "plateforge.codec",
+    "plateforge.shm",
     "plateforge.exr",
     "plateforge.frames",
     "plateforge.batch",

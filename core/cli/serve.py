@@ -42,6 +42,15 @@ def build_parser() -> argparse.ArgumentParser:
         f"else {str(default_jobs_dir()).replace('%', '%%')})",
     )
     parser.add_argument(
+        "--data-root",
+        type=Path,
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="requests may only name files (dataset manifests and their footage) under DIR; repeat for "
+        "several (default: $PLATEFORGE_DATA_ROOTS, separated by ':'; none: any path). Give one on a farm",
+    )
+    parser.add_argument(
         "--memory-budget-gb",
         type=float,
         default=8.0,
@@ -62,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from plateforge.server.app import ServerConfig, serve
         from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS
         from plateforge.server.device import pick_device
+        from plateforge.server.roots import data_roots_from_env
     except ImportError as error:
         raise UsageError(f"this Python cannot run the server ({error}); install plateforge[server]") from None
     logging.getLogger("plateforge").setLevel(args.log_level)
@@ -78,5 +88,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         models_dir=models_dir.expanduser(),
         memory_budget_bytes=int(args.memory_budget_gb * 1024**3),
         jobs_dir=jobs_dir.expanduser(),
+        data_roots=tuple(p.expanduser() for p in args.data_root) if args.data_root else data_roots_from_env(),
     )
     return serve(config)

@@ -1,5 +1,6 @@
 from plateforge.v1 import frame_pb2 as _frame_pb2
 from plateforge.v1 import models_pb2 as _models_pb2
+from plateforge.v1 import shm_pb2 as _shm_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -27,7 +28,7 @@ class InputFrames(_message.Message):
     def __init__(self, name: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[_frame_pb2.Frame, _Mapping]]] = ...) -> None: ...
 
 class ProcessRequest(_message.Message):
-    __slots__ = ("model", "version", "params", "inputs", "target_frame", "sanitize_non_finite")
+    __slots__ = ("model", "version", "params", "inputs", "target_frame", "sanitize_non_finite", "output_region")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -41,13 +42,15 @@ class ProcessRequest(_message.Message):
     INPUTS_FIELD_NUMBER: _ClassVar[int]
     TARGET_FRAME_FIELD_NUMBER: _ClassVar[int]
     SANITIZE_NON_FINITE_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_REGION_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: str
     params: _containers.MessageMap[str, _models_pb2.ParamValue]
     inputs: _containers.RepeatedCompositeFieldContainer[InputFrames]
     target_frame: int
     sanitize_non_finite: bool
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., params: _Optional[_Mapping[str, _models_pb2.ParamValue]] = ..., inputs: _Optional[_Iterable[_Union[InputFrames, _Mapping]]] = ..., target_frame: _Optional[int] = ..., sanitize_non_finite: _Optional[bool] = ...) -> None: ...
+    output_region: _shm_pb2.SharedMemoryTarget
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., params: _Optional[_Mapping[str, _models_pb2.ParamValue]] = ..., inputs: _Optional[_Iterable[_Union[InputFrames, _Mapping]]] = ..., target_frame: _Optional[int] = ..., sanitize_non_finite: _Optional[bool] = ..., output_region: _Optional[_Union[_shm_pb2.SharedMemoryTarget, _Mapping]] = ...) -> None: ...
 
 class OutputFrame(_message.Message):
     __slots__ = ("name", "frame")

@@ -15,8 +15,10 @@ from pathlib import Path
 import grpc
 
 from plateforge import codec
+from plateforge.server.datasets.manifest import load_manifest
 from plateforge.server.jobs._manager import JobEvent, JobManager
 from plateforge.server.jobs._records import JobRecord
+from plateforge.server.roots import check_all_inside, check_model_name, inside_roots
 from plateforge.v1 import training_pb2
 
 __all__ = ["TRAINING_SERVICE_NAME", "TrainingService", "add_training_service", "job_to_proto"]
@@ -85,12 +87,20 @@ def _event_to_proto(event: JobEvent, preview: bytes) -> training_pb2.JobEvent:
 
 
 class TrainingService:
-    def __init__(self, manager: JobManager) -> None:
+    def __init__(self, manager: JobManager, *, data_roots: tuple[Path, ...] = ()) -> None:
         self.manager = manager
+        #: Folders a dataset manifest and its files must lie in (server/roots.py); empty: anywhere.
+        self.data_roots = data_roots
 
     def StartTraining(
         self, request: training_pb2.StartTrainingRequest, context: grpc.ServicerContext
     ) -> training_pb2.Job:
+        check_model_name(request.model_name, "model name")
+        check_model_name(request.model_version, "model version")
+        if self.data_roots:
+            manifest = inside_roots(request.dataset, self.data_roots, "dataset manifest")
+            files = [f.path for f in load_manifest(manifest).resolve()]
+            check_all_inside(files, self.data_roots, "dataset files")
         record = self.manager.start(
             dataset=request.dataset,
             tool=request.tool,
@@ -162,10 +172,11 @@ def add_training_service(
     device: str,
     auto_resume: bool = True,
     publish: Callable[[Path], Path] | None = None,
+    data_roots: tuple[Path, ...] = (),
 ) -> JobManager:
     """Start a :class:`JobManager` on ``jobs_dir`` (recovering the jobs found there) and serve it
     as plateforge.v1.Training on ``server``. ``publish`` puts each finished model where the
     server serves it from. Call the manager's ``shutdown()`` when the server stops."""
     manager = JobManager(jobs_dir, device=device, auto_resume=auto_resume, publish=publish)
-    add_to_server(TrainingService(manager), server)
+    add_to_server(TrainingService(manager, data_roots=data_roots), server)
     return manager

@@ -1,0 +1,312 @@
+"""Same-host shared memory: the client's side (protocol: proto/plateforge/v1/shm.proto).
+
+When the server runs on this machine, frames need not cross a socket. The client keeps a few
+regions in ``/dev/shm`` (files it creates, mode 0600, with a random nonce in their first bytes),
+registers them with the server, copies a call's input frames into one, and sends ``Process`` a
+request whose frames are references (region, offset). The server reads them in place and writes
+its outputs into the rest of the region, or points at the input's own bytes when an output is an
+input unchanged; the client copies the outputs out, so a result never aliases a reused region.
+That is two copies of the pixels per round trip, both on this side.
+
+Negotiation is automatic: ``transport="auto"`` tries shared memory only for a single server on a
+loopback address, on a system with ``/dev/shm``; registration then proves both ends see the same
+file (the server must find the nonce). Anything that fails there (another machine behind a
+tunnel, another user, a server without the service, no room in /dev/shm) turns shared memory off
+for this client, which then sends bytes as before. A server that restarted has forgotten the
+regions: the client registers them again once and repeats the call.
+
+Regions belong to the client's process: ``close()`` unlinks them, and if the process dies the
+server notices (it watches the process) and unlinks them itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import mmap
+import os
+import secrets
+import sys
+import threading
+import weakref
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import grpc
+import numpy as np
+
+from plateforge import codec
+from plateforge.calls import ProcessCall, ProcessResult
+from plateforge.errors import FrameError, SharedMemoryError
+from plateforge.frames import Frame
+from plateforge.v1 import frame_pb2, inference_pb2, shm_pb2
+
+__all__ = ["HEADER_BYTES", "SHM_DIR", "Region", "SharedMemoryClient", "same_host_possible"]
+
+SHM_DIR = Path("/dev/shm")
+#: Bytes at the start of a region kept for the nonce (the server checks it); frames follow.
+HEADER_BYTES = 64
+NONCE_BYTES = 16
+#: Frames start on 64-byte boundaries (cache lines; numpy's SIMD loops like them).
+ALIGN = 64
+#: Regions are sized in steps of this, so frames of nearly the same size share one.
+SIZE_STEP = 1 << 20
+#: Idle regions a client keeps; beyond that the smallest are released.
+MAX_IDLE_REGIONS = 4
+
+_REGISTER = "/plateforge.v1.SharedMemory/RegisterRegion"
+_UNREGISTER = "/plateforge.v1.SharedMemory/UnregisterRegion"
+# Status codes that mean "shared memory cannot work with this server": stop trying, send bytes.
+_NOT_SHAREABLE = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNIMPLEMENTED)
+
+log = logging.getLogger("plateforge.client")
+
+
+def _aligned(offset: int) -> int:
+    return (offset + ALIGN - 1) // ALIGN * ALIGN
+
+
+def same_host_possible(addresses: Sequence[str], *, directory: Path = SHM_DIR) -> bool:
+    """Whether shared memory is worth trying: Linux with ``directory``, one server on loopback."""
+    if not sys.platform.startswith("linux") or len(addresses) != 1 or not directory.is_dir():
+        return False
+    host = addresses[0].rpartition(":")[0].strip("[]") if ":" in addresses[0] else addresses[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Region:
+    """A file in ``/dev/shm`` mapped into this process, its first bytes holding a nonce."""
+
+    def __init__(self, size: int, *, directory: Path = SHM_DIR) -> None:
+        self.name = f"plateforge-{os.getpid()}-{secrets.token_hex(8)}"
+        self.path = directory / self.name
+        self.size = size
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        try:
+            # Reserve the pages now: a full /dev/shm then fails here with ENOSPC instead of
+            # killing the process with SIGBUS when a write first touches a missing page.
+            os.posix_fallocate(fd, 0, size)
+            self._mapping = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except BaseException:
+            os.close(fd)
+            self.path.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        self.nonce = secrets.token_bytes(NONCE_BYTES)
+        self._mapping[:NONCE_BYTES] = self.nonce
+        self.buffer: np.ndarray = np.frombuffer(self._mapping, dtype=np.uint8)
+        self.registered = False
+
+    def close(self) -> None:
+        """Unlink the file and unmap it (once no array views it any more)."""
+        _release(self.path, self._mapping)
+        self.buffer = np.empty(0, np.uint8)
+
+
+def _release(path: Path, mapping: mmap.mmap) -> None:
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+    # BufferError: a caller still views it; the mapping goes when that array does.
+    with contextlib.suppress(BufferError):
+        mapping.close()
+
+
+class SharedMemoryClient:
+    """A Client's shared-memory transport: negotiation, a pool of registered regions, and the
+    encoding of calls into them. Thread-safe (process_sequence runs calls on several threads)."""
+
+    def __init__(
+        self,
+        channel: grpc.Channel,
+        metadata: tuple[tuple[str, str], ...],
+        addresses: Sequence[str],
+        *,
+        directory: Path = SHM_DIR,
+    ) -> None:
+        self._metadata = metadata
+        self._directory = directory
+        self._register = channel.unary_unary(
+            _REGISTER,
+            request_serializer=shm_pb2.RegisterRegionRequest.SerializeToString,
+            response_deserializer=shm_pb2.RegisterRegionResponse.FromString,
+        )
+        self._unregister = channel.unary_unary(
+            _UNREGISTER,
+            request_serializer=shm_pb2.UnregisterRegionRequest.SerializeToString,
+            response_deserializer=shm_pb2.UnregisterRegionResponse.FromString,
+        )
+        #: Why shared memory is off for this client; None: not known to be off.
+        self.unavailable: str | None = None
+        if not same_host_possible(addresses, directory=directory):
+            self.unavailable = "the server is not on a loopback address of this machine, or there is no /dev/shm"
+        self._lock = threading.Lock()
+        self._idle: list[Region] = []
+        self._all: dict[str, Region] = {}
+        # Regions are files: unlink them even if the Client is dropped without close().
+        self._finalizer = weakref.finalize(self, _release_all, self._all)
+
+    @property
+    def regions(self) -> list[str]:
+        """Names of the regions this client holds (in use or idle)."""
+        with self._lock:
+            return sorted(self._all)
+
+    def close(self) -> None:
+        with self._lock:
+            regions = list(self._all.values())
+            self._all.clear()
+            self._idle.clear()
+        for region in regions:
+            self._forget(region, timeout=2)
+
+    # -- the pool ---------------------------------------------------------------------------------
+
+    def _acquire(self, size: int) -> Region:
+        with self._lock:
+            fitting = [r for r in self._idle if r.size >= size]
+            if fitting:
+                region = min(fitting, key=lambda r: r.size)
+                self._idle.remove(region)
+                return region
+        try:
+            region = Region(-(-size // SIZE_STEP) * SIZE_STEP, directory=self._directory)
+        except OSError as error:
+            self.unavailable = f"cannot create a shared-memory region of {size} bytes: {error.strerror}"
+            raise SharedMemoryError(self.unavailable) from None
+        with self._lock:
+            self._all[region.name] = region
+        return region
+
+    def _give_back(self, region: Region) -> None:
+        with self._lock:
+            if region.name not in self._all:
+                return
+            self._idle.append(region)
+            extra = sorted(self._idle, key=lambda r: r.size)[: max(0, len(self._idle) - MAX_IDLE_REGIONS)]
+            for old in extra:
+                self._idle.remove(old)
+                del self._all[old.name]
+        for old in extra:
+            self._forget(old)
+
+    def _forget(self, region: Region, *, timeout: float = 5.0) -> None:
+        if region.registered:
+            # A failure means the server is gone, and it released the region as it stopped.
+            with contextlib.suppress(grpc.RpcError):
+                request = shm_pb2.UnregisterRegionRequest(name=region.name)
+                self._unregister(request, timeout=timeout, metadata=self._metadata)
+        region.close()
+
+    def _ensure_registered(self, region: Region, timeout: float) -> None:
+        if region.registered:
+            return
+        request = shm_pb2.RegisterRegionRequest(
+            name=region.name, byte_size=region.size, nonce=region.nonce, owner_pid=os.getpid()
+        )
+        try:
+            self._register(request, timeout=timeout, metadata=self._metadata)
+        except grpc.RpcError as error:
+            code = error.code() if isinstance(error, grpc.Call) else None
+            if code in _NOT_SHAREABLE:
+                details = error.details() if isinstance(error, grpc.Call) else str(error)
+                self.unavailable = f"the server cannot share memory with this client: {details}"
+                raise SharedMemoryError(self.unavailable) from None
+            raise
+        region.registered = True
+
+    def forget_registrations(self) -> None:
+        """The server lost its regions (it restarted): register each again before its next use."""
+        with self._lock:
+            for region in self._all.values():
+                region.registered = False
+
+    # -- calls ------------------------------------------------------------------------------------
+
+    def process(
+        self,
+        call: ProcessCall,
+        send: Callable[[inference_pb2.ProcessRequest], inference_pb2.ProcessResponse],
+        retrying: Callable[[Callable[[], inference_pb2.ProcessResponse]], inference_pb2.ProcessResponse],
+        *,
+        timeout: float,
+    ) -> ProcessResult:
+        """``call`` through shared memory: ``send`` is the Process RPC, ``retrying`` the client's
+        retry rule (it turns failures into PlateforgeError). Raises SharedMemoryError when shared
+        memory cannot carry the call; the caller then sends bytes."""
+        if self.unavailable is not None:
+            raise SharedMemoryError(self.unavailable)
+        request = codec.encode_call(call, with_data=False)
+        frames = [
+            (msg, f)
+            for given, fs in zip(request.inputs, call.inputs.values(), strict=True)
+            for msg, f in zip(given.frames, fs, strict=True)
+        ]
+        sizes = [f.nbytes for _, f in frames]
+        inputs_end = HEADER_BYTES + sum(_aligned(n) for n in sizes)
+        # Outputs are at most about as large as the largest input frame for every model served
+        # today; any that do not fit come back as bytes in the response.
+        output_bytes = max(sizes, default=0)
+        region = self._acquire(inputs_end + output_bytes)
+        try:
+            offset = HEADER_BYTES
+            for msg, frame in frames:
+                msg.shm_region, msg.shm_offset = region.name, offset
+                for pixels in frame.channels.values():
+                    size = pixels.nbytes
+                    region.buffer[offset : offset + size] = codec.little_endian(pixels).reshape(-1).view(np.uint8)
+                    offset += size
+                offset = _aligned(offset)
+            request.output_region.region = region.name
+            request.output_region.offset = inputs_end
+            request.output_region.byte_size = region.size - inputs_end
+
+            def attempt() -> inference_pb2.ProcessResponse:
+                self._ensure_registered(region, timeout)
+                return send(request)
+
+            try:
+                reply = retrying(attempt)
+            except SharedMemoryError:
+                if self.unavailable is not None:
+                    raise
+                # The server no longer knows the region (it restarted): register again, once.
+                self.forget_registrations()
+                reply = retrying(attempt)
+            return self._decode(reply, region)
+        finally:
+            self._give_back(region)
+
+    def _decode(self, reply: inference_pb2.ProcessResponse, region: Region) -> ProcessResult:
+        frames = {(k, 0): self._frame_out(out.frame, region, out.name) for k, out in enumerate(reply.outputs)}
+        return codec.result_from(reply, frames)
+
+    def _frame_out(self, msg: frame_pb2.Frame, region: Region, name: str) -> Frame:
+        if not msg.shm_region:
+            return codec.frame_from_proto(msg)
+        if msg.shm_region != region.name:
+            raise FrameError(f"output {name!r} points at shared-memory region {msg.shm_region!r}, not this call's")
+        offset = msg.shm_offset
+        arrays = []
+        for channel in msg.channels:
+            dtype, shape, size = codec.channel_layout(msg, channel)
+            if offset < HEADER_BYTES or offset + size > region.size or channel.byte_size != size:
+                raise FrameError(
+                    f"output {name!r} channel {channel.name!r}: bytes {offset}..{offset + size} do not fit "
+                    f"region {region.name!r} of {region.size} bytes"
+                )
+            # Copied out: the region is reused by the next call, a result must not change under it.
+            arrays.append(region.buffer[offset : offset + size].view(dtype).reshape(shape).copy())
+            offset += size
+        return codec.frame_from_arrays(msg, arrays)
+
+
+def _release_all(regions: dict[str, Region]) -> None:
+    for region in list(regions.values()):
+        region.close()
+    regions.clear()

@@ -1,0 +1,182 @@
+"""Fuzz (hypothesis): the frame decoder, the chunk decoder, the stream gatherer, the request checks,
+and every RPC of a real server. Whatever arrives, the answer is a frame or a PlateforgeError with
+a message, and over the wire a status a caller can act on: never INTERNAL or UNKNOWN (a bug),
+never a dead server.
+
+The damaged-file half of "bad input" is tests/reliability/test_damaged_files.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from google.protobuf.message import DecodeError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plateforge import codec, streams
+from plateforge.chunkwire import decode_chunk, encode_chunk
+from plateforge.client import Client
+from plateforge.errors import PlateforgeError
+from plateforge.server.checks import check_call
+from plateforge.server.tools import cleanup_classical, passthrough
+from plateforge.v1 import frame_pb2, inference_pb2
+from tests.conftest import TOKEN, ServerProcess, start_server
+from tests.reliability.rpcs import Rpc, all_rpcs
+from tests.reliability.strategies import frames, messages, process_requests
+
+pytestmark = pytest.mark.timeout(150)
+
+FUZZ = settings(
+    max_examples=150,
+    deadline=None,
+    database=None,  # nothing written into the tree; failures print their example
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+AUTH = (("authorization", f"Bearer {TOKEN}"),)
+#: What a caller may be told about a bad request. INTERNAL and UNKNOWN mean a bug in the server.
+ALLOWED = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.PERMISSION_DENIED,
+}
+
+
+def _clear(error: PlateforgeError) -> None:
+    assert str(error).strip(), f"{type(error).__name__} without a message"
+
+
+# -- in process ---------------------------------------------------------------------------------------
+
+
+@FUZZ
+@given(frames())
+def test_frame_decoder(msg: frame_pb2.Frame) -> None:
+    try:
+        frame = codec.frame_from_proto(msg)
+    except PlateforgeError as error:
+        _clear(error)
+        return
+    assert not msg.shm_region, "a shared-memory reference must never decode as bytes"
+    for channel, pixels in zip(msg.channels, frame.channels.values(), strict=True):
+        assert pixels.nbytes == len(channel.data)
+
+
+@FUZZ
+@given(st.binary(max_size=600))
+def test_request_decoder_on_raw_bytes(raw: bytes) -> None:
+    try:
+        msg = inference_pb2.ProcessRequest.FromString(raw)
+    except DecodeError:
+        return  # gRPC's deserialiser refuses these before a handler runs
+    try:
+        codec.decode_call(msg)
+    except PlateforgeError as error:
+        _clear(error)
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_chunk_decoder_never_raises(raw: bytes) -> None:
+    chunk = decode_chunk(raw)
+    if chunk is not None:
+        assert all(isinstance(v, int) and v >= 0 for v in chunk[:4])
+        assert chunk[4].nbytes <= len(raw)
+
+
+_chunks = st.lists(
+    st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 5), st.integers(0, 600), st.binary(max_size=80)),
+    max_size=12,
+)
+
+
+@FUZZ
+@given(process_requests(with_data=False), _chunks, st.booleans())
+def test_stream_gatherer(header: inference_pb2.ProcessRequest, chunks: list[tuple[int, ...]], garbage: bool) -> None:
+    for given_input in header.inputs:
+        for frame in given_input.frames:
+            frame.ClearField("shm_region")
+    raw = [inference_pb2.ProcessStreamRequest(header=header).SerializeToString()]
+    raw += [encode_chunk(i, j, c, offset, memoryview(data)) for i, j, c, offset, data in chunks]  # type: ignore[misc]
+    if garbage:
+        raw.insert(1, b"\x0a\xff\xff\xff\x0f")  # a header field claiming 4 GiB
+    try:
+        call = streams.gather_call(iter(raw), max_bytes=1 << 20)
+    except PlateforgeError as error:
+        _clear(error)
+        return
+    assert call.non_finite is not None
+
+
+@FUZZ
+@given(process_requests())
+def test_request_checks(request: inference_pb2.ProcessRequest) -> None:
+    info = cleanup_classical.INFO if request.model == "cleanup-classical" else passthrough.INFO
+    try:
+        tool_call = check_call(info, codec.decode_call(request), max_frame_pixels=10_000)
+    except PlateforgeError as error:
+        _clear(error)
+        return
+    for frames_of_input in tool_call.inputs.values():
+        for frame in frames_of_input:
+            assert frame.width * frame.height <= 10_000
+
+
+# -- every RPC of a real server --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fuzz_server() -> Iterator[ServerProcess]:
+    proc = start_server("--max-frame-pixels", "100000")
+    yield proc
+    assert proc.process.poll() is None, "the server died during the fuzz"
+    proc.stop()
+
+
+def _requests(rpc: Rpc) -> st.SearchStrategy[list[bytes]]:
+    if rpc.name == "Process":
+        near_valid = process_requests()
+        return st.one_of(near_valid, near_valid, near_valid, messages(rpc.descriptor.input_type)).map(
+            lambda m: [m.SerializeToString()]
+        )
+    if rpc.name == "ProcessStream":
+        header = process_requests(with_data=False).map(
+            lambda h: inference_pb2.ProcessStreamRequest(header=h).SerializeToString()
+        )
+        anything = messages(rpc.descriptor.input_type).map(lambda m: m.SerializeToString())
+        chunks = _chunks.map(lambda cs: [encode_chunk(i, j, c, o, memoryview(d)) for i, j, c, o, d in cs])  # type: ignore[misc]
+        return st.tuples(st.one_of(header, anything), st.lists(anything, max_size=2), chunks).map(
+            lambda t: [t[0], *t[1], *t[2]]
+        )
+    single = messages(rpc.descriptor.input_type).map(lambda m: [m.SerializeToString()])
+    if rpc.descriptor.client_streaming:
+        return st.lists(messages(rpc.descriptor.input_type), max_size=4).map(
+            lambda ms: [m.SerializeToString() for m in ms]
+        )
+    return single
+
+
+@pytest.mark.parametrize("rpc", [pytest.param(r, id=r.id) for r in all_rpcs()])
+def test_every_rpc_answers_bad_input_clearly(fuzz_server: ServerProcess, rpc: Rpc) -> None:
+    seen: dict[str, int] = {}
+    with grpc.insecure_channel(fuzz_server.address) as channel:
+
+        @settings(FUZZ, max_examples=150 if rpc.service.endswith("Inference") else 60)
+        @given(_requests(rpc))
+        def run(requests: list[bytes]) -> None:
+            try:
+                rpc.invoke(channel, requests, metadata=AUTH, timeout=30)
+                seen["OK"] = seen.get("OK", 0) + 1
+            except grpc.RpcError as error:
+                code = error.code()
+                seen[code.name] = seen.get(code.name, 0) + 1
+                assert code in ALLOWED, f"{rpc.path}: {code.name}: {error.details()}"
+                assert (error.details() or "").strip(), f"{rpc.path}: {code.name} without a message"
+
+        run()
+    with Client(fuzz_server.address, token=TOKEN, retries=0) as client:
+        assert client.health(), f"the server stopped serving after fuzzing {rpc.path}: {seen}"
