@@ -1,4 +1,5 @@
-"""Type-check plateforge and the benchmarks with mypy (strict, per pyproject.toml).
+"""Type-check plateforge, the benchmarks and the Nuke plugin (against types-nuke) with mypy
+(strict, per pyproject.toml).
 
 mypy cannot follow setuptools' package-dir mapping (core/ -> plateforge, server/ ->
 plateforge.server), so this lays the package out as Python sees it — a tree of symlinks under
@@ -40,7 +41,13 @@ def main() -> int:
     output = (result.stdout + result.stderr).replace("plateforge/server/", "server/").replace("plateforge/", "core/")
     print(output, end="")
     del package
-    return result.returncode
+    # The Nuke plugin, against the types-nuke stubs; it imports plateforge from the tree above.
+    nuke = ROOT / "plugins" / "nuke"
+    plugin = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml")]
+    plugin += [str(nuke / "plateforge_nuke"), str(nuke / "init.py"), str(nuke / "menu.py"), *sys.argv[1:]]
+    nuke_result = subprocess.run(plugin, cwd=TREE, capture_output=True, text=True)
+    print(nuke_result.stdout + nuke_result.stderr, end="")
+    return result.returncode or nuke_result.returncode
 
 
 if __name__ == "__main__":

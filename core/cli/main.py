@@ -25,6 +25,8 @@ VERBS = {
     "train": "train",
     "jobs": "jobs",
     "job": "job",
+    "nuke": "nuke",
+    "blender": "blender",
 }
 
 
