@@ -21,7 +21,11 @@ to turn that fill into the plate it removed. Read top to bottom:
    encoded :func:`~plateforge.server.nets.guide.guide_planes`, the encoded plate as target and,
    as loss weight, the holes where the shot's mask is clear (under the real rig the truth is
    unknown). Crops centre on the holes (``focus``); exposure jitter scales the light planes only.
-5. **Validation**: the last frame's patterns are held out (a centred window of the first one);
+5. **Artist-fixed keyframes** (optional): a ``target`` file for a frame is the artist's paint-out
+   of that frame. It adds a sample of the real task: the real mask classically filled, the fix
+   as target, the loss under the mask (weighted by it), repeated as often as a frame's hole
+   patterns, so a few fixed frames teach what the shot's rig hides and the holes cannot.
+6. **Validation**: the last frame's patterns are held out (a centred window of the first one);
    its classical fill's PSNR is the baseline the trained net has to beat, measured on the same
    pixels.
 """
@@ -72,12 +76,13 @@ def load_guided_data(config: TrainConfig, manifest_path: StrPath) -> TrainingDat
     """Check the manifest's licences, then build the ``"cleanup"`` samples (see the module doc)."""
     manifest = load_manifest(manifest_path)
     licensed = check_for_training(manifest)
-    grouped = pairs(licensed, roles=("plate",), optional=("mask",))
+    grouped = pairs(licensed, roles=("plate",), optional=("mask", "target"))
     if not grouped:
         raise ManifestError(f"manifest '{manifest.path}' has no files with role 'plate' to train 'cleanup' on")
     numbers: list[int] = []
     plates: list[np.ndarray] = []
     masks: list[np.ndarray] = []
+    fixes: dict[int, np.ndarray] = {}
     used: list[SourceFile] = []
     for pair in grouped:
         planes = {role: read_planes(item, RGB if role != "mask" else None) for role, item in pair.files.items()}
@@ -86,6 +91,13 @@ def load_guided_data(config: TrainConfig, manifest_path: StrPath) -> TrainingDat
         numbers.append(pair.frame)
         plates.append(rgb)
         masks.append(np.clip(planes["mask"][0], 0.0, 1.0) if "mask" in planes else np.zeros(rgb.shape[:2], np.float32))
+        if "target" in planes:
+            if "mask" not in planes:
+                raise ManifestError(
+                    f"'{pair.files['target'].name}' is an artist fix of frame {pair.frame}, which has no mask to say "
+                    "where the fix is"
+                )
+            fixes[len(numbers) - 1] = np.ascontiguousarray(planes["target"].transpose(1, 2, 0))
         used.extend(pair.files.values())
     sizes = {p.shape[:2] for p in plates}
     if len(sizes) > 1:
@@ -98,9 +110,13 @@ def load_guided_data(config: TrainConfig, manifest_path: StrPath) -> TrainingDat
         near.sort(key=lambda j: (abs(numbers[j] - number), numbers[j]))
         neighbours = [(plates[j], masks[j]) for j in near]
         matrices = align_neighbours(plates[k], masks[k], neighbours)
-        samples.append(
-            [_sample(rng, number, plates[k], masks[k], neighbours, matrices) for _ in range(config.holes_per_frame)]
-        )
+        frame_samples = [
+            _sample(rng, number, plates[k], masks[k], neighbours, matrices) for _ in range(config.holes_per_frame)
+        ]
+        if k in fixes:
+            fixed = _fixed(number, plates[k], masks[k], fixes[k], neighbours, matrices)
+            frame_samples += [fixed] * config.holes_per_frame
+        samples.append(frame_samples)
     if len(samples) >= 2:
         validation = validation_window(config, samples[-1][0])
         training = tuple(s for frame in samples[:-1] for s in frame)
@@ -113,6 +129,28 @@ def load_guided_data(config: TrainConfig, manifest_path: StrPath) -> TrainingDat
         validation = validation_window(config, samples[0][0])
         training = tuple(samples[0][1:])
     return TrainingData(config.mode, manifest.name, training, validation, len(samples) >= 2, tuple(used))
+
+
+def _fixed(
+    number: int,
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    fix: np.ndarray,
+    neighbours: Sequence[Neighbour],
+    matrices: Sequence[np.ndarray | None],
+) -> TrainFrame:
+    """The real task on an artist-fixed frame: the shot's mask classically filled, the fix as target."""
+    fill = fill_plate(rgb, mask, neighbours, matrices)
+    planes = guide_planes(rgb, mask, fill.rgb, fill.shown).transpose(2, 0, 1)
+    weight = mask.astype(np.float32)
+    return TrainFrame(
+        number=number,
+        image=encode_planes(planes),
+        target=encode_planes(np.ascontiguousarray(fix.transpose(2, 0, 1))),
+        mask=weight,
+        light_channels=LIGHT_CHANNELS,
+        focus=np.flatnonzero(weight > 0),
+    )
 
 
 def _sample(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import threading
 from pathlib import Path
 
@@ -159,3 +160,42 @@ def test_a_guided_card_must_describe_a_guided_net(tmp_path: Path) -> None:
         net_config_of(wrong, source="card.json")
     assert UNetConfig.from_dict(card.net.config).in_channels == GUIDE_CHANNELS
     assert math.isfinite(result.val_psnr)
+
+
+def _manifest(folder: Path, name: str, sources: dict[str, str]) -> Path:
+    text = f'schema = "plateforge.dataset/1"\nname = "{name}"\n'
+    for role, path in sources.items():
+        text += (
+            f'\n[[sources]]\npath = "{path}"\nlicence = "CC0-1.0"\nrights_holder = "T"\npermitted_uses = ["train"]\n'
+            f'role = "{role}"\n'
+        )
+    manifest = folder / f"{name}.toml"
+    manifest.write_text(text)
+    return manifest
+
+
+def test_artist_fixed_keyframes_teach_the_real_rig(tmp_path: Path) -> None:
+    write_shot_dataset(tmp_path / "shot")
+    manifest = _manifest(
+        tmp_path / "shot", "fixed", {"plate": "plate.*.exr", "mask": "mask.*.exr", "target": "clean.1002.exr"}
+    )
+    config = fast(mode="cleanup", holes_per_frame=2)
+    data = load_guided_data(config, manifest)
+    assert len(data.frames) == 3 * 2 + 2  # frame 1002's fix joins its two hole patterns, as often
+    fixed = [f for f in data.frames if f.number == 1002][2:]
+    shot = make_shot(width=96, height=64, frames=4)
+    roto = cleanup_classical.mask_array(shot.frame(1002).mask)
+    for sample in fixed:
+        assert sample.mask is not None
+        np.testing.assert_array_equal(sample.mask, roto)  # the loss sits under the real rig
+        clean = shot.frame(1002).clean.stack(RGB).transpose(2, 0, 1)
+        np.testing.assert_allclose(decode_planes(sample.target), clean, rtol=1e-5, atol=1e-6)
+
+    no_mask = _manifest(tmp_path / "shot", "nomask", {"plate": "plate.*.exr", "target": "clean.1002.exr"})
+    with pytest.raises(
+        ManifestError, match=re.escape("clean.1002.exr' is an artist fix of frame 1002, which has no mask")
+    ):
+        load_guided_data(config, no_mask)
+    orphan = _manifest(tmp_path / "shot", "orphan", {"plate": "plate.1001.exr", "target": "clean.1003.exr"})
+    with pytest.raises(ManifestError, match=re.escape("clean.1003.exr' (frame 1003) has no plate")):
+        load_guided_data(config, orphan)
