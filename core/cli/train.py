@@ -4,12 +4,14 @@
                    [--param key=value ...] [--config run.json]
 
 --tool cleanup trains the self-supervised paint-out of a shot (the manifest's plate and mask roles,
-a frame sequence: the net learns to correct the classical fill from aligned neighbours); other
-tools (look, matte, relight ...) train input -> target pairs. --param sets any training config
-field (lr=1e-4, crop=256, flips=false ...). The dataset path is read by the server: a relative path
-is made absolute here, so give a path the server can see. Ctrl-C detaches without cancelling; the
-line printed then says how to re-attach (plateforge job watch ID). Without --server a private local
-server runs the job, and stopping this command stops it.
+a frame sequence: the net learns to correct the classical fill from aligned neighbours); --tool matte
+trains the few-shot matte (plate, clean_plate and at least 2 keyframe matte roles: the net learns
+to correct the classical difference key); other tools (look, relight ...) train input -> target
+pairs. --param sets any training config field (lr=1e-4, crop=256, flips=false ...). The dataset
+path is read by the server: a relative path is made absolute here, so give a path the server can
+see. Ctrl-C detaches without cancelling; the line printed then says how to re-attach (plateforge
+job watch ID). Without --server a private local server runs the job, and stopping this command
+stops it.
 """
 
 from __future__ import annotations

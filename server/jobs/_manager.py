@@ -131,8 +131,8 @@ def build_config(
     device: str = "auto",
 ) -> TrainConfig:
     """The TrainConfig of a StartTraining request: defaults, then ``config_json``, then ``params``;
-    ``tool`` "cleanup" means mode "cleanup" (the temporally guided paint-out) unless a mode is
-    given; ``device`` always wins."""
+    ``tool`` "cleanup" means mode "cleanup" (the temporally guided paint-out) and "matte" mode
+    "matte" (few-shot matting on keyframe mattes) unless a mode is given; ``device`` always wins."""
     if not tool.strip():
         raise UsageError("StartTraining needs a tool (cleanup, look, matte, relight ...)")
     fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
@@ -151,7 +151,7 @@ def build_config(
     if unknown:
         raise UsageError(f"training config: unknown field(s) {unknown}; known fields: {sorted(fields)}")
     values: dict[str, Any] = {k: _coerce(k, v, fields[k]) for k, v in overrides.items()}
-    values.setdefault("mode", "cleanup" if tool == "cleanup" else "pairs")
+    values.setdefault("mode", {"cleanup": "cleanup", "matte": "matte", "generative-fill": "lora"}.get(tool, "pairs"))
     values["tool"] = tool
     if model_name:
         values["name"] = model_name

@@ -16,7 +16,7 @@ import grpc
 
 from plateforge import codec
 from plateforge.server.datasets.manifest import load_manifest
-from plateforge.server.jobs._manager import JobEvent, JobManager
+from plateforge.server.jobs._manager import JobEvent, JobManager, build_config
 from plateforge.server.jobs._records import JobRecord
 from plateforge.server.roots import check_all_inside, check_model_name, inside_roots
 from plateforge.v1 import training_pb2
@@ -101,6 +101,11 @@ class TrainingService:
             manifest = inside_roots(request.dataset, self.data_roots, "dataset manifest")
             files = [f.path for f in load_manifest(manifest).resolve()]
             check_all_inside(files, self.data_roots, "dataset files")
+            params = {k: codec.param_from_proto(v) for k, v in request.params.items()}
+            base = build_config(tool=request.tool, config_json=request.config_json, params=params).base_model
+            if base:  # "lora" mode reads a base model folder: it must lie inside the roots too
+                folder = inside_roots(base, self.data_roots, "base model folder")
+                check_all_inside(sorted(folder.rglob("*")), self.data_roots, "base model files")
         record = self.manager.start(
             dataset=request.dataset,
             tool=request.tool,

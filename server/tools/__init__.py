@@ -6,4 +6,6 @@ Built-in tool modules are listed in ``BUILTIN``; the registry imports them by na
 BUILTIN = (
     "plateforge.server.tools.passthrough",
     "plateforge.server.tools.cleanup_classical",
+    "plateforge.server.tools.relight_classical",
+    "plateforge.server.tools.matte_classical",
 )

@@ -9,7 +9,8 @@ A trained model is a folder holding ``model.safetensors`` and ``card.json`` (see
 * ``load(device=...)`` proves the weights are the ones the card describes
   (:func:`~plateforge.server.modelcard.verify_model`: a changed file is refused, naming it), builds
   the net from the card's config and loads the weights into it.
-* ``run(state, call)`` runs the net over the plate's R, G, B in overlapping tiles
+* ``run(state, call)`` runs the net over the plate's R, G, B (and any AOV channels the card's
+  ``plate`` input declares after them: ``pairs`` training with ``input_channels``) in overlapping tiles
   (:func:`~plateforge.server.inference.tiling.run_on_frame_arrays`; a cancelled call stops between
   batches of tiles) and writes the result into the plate's R, G, B, in each channel's own pixel
   type. Every other channel (A, Z, AOVs) passes through untouched.
@@ -19,6 +20,11 @@ classical cleanup first aligns the neighbouring frames the call brings and fills
 them (:func:`~plateforge.server.tools.cleanup_classical.fill_plate`), and the net corrects that
 fill, reading :func:`~plateforge.server.nets.guide.guide_planes` exactly as in training; the
 result is composited back with the soft mask as cleanup-classical does.
+
+Models whose net is ``matte-unet`` are learned mattes (``mode="matte"`` in training): the classical
+difference key (:func:`~plateforge.server.tools.matte_classical.key`) is pulled first and the net
+corrects it, reading :func:`~plateforge.server.nets.matte_guide.matte_planes` exactly as in
+training; the foreground and composite are then made as matte-classical makes them.
 
 Other models whose card declares a ``mask`` input are inpainting nets (``mode="inpaint"`` in training):
 the net reads the plate's R, G, B zeroed under the mask plus the mask itself, exactly as the
@@ -42,15 +48,16 @@ from plateforge.models import ModelInfo
 from plateforge.server.inference.tiling import run_on_frame_arrays
 from plateforge.server.modelcard import ModelCard, load_card, load_weights, verify_model
 from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS, guide_planes
+from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS, matte_planes
 from plateforge.server.nets.unet import UNet, UNetConfig
-from plateforge.server.tools import cleanup_classical
+from plateforge.server.tools import cleanup_classical, matte_classical
 from plateforge.server.tools.base import ToolCall, ToolModule, passthrough_channels
 
 __all__ = ["LearnedState", "net_config_of", "tool_module_for"]
 
 _RGB = ("R", "G", "B")
 #: The net architectures this runtime builds (NetSpec.arch).
-_ARCHS = ("unet", "guided-unet")
+_ARCHS = ("unet", "guided-unet", "matte-unet")
 #: Tile side for inference: large enough that the overlap (twice the receptive field) is a
 #: small share of each tile, small enough that a 4K frame never becomes one huge activation.
 _TILE = 512
@@ -79,6 +86,8 @@ def net_config_of(card: ModelCard, *, source: str) -> UNetConfig:
     except (UsageError, TypeError) as exc:
         raise ModelIntegrityError(f"'{source}': its net config cannot be built: {exc}") from None
     names = [spec.name for spec in card.inputs]
+    if card.net.arch == "matte-unet":
+        return _matte_config_of(card, config, source=source)
     if "plate" not in names:
         raise ModelIntegrityError(f"'{source}' declares inputs {names}; a learned model needs a 'plate' input")
     unknown = sorted(set(names) - {"plate", "mask"})
@@ -92,11 +101,18 @@ def net_config_of(card: ModelCard, *, source: str) -> UNetConfig:
             f"channels residual on {list(FILL_CHANNELS)}; it has inputs {names}, {config.in_channels} channels, "
             f"residual on {config.residual_from}"
         )
-    expected = GUIDE_CHANNELS if guided else 4 if "mask" in names else 3
+    plate_channels = _plate_channels(card.to_model_info())
+    if (not guided and tuple(plate_channels[:3]) != _RGB) or ("mask" in names and len(plate_channels) != 3):
+        raise ModelIntegrityError(
+            f"'{source}': its 'plate' input declares channels {list(plate_channels)}; a learned model reads R, G, B "
+            "first (then, without a mask input, any AOV channels it was trained on)"
+        )
+    expected = GUIDE_CHANNELS if guided else 4 if "mask" in names else len(plate_channels)
     if config.in_channels != expected or config.out_channels != 3:
+        read = ", ".join(plate_channels) + (", mask" if "mask" in names else "")
         raise ModelIntegrityError(
             f"'{source}': the net reads {config.in_channels} and writes {config.out_channels} channels; with inputs "
-            f"{names} it must read {expected} (R, G, B{', mask' if expected == 4 else ''}) and write 3 (R, G, B)"
+            f"{names} it must read {expected} ({'guide planes' if guided else read}) and write 3 (R, G, B)"
         )
     if "image" not in [spec.name for spec in card.outputs]:
         raise ModelIntegrityError(f"'{source}' declares no 'image' output")
@@ -114,6 +130,10 @@ def tool_module_for(folder: Path) -> ToolModule:
     folder = Path(folder)
     card_file = folder / CARD_FILE
     card = load_card(folder)
+    if card.net.arch == "diffusers-inpaint":  # a generative model: its own runtime
+        from plateforge.server.generative import inpaint
+
+        return inpaint.tool_module_for(folder, card)
     if card.weights_sha256 is None:  # read_model_card refuses this already; kept for the type
         raise ModelIntegrityError(f"'{card_file}' records no weights_sha256")
     config = net_config_of(card, source=str(card_file))
@@ -139,6 +159,8 @@ def tool_module_for(folder: Path) -> ToolModule:
         return LearnedState(card=verified, net=net, device=device, parameter_bytes=int(size))
 
     def run(state: LearnedState, call: ToolCall) -> dict[str, Frame]:
+        if card.net.arch == "matte-unet":
+            return _run_matte(state, call)
         if card.net.arch == "guided-unet":
             return _run_guided(info, state, call)
         return _run(info, state, call)
@@ -207,6 +229,42 @@ def _run_guided(info: ModelInfo, state: LearnedState, call: ToolCall) -> dict[st
     return {"image": cleanup_classical.composite(plate, mask, result)}
 
 
+def _matte_config_of(card: ModelCard, config: UNetConfig, *, source: str) -> UNetConfig:
+    """A matte-unet's config, checked: inputs plate and clean_plate (background optional), a net
+    reading the matte planes residual on the classical key, outputs alpha and foreground."""
+    names = [spec.name for spec in card.inputs]
+    required = [spec.name for spec in card.inputs if spec.required]
+    outputs = [spec.name for spec in card.outputs]
+    fits = (
+        sorted(required) == ["clean_plate", "plate"]
+        and set(names) <= {"plate", "clean_plate", "background"}
+        and config.in_channels == MATTE_CHANNELS
+        and config.out_channels == 1
+        and config.residual_from == (KEY_CHANNEL,)
+        and {"alpha", "foreground"} <= set(outputs)
+    )
+    if not fits:
+        raise ModelIntegrityError(
+            f"'{source}': a matte-unet needs inputs 'plate' and 'clean_plate' (and optionally 'background'), a net "
+            f"reading {MATTE_CHANNELS} channels and writing 1 residual on channel {KEY_CHANNEL}, and outputs 'alpha' "
+            f"and 'foreground'; it has inputs {names} (required {required}), {config.in_channels} -> "
+            f"{config.out_channels} channels residual on {config.residual_from}, outputs {outputs}"
+        )
+    return config
+
+
+def _run_matte(state: LearnedState, call: ToolCall) -> dict[str, Frame]:
+    """The classical key, corrected by the net (see :mod:`plateforge.server.nets.matte_guide`), then
+    the foreground and composite exactly as matte-classical makes them."""
+    call.check_cancelled()
+    plate = call.frame("plate")
+    clean = call.frame("clean_plate", plate.frame_number)
+    planes = matte_planes(plate.stack(_RGB), clean.stack(_RGB))
+    result = _run_net(state, planes, call)
+    alpha = np.clip(np.nan_to_num(result[:, :, 0], nan=0.0), 0.0, 1.0).astype(np.float32)
+    return matte_classical.matte_outputs(call, alpha)
+
+
 def _cast_like(values: np.ndarray, like: np.ndarray) -> np.ndarray:
     """Float32 ``values`` in ``like``'s pixel type (half clipped to its finite range)."""
     if like.dtype == np.float16:
@@ -221,17 +279,27 @@ def _cast_like(values: np.ndarray, like: np.ndarray) -> np.ndarray:
     return cast
 
 
+def _plate_channels(info: ModelInfo) -> tuple[str, ...]:
+    """The plate channels the net reads, in order: the card's declaration (R, G, B if it names none)."""
+    declared = next((spec.channels for spec in info.inputs if spec.name == "plate"), ())
+    return tuple(declared) or _RGB
+
+
 def _run(info: ModelInfo, state: LearnedState, call: ToolCall) -> dict[str, Frame]:
     call.check_cancelled()
     plate = call.frame("plate")
     rgb = plate.stack(_RGB)
+    channels = _plate_channels(info)
     masked = call.has("mask")
     if "mask" in [spec.name for spec in info.inputs] and not masked:
         raise FrameError(f"model {info.name!r} needs a 'mask' input")
     mask = _mask(call, plate, info) if masked else None
     if mask is not None and not bool((mask > 0).any()):
         return {"image": passthrough_channels(plate, {})}  # nothing to fill
-    planes = rgb if mask is None else np.concatenate([_zeroed(rgb, mask), mask[:, :, None]], axis=2)
+    if mask is not None:
+        planes = np.concatenate([_zeroed(rgb, mask), mask[:, :, None]], axis=2)
+    else:  # R, G, B and the AOVs it was trained with (the server checked the plate has them)
+        planes = rgb if channels == _RGB else plate.stack(channels)
     result = _run_net(state, planes, call)
     if mask is not None:
         weight = mask[:, :, None]

@@ -4,7 +4,7 @@
 ``plateforge.trainconfig/1``). Checkpoints and model cards store that dict, so a run can be
 resumed, or its model explained, without the script that started it.
 
-Two modes:
+The modes:
 
 * ``"pairs"`` (CopyCat-style): input frames -> target frames, paired by frame number from the
   manifest's ``input`` and ``target`` roles; an optional ``mask`` role restricts the loss to the
@@ -13,6 +13,12 @@ Two modes:
   (the shot's own roto). Random holes (strokes and boxes) are cut only where the shot's mask is
   clear, so the truth under every hole is known; the net sees the plate with the holes zeroed
   plus the hole mask, and learns to fill the holes.
+* ``"cleanup"``: see :mod:`plateforge.server.training.guided`.
+* ``"matte"`` (few-shot matting): ``plate`` and ``clean_plate`` frames plus ``matte`` keyframes
+  (at least ``min_keyframes``); the net corrects the classical difference key, see
+  :mod:`plateforge.server.training.matting`.
+* ``"lora"``: a LoRA adapter on a licensed diffusers inpainting pipeline (``base_model``), trained
+  on the manifest's licensed stills; its own loop, see :mod:`plateforge.server.generative.lora`.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from plateforge.server.nets.unet import SIZES
 
 __all__ = ["KNOWN_SCHEMAS", "SCHEMA", "AmpMode", "TrainConfig", "TrainMode"]
 
-TrainMode = Literal["pairs", "inpaint", "cleanup"]
+TrainMode = Literal["pairs", "inpaint", "cleanup", "matte", "lora"]
 AmpMode = Literal["auto", "on", "off"]
 
 #: The schema :meth:`TrainConfig.to_dict` writes.
@@ -43,7 +49,10 @@ class TrainConfig:
 
     # -- what is learned ------------------------------------------------------------------------
     mode: TrainMode = "pairs"  # "pairs": input -> target frames; "inpaint": fill random holes in the plate
-    tool: str = "look"  # the model card's tool in "pairs" mode ("look", "matte" ...); the other modes are "cleanup"
+    tool: str = "look"  # the card's tool in "pairs" mode ("look", "relight" ...); "matte" mode: "matte"; else "cleanup"
+    # "pairs" mode: the input channels the net reads, R, G, B first (its output is residual on them);
+    # more (e.g. normal/position AOVs "N.x", "P.x" ...) become extra net inputs the served model asks for.
+    input_channels: tuple[str, ...] = ("R", "G", "B")
     name: str = ""  # the exported model's name; "" uses the dataset's name from the manifest
     size: str = "small"  # UNet preset (plateforge.server.nets.unet.SIZES): "small", "medium" or "large"
     # -- optimisation ---------------------------------------------------------------------------
@@ -63,6 +72,15 @@ class TrainConfig:
     # -- "cleanup" mode -------------------------------------------------------------------------
     holes_per_frame: int = 4  # hole patterns cut (and classically filled) per frame before training
     temporal_radius: int = 2  # neighbouring frames each side the classical guide aligns and fills from
+    # Loss weight of hole pixels no neighbour shows, relative to those one does (>= 1): nearly all
+    # of the classical fill's error is there (spatial inpainting), so that is where the net must learn.
+    unseen_weight: float = 4.0
+    # -- "matte" mode ---------------------------------------------------------------------------
+    min_keyframes: int = 2  # keyframe mattes (with an edge) a run needs at least
+    # -- "lora" mode (plateforge.server.generative.lora) ------------------------------------------
+    base_model: str = ""  # the licensed diffusers inpainting pipeline folder the adapter is trained on
+    lora_rank: int = 4  # adapter rank; its alpha is the same (scale 1)
+    prompt: str = ""  # the caption every still is trained with
     # -- bookkeeping ----------------------------------------------------------------------------
     checkpoint_every: int = 500  # steps between checkpoints (one is also written on cancel and at the end)
     keep_checkpoints: int = 2  # checkpoints kept on disk, newest first
@@ -74,6 +92,11 @@ class TrainConfig:
     amp: AmpMode = "auto"  # mixed precision: "auto" is on for CUDA only; "on" on CPU is refused
 
     def __post_init__(self) -> None:
+        channels = self.input_channels
+        if isinstance(channels, str):  # a --param value: "R,G,B,N.x,N.y,N.z"
+            channels = [c.strip() for c in channels.split(",")]
+        if isinstance(channels, list):  # from JSON
+            object.__setattr__(self, "input_channels", tuple(channels))
         problems: list[str] = []
         if self.mode not in get_args(TrainMode):
             problems.append(f"mode must be one of {list(get_args(TrainMode))}, got {self.mode!r}")
@@ -91,6 +114,8 @@ class TrainConfig:
             "preview_every",
             "validation_every",
             "holes_per_frame",
+            "min_keyframes",
+            "lora_rank",
         )
         for key in positive:
             value = getattr(self, key)
@@ -100,14 +125,27 @@ class TrainConfig:
             value = getattr(self, key)
             if type(value) is not int or value < low:
                 problems.append(f"{key} must be an integer >= {low}, got {value!r}")
-        for key in ("lr", "weight_decay", "min_lr_ratio", "grad_clip", "ssim_weight", "exposure_jitter"):
+        for key in (
+            "lr",
+            "weight_decay",
+            "min_lr_ratio",
+            "grad_clip",
+            "ssim_weight",
+            "exposure_jitter",
+            "unseen_weight",
+        ):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
                 problems.append(f"{key} must be a finite number >= 0, got {value!r}")
         if isinstance(self.lr, (int, float)) and self.lr == 0:
             problems.append("lr must be above 0")
+        if isinstance(self.unseen_weight, (int, float)) and self.unseen_weight < 1:
+            problems.append(f"unseen_weight must be at least 1, got {self.unseen_weight!r}")
         if isinstance(self.min_lr_ratio, (int, float)) and self.min_lr_ratio > 1:
             problems.append(f"min_lr_ratio must be at most 1, got {self.min_lr_ratio!r}")
+        problems.extend(_channel_problems(self))
+        if self.mode == "lora" and (not isinstance(self.base_model, str) or not self.base_model.strip()):
+            problems.append("mode 'lora' needs base_model: the licensed diffusers pipeline folder to adapt")
         if not isinstance(self.flips, bool):
             problems.append(f"flips must be true or false, got {self.flips!r}")
         if problems:
@@ -115,7 +153,11 @@ class TrainConfig:
 
     @property
     def model_tool(self) -> str:
-        """The tool the exported model serves: ``tool`` for pairs, ``"cleanup"`` otherwise."""
+        """The tool the exported model serves: ``tool`` for pairs, ``"matte"`` for matte, ``"cleanup"`` otherwise."""
+        if self.mode == "matte":
+            return "matte"
+        if self.mode == "lora":
+            return "generative-fill"
         return self.tool if self.mode == "pairs" else "cleanup"
 
     def lr_at(self, step: int) -> float:
@@ -133,6 +175,7 @@ class TrainConfig:
         """Every field plus ``schema``, JSON-safe; :meth:`from_dict` rebuilds the config."""
         data: dict[str, Any] = {"schema": SCHEMA}
         data.update({f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        data["input_channels"] = list(self.input_channels)  # as JSON reads it back, so saved == to_dict()
         return data
 
     @classmethod
@@ -149,3 +192,20 @@ class TrainConfig:
         if unknown:
             raise UsageError(f"training config: unknown field(s) {unknown}; known fields: {sorted(names)}")
         return cls(**{key: value for key, value in data.items() if key in names})
+
+
+def _channel_problems(config: TrainConfig) -> list[str]:
+    """What is wrong with ``input_channels``: R, G, B first, distinct names, extras only in "pairs" mode."""
+    channels = config.input_channels
+    if not isinstance(channels, tuple) or not all(isinstance(c, str) and c.strip() for c in channels):
+        return [f"input_channels must be a list of channel names, got {channels!r}"]
+    problems = []
+    if channels[:3] != ("R", "G", "B"):
+        problems.append(
+            f"input_channels must start with R, G, B (the net's output is residual on them), got {list(channels)}"
+        )
+    if len(set(channels)) != len(channels):
+        problems.append(f"input_channels names a channel twice: {list(channels)}")
+    if config.mode != "pairs" and channels != ("R", "G", "B"):
+        problems.append(f'input_channels other than R, G, B are for "pairs" mode only; mode is {config.mode!r}')
+    return problems

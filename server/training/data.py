@@ -7,10 +7,14 @@ Read top to bottom:
    unlicensed, forbidden, missing or changed source stops the run with a :class:`LicenceError`
    naming the file, before any training.
 2. **Frames.** ``"pairs"`` mode pairs the ``input`` and ``target`` roles by frame number (an
-   optional ``mask`` role restricts the loss); ``"inpaint"`` mode reads the ``plate`` role and an
-   optional ``mask`` (the shot's own roto). R, G, B are read once and kept as float32 in the
-   net's encoded space (:func:`plateforge.server.nets.unet.encode`); masks are kept linear, in
-   [0, 1] (a mask is a weight here, encoded only where it becomes a net input).
+   optional ``mask`` role restricts the loss) and reads ``config.input_channels`` from the input
+   (R, G, B, then any AOVs: a file lacking one is refused, naming it and the channel; AOVs are
+   extra net inputs that exposure augmentation leaves alone); a run whose every target equals
+   its input is refused (nothing to learn), a few such pairs are kept with a warning.
+   ``"inpaint"`` mode reads the ``plate`` role and an optional ``mask`` (the shot's own roto).
+   R, G, B are read once and kept as float32 in the net's encoded space
+   (:func:`plateforge.server.nets.unet.encode`); masks are kept linear, in [0, 1] (a mask is a
+   weight here, encoded only where it becomes a net input).
 3. **Validation.** With two or more frames the last is held out (a centred window of at most
    ``validation_size`` pixels a side); with one, a few fixed crops of it are set aside from a
    generator of their own (not truly unseen data: a smoke check, said so in the card).
@@ -32,6 +36,7 @@ homogeneous (a tone curve, a clip) is taught a lie by jitter: set ``exposure_jit
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -61,6 +66,7 @@ __all__ = [
 
 #: Channels read from every image source, in this order.
 RGB = ("R", "G", "B")
+log = logging.getLogger("plateforge.server.training")
 #: Fixed validation crops taken from a dataset of one frame.
 _VALIDATION_CROPS = 4
 
@@ -90,6 +96,8 @@ class TrainFrame:
     light_channels: int | None = None
     #: Flat pixel indices crops are centred on most of the time (where the loss counts); None: anywhere.
     focus: np.ndarray | None = None
+    #: False when the target is not light (an alpha): exposure augmentation leaves it alone.
+    target_light: bool = True
 
     @property
     def height(self) -> int:
@@ -104,8 +112,8 @@ class TrainFrame:
 class Batch:
     """A batch as the net and the loss take it."""
 
-    #: What the net sees, encoded: ``(N, 3, h, w)`` ("pairs") or ``(N, 4, h, w)`` ("inpaint": RGB with the
-    #: holes zeroed, then the encoded hole mask).
+    #: What the net sees, encoded: ``(N, C, h, w)`` ("pairs": the config's input_channels) or
+    #: ``(N, 4, h, w)`` ("inpaint": RGB with the holes zeroed, then the encoded hole mask).
     inputs: torch.Tensor
     #: What the net should write, encoded, ``(N, 3, h, w)``.
     target: torch.Tensor
@@ -182,14 +190,32 @@ def load_training_data(config: TrainConfig, manifest_path: StrPath) -> TrainingD
         raise ManifestError(f"manifest '{manifest.path}' has no files with role {wanted} to train '{config.mode}' on")
     frames: list[TrainFrame] = []
     used: list[SourceFile] = []
+    # "pairs" mode may read more than R, G, B from its input (AOVs): extra net inputs, not light.
+    input_channels = tuple(config.input_channels) if config.mode == "pairs" else RGB
+    extra = len(input_channels) > len(RGB)
+    unchanged: list[str] = []
     for pair in grouped:
-        planes = {role: read_planes(item, RGB if role != "mask" else None) for role, item in pair.files.items()}
+        planes = {
+            role: read_planes(item, None if role == "mask" else input_channels if role == image_role else RGB)
+            for role, item in pair.files.items()
+        }
         check_same_size(pair.files, planes)
         image = encode_planes(planes[image_role])
         target = image if target_role == image_role else encode_planes(planes[target_role])
+        if target_role != image_role and np.array_equal(planes[image_role][:3], planes[target_role]):
+            unchanged.append(f"'{pair.files[target_role].name}'")
         mask = np.clip(planes["mask"][0], 0.0, 1.0) if "mask" in planes else None
-        frames.append(TrainFrame(pair.frame, image, target, mask))
+        frames.append(TrainFrame(pair.frame, image, target, mask, light_channels=len(RGB) if extra else None))
         used.extend(pair.files.values())
+    if unchanged and len(unchanged) == len(frames):
+        raise ManifestError(
+            f"manifest '{manifest.path}': every target equals its input in R, G, B ({', '.join(unchanged)}): "
+            "there is no change to learn; give the relit or graded frames the 'target' role"
+        )
+    if unchanged:
+        log.warning(
+            "training targets identical to their inputs (kept, they teach 'no change'): %s", ", ".join(unchanged)
+        )
     held_out = len(frames) >= 2
     if held_out:
         validation = validation_window(config, frames[-1])
@@ -219,12 +245,15 @@ class _Crop:
     target: np.ndarray
     mask: np.ndarray | None
     light_channels: int | None = None
+    target_light: bool = True
 
 
 def _window(frame: TrainFrame, top: int, left: int, height: int, width: int) -> _Crop:
     rows, cols = slice(top, top + height), slice(left, left + width)
     mask = frame.mask[rows, cols] if frame.mask is not None else None
-    return _Crop(frame.image[:, rows, cols], frame.target[:, rows, cols], mask, frame.light_channels)
+    return _Crop(
+        frame.image[:, rows, cols], frame.target[:, rows, cols], mask, frame.light_channels, frame.target_light
+    )
 
 
 def _exposed(encoded: np.ndarray, factor: float, light: int | None = None) -> np.ndarray:
@@ -242,7 +271,10 @@ def _augmented(config: TrainConfig, rng: np.random.Generator, crop: _Crop) -> _C
     if stops != 0.0:
         factor = 2.0**stops
         image = _exposed(image, factor, crop.light_channels)
-        target = image if crop.target is crop.image else _exposed(target, factor)
+        if crop.target is crop.image:
+            target = image
+        elif crop.target_light:
+            target = _exposed(target, factor)
     if config.flips:
         flip_y, flip_x, swap = (bool(b) for b in rng.integers(0, 2, size=3))
         square = image.shape[1] == image.shape[2]
@@ -258,7 +290,7 @@ def _augmented(config: TrainConfig, rng: np.random.Generator, crop: _Crop) -> _C
 
         image, target = move(image), move(target)
         mask = move(mask) if mask is not None else None
-    return _Crop(image, target, mask, crop.light_channels)
+    return _Crop(image, target, mask, crop.light_channels, crop.target_light)
 
 
 def _corner(rng: np.random.Generator, frame: TrainFrame, height: int, width: int) -> tuple[int, int]:

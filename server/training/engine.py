@@ -43,14 +43,17 @@ from plateforge.models import InputSpec, OutputSpec
 from plateforge.server.device import pick_device
 from plateforge.server.modelcard import ModelCard, NetSpec, SourceRecord, save_model
 from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS
+from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS
 from plateforge.server.nets.unet import UNet, UNetConfig, decode
 from plateforge.server.tools.cleanup_classical import INFO as CLASSICAL_INFO
+from plateforge.server.tools.matte_classical import INFO as MATTE_CLASSICAL_INFO
 from plateforge.server.training import checkpoints
 from plateforge.server.training.config import TrainConfig
 from plateforge.server.training.data import Batch, Sampler, TrainingData, load_training_data
 from plateforge.server.training.distributed import Group
 from plateforge.server.training.guided import load_guided_data
 from plateforge.server.training.loss import training_loss
+from plateforge.server.training.matting import load_matte_data
 
 __all__ = ["TrainProgress", "TrainResult", "draw_loss_curve", "net_config_for", "train"]
 
@@ -101,16 +104,23 @@ def net_config_for(config: TrainConfig) -> UNetConfig:
     mode on the classical fill's, see :mod:`plateforge.server.nets.guide`)."""
     if config.mode == "cleanup":
         return UNetConfig.preset(config.size, in_channels=GUIDE_CHANNELS, out_channels=3, residual_from=FILL_CHANNELS)
-    in_channels = 4 if config.mode == "inpaint" else 3
+    if config.mode == "matte":  # alpha, residual on the classical key (plateforge.server.nets.matte_guide)
+        return UNetConfig.preset(config.size, in_channels=MATTE_CHANNELS, out_channels=1, residual_from=(KEY_CHANNEL,))
+    in_channels = 4 if config.mode == "inpaint" else len(config.input_channels)
     return UNetConfig.preset(config.size, in_channels=in_channels, out_channels=3, residual_from=(0, 1, 2))
 
 
 CLASSICAL_PADDING = CLASSICAL_INFO.padding
+#: A learned matte declares what matte-classical declares: it takes and gives the same frames.
+MATTE_INPUTS = MATTE_CLASSICAL_INFO.inputs
+MATTE_OUTPUTS = MATTE_CLASSICAL_INFO.outputs
 
 
 def _baseline(config: TrainConfig, batch: Batch) -> torch.Tensor:
     """What a fresh net outputs: the input's R, G, B, or in "cleanup" mode the classical fill."""
-    channels = list(FILL_CHANNELS) if config.mode == "cleanup" else [0, 1, 2]
+    channels = (
+        list(FILL_CHANNELS) if config.mode == "cleanup" else [KEY_CHANNEL] if config.mode == "matte" else [0, 1, 2]
+    )
     return batch.inputs[:, channels]
 
 
@@ -141,13 +151,19 @@ def train(
 
     ``group`` (from :func:`plateforge.server.training.distributed.join`, under torchrun) makes this
     one rank of a data-parallel run: DDP averages the gradients, only rank 0 writes."""
+    if config.mode == "lora":  # a diffusers pipeline's adapter: its own loop
+        from plateforge.server.generative.lora import train_job
+
+        if group is not None and group.world_size > 1:
+            raise UsageError("mode 'lora' trains on one device; run it without torchrun")
+        return train_job(config, manifest_path=manifest_path, out_dir=out_dir, progress=progress, cancelled=cancelled)
     started = time.monotonic()
     ranks = group or Group()
     out = Path(out_dir)
     checkpoint_dir = out / "checkpoints"
 
     # 1. Data: licences first, then frames.
-    load = load_guided_data if config.mode == "cleanup" else load_training_data
+    load = {"cleanup": load_guided_data, "matte": load_matte_data}.get(config.mode, load_training_data)
     data = load(config, manifest_path)
     sampler = Sampler(config, data, stream=ranks.rank)
 
@@ -430,7 +446,17 @@ def _card(
                 "mask", "What to paint out, per frame: alpha (or the only channel) in [0, 1].", temporal_radius=radius
             ),
         )
-        outputs = (OutputSpec("image", "The plate with R, G, B painted out inside the mask.", rgb),)
+        outputs: tuple[OutputSpec, ...] = (
+            OutputSpec("image", "The plate with R, G, B painted out inside the mask.", rgb),
+        )
+    elif config.mode == "matte":
+        arch = "matte-unet"
+        inputs, outputs = MATTE_INPUTS, MATTE_OUTPUTS
+        description = (
+            f"Matte net trained on {len(data.frames)} keyframe matte(s) of {data.dataset!r}: pulls the classical "
+            "clean-plate difference key, corrects it with what it learned from the keyframes, solves the "
+            "premultiplied foreground and composites it over a new background when one is given."
+        )
     elif config.mode == "inpaint":
         description = (
             f"Inpainting net self-trained on dataset {data.dataset!r}: fills the plate inside the mask. "
@@ -442,13 +468,18 @@ def _card(
         )
         outputs = (OutputSpec("image", "The plate with the masked region filled.", rgb),)
     else:
+        channels = tuple(config.input_channels)
+        extra = channels[len(rgb) :]
         description = f"Image-to-image net trained on the input/target pairs of dataset {data.dataset!r}."
-        inputs = (InputSpec("plate", "The plate, R, G, B scene-linear.", channels=rgb),)
+        if extra:
+            description += f" It reads the plate's {', '.join(extra)} channels too (AOVs): every frame needs them."
+        aovs = f", plus {', '.join(extra)} (AOVs, as rendered)" if extra else ""
+        inputs = (InputSpec("plate", f"The plate, R, G, B scene-linear{aovs}.", channels=channels),)
         outputs = (OutputSpec("image", "The plate with the learned change applied.", rgb),)
     metrics: dict[str, Any] = {
         "final_loss": final_loss,
         "val_psnr": val_psnr,
-        "identity_psnr" if config.mode != "cleanup" else "classical_psnr": identity,
+        "classical_psnr" if config.mode in ("cleanup", "matte") else "identity_psnr": identity,
         "steps": step,
         "validation": "held-out frame" if data.held_out else "fixed crops of the training frame",
     }
@@ -466,7 +497,10 @@ def _card(
         inputs=inputs,
         outputs=outputs,
         # The classical guide aligns whole frames: it needs more context than the net alone.
-        padding=max(net_config.receptive_field, CLASSICAL_PADDING if arch == "guided-unet" else 0),
+        padding=max(
+            net_config.receptive_field,
+            CLASSICAL_PADDING if arch == "guided-unet" else MATTE_CLASSICAL_INFO.padding if arch == "matte-unet" else 0,
+        ),
         sources=sources,
         training={**config.to_dict(), "dataset": data.dataset, "world_size": world_size},
         metrics=metrics,

@@ -111,7 +111,8 @@ def load_guided_data(config: TrainConfig, manifest_path: StrPath) -> TrainingDat
         neighbours = [(plates[j], masks[j]) for j in near]
         matrices = align_neighbours(plates[k], masks[k], neighbours)
         frame_samples = [
-            _sample(rng, number, plates[k], masks[k], neighbours, matrices) for _ in range(config.holes_per_frame)
+            _sample(rng, number, plates[k], masks[k], neighbours, matrices, config.unseen_weight)
+            for _ in range(config.holes_per_frame)
         ]
         if k in fixes:
             fixed = _fixed(number, plates[k], masks[k], fixes[k], neighbours, matrices)
@@ -160,6 +161,7 @@ def _sample(
     mask: np.ndarray,
     neighbours: Sequence[Neighbour],
     matrices: Sequence[np.ndarray | None],
+    unseen_weight: float,
 ) -> TrainFrame:
     """One hole pattern of one frame, classically filled, as a training sample."""
     height, width = mask.shape
@@ -169,7 +171,8 @@ def _sample(
     hidden = np.maximum(mask, holes)
     fill = fill_plate(rgb, hidden, cut, matrices)
     planes = guide_planes(rgb, hidden, fill.rgb, fill.shown).transpose(2, 0, 1)
-    weight = (holes * (mask <= 0)).astype(np.float32)
+    # Weights stay in [0, 1] (the SSIM term blends by them): shown pixels count 1 / unseen_weight.
+    weight = (holes * (mask <= 0) * np.where(fill.shown, 1.0 / unseen_weight, 1.0)).astype(np.float32)
     return TrainFrame(
         number=number,
         image=encode_planes(planes),

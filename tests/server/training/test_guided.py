@@ -67,7 +67,7 @@ def test_samples_teach_only_where_the_truth_is_known(tmp_path: Path) -> None:
     shot = make_shot(width=96, height=64, frames=4)
     for sample in data.frames:
         roto = cleanup_classical.mask_array(shot.frame(sample.number).mask)
-        assert sample.mask is not None and sample.mask.max() == 1.0
+        assert sample.mask is not None and sample.mask.max() == 1.0 and sample.mask.min() == 0.0
         assert np.all(sample.mask[roto > 0] == 0)  # no loss under the real rig: its truth is unknown
         assert sample.focus is not None and np.all(sample.mask.ravel()[sample.focus] > 0)
         assert sample.light_channels == LIGHT_CHANNELS

@@ -1,0 +1,322 @@
+"""Scoring matte methods on a synthetic matte shot with exact ground truth.
+
+The alpha metrics are the standard ones of image matting (Rhemann et al., "A Perceptually
+Motivated Online Benchmark for Image Matting", CVPR 2009, as alphamatting.com and the Deep Image
+Matting evaluation code compute them), on alphas in [0, 1] over the whole frame (no trimap: the
+shot's every pixel counts):
+
+* :func:`sad`: sum of absolute differences, divided by 1000 (the customary unit);
+* :func:`mse`: mean squared difference;
+* :func:`gradient_error`: sum of squared differences of the gradient magnitudes, the gradients
+  taken with first-order Gaussian derivative filters (sigma 1.4), divided by 1000;
+* :func:`connectivity_error`: for thresholds 0, 0.1, ... 1, the largest 4-connected region where
+  both alphas reach the threshold is the "source"; each pixel's level ``l`` is the last threshold
+  before it falls out of that region; ``phi = 1 - (alpha - l) * [alpha - l >= 0.15]`` and the error
+  is the sum of ``|phi_result - phi_truth|``, divided by 1000.
+
+Composites are scored with :func:`plateforge.metrics.psnr` and :func:`plateforge.metrics.ssim`
+against the exact replacement (:meth:`~plateforge.dailies.MatteShot.composite`).
+
+:func:`warp_error` is temporal stability: for each pair of consecutive frames, the previous
+alpha is warped onto the next with the subject's exact motion (known from the shot), and the
+change that remains (``alpha_next - warp(alpha_previous)``) is compared with the same change of
+the true alphas; the figure is the mean absolute difference, averaged over the pairs. Flicker or
+sliding a method adds shows as a larger number; the truth scores 0.
+
+:func:`evaluate_matte` renders nothing itself: it takes a shot, gives the learned matte its
+keyframes (the true alphas of a few frames, as an artist's keyframe mattes) and trains it, runs
+every method through the same code the server runs, and scores the frames that are *not*
+keyframes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from plateforge.dailies import MatteShot, make_matte_shot
+from plateforge.errors import UsageError
+from plateforge.exr import write_exr
+from plateforge.frames import Frame
+from plateforge.metrics import psnr, ssim
+from plateforge.server.tools import matte_classical
+from plateforge.server.tools.base import ToolCall, ToolModule
+
+__all__ = [
+    "DEFAULT_KEYFRAMES",
+    "bench_matte",
+    "connectivity_error",
+    "evaluate_matte",
+    "gradient_error",
+    "mse",
+    "sad",
+    "warp_error",
+    "write_matte_dataset",
+]
+
+#: Keyframes (frame indices) the learned matte gets by default: three, spread over the shot.
+DEFAULT_KEYFRAMES = (0, 11, 23)
+_GRADIENT_SIGMA = 1.4
+
+
+def _pair(result: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r, t = np.asarray(result, np.float64), np.asarray(truth, np.float64)
+    if r.ndim != 2 or r.shape != t.shape:
+        raise ValueError(f"alphas must be two (H, W) arrays of one shape, got {r.shape} and {t.shape}")
+    return r, t
+
+
+def sad(result: np.ndarray, truth: np.ndarray) -> float:
+    """Sum of absolute differences / 1000."""
+    r, t = _pair(result, truth)
+    return float(np.abs(r - t).sum() / 1000.0)
+
+
+def mse(result: np.ndarray, truth: np.ndarray) -> float:
+    """Mean squared difference."""
+    r, t = _pair(result, truth)
+    return float(((r - t) ** 2).mean())
+
+
+def _gaussian_derivative_kernels(sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """The x and y first-order Gaussian derivative filters, each of unit L2 norm (as the DIM code builds them)."""
+    epsilon = 1e-2
+    half = math.ceil(sigma * math.sqrt(-2.0 * math.log(math.sqrt(2.0 * math.pi) * sigma * epsilon)))
+    xs = np.arange(-half, half + 1, dtype=np.float64)
+    gauss = np.exp(-(xs**2) / (2 * sigma**2)) / (sigma * math.sqrt(2 * math.pi))
+    derivative = -xs * gauss / sigma**2
+    kx = np.outer(gauss, derivative)  # rows: y, columns: x
+    kx /= math.sqrt((kx**2).sum())
+    return kx, kx.T.copy()
+
+
+def _gradient_magnitude(alpha: np.ndarray) -> np.ndarray:
+    kx, ky = _gaussian_derivative_kernels(_GRADIENT_SIGMA)
+    gx = cv2.filter2D(alpha, cv2.CV_64F, kx, borderType=cv2.BORDER_REPLICATE)
+    gy = cv2.filter2D(alpha, cv2.CV_64F, ky, borderType=cv2.BORDER_REPLICATE)
+    magnitude: np.ndarray = np.sqrt(gx**2 + gy**2)
+    return magnitude
+
+
+def gradient_error(result: np.ndarray, truth: np.ndarray) -> float:
+    """Sum of squared differences of Gaussian-derivative gradient magnitudes (sigma 1.4) / 1000."""
+    r, t = _pair(result, truth)
+    return float(((_gradient_magnitude(r) - _gradient_magnitude(t)) ** 2).sum() / 1000.0)
+
+
+def connectivity_error(result: np.ndarray, truth: np.ndarray, *, step: float = 0.1) -> float:
+    """Rhemann et al.'s connectivity error / 1000 (see the module doc)."""
+    r, t = _pair(result, truth)
+    thresholds = np.arange(0.0, 1.0 + step / 2, step)
+    level = np.full(r.shape, -1.0)
+    for i in range(1, len(thresholds)):
+        both = ((r >= thresholds[i]) & (t >= thresholds[i])).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(both, connectivity=4)
+        # The source region: the largest component (none when nothing reaches the threshold).
+        largest = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA])) if count > 1 else -1
+        source = labels == largest
+        dropped = (level == -1) & ~source
+        level[dropped] = thresholds[i - 1]
+    level[level == -1] = 1.0
+    rd, td = r - level, t - level
+    r_phi = 1.0 - rd * (rd >= 0.15)
+    t_phi = 1.0 - td * (td >= 0.15)
+    return float(np.abs(r_phi - t_phi).sum() / 1000.0)
+
+
+def _warp(alpha: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``alpha`` of the previous frame moved onto the next: ``flow`` (2x3, pixel-centre coordinates
+    of the next frame -> the previous frame's) gives where each pixel comes from. Also the pixels
+    the previous frame covers."""
+    height, width = alpha.shape
+    # Pixel-centre coordinates (x + 0.5) to OpenCV's pixel coordinates (x).
+    matrix = flow.copy()
+    matrix[:, 2] = flow[:, :2] @ np.array([0.5, 0.5]) + flow[:, 2] - 0.5
+    warped = cv2.warpAffine(
+        alpha.astype(np.float32), matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    )
+    inside = cv2.warpAffine(
+        np.ones((height, width), np.float32), matrix, (width, height), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    )
+    return warped.astype(np.float64), inside >= 0.999
+
+
+def warp_error(results: Sequence[np.ndarray], truths: Sequence[np.ndarray], flows: Sequence[np.ndarray]) -> float:
+    """Mean over consecutive pairs of ``mean |(r1 - W r0) - (t1 - W t0)|`` (see the module doc);
+    ``flows[k]`` maps frame ``k + 1``'s pixel-centre coordinates to frame ``k``'s."""
+    if len(results) != len(truths) or len(flows) != len(results) - 1:
+        raise ValueError(f"need N results, N truths and N - 1 flows; got {len(results)}, {len(truths)}, {len(flows)}")
+    values = []
+    for k, flow in enumerate(flows):
+        r0, r1 = _pair(results[k], results[k + 1])
+        t0, t1 = _pair(truths[k], truths[k + 1])
+        wr, inside = _warp(r0, flow)
+        wt, _ = _warp(t0, flow)
+        if not inside.any():
+            continue
+        values.append(float(np.abs((r1 - wr) - (t1 - wt))[inside].mean()))
+    return float(np.mean(values)) if values else 0.0
+
+
+# -- running the methods --------------------------------------------------------------------------
+
+_RGB = ("R", "G", "B")
+
+
+def write_matte_dataset(shot: MatteShot, folder: Path, keyframes: Sequence[int], *, name: str = "matte-shot") -> Path:
+    """Plates and clean plates of every frame, the true alpha of the ``keyframes`` (indices) as
+    the artist's keyframe mattes, and a registered manifest; its path."""
+    from plateforge.server.datasets.manifest import register
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for sub in ("plate", "clean", "matte"):
+        (folder / sub).mkdir(exist_ok=True)
+    for index, number in enumerate(shot.frame_numbers):
+        write_exr(folder / "plate" / f"plate.{number:04d}.exr", shot.plates[index])
+        write_exr(folder / "clean" / f"clean.{number:04d}.exr", shot.cleans[index])
+        if index in keyframes:
+            write_exr(folder / "matte" / f"matte.{number:04d}.exr", shot.alphas[index])
+    manifest = folder / "dataset.toml"
+    text = f'schema = "plateforge.dataset/1"\nname = "{name}"\n'
+    for role, pattern in (("plate", "plate/*.exr"), ("clean_plate", "clean/*.exr"), ("matte", "matte/*.exr")):
+        text += (
+            f'\n[[sources]]\npath = "{pattern}"\nlicence = "CC0-1.0"\nrights_holder = "plateforge evaluation"\n'
+            f'permitted_uses = ["train", "evaluate"]\nrole = "{role}"\n'
+        )
+    manifest.write_text(text, encoding="utf-8")
+    register(manifest)
+    return manifest
+
+
+def _run_tool(tool: ToolModule, state: object, shot: MatteShot, index: int) -> np.ndarray:
+    """The tool's alpha for frame ``index``, called exactly as the server calls it."""
+    inputs: dict[str, list[Frame]] = {
+        "plate": [shot.plates[index]],
+        "clean_plate": [shot.cleans[index]],
+    }
+    call = ToolCall(info=tool.info, inputs=inputs, params={}, target_frame=shot.frame_numbers[index])
+    outputs = tool.run(state, call)
+    alpha: np.ndarray = outputs["alpha"].channels["A"].astype(np.float32)
+    return alpha
+
+
+def _score(shot: MatteShot, alphas: Mapping[int, np.ndarray], frames: Sequence[int]) -> dict[str, float]:
+    """The figures of one method over ``frames`` (indices, consecutive runs used for warp_error)."""
+    sums: dict[str, list[float]] = {k: [] for k in ("sad", "mse", "grad", "conn", "psnr", "ssim")}
+    for index in frames:
+        alpha, truth = alphas[index], shot.alpha(index)
+        sums["sad"].append(sad(alpha, truth))
+        sums["mse"].append(mse(alpha, truth))
+        sums["grad"].append(gradient_error(alpha, truth))
+        sums["conn"].append(connectivity_error(alpha, truth))
+        plate, clean = shot.plates[index].stack(_RGB), shot.cleans[index].stack(_RGB)
+        fg = matte_classical.solve_foreground(plate, clean, alpha)
+        over = matte_classical.composite_over(fg, alpha, shot.backgrounds[index].stack(_RGB))
+        exact = shot.composite(index)
+        value = psnr(over, exact)
+        sums["psnr"].append(value if math.isfinite(value) else 100.0)
+        sums["ssim"].append(ssim(over, exact))
+    figures = {k: float(np.mean(v)) for k, v in sums.items()}
+    pairs = [(a, a + 1) for a in frames if a + 1 in frames]
+    figures["warp_error"] = float(
+        np.mean(
+            [
+                warp_error([alphas[a], alphas[b]], [shot.alpha(a), shot.alpha(b)], [shot.subject_flow(b, a)])
+                for a, b in pairs
+            ]
+        )
+        if pairs
+        else 0.0
+    )
+    return figures
+
+
+def evaluate_matte(
+    shot: MatteShot,
+    *,
+    keyframes: Sequence[int] = DEFAULT_KEYFRAMES,
+    steps: int = 400,
+    device: str = "auto",
+    work_dir: Path,
+    size: str = "small",
+    crop: int = 96,
+    batch: int = 8,
+    lr: float = 2e-3,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:
+    """Figures per method (``"classical"``, ``"learned"``), lower-case metric names (see the
+    module doc), over the shot's frames that are not keyframes. The learned matte is trained for
+    ``steps`` on the ``keyframes`` (frame indices; their true alphas are its keyframe mattes) in
+    ``work_dir``; its figures include ``train_seconds``."""
+    from plateforge.server.tools.learned import tool_module_for
+    from plateforge.server.training import TrainConfig, train
+
+    keys = sorted({int(k) for k in keyframes})
+    bad = [k for k in keys if not 0 <= k < len(shot)]
+    if bad:
+        raise UsageError(f"keyframes {bad} are outside the shot's {len(shot)} frames (indices 0-{len(shot) - 1})")
+    frames = [i for i in range(len(shot)) if i not in keys]
+    if not frames:
+        raise UsageError("every frame is a keyframe: nothing is left to evaluate")
+    work_dir = Path(work_dir)
+    manifest = write_matte_dataset(shot, work_dir / "dataset", keys)
+    config = TrainConfig(
+        mode="matte",
+        tool="matte",
+        name="matte-eval",
+        size=size,
+        steps=steps,
+        batch=batch,
+        crop=crop,
+        lr=lr,
+        warmup=min(50, max(1, steps // 10)),
+        checkpoint_every=max(steps, 1),
+        preview_every=max(steps, 1),
+        validation_every=max(steps, 1),
+        seed=seed,
+        device=device,
+    )
+    started = time.monotonic()
+    result = train(config, manifest_path=manifest, out_dir=work_dir / "run", resume=False)
+    train_seconds = time.monotonic() - started
+
+    from plateforge.server.device import pick_device
+
+    learned_tool = tool_module_for(result.model_dir)
+    learned_state = learned_tool.load(device=pick_device(device))
+    classical_tool = ToolModule(matte_classical.INFO, matte_classical.load, matte_classical.run)
+    classical_state = classical_tool.load(device="cpu")
+    report: dict[str, dict[str, float]] = {}
+    for method, tool, state in (
+        ("classical", classical_tool, classical_state),
+        ("learned", learned_tool, learned_state),
+    ):
+        alphas = {i: _run_tool(tool, state, shot, i) for i in frames}
+        report[method] = _score(shot, alphas, frames)
+    report["learned"]["train_seconds"] = round(train_seconds, 2)
+    report["learned"]["keyframes"] = float(len(keys))
+    return report
+
+
+def bench_matte(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, dict[str, float]]:
+    """What ``bench/quality.py`` calls: the matte shot of ``seed`` at the bench's size, evaluated."""
+    frames = int(args.frames)
+    shot = make_matte_shot(width=int(args.width), height=int(args.height), frames=frames, seed=seed)
+    keyframes = sorted({0, frames // 2, frames - 1}) if frames >= 4 else [0, frames - 1]
+    return evaluate_matte(
+        shot,
+        keyframes=keyframes,
+        steps=int(args.steps),
+        device=str(args.device),
+        work_dir=work_dir,
+        size=str(args.size),
+        crop=int(args.crop),
+        batch=int(args.batch),
+        lr=float(args.lr),
+    )
