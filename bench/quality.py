@@ -10,7 +10,12 @@ textured set, a wire, a moving bar with a marker and a tape cross stuck on the s
   Figures (:mod:`plateforge.server.evaluation.cleanup`): ``psnr``/``ssim`` inside the mask,
   ``psnr_frame``/``ssim_frame`` over the frame, ``warp_error`` (flicker added over the truth), and
   for ``learned`` the training time.
-* **matte** (when :mod:`plateforge.server.evaluation.matte` is installed): see that module.
+* **matte**: matte-classical (clean-plate difference key) vs the learned matte trained on three
+  artist keyframe mattes; SAD, MSE, gradient and connectivity errors of alpha, PSNR/SSIM of the
+  composite over a new background, warp error (:mod:`plateforge.server.evaluation.matte`).
+* **relight** and **look**: per K keyframe pairs (``k1`` … ``k8``), the fitted 3x4 affine
+  (``classical``) and with a 3D LUT, vs pair-trained nets with and without AOV channels; PSNR and
+  CIEDE2000 on the other frames (:mod:`plateforge.server.evaluation.relight`).
 
 The JSON: ``{"<shot>": {"<tool>": {"<method>": {"<metric>": value}}}, "summary": {...},
 "settings": {...}}``. The summary says, per tool, whether the learned method beats the classical
@@ -24,7 +29,6 @@ one on every shot, with the margins.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import platform
@@ -38,6 +42,8 @@ import torch
 
 from plateforge.server.device import pick_device
 from plateforge.server.evaluation.cleanup import CleanupScene
+from plateforge.server.evaluation.matte import bench_matte
+from plateforge.server.evaluation.relight import bench_look, bench_relight
 from plateforge.server.modelcard import load_weights
 from plateforge.server.nets.unet import UNet
 from plateforge.server.training import TrainConfig, net_config_for, train
@@ -98,28 +104,32 @@ def cleanup(args: argparse.Namespace, seed: int, work: Path) -> dict[str, dict[s
     return figures
 
 
-def matte(args: argparse.Namespace, seed: int, work: Path) -> dict[str, dict[str, float]] | None:
-    """The matte tool's figures, when the matte evaluation is installed (None otherwise)."""
-    if importlib.util.find_spec("plateforge.server.evaluation.matte") is None:
-        return None
-    matte_evaluation = importlib.import_module("plateforge.server.evaluation.matte")
-    evaluate = getattr(matte_evaluation, "bench_matte", None)
-    if evaluate is None:
-        return None
-    figures: dict[str, dict[str, float]] = evaluate(args=args, seed=seed, work_dir=work / f"matte-{seed}")
-    return figures
+#: Per tool: the metric the summary compares, and whether higher is better.
+SUMMARY_METRICS = {
+    "cleanup": ("psnr", True),
+    "matte": ("sad", False),
+    "relight": ("psnr", True),
+    "look": ("psnr", True),
+}
 
 
 def summary(report: dict[str, Any]) -> dict[str, Any]:
+    """Per tool, learned minus classical on its summary metric, per shot (and per K for the
+    keyframe tools), and whether learned wins everywhere."""
     out: dict[str, Any] = {}
-    for tool, higher, metric in (("cleanup", True, "psnr"), ("matte", False, "sad")):
+    for tool, (metric, higher) in SUMMARY_METRICS.items():
         margins = []
         for shot, tools in report.items():
-            methods = tools.get(tool)
-            if not methods or "learned" not in methods or "classical" not in methods:
+            entry = tools.get(tool)
+            if not entry:
                 continue
-            learned, classical = methods["learned"][metric], methods["classical"][metric]
-            margins.append({"shot": shot, "metric": metric, "margin": round(learned - classical, 4)})
+            groups = {"": entry} if "learned" in entry else {k: v for k, v in entry.items() if isinstance(v, dict)}
+            for key, methods in groups.items():
+                if "learned" not in methods or "classical" not in methods:
+                    continue
+                learned, classical = methods["learned"][metric], methods["classical"][metric]
+                where = f"{shot}/{key}" if key else shot
+                margins.append({"shot": where, "metric": metric, "margin": round(learned - classical, 4)})
         if margins:
             better = [m["margin"] > 0 if higher else m["margin"] < 0 for m in margins]
             out[tool] = {"learned_beats_classical_on_every_shot": all(better), "margins": margins}
@@ -129,7 +139,9 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shots", type=int, default=3, help="synthetic shots, seeds 0..N-1 (default 3)")
-    parser.add_argument("--tools", default="cleanup,matte", help="tools to measure (default cleanup,matte)")
+    parser.add_argument(
+        "--tools", default="cleanup,matte,relight,look", help="tools to measure (default cleanup,matte,relight,look)"
+    )
     parser.add_argument("--steps", type=int, default=600, help="training steps per shot (default 600)")
     parser.add_argument("--size", default="small", help="net size (default small)")
     parser.add_argument("--crop", type=int, default=96, help="training crop (default 96)")
@@ -145,9 +157,9 @@ def main(argv: list[str] | None = None) -> int:
         args.shots, args.steps, args.frames, args.width, args.height = 1, 4, 5, 160, 96
         args.crop, args.batch = 48, 2
     tools = [t for t in args.tools.split(",") if t]
-    unknown = sorted(set(tools) - {"cleanup", "matte"})
+    unknown = sorted(set(tools) - set(SUMMARY_METRICS))
     if unknown:
-        parser.error(f"unknown tools {unknown}; known: cleanup, matte")
+        parser.error(f"unknown tools {unknown}; known: {', '.join(SUMMARY_METRICS)}")
     report: dict[str, Any] = {}
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="plateforge-bench-quality-") as tmp:
@@ -156,9 +168,12 @@ def main(argv: list[str] | None = None) -> int:
             if "cleanup" in tools:
                 entry["cleanup"] = cleanup(args, seed, Path(tmp))
             if "matte" in tools:
-                figures = matte(args, seed, Path(tmp))
-                if figures is not None:
-                    entry["matte"] = figures
+                print(f"shot {seed}: matte …", file=sys.stderr, flush=True)
+                entry["matte"] = bench_matte(args=args, seed=seed, work_dir=Path(tmp) / f"matte-{seed}")
+            for tool, bench in (("relight", bench_relight), ("look", bench_look)):
+                if tool in tools:
+                    print(f"shot {seed}: {tool} …", file=sys.stderr, flush=True)
+                    entry[tool] = bench(args=args, seed=seed, work_dir=Path(tmp) / f"{tool}-{seed}")
             report[f"shot{seed}"] = entry
     report["summary"] = summary({k: v for k, v in report.items()})
     report["settings"] = {
