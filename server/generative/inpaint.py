@@ -44,7 +44,7 @@ from plateforge.provenance import PREFIX
 from plateforge.server.generative.folder import VerifiedPipeline, verify_pipeline_folder
 from plateforge.server.inference.tiling import run_tiled
 from plateforge.server.modelcard import BaseModel, ModelCard, NetSpec, load_weights, save_model, verify_model
-from plateforge.server.tools.base import ToolCall, ToolModule, passthrough_channels
+from plateforge.server.tools.base import ToolCall, ToolModule, cast_like, passthrough_channels
 
 __all__ = [
     "ARCH",
@@ -365,15 +365,6 @@ def _mask(call: ToolCall, plate: Frame, name: str) -> np.ndarray:
     return mask
 
 
-def _cast_like(values: np.ndarray, like: np.ndarray) -> np.ndarray:
-    if like.dtype == np.float16:
-        big = float(np.finfo(np.float16).max)
-        half: np.ndarray = np.clip(values, -big, big).astype(np.float16)
-        return half
-    cast: np.ndarray = values.astype(like.dtype)
-    return cast
-
-
 def provenance_attributes(card: ModelCard) -> dict[str, str]:
     """What every output of a generative model says about its base model and encoding."""
     base = card.base_model
@@ -422,7 +413,7 @@ def _run(info: ModelInfo, state: InpaintState, call: ToolCall) -> dict[str, Fram
     result = rgb * (1.0 - weight) + filled * weight
     inside = mask > 0
     produced = {
-        name: np.where(inside, _cast_like(result[:, :, k], plate.channels[name]), plate.channels[name])
+        name: np.where(inside, cast_like(result[:, :, k], plate.channels[name]), plate.channels[name])
         for k, name in enumerate(_RGB)
     }
     image = passthrough_channels(plate, produced)

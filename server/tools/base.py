@@ -21,11 +21,13 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
+import numpy as np
+
 from plateforge.errors import CancelledError, FrameError
 from plateforge.frames import Frame
 from plateforge.models import ModelInfo, ParamValue
 
-__all__ = ["ToolCall", "ToolModule", "as_tool_module", "passthrough_channels"]
+__all__ = ["ToolCall", "ToolModule", "as_tool_module", "cast_like", "passthrough_channels"]
 
 
 @dataclass
@@ -91,3 +93,18 @@ def passthrough_channels(source: Frame, produced: dict[str, Any]) -> Frame:
     channels.update(produced)
     sampling = {k: v for k, v in source.sampling.items() if k not in produced}
     return source.replace(channels=channels, sampling=sampling)
+
+
+def cast_like(values: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Float ``values`` in ``like``'s pixel type: half clipped to its finite range (a value past
+    65504 would become Inf), unsigned integers rounded and clipped, float32 as is."""
+    if like.dtype == np.float16:
+        big = float(np.finfo(np.float16).max)
+        half: np.ndarray = np.clip(values, -big, big).astype(np.float16)
+        return half
+    if like.dtype.kind == "u":
+        info = np.iinfo(like.dtype)
+        integers: np.ndarray = np.clip(np.rint(values), info.min, info.max).astype(like.dtype)
+        return integers
+    cast: np.ndarray = values.astype(like.dtype)
+    return cast

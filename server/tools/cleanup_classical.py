@@ -50,7 +50,7 @@ import numpy as np
 from plateforge.errors import FrameError
 from plateforge.frames import Frame, mask_channel_name
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
-from plateforge.server.tools.base import ToolCall, passthrough_channels
+from plateforge.server.tools.base import ToolCall, cast_like, passthrough_channels
 
 __all__ = [
     "INFO",
@@ -352,18 +352,6 @@ def _inpaint(rgb: np.ndarray, holes: np.ndarray, radius: int, method: str) -> np
     return out
 
 
-def _cast_like(values: np.ndarray, like: np.ndarray) -> np.ndarray:
-    if like.dtype.kind == "u":
-        info = np.iinfo(like.dtype)
-        integers: np.ndarray = np.clip(np.rint(values), info.min, info.max).astype(like.dtype)
-        return integers
-    if like.dtype == np.float16:
-        big = float(np.finfo(np.float16).max)
-        half: np.ndarray = np.clip(values, -big, big).astype(np.float16)
-        return half
-    return values.astype(like.dtype)
-
-
 # -- the tool ------------------------------------------------------------------------------------
 
 
@@ -477,7 +465,7 @@ def composite(plate: Frame, mask: np.ndarray, fill: np.ndarray) -> Frame:
     weight = mask[:, :, None]
     blended = rgb * (1 - weight) + fill * weight
     produced = {
-        name: np.where(paint, _cast_like(blended[:, :, k], plate.channels[name]), plate.channels[name])
+        name: np.where(paint, cast_like(blended[:, :, k], plate.channels[name]), plate.channels[name])
         for k, name in enumerate(_RGB)
     }
     return passthrough_channels(plate, produced)

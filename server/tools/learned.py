@@ -51,7 +51,7 @@ from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS, guide_pl
 from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS, matte_planes
 from plateforge.server.nets.unet import UNet, UNetConfig
 from plateforge.server.tools import cleanup_classical, matte_classical
-from plateforge.server.tools.base import ToolCall, ToolModule, passthrough_channels
+from plateforge.server.tools.base import ToolCall, ToolModule, cast_like, passthrough_channels
 
 __all__ = ["LearnedState", "net_config_of", "tool_module_for"]
 
@@ -265,20 +265,6 @@ def _run_matte(state: LearnedState, call: ToolCall) -> dict[str, Frame]:
     return matte_classical.matte_outputs(call, alpha)
 
 
-def _cast_like(values: np.ndarray, like: np.ndarray) -> np.ndarray:
-    """Float32 ``values`` in ``like``'s pixel type (half clipped to its finite range)."""
-    if like.dtype == np.float16:
-        big = float(np.finfo(np.float16).max)
-        half: np.ndarray = np.clip(values, -big, big).astype(np.float16)
-        return half
-    if like.dtype.kind == "u":
-        info = np.iinfo(like.dtype)
-        integers: np.ndarray = np.clip(np.rint(values), info.min, info.max).astype(like.dtype)
-        return integers
-    cast: np.ndarray = values.astype(like.dtype)
-    return cast
-
-
 def _plate_channels(info: ModelInfo) -> tuple[str, ...]:
     """The plate channels the net reads, in order: the card's declaration (R, G, B if it names none)."""
     declared = next((spec.channels for spec in info.inputs if spec.name == "plate"), ())
@@ -308,6 +294,6 @@ def _run(info: ModelInfo, state: LearnedState, call: ToolCall) -> dict[str, Fram
     produced: dict[str, np.ndarray] = {}
     for k, name in enumerate(_RGB):
         original = plate.channels[name]
-        values = _cast_like(result[:, :, k], original)
+        values = cast_like(result[:, :, k], original)
         produced[name] = values if mask is None else np.where(inside, values, original)
     return {"image": passthrough_channels(plate, produced)}

@@ -40,7 +40,7 @@ import numpy as np
 
 from plateforge.frames import Frame
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
-from plateforge.server.tools.base import ToolCall, passthrough_channels
+from plateforge.server.tools.base import ToolCall, cast_like, passthrough_channels
 
 __all__ = ["INFO", "KeySettings", "composite_over", "key", "load", "matte_outputs", "run", "solve_foreground"]
 
@@ -203,19 +203,6 @@ def composite_over(fg: np.ndarray, alpha: np.ndarray, background: np.ndarray) ->
     return result
 
 
-def _cast_like(values: np.ndarray, like: np.ndarray) -> np.ndarray:
-    if like.dtype == np.float16:
-        big = float(np.finfo(np.float16).max)
-        half: np.ndarray = np.clip(values, -big, big).astype(np.float16)
-        return half
-    if like.dtype.kind == "u":
-        info = np.iinfo(like.dtype)
-        integers: np.ndarray = np.clip(np.rint(values), info.min, info.max).astype(like.dtype)
-        return integers
-    cast: np.ndarray = values.astype(like.dtype)
-    return cast
-
-
 def matte_outputs(call: ToolCall, alpha: np.ndarray) -> dict[str, Frame]:
     """Steps 4 and 5 as frames, from the call's plate, clean plate and (optional) background
     and the ``alpha`` a key gave; the learned matte writes its outputs through this too."""
@@ -223,7 +210,7 @@ def matte_outputs(call: ToolCall, alpha: np.ndarray) -> dict[str, Frame]:
     clean = call.frame("clean_plate", plate.frame_number)
     plate_rgb = plate.stack(_RGB)
     fg = solve_foreground(plate_rgb, clean.stack(_RGB), alpha)
-    produced = {name: _cast_like(fg[:, :, k], plate.channels[name]) for k, name in enumerate(_RGB)}
+    produced = {name: cast_like(fg[:, :, k], plate.channels[name]) for k, name in enumerate(_RGB)}
     produced["A"] = alpha
     outputs = {
         "alpha": Frame({"A": alpha}, plate.data_window, plate.display_window, colour_space=plate.colour_space),
@@ -233,7 +220,7 @@ def matte_outputs(call: ToolCall, alpha: np.ndarray) -> dict[str, Frame]:
         background = call.frame("background", plate.frame_number)
         back_rgb = background.stack(_RGB)
         over = composite_over(fg, alpha, back_rgb)
-        merged = {name: _cast_like(over[:, :, k], background.channels[name]) for k, name in enumerate(_RGB)}
+        merged = {name: cast_like(over[:, :, k], background.channels[name]) for k, name in enumerate(_RGB)}
         back_alpha = background.channels.get("A")
         below = back_alpha.astype(np.float32) if back_alpha is not None else np.ones_like(alpha)
         merged["A"] = (alpha + (1.0 - alpha) * below).astype(np.float32)

@@ -42,7 +42,7 @@ import numpy as np
 from plateforge.errors import FrameError
 from plateforge.frames import Frame
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
-from plateforge.server.tools.base import ToolCall, passthrough_channels
+from plateforge.server.tools.base import ToolCall, cast_like, passthrough_channels
 
 __all__ = [
     "INFO",
@@ -249,15 +249,6 @@ def key_pairs(call: ToolCall) -> list[tuple[int, Frame, Frame]]:
     return found
 
 
-def _cast_like(values: np.ndarray, like: np.ndarray) -> np.ndarray:
-    if like.dtype == np.float16:
-        big = float(np.finfo(np.float16).max)
-        half: np.ndarray = np.clip(values, -big, big).astype(np.float16)
-        return half
-    cast: np.ndarray = values.astype(like.dtype)
-    return cast
-
-
 def run(state: _State, call: ToolCall) -> dict[str, Frame]:
     call.check_cancelled()
     plate = call.frame("plate")
@@ -271,5 +262,5 @@ def run(state: _State, call: ToolCall) -> dict[str, Frame]:
     )
     call.check_cancelled()
     result = transform.apply(plate.stack(_RGB))
-    produced = {name: _cast_like(result[:, :, k], plate.channels[name]) for k, name in enumerate(_RGB)}
+    produced = {name: cast_like(result[:, :, k], plate.channels[name]) for k, name in enumerate(_RGB)}
     return {"image": passthrough_channels(plate, produced)}
