@@ -40,6 +40,7 @@ from typing import Any
 
 import torch
 
+from plateforge.manifests import Source, write_manifest
 from plateforge.server.device import pick_device
 from plateforge.server.evaluation.cleanup import CleanupScene
 from plateforge.server.evaluation.matte import bench_matte
@@ -52,15 +53,8 @@ from plateforge.synthetic import make_shot, write_shot
 
 def write_dataset(folder: Path, roles: dict[str, str], name: str) -> Path:
     """A training manifest over files already in ``folder`` (role -> glob); its path."""
-    manifest = folder / "dataset.toml"
-    text = f'schema = "plateforge.dataset/1"\nname = "{name}"\n'
-    for role, pattern in roles.items():
-        text += (
-            f'\n[[sources]]\npath = "{pattern}"\nlicence = "CC0-1.0"\nrights_holder = "plateforge bench"\n'
-            f'permitted_uses = ["train", "evaluate"]\nrole = "{role}"\n'
-        )
-    manifest.write_text(text, encoding="utf-8")
-    return manifest
+    sources = [Source(glob, "CC0-1.0", "plateforge bench", ("train", "evaluate"), role) for role, glob in roles.items()]
+    return write_manifest(folder / "dataset.toml", name=name, sources=sources)
 
 
 def cleanup_config(args: argparse.Namespace) -> TrainConfig:

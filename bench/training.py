@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from plateforge.manifests import Source, write_manifest
 from plateforge.server.device import pick_device
 from plateforge.server.evaluation.cleanup import CleanupScene
 from plateforge.server.nets.unet import SIZES, UNet, UNetConfig
@@ -49,15 +50,8 @@ TARGET_SECONDS = 600.0
 def write_dataset(shot: Shot, folder: Path) -> Path:
     """The shot's plates and masks (not its clean plates) with a training manifest; its path."""
     write_shot(shot, folder)
-    manifest = folder / "shot.toml"
-    text = 'schema = "plateforge.dataset/1"\nname = "bench-shot"\n'
-    for role in ("plate", "mask"):
-        text += (
-            f'\n[[sources]]\npath = "{role}.*.exr"\nlicence = "CC0-1.0"\nrights_holder = "plateforge bench"\n'
-            f'permitted_uses = ["train"]\nrole = "{role}"\n'
-        )
-    manifest.write_text(text, encoding="utf-8")
-    return manifest
+    sources = [Source(f"{role}.*.exr", "CC0-1.0", "plateforge bench", ("train",), role) for role in ("plate", "mask")]
+    return write_manifest(folder / "shot.toml", name="bench-shot", sources=sources)
 
 
 def config_for(args: argparse.Namespace, size: str, steps: int, **changes: Any) -> TrainConfig:

@@ -33,6 +33,7 @@ from plateforge.errors import PlateforgeError
 from plateforge.exr import read_exr
 from plateforge.frames import Frame, mask_channel_name
 from plateforge.jobs_client import TrainingClient
+from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr
 from plateforge.models import ParamValue
 from plateforge.sequences import frame_path
@@ -117,16 +118,19 @@ def _score(shot: Shot, pattern: str) -> _Scores:
 def _write_manifest(out: Path, patterns: dict[str, str]) -> Path:
     """The demo shot's dataset manifest: its plates and masks, licensed for training (the clean
     plates are ground truth for scoring and are not listed: the model never sees them)."""
-    manifest = out / "shot.toml"
-    text = '# the synthetic shot of plateforge demo\nschema = "plateforge.dataset/1"\nname = "demo-shot"\n'
-    for role in ("plate", "mask"):
-        glob = Path(patterns[role]).name.replace("####", "*")
-        text += (
-            f'\n[[sources]]\npath = "{glob}"\nlicence = "CC0-1.0"\nrights_holder = "plateforge demo (synthetic)"\n'
-            f'permitted_uses = ["train", "evaluate", "infer"]\nrole = "{role}"\n'
+    sources = [
+        Source(
+            path=Path(patterns[role]).name.replace("####", "*"),
+            licence="CC0-1.0",
+            rights_holder="plateforge demo (synthetic)",
+            permitted_uses=("train", "evaluate", "infer"),
+            role=role,
         )
-    manifest.write_text(text, encoding="utf-8")
-    return manifest
+        for role in ("plate", "mask")
+    ]
+    return write_manifest(
+        out / "shot.toml", name="demo-shot", sources=sources, comment="the synthetic shot of plateforge demo"
+    )
 
 
 def _train(client: Client, manifest: Path, args: argparse.Namespace) -> tuple[str, float]:

@@ -16,7 +16,6 @@ The folder must be one the server can read (the same machine, or shared storage)
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import threading
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
+from plateforge import manifests
 from plateforge.cli.job import describe
 from plateforge.client import Client
 from plateforge.errors import PlateforgeError, UsageError
@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: The dataset manifest schema written (read by the server's plateforge.server.datasets).
-MANIFEST_SCHEMA: Final = "plateforge.dataset/1"
+MANIFEST_SCHEMA: Final = manifests.MANIFEST_SCHEMA
 #: Tools a train panel offers: each learns input -> ground truth pairs.
 TRAINABLE_TOOLS: Final = ("look", "relight", "matte")
 #: The net sizes the server's trainer knows.
@@ -91,12 +91,6 @@ class KeyframeDataset:
         return [p for p in paths if not os.path.isfile(p)]
 
 
-def _toml_string(text: str) -> str:
-    # A JSON string is a TOML basic string (same quotes and escapes, \uXXXX included), except
-    # that TOML also forbids a raw DEL, which JSON leaves as is.
-    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007F")
-
-
 def write_manifest(
     dataset: KeyframeDataset,
     *,
@@ -120,34 +114,23 @@ def write_manifest(
     missing = dataset.missing(keyframes)
     if missing:
         raise UsageError(f"keyframes not rendered: {', '.join(missing)}")
-    lines = [
-        "# keyframe pairs written by a plateforge host train panel",
-        f"schema = {_toml_string(MANIFEST_SCHEMA)}",
-        f"name = {_toml_string(name.strip())}",
+    sources = [
+        manifests.Source(
+            path=Path(frame_path(pattern, frame)).relative_to(dataset.folder).as_posix(),
+            licence=licence.strip(),
+            rights_holder=rights_holder.strip(),
+            role=role,
+        )
+        for frame in sorted(set(keyframes))
+        for role, pattern in (("input", dataset.input_pattern), ("target", dataset.target_pattern))
     ]
-    if description:
-        lines.append(f"description = {_toml_string(description)}")
-    for frame in sorted(set(keyframes)):
-        for role, pattern in (("input", dataset.input_pattern), ("target", dataset.target_pattern)):
-            relative = Path(frame_path(pattern, frame)).relative_to(dataset.folder).as_posix()
-            lines += [
-                "",
-                "[[sources]]",
-                f"path = {_toml_string(relative)}",
-                f"licence = {_toml_string(licence.strip())}",
-                f"rights_holder = {_toml_string(rights_holder.strip())}",
-                'permitted_uses = ["train"]',
-                f"role = {_toml_string(role)}",
-            ]
-    path = dataset.manifest_path
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        temp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        os.replace(temp, path)
-    finally:
-        if temp.exists():
-            temp.unlink()
-    return path
+    return manifests.write_manifest(
+        dataset.manifest_path,
+        name=name.strip(),
+        sources=sources,
+        description=description,
+        comment="keyframe pairs written by a plateforge host train panel",
+    )
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from plateforge.dailies import MatteShot, make_matte_shot
 from plateforge.errors import UsageError
 from plateforge.exr import write_exr
 from plateforge.frames import Frame
+from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr, ssim
 from plateforge.server.tools import matte_classical
 from plateforge.server.tools.base import ToolCall, ToolModule
@@ -182,14 +183,9 @@ def write_matte_dataset(shot: MatteShot, folder: Path, keyframes: Sequence[int],
         write_exr(folder / "clean" / f"clean.{number:04d}.exr", shot.cleans[index])
         if index in keyframes:
             write_exr(folder / "matte" / f"matte.{number:04d}.exr", shot.alphas[index])
-    manifest = folder / "dataset.toml"
-    text = f'schema = "plateforge.dataset/1"\nname = "{name}"\n'
-    for role, pattern in (("plate", "plate/*.exr"), ("clean_plate", "clean/*.exr"), ("matte", "matte/*.exr")):
-        text += (
-            f'\n[[sources]]\npath = "{pattern}"\nlicence = "CC0-1.0"\nrights_holder = "plateforge evaluation"\n'
-            f'permitted_uses = ["train", "evaluate"]\nrole = "{role}"\n'
-        )
-    manifest.write_text(text, encoding="utf-8")
+    roles = (("plate", "plate/*.exr"), ("clean_plate", "clean/*.exr"), ("matte", "matte/*.exr"))
+    sources = [Source(glob, "CC0-1.0", "plateforge evaluation", ("train", "evaluate"), role) for role, glob in roles]
+    manifest = write_manifest(folder / "dataset.toml", name=name, sources=sources)
     register(manifest)
     return manifest
 

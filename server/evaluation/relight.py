@@ -40,6 +40,7 @@ import numpy as np
 
 from plateforge.exr import write_exr
 from plateforge.frames import Frame
+from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr
 from plateforge.relit import AOV_CHANNELS, RelitShot, make_relit_shot
 from plateforge.server.device import pick_device
@@ -126,14 +127,9 @@ class RelightScene:
         for number, plate, target in copies:
             write_exr(folder / f"plate.{number}.exr", plate.replace(frame_number=number))
             write_exr(folder / f"{self.target}.{number}.exr", target.replace(frame_number=number))
-        manifest = folder / "dataset.toml"
-        text = f'schema = "plateforge.dataset/1"\nname = "{self.target}-keys"\n'
-        for role, pattern in (("input", "plate.*.exr"), ("target", f"{self.target}.*.exr")):
-            text += (
-                f'\n[[sources]]\npath = "{pattern}"\nlicence = "CC0-1.0"\nrights_holder = "plateforge bench"\n'
-                f'permitted_uses = ["train", "evaluate"]\nrole = "{role}"\n'
-            )
-        manifest.write_text(text, encoding="utf-8")
+        roles = (("input", "plate.*.exr"), ("target", f"{self.target}.*.exr"))
+        sources = [Source(glob, "CC0-1.0", "plateforge bench", ("train", "evaluate"), role) for role, glob in roles]
+        manifest = write_manifest(folder / "dataset.toml", name=f"{self.target}-keys", sources=sources)
         return manifest
 
 
