@@ -38,10 +38,10 @@ import torch
 from plateforge.manifests import Source, write_manifest
 from plateforge.server.device import pick_device
 from plateforge.server.evaluation.cleanup import CleanupScene
-from plateforge.server.nets.unet import SIZES, UNet, UNetConfig
+from plateforge.server.nets.unet import SIZES, UNet
 from plateforge.server.training import TrainConfig
 from plateforge.server.training.checkpoints import list_checkpoints, load_checkpoint
-from plateforge.server.training.engine import TrainProgress, train
+from plateforge.server.training.engine import TrainProgress, net_config_for, train
 from plateforge.synthetic import Shot, make_shot, write_shot
 
 TARGET_SECONDS = 600.0
@@ -83,7 +83,7 @@ def steps_per_second(args: argparse.Namespace, manifest: Path, size: str, out: P
     config = config_for(args, size, warm + timed)
     train(config, manifest_path=manifest, out_dir=out / f"speed-{size}", progress=progress, resume=False)
     seconds = stamps[warm + timed] - stamps[warm]
-    net = UNet(UNetConfig.preset(size, in_channels=8, out_channels=3, residual_from=(3, 4, 5)))
+    net = UNet(net_config_for(config))
     return {
         "steps_per_s": round(timed / seconds, 3),
         "ms_per_step": round(1000 * seconds / timed, 1),
@@ -107,7 +107,7 @@ def time_to_beat(args: argparse.Namespace, manifest: Path, shot: Shot, out: Path
     scene = CleanupScene(shot)
     classical = scene.per_frame_psnr(scene.classical())
     baseline = float(np.mean(classical))
-    net_config = UNetConfig.preset(size, in_channels=8, out_channels=3, residual_from=(3, 4, 5))
+    net_config = net_config_for(config)
     curve = []
     beat: dict[str, Any] | None = None
     for step, path in sorted(list_checkpoints(run_dir / "checkpoints")):
