@@ -35,7 +35,7 @@ class ProcessCall:
     target_frame: int | None = None
     sanitize_non_finite: bool = False
     #: Facts a receiver learned while the pixels arrived, so nobody passes over them again.
-    #: sha256 digests (provenance.pixels_sha256) of some frames, by (input name, index in its list).
+    #: Pixel digests (provenance.pixels_digest) of some frames, by (input name, index in its list).
     pixel_digests: dict[tuple[str, int], str] = field(default_factory=dict)
     #: Channels holding NaN/Inf, by (input name, index), for every frame; None: not scanned.
     non_finite: dict[tuple[str, int], list[str]] | None = None

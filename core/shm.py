@@ -4,9 +4,13 @@ When the server runs on this machine, frames need not cross a socket. The client
 regions in ``/dev/shm`` (files it creates, mode 0600, with a random nonce in their first bytes),
 registers them with the server, copies a call's input frames into one, and sends ``Process`` a
 request whose frames are references (region, offset). The server reads them in place and writes
-its outputs into the rest of the region, or points at the input's own bytes when an output is an
-input unchanged; the client copies the outputs out, so a result never aliases a reused region.
-That is two copies of the pixels per round trip, both on this side.
+its outputs into a second region, or points at the input's own bytes when an output is an input
+unchanged. The client hands the outputs back as read-only arrays that view the region in place:
+one copy of the pixels per round trip on this side, one on the server's where a tool makes a new
+image. A region that a result views is leased to it: it returns to the pool only once the last
+array viewing it is gone, so a result never changes under its holder. An output lying in a
+region much larger than itself (a tool that passes one of many inputs through) is copied out
+instead, so a held result never pins more shared memory than about twice its own size.
 
 Negotiation is automatic: ``transport="auto"`` tries shared memory only for a single server on a
 loopback address, on a system with ``/dev/shm``; registration then proves both ends see the same
@@ -92,20 +96,20 @@ class Region:
             # Reserve the pages now: a full /dev/shm then fails here with ENOSPC instead of
             # killing the process with SIGBUS when a write first touches a missing page.
             os.posix_fallocate(fd, 0, size)
-            self._mapping = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+            self.mapping = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         except BaseException:
             os.close(fd)
             self.path.unlink(missing_ok=True)
             raise
         os.close(fd)
         self.nonce = secrets.token_bytes(NONCE_BYTES)
-        self._mapping[:NONCE_BYTES] = self.nonce
-        self.buffer: np.ndarray = np.frombuffer(self._mapping, dtype=np.uint8)
+        self.mapping[:NONCE_BYTES] = self.nonce
+        self.buffer: np.ndarray = np.frombuffer(self.mapping, dtype=np.uint8)
         self.registered = False
 
     def close(self) -> None:
         """Unlink the file and unmap it (once no array views it any more)."""
-        _release(self.path, self._mapping)
+        _release(self.path, self.mapping)
         self.buffer = np.empty(0, np.uint8)
 
 
@@ -145,7 +149,9 @@ class SharedMemoryClient:
         self.unavailable: str | None = None
         if not same_host_possible(addresses, directory=directory):
             self.unavailable = "the server is not on a loopback address of this machine, or there is no /dev/shm"
-        self._lock = threading.Lock()
+        # Reentrant: a lease's finalizer gives its region back from wherever the last array
+        # viewing it dies, which can be a garbage collection inside one of these locked blocks.
+        self._lock = threading.RLock()
         self._idle: list[Region] = []
         self._all: dict[str, Region] = {}
         # Regions are files: unlink them even if the Client is dropped without close().
@@ -248,26 +254,29 @@ class SharedMemoryClient:
             for msg, f in zip(given.frames, fs, strict=True)
         ]
         sizes = [f.nbytes for _, f in frames]
-        inputs_end = HEADER_BYTES + sum(_aligned(n) for n in sizes)
         # Outputs are at most about as large as the largest input frame for every model served
         # today; any that do not fit come back as bytes in the response.
         output_bytes = max(sizes, default=0)
-        region = self._acquire(inputs_end + output_bytes)
+        inputs = self._acquire(HEADER_BYTES + sum(_aligned(n) for n in sizes))
+        leases = [self._lease(inputs)]
         try:
+            outputs = self._acquire(HEADER_BYTES + output_bytes)
+            leases.append(self._lease(outputs))
             offset = HEADER_BYTES
             for msg, frame in frames:
-                msg.shm_region, msg.shm_offset = region.name, offset
+                msg.shm_region, msg.shm_offset = inputs.name, offset
                 for pixels in frame.channels.values():
                     size = pixels.nbytes
-                    region.buffer[offset : offset + size] = codec.little_endian(pixels).reshape(-1).view(np.uint8)
+                    inputs.buffer[offset : offset + size] = codec.little_endian(pixels).reshape(-1).view(np.uint8)
                     offset += size
                 offset = _aligned(offset)
-            request.output_region.region = region.name
-            request.output_region.offset = inputs_end
-            request.output_region.byte_size = region.size - inputs_end
+            request.output_region.region = outputs.name
+            request.output_region.offset = HEADER_BYTES
+            request.output_region.byte_size = outputs.size - HEADER_BYTES
 
             def attempt() -> inference_pb2.ProcessResponse:
-                self._ensure_registered(region, timeout)
+                self._ensure_registered(inputs, timeout)
+                self._ensure_registered(outputs, timeout)
                 return send(request)
 
             try:
@@ -275,35 +284,73 @@ class SharedMemoryClient:
             except SharedMemoryError:
                 if self.unavailable is not None:
                     raise
-                # The server no longer knows the region (it restarted): register again, once.
+                # The server no longer knows the regions (it restarted): register again, once.
                 self.forget_registrations()
                 reply = retrying(attempt)
-            return self._decode(reply, region)
+            return self._decode(reply, {lease.name: lease for lease in leases})
         finally:
-            self._give_back(region)
+            # A region goes back to the pool now, or when the last output array viewing it goes.
+            for lease in leases:
+                lease.close()
 
-    def _decode(self, reply: inference_pb2.ProcessResponse, region: Region) -> ProcessResult:
-        frames = {(k, 0): self._frame_out(out.frame, region, out.name) for k, out in enumerate(reply.outputs)}
+    def _lease(self, region: Region) -> _Lease:
+        return _Lease(region, self._give_back)
+
+    def _decode(self, reply: inference_pb2.ProcessResponse, leases: dict[str, _Lease]) -> ProcessResult:
+        frames = {(k, 0): self._frame_out(out.frame, leases, out.name) for k, out in enumerate(reply.outputs)}
         return codec.result_from(reply, frames)
 
-    def _frame_out(self, msg: frame_pb2.Frame, region: Region, name: str) -> Frame:
+    def _frame_out(self, msg: frame_pb2.Frame, leases: dict[str, _Lease], name: str) -> Frame:
         if not msg.shm_region:
             return codec.frame_from_proto(msg)
-        if msg.shm_region != region.name:
+        lease = leases.get(msg.shm_region)
+        if lease is None:
             raise FrameError(f"output {name!r} points at shared-memory region {msg.shm_region!r}, not this call's")
+        layouts = [codec.channel_layout(msg, channel) for channel in msg.channels]
+        frame_bytes = sum(size for _, _, size in layouts)
+        # Viewed in place unless that would pin a region far larger than the output.
+        pin = lease.region.size <= 2 * (HEADER_BYTES + frame_bytes) + SIZE_STEP
         offset = msg.shm_offset
         arrays = []
-        for channel in msg.channels:
-            dtype, shape, size = codec.channel_layout(msg, channel)
-            if offset < HEADER_BYTES or offset + size > region.size or channel.byte_size != size:
+        for channel, (dtype, shape, size) in zip(msg.channels, layouts, strict=True):
+            if offset < HEADER_BYTES or offset + size > lease.region.size or channel.byte_size != size:
                 raise FrameError(
                     f"output {name!r} channel {channel.name!r}: bytes {offset}..{offset + size} do not fit "
-                    f"region {region.name!r} of {region.size} bytes"
+                    f"region {lease.name!r} of {lease.region.size} bytes"
                 )
-            # Copied out: the region is reused by the next call, a result must not change under it.
-            arrays.append(region.buffer[offset : offset + size].view(dtype).reshape(shape).copy())
+            array = lease.view(offset, size).view(dtype).reshape(shape)
+            if pin:
+                array.flags.writeable = False
+            else:
+                array = array.copy()
+            arrays.append(array)
             offset += size
         return codec.frame_from_arrays(msg, arrays)
+
+
+class _Lease:
+    """One call's hold on a region: the region returns to the pool (``give_back``) once the call
+    is over and no output array views it any more.
+
+    The arrays handed out are views of one ndarray made for this lease from the region's mapping;
+    numpy makes every view's ``base`` that ndarray, so it lives exactly as long as the last of
+    them, and a finalizer on it gives the region back.
+    """
+
+    def __init__(self, region: Region, give_back: Callable[[Region], None]) -> None:
+        self.region = region
+        self.name = region.name
+        self._array: np.ndarray | None = np.frombuffer(region.mapping, dtype=np.uint8)
+        # Not at exit: by then the client and its channel are closed, and the file is unlinked.
+        weakref.finalize(self._array, give_back, region).atexit = False
+
+    def view(self, offset: int, size: int) -> np.ndarray:
+        assert self._array is not None, "a closed lease gives no views"
+        return self._array[offset : offset + size]
+
+    def close(self) -> None:
+        """The call is over: from now on only its output arrays keep the region."""
+        self._array = None
 
 
 def _release_all(regions: dict[str, Region]) -> None:

@@ -32,7 +32,7 @@ from plateforge.codec import (
 )
 from plateforge.errors import FrameError, FrameTooLargeError
 from plateforge.frames import Frame, has_non_finite
-from plateforge.provenance import channel_preamble, pixels_hasher, pixels_sha256
+from plateforge.provenance import channel_preamble, finish, pixels_digest, pixels_hasher
 from plateforge.v1 import frame_pb2, inference_pb2
 
 __all__ = ["ChunkAssembler", "gather_call", "gather_result", "stream_call", "stream_result"]
@@ -91,9 +91,9 @@ def _read_chunk(raw: bytes, message_type: type[_StreamMessage], what: str) -> Ch
 
 
 class _RunningDigest:
-    """provenance.pixels_sha256 of one image, fed chunk by chunk while the chunks arrive in order.
+    """provenance.pixels_digest of one image, fed chunk by chunk while the chunks arrive in order.
 
-    Hashing runs on a thread of its own (hashlib releases the GIL), so it proceeds on another
+    Hashing runs on a thread of its own (xxhash releases the GIL for large buffers), so it proceeds on another
     core while the receiving thread copies the next chunk.
     """
 
@@ -128,11 +128,11 @@ class _RunningDigest:
         while (data := self._queue.get()) is not None:
             self.hasher.update(data)
 
-    def hexdigest(self) -> str | None:
+    def digest(self) -> str | None:
         """The digest, or None when chunks came out of order (or ended early)."""
         self._queue.put(None)
         self._worker.join()
-        return self.hasher.hexdigest() if self.in_order and self.channel == len(self.sizes) else None
+        return finish(self.hasher) if self.in_order and self.channel == len(self.sizes) else None
 
 
 class ChunkAssembler:
@@ -229,9 +229,9 @@ class ChunkAssembler:
         return found
 
     def digests(self, frames: dict[tuple[int, int], Frame]) -> dict[tuple[int, int], str]:
-        """provenance.pixels_sha256 of the images asked for, from the running hashes where the
+        """provenance.pixels_digest of the images asked for, from the running hashes where the
         chunks came in order."""
-        return {key: running.hexdigest() or pixels_sha256(frames[key]) for key, running in self._digests.items()}
+        return {key: running.digest() or pixels_digest(frames[key]) for key, running in self._digests.items()}
 
 
 def gather_call(

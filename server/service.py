@@ -17,7 +17,7 @@ import grpc
 from plateforge import __version__, codec, streams
 from plateforge.calls import ProcessCall, ProcessResult
 from plateforge.errors import FrameError, SharedMemoryError
-from plateforge.provenance import pixels_sha256, record
+from plateforge.provenance import pixels_digest, record
 from plateforge.server import shm
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUEST_BYTES, check_call, check_frame_size
 from plateforge.server.registry import Registry
@@ -120,7 +120,7 @@ class InferenceService:
             tool=model.info.tool,
             params=tool_call.params,
             modelProvenance=model.info.provenance,
-            sourcePixelsSha256=tool_call.digests.get((primary, source.frame_number)) or pixels_sha256(source),
+            sourcePixelsDigest=tool_call.digests.get((primary, source.frame_number)) or pixels_digest(source),
             frame=tool_call.target_frame if tool_call.target_frame is not None else "",
             server=f"plateforge {__version__}",
         )

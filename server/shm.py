@@ -33,7 +33,7 @@ from plateforge.calls import ProcessCall, ProcessResult
 from plateforge.codec import call_from, channel_layout, frame_from_arrays, little_endian
 from plateforge.errors import FrameError, FrameTooLargeError, SharedMemoryError
 from plateforge.frames import Frame, has_non_finite
-from plateforge.provenance import pixels_sha256
+from plateforge.provenance import pixels_digest
 from plateforge.v1 import frame_pb2, inference_pb2, shm_pb2
 
 __all__ = [
@@ -325,7 +325,7 @@ def decode_call(
     """The call a shared-memory request holds, its frames viewing the regions in place.
 
     Every frame is scanned for NaN/Inf here while the provenance source (``digest``: input and
-    frame index) is hashed on another thread (hashlib lets go of the GIL), so both passes over the
+    frame index) is hashed on another thread (xxhash lets go of the GIL), so both passes over the
     pixels overlap instead of following one another.
     """
     frames = {
@@ -341,7 +341,7 @@ def decode_call(
         source = frames[digest]
 
         def run_hash() -> None:
-            digests[digest] = pixels_sha256(source)
+            digests[digest] = pixels_digest(source)
 
         hasher = threading.Thread(target=run_hash, name="plateforge-shm-digest", daemon=True)
         hasher.start()

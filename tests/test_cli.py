@@ -15,7 +15,7 @@ import pytest
 from plateforge.exr import read_exr, read_exr_header, sha256_file, write_exr
 from plateforge.frames import Frame
 from plateforge.metrics import psnr
-from plateforge.provenance import from_attributes, pixels_sha256
+from plateforge.provenance import from_attributes, pixels_digest
 from plateforge.synthetic import make_shot, write_shot
 from tests.conftest import ServerProcess
 
@@ -119,7 +119,7 @@ def test_process_writes_cleaned_frames_with_provenance(server: ServerProcess, sh
         assert record["model"] == "cleanup-classical" and record["tool"] == "cleanup"
         assert json.loads(record["params"])["inpaint_radius"] == 4
         assert record["sourceFileSha256"] == sha256_file(shot_dir / f"plate.{number}.exr")
-        assert record["sourcePixelsSha256"] == pixels_sha256(plate.replace(frame_number=number))
+        assert record["sourcePixelsDigest"] == pixels_digest(plate.replace(frame_number=number))
         assert record["frame"] == str(number)
     info = plateforge("info", str(tmp_path / "out.1003.exr"))
     assert "provenance model = cleanup-classical" in info.stdout

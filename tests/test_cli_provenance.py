@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -101,7 +102,7 @@ def test_exr_from_a_real_server(processed: tuple[Path, Path]) -> None:
     assert record["model"] == "passthrough" and record["tool"] == "passthrough" and record["modelVersion"] == "1"
     assert record["params"] == {} and record["frame"] == 1001  # JSON values decoded
     assert record["sourceFile"] == str(plate) and record["sourceFileSha256"] == sha256_file(plate)
-    assert len(record["sourcePixelsSha256"]) == 64 and len(record["modelHash"]) == 64
+    assert re.fullmatch(r"xxh3-128:[0-9a-f]{32}", record["sourcePixelsDigest"]) and len(record["modelHash"]) == 64
     assert record["server"].startswith("plateforge ") and record["schema"] == "1"
 
 

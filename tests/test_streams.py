@@ -9,7 +9,7 @@ from plateforge import streams
 from plateforge.calls import ProcessCall, ProcessResult
 from plateforge.chunkwire import encode_chunk
 from plateforge.errors import FrameError, FrameTooLargeError
-from plateforge.provenance import pixels_sha256
+from plateforge.provenance import pixels_digest
 from tests.frames_for_tests import assert_same_frame, mixed_frame
 
 
@@ -67,9 +67,9 @@ def test_stream_scan_and_digest_match_the_whole_frame_passes(chunk: int) -> None
     messages = list(streams.stream_call(call, chunk_bytes=chunk))
     back = streams.gather_call(iter(messages), inspect_header=lambda header: [(0, 1)])
     assert back.non_finite == {("plate", 0): ["Z"], ("plate", 1): []}
-    assert back.pixel_digests == {("plate", 1): pixels_sha256(target)}
+    assert back.pixel_digests == {("plate", 1): pixels_digest(target)}
     # Chunks out of order still assemble; the digest then comes from the whole frame.
     shuffled = [messages[0], *reversed(messages[1:])]
     again = streams.gather_call(iter(shuffled), inspect_header=lambda header: [(0, 1)])
-    assert again.pixel_digests == {("plate", 1): pixels_sha256(target)}
+    assert again.pixel_digests == {("plate", 1): pixels_digest(target)}
     assert again.non_finite == back.non_finite

@@ -44,7 +44,8 @@ _EXR_LABELS = {
     "frame": "frame",
     "sourceFile": "source file",
     "sourceFileSha256": "source sha256",
-    "sourcePixelsSha256": "source pixels sha256",
+    "sourcePixelsDigest": "source pixels digest",
+    "sourcePixelsSha256": "source pixels sha256",  # written before the digest became XXH3-128
     "server": "server",
 }
 

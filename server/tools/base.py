@@ -41,7 +41,7 @@ class ToolCall:
     #: The frame number to produce (the plate's frame number when only one frame is given).
     target_frame: int | None
     cancelled: threading.Event = field(default_factory=threading.Event)
-    #: provenance.pixels_sha256 of frames as received, by (input name, frame number), where the
+    #: provenance.pixels_digest of frames as received, by (input name, frame number), where the
     #: transport already computed it.
     digests: dict[tuple[str, int | None], str] = field(default_factory=dict)
 

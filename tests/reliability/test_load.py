@@ -30,7 +30,7 @@ import numpy as np
 from plateforge.calls import ProcessCall
 from plateforge.client import Client
 from plateforge.frames import Box, Frame
-from plateforge.provenance import pixels_sha256
+from plateforge.provenance import pixels_digest
 
 address, token, seed, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 rng = np.random.default_rng(seed)
@@ -47,7 +47,7 @@ def make(number):
     return Frame(channels=channels, data_window=window, display_window=Box(0, 0, 1919, 1079), frame_number=number)
 
 frames = [make(seed * 10000 + i) for i in range(count)]
-expected = {f.frame_number: (f, pixels_sha256(f)) for f in frames}
+expected = {f.frame_number: (f, pixels_digest(f)) for f in frames}
 ok, mismatched, problems = 0, 0, []
 started = time.monotonic()
 with Client(address, token=token, retries=3, timeout=120) as client:
@@ -63,7 +63,7 @@ with Client(address, token=token, retries=3, timeout=120) as client:
                 and out.data_window == want.data_window
                 and all(out.channels[n].dtype == p.dtype and out.channels[n].tobytes() == p.tobytes()
                         for n, p in want.channels.items())
-                and result.provenance["plateforge/sourcePixelsSha256"] == digest
+                and result.provenance["plateforge/sourcePixelsDigest"] == digest
             )
             if same:
                 ok += 1

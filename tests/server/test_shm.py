@@ -17,7 +17,7 @@ from plateforge.calls import ProcessCall
 from plateforge.client import Client
 from plateforge.errors import FrameError, SharedMemoryError
 from plateforge.frames import Frame
-from plateforge.provenance import pixels_sha256
+from plateforge.provenance import pixels_digest
 from plateforge.shm import HEADER_BYTES, Region, SharedMemoryClient
 from plateforge.synthetic import make_shot
 from plateforge.v1 import inference_pb2, inference_pb2_grpc, shm_pb2
@@ -67,13 +67,55 @@ def test_auto_uses_shared_memory_on_loopback_and_is_exact(server: ServerProcess)
         held = client._shm.regions
         assert held and set(held) <= _own_regions()
         assert_same_frame(result.outputs["image"], frame, attributes=False)
-        assert result.provenance["plateforge/sourcePixelsSha256"] == pixels_sha256(frame)
-        # The result is a copy: reusing the region for the next call must not change it.
+        assert result.provenance["plateforge/sourcePixelsDigest"] == pixels_digest(frame)
+        # The result views its region, which no later call may reuse while the result lives.
         before = {k: v.copy() for k, v in result.outputs["image"].channels.items()}
         client.process("passthrough", {"plate": _frame()})
         for name, pixels in before.items():
             assert np.array_equal(result.outputs["image"].channels[name].view(np.uint8), pixels.view(np.uint8))
+        held = client._shm.regions
     assert not set(held) & _own_regions(), "close() must unlink the client's regions"
+    # Closing the client does not pull the pages from under a result still held.
+    assert_same_frame(result.outputs["image"], frame, attributes=False)
+
+
+def _idle(client: Client) -> set[str]:
+    return {region.name for region in client._shm._idle}
+
+
+def test_a_result_leases_its_region_until_its_last_array_goes(server: ServerProcess) -> None:
+    """Outputs come back as read-only views of the shared memory (no copy out); the region they
+    view leaves the pool until the last of them is dropped, then serves the next call."""
+    kept = _frame(number=1)
+    with Client(server.address, token=server.token, retries=0) as client:
+        result = client.process("passthrough", {"plate": kept}, transport="shm")
+        red = result.outputs["image"].channels["R"]
+        assert not red.flags.writeable and not red.flags.owndata
+        with pytest.raises(ValueError, match="read-only"):
+            red[0, 0] = 0
+        leased = set(client._shm.regions) - _idle(client)
+        assert len(leased) == 1, "passthrough answers in the input region: that one is leased"
+        for k in range(6):
+            other = _frame(number=10 + k)
+            out = client.process("passthrough", {"plate": other}, transport="shm").outputs["image"]
+            assert_same_frame(out, other, attributes=False)
+            assert not leased & _idle(client)
+        del out
+        assert_same_frame(result.outputs["image"], kept, attributes=False)
+        assert len(client._shm.regions) <= 6, "regions of finished calls are reused, not piled up"
+        del result
+        assert not leased & _idle(client), "one of its arrays still views the region"
+        del red
+        assert leased <= _idle(client), "the last array gone, the region is back in the pool"
+
+
+def test_new_images_come_back_from_the_output_region_in_place(client: Client) -> None:
+    shot = make_shot(width=64, height=48, frames=3, seed=3)
+    call = dict(inputs={"plate": shot.plates, "mask": shot.masks}, target_frame=shot.first_frame + 1)
+    shared = client.process("cleanup-classical", transport="shm", **call)  # type: ignore[arg-type]
+    streamed = client.process("cleanup-classical", transport="stream", **call)  # type: ignore[arg-type]
+    assert_same_frame(shared.outputs["image"], streamed.outputs["image"])
+    assert all(not a.flags.owndata and not a.flags.writeable for a in shared.outputs["image"].channels.values())
 
 
 def test_temporal_model_gives_the_same_result_over_shm_and_stream(client: Client) -> None:
