@@ -85,7 +85,8 @@ def pixels_digest(frame: Frame) -> str:
     digest = pixels_hasher(frame.data_window, frame.display_window)
     for name, pixels in frame.channels.items():
         digest.update(channel_preamble(name, pixels.dtype))
-        digest.update(np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("<")).reshape(-1).view(np.uint8).data)
+        samples = np.ascontiguousarray(pixels, dtype=pixels.dtype.newbyteorder("<"))
+        digest.update(samples.reshape(-1).view(np.uint8).data)
     return finish(digest)
 
 

@@ -36,6 +36,7 @@ HOST_MODULES = [
     "plateforge.cli.jobs",
     "plateforge.cli.job",
     "plateforge.cli.serve",
+    "plateforge.cli.base_model",
 ]
 
 BLOCKER = """

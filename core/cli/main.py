@@ -27,6 +27,7 @@ VERBS = {
     "job": "job",
     "nuke": "nuke",
     "blender": "blender",
+    "base-model": "base_model",
 }
 
 

@@ -121,7 +121,7 @@ def verify_pipeline_folder(folder: StrPath, *, uses: tuple[str, ...] = ("infer",
     if not record.is_file():
         raise LicenceError(
             f"base model folder '{root}' has no licence record ({LICENCE_FILE}); plateforge loads no base model "
-            "without one (write it with plateforge.server.generative.write_licence)"
+            "without one (write it with `plateforge base-model licence`)"
         )
     try:
         manifest = load_manifest(record)
