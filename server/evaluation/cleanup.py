@@ -10,8 +10,10 @@ the optical flow between consecutive *clean* frames that the temporal metric war
 * :meth:`CleanupScene.learned` runs a trained net (a ``guided-unet``) exactly as the served
   model does: guide planes in, tiled inference, the result composited with the soft mask;
 * :meth:`CleanupScene.score` gives the figures of a method's frames, lower-case and JSON-ready:
-  ``psnr`` and ``ssim`` inside the mask (weighted by it), ``psnr_frame`` and ``ssim_frame`` over the
-  whole frame, and ``warp_error``.
+  ``psnr`` and ``ssim`` inside the mask (weighted by it), ``psnr_shown`` and ``psnr_unseen``
+  inside the mask over the pixels some neighbouring frame shows and those none does (where the
+  classical fill is spatial inpainting: nearly all of its error), each pooled over the shot,
+  ``psnr_frame`` and ``ssim_frame`` over the whole frame, and ``warp_error``.
 
 ``warp_error`` is temporal stability: for each pair of consecutive frames, the mean absolute
 difference inside the mask between a frame and the previous one warped onto it (Farneback flow
@@ -122,11 +124,26 @@ class CleanupScene:
         return {
             "psnr": _mean(inside),
             "psnr_min": float(np.min([v for v in inside if np.isfinite(v)])),
+            "psnr_shown": self._pooled_psnr(results, shown=True),
+            "psnr_unseen": self._pooled_psnr(results, shown=False),
             "ssim": _mean([ssim(r, f.truth, mask=f.mask) for r, f in zip(results, self.frames, strict=True)]),
             "psnr_frame": _mean([psnr(r, f.truth) for r, f in zip(results, self.frames, strict=True)]),
             "ssim_frame": _mean([ssim(r, f.truth) for r, f in zip(results, self.frames, strict=True)]),
             "warp_error": _mean(warps),
         }
+
+    def _pooled_psnr(self, results: Sequence[np.ndarray], *, shown: bool) -> float:
+        """PSNR inside the masks (weighted) over the pixels a neighbour showed (or none did), all frames pooled."""
+        total, weight = 0.0, 0.0
+        for r, f in zip(results, self.frames, strict=True):
+            where = f.mask * ((f.planes[..., 7] > 0) == shown)
+            total += float((((r - f.truth) ** 2).mean(axis=2) * where).sum())
+            weight += float(where.sum())
+        if weight <= 0:
+            return float("nan")
+        if total <= 0:
+            return float("inf")
+        return 10.0 * float(np.log10(weight / total))
 
     def per_frame_psnr(self, results: Sequence[np.ndarray]) -> list[float]:
         return [psnr(r, f.truth, mask=f.mask) for r, f in zip(results, self.frames, strict=True)]

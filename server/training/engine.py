@@ -210,7 +210,7 @@ def train(
             "samplers": samplers,
             "scaler": scaler.state_dict() if amp else {},
             "losses": losses,
-            "val_psnr": val_psnr,
+            "val_psnr": val_psnr if val_psnr is not None and math.isfinite(val_psnr) else None,  # JSON: no NaN
         }
         return checkpoints.save_checkpoint(
             checkpoint_dir,
@@ -236,7 +236,9 @@ def train(
         model.train()
         with _autocast(amp):
             output = model(batch.inputs)
-        terms = training_loss(output, batch.target, batch.weight, ssim_weight=config.ssim_weight)
+        terms = training_loss(
+            output, batch.target, batch.weight, ssim_weight=config.ssim_weight, mse_weight=config.loss_mse_weight
+        )
         optimizer.zero_grad(set_to_none=True)
         scaled: torch.Tensor = scaler.scale(terms.total)
         scaled.backward()  # type: ignore[no-untyped-call,unused-ignore]

@@ -12,11 +12,16 @@ to turn that fill into the plate it removed. Read top to bottom:
    it with the classical tool's own estimate
    (:func:`~plateforge.server.tools.cleanup_classical.align_neighbours`), using the shot's masks.
    The camera does not care where the holes are, so every hole pattern of the frame reuses it.
-3. **Holes.** ``holes_per_frame`` patterns a frame, from a generator seeded by the config. Half
-   are cut in the frame alone (neighbours show what they hide: the temporal fill is tested);
-   half are cut at the same place in every neighbour too, like a rig that moves with the camera,
-   so part of them no frame shows and the spatial inpainting is tested. The classical fill then
-   treats ``shot mask | holes`` as its mask, as it would a real roto.
+3. **Holes.** ``holes_per_frame`` patterns a frame, from a generator seeded by the config. A
+   ``marker_holes`` share are thin markers (:func:`marker_holes`: tape crosses, strips, small
+   boxes) stuck on the set: cut world-locked in every neighbour too (carried by the camera move),
+   so no frame shows them and only the spatial inpainting fills them -- where nearly all of the
+   classical fill's error is on a real shot (a tape cross, a rig that hides the same set for a
+   few frames). The rest are rig-sized (:func:`rig_holes`), half cut in the frame alone
+   (neighbours show what they hide: the temporal fill is tested), half at the same place in every
+   neighbour, like a rig that moves with the camera. With ``soft_holes`` every hole gets a soft
+   roto edge (:func:`soft_edges`), as the real masks the net will see have. The classical fill
+   then treats ``shot mask | holes`` as its mask, as it would a real roto.
 4. **Samples.** Per pattern, a :class:`~plateforge.server.training.data.TrainFrame` holding the
    encoded :func:`~plateforge.server.nets.guide.guide_planes`, the encoded plate as target and,
    as loss weight, the holes where the shot's mask is clear (under the real rig the truth is
@@ -32,8 +37,10 @@ to turn that fill into the plate it removed. Read top to bottom:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 
 from plateforge.errors import ManifestError
@@ -53,7 +60,7 @@ from plateforge.server.training.data import (
     validation_window,
 )
 
-__all__ = ["LIGHT_CHANNELS", "load_guided_data", "rig_holes"]
+__all__ = ["LIGHT_CHANNELS", "load_guided_data", "marker_holes", "rig_holes", "soft_edges"]
 
 #: Guide planes that hold light: the zeroed plate and the classical composite (the rest are masks).
 LIGHT_CHANNELS = 6
@@ -70,6 +77,52 @@ def rig_holes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
         patch = random_holes(rng, side, side)
         hole[top : top + side, left : left + side] = np.maximum(hole[top : top + side, left : left + side], patch)
     return hole
+
+
+def marker_holes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """An ``(H, W)`` float32 hole mask in {0, 1}: one to three thin, marker-sized shapes (tape
+    crosses, short strips of tape or wire, small boxes), the rig no neighbouring frame shows when
+    it is stuck on the set: what the classical fill leaves to spatial inpainting."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32) + np.float32(0.5)
+    distance = np.full((height, width), np.inf, np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        cx, cy = float(rng.uniform(0, width)), float(rng.uniform(0, height))
+        angle = float(rng.uniform(0, math.pi))
+        kind = int(rng.integers(0, 3))
+        if kind == 0:  # a cross of two strips
+            length, half = float(rng.uniform(4.0, 12.0)), float(rng.uniform(0.8, 2.5))
+            shape = np.minimum(
+                _box_distance(xs, ys, cx, cy, length, half, angle),
+                _box_distance(xs, ys, cx, cy, length, half, angle + math.pi / 2),
+            )
+        elif kind == 1:  # a strip
+            shape = _box_distance(xs, ys, cx, cy, float(rng.uniform(8.0, 40.0)), float(rng.uniform(0.8, 4.0)), angle)
+        else:  # a small box
+            shape = _box_distance(xs, ys, cx, cy, float(rng.uniform(2.0, 8.0)), float(rng.uniform(2.0, 8.0)), angle)
+        np.minimum(distance, shape, out=distance)
+    return (distance <= 0).astype(np.float32)
+
+
+def soft_edges(rng: np.random.Generator, hole: np.ndarray) -> np.ndarray:
+    """``hole`` (binary) as an artist's roto draws it: 1 over the hole grown by 0 to 3 pixels, then
+    falling to 0 over a further 1 to 3, so training sees the soft edges the real masks have."""
+    grow, softness = float(rng.uniform(0.0, 3.0)), float(rng.uniform(1.0, 3.0))
+    outside = (hole <= 0).astype(np.uint8)
+    distance = np.full(hole.shape, np.inf, np.float32)
+    if not outside.all():
+        distance = np.asarray(cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE), np.float32)
+    soft: np.ndarray = np.clip((grow + softness - distance) / softness, 0.0, 1.0).astype(np.float32)
+    return soft
+
+
+def _box_distance(xs: np.ndarray, ys: np.ndarray, cx: float, cy: float, a: float, b: float, angle: float) -> np.ndarray:
+    """Signed distance to a box of half-sides ``a``, ``b`` turned by ``angle`` (negative inside)."""
+    ca, sa = math.cos(angle), math.sin(angle)
+    dx, dy = xs - np.float32(cx), ys - np.float32(cy)
+    qx = np.abs(dx * np.float32(ca) + dy * np.float32(sa)) - np.float32(a)
+    qy = np.abs(-dx * np.float32(sa) + dy * np.float32(ca)) - np.float32(b)
+    outside = np.sqrt(np.maximum(qx, 0) ** 2 + np.maximum(qy, 0) ** 2)
+    return np.asarray(outside + np.minimum(np.maximum(qx, qy), 0), np.float32)
 
 
 def load_guided_data(config: TrainConfig, manifest_path: StrPath) -> TrainingData:
@@ -111,7 +164,7 @@ def load_guided_data(config: TrainConfig, manifest_path: StrPath) -> TrainingDat
         neighbours = [(plates[j], masks[j]) for j in near]
         matrices = align_neighbours(plates[k], masks[k], neighbours)
         frame_samples = [
-            _sample(rng, number, plates[k], masks[k], neighbours, matrices, config.unseen_weight)
+            _sample(rng, number, plates[k], masks[k], neighbours, matrices, config)
             for _ in range(config.holes_per_frame)
         ]
         if k in fixes:
@@ -119,7 +172,9 @@ def load_guided_data(config: TrainConfig, manifest_path: StrPath) -> TrainingDat
             frame_samples += [fixed] * config.holes_per_frame
         samples.append(frame_samples)
     if len(samples) >= 2:
-        validation = validation_window(config, samples[-1][0])
+        # The first of the held-out frame's patterns with holes inside the window (small markers may miss it).
+        windows = [validation_window(config, sample) for sample in samples[-1]]
+        validation = next((w for w in windows if float(w.weight.sum()) > 0), windows[0])
         training = tuple(s for frame in samples[:-1] for s in frame)
     else:  # one frame: hold out its first pattern (a smoke check, said so in the card)
         if config.holes_per_frame < 2:
@@ -161,18 +216,25 @@ def _sample(
     mask: np.ndarray,
     neighbours: Sequence[Neighbour],
     matrices: Sequence[np.ndarray | None],
-    unseen_weight: float,
+    config: TrainConfig,
 ) -> TrainFrame:
     """One hole pattern of one frame, classically filled, as a training sample."""
     height, width = mask.shape
-    holes = rig_holes(rng, height, width) * (mask <= 0)
-    moves_with_camera = bool(rng.integers(0, 2))
-    cut = [(n_rgb, np.maximum(n_mask, holes) if moves_with_camera else n_mask) for n_rgb, n_mask in neighbours]
+    marker = bool(rng.random() < config.marker_holes)
+    shape = marker_holes(rng, height, width) if marker else rig_holes(rng, height, width)
+    holes = (soft_edges(rng, shape) if config.soft_holes else shape) * (mask <= 0)
+    # Markers are stuck on the set: every neighbour misses them too (world-locked). Other rigs are
+    # cut in the frame alone or, half the time, at the same place in every neighbour.
+    locked = marker or bool(rng.integers(0, 2))
+    cut = [
+        (n_rgb, np.maximum(n_mask, _into(holes, matrix, marker)) if locked and matrix is not None else n_mask)
+        for (n_rgb, n_mask), matrix in zip(neighbours, matrices, strict=True)
+    ]
     hidden = np.maximum(mask, holes)
     fill = fill_plate(rgb, hidden, cut, matrices)
     planes = guide_planes(rgb, hidden, fill.rgb, fill.shown).transpose(2, 0, 1)
     # Weights stay in [0, 1] (the SSIM term blends by them): shown pixels count 1 / unseen_weight.
-    weight = (holes * (mask <= 0) * np.where(fill.shown, 1.0 / unseen_weight, 1.0)).astype(np.float32)
+    weight = (holes * (mask <= 0) * np.where(fill.shown, 1.0 / config.unseen_weight, 1.0)).astype(np.float32)
     return TrainFrame(
         number=number,
         image=encode_planes(planes),
@@ -181,3 +243,13 @@ def _sample(
         light_channels=LIGHT_CHANNELS,
         focus=np.flatnonzero(weight > 0),
     )
+
+
+def _into(holes: np.ndarray, matrix: np.ndarray, world: bool) -> np.ndarray:
+    """The holes as a neighbour sees them: carried by the camera move ``matrix`` (target pixels ->
+    neighbour pixels) when ``world`` (stuck on the set), at the same pixels otherwise."""
+    if not world:
+        return holes
+    height, width = holes.shape
+    moved = cv2.warpAffine(holes, matrix.astype(np.float64), (width, height), flags=cv2.INTER_LINEAR)
+    return np.asarray(moved, np.float32)
