@@ -12,10 +12,20 @@ only those K before -> after pairs; it is scored on every *other* frame:
   the K pairs, plate R, G, B -> target, run as the served model runs it (tiled, encoded);
 * ``learned_aov``: the same with the plate's AOVs as extra net inputs (``input_channels``).
 
-Figures, lower-case and JSON-ready: ``psnr`` (dB, scene-linear, peak 1, mean over the scored
-frames) and ``delta_e2000`` (mean CIEDE2000 over their pixels, :mod:`.colour`), and for the
-learned methods ``train_seconds`` and ``train_steps``. ``unchanged`` (the plate itself against
-the target, on the same frames) is the floor every method must clear.
+Figures, lower-case and JSON-ready (:data:`METRICS` says the same in words, for the bench's
+settings): ``psnr`` (dB, scene-linear, peak 1, mean over the scored frames), ``psnr_tonemapped``
+(dB, peak 1, on both images tonemapped per channel by ``x / (1 + x)`` after clipping negatives to
+0: a display-range view of the HDR frames) and ``delta_e2000`` (mean CIEDE2000 over their pixels,
+:mod:`.colour`), and for the learned methods ``train_seconds`` and ``train_steps``.
+``unchanged`` (the plate itself against the target, on the same frames) is the floor every method
+must clear.
+
+**Why two PSNRs.** The relit truth is HDR: the practical's fixture glows at 6-10 and the key light
+lifts plate highlights of 3-4 to 13 and more. Scene-linear PSNR (peak 1) is then decided by the
+1-4 % of pixels above 1.5 (they hold about 80 % of the squared error of every method), so it
+mostly measures the highlights; the tonemapped PSNR weighs shadows, midtones and highlights
+alike (a highlight still counts, compressed, unlike a clip to [0, 1]). Both are reported for
+every method, computed the same way.
 
 Training runs through :func:`plateforge.server.training.train` on EXR files and a licence
 manifest, like any job. The trainer holds the last pair of a manifest out for validation; so that
@@ -23,7 +33,12 @@ all K keys are trained on, the manifest also lists a copy of the last key pair u
 number, which becomes the validation frame (a smoke check of a training frame, not an unseen
 one; the score that matters is the one here, on the non-key frames). Augmentation: flips only.
 Exposure jitter is off because neither target is homogeneous in exposure (the practical's
-emission, and the grade's offset and power, do not scale with the plate).
+emission, and the grade's offset and power, do not scale with the plate); measured, jitter cost
+the AOV net 4.6 dB tonemapped on the relight (shot 0, K = 4). The loss adds
+:data:`MSE_WEIGHT` times the squared error (on encoded values) to the default L1 + SSIM: L1 alone
+under-fits the rare bright pixels (the key light's gain on plate highlights came out at half its
+true value), which squared error, like PSNR, does not forgive (shot 0, K = 4: +2.0 dB
+scene-linear).
 """
 
 from __future__ import annotations
@@ -51,10 +66,28 @@ from plateforge.server.nets.unet import UNet
 from plateforge.server.tools.relight_classical import fit_transform
 from plateforge.server.training import TrainConfig, net_config_for, train
 
-__all__ = ["KEYS", "RelightScene", "bench_look", "bench_relight", "key_indices", "score"]
+__all__ = [
+    "KEYS",
+    "METRICS",
+    "MSE_WEIGHT",
+    "RelightScene",
+    "bench_look",
+    "bench_relight",
+    "key_indices",
+    "score",
+    "tonemap",
+]
 
 #: The keyframe counts measured.
 KEYS = (1, 2, 4, 8)
+#: Weight of the squared-error term the learned methods train with (see the module doc).
+MSE_WEIGHT = 4.0
+#: What the figures are, in words (bench/quality.py puts this in its settings).
+METRICS = {
+    "psnr": "dB, scene-linear R, G, B, peak 1.0, no clipping; mean over the non-key frames",
+    "psnr_tonemapped": "dB, peak 1.0, on max(x, 0) / (1 + max(x, 0)) per channel; mean over the non-key frames",
+    "delta_e2000": "CIEDE2000, scene-linear Rec.709 to CIELAB with 1.0 as white (L* > 100 above); mean over pixels",
+}
 RGB = ("R", "G", "B")
 Target = Literal["relit", "look"]
 
@@ -66,12 +99,25 @@ def key_indices(frames: int, keys: int) -> list[int]:
     return sorted({int((j + 0.5) * frames / keys) for j in range(keys)})
 
 
+def tonemap(rgb: np.ndarray) -> np.ndarray:
+    """Scene-linear to a display range: ``x / (1 + x)`` per channel on ``max(x, 0)``; float64 in [0, 1)."""
+    x = np.maximum(np.asarray(rgb, np.float64), 0.0)
+    mapped: np.ndarray = x / (1.0 + x)
+    return mapped
+
+
+def _mean_psnr(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
+    finite = [p for p in (psnr(r, t) for r, t in pairs) if math.isfinite(p)]
+    return round(float(np.mean(finite)) if finite else math.inf, 4)
+
+
 def score(results: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> dict[str, float]:
-    """Mean PSNR (dB, scene-linear) and mean CIEDE2000 of ``results`` against ``truths``."""
-    psnrs = [psnr(r, t) for r, t in zip(results, truths, strict=True)]
-    finite = [p for p in psnrs if math.isfinite(p)]
+    """Mean PSNR (scene-linear and tonemapped) and mean CIEDE2000 of ``results`` against ``truths``
+    (see :data:`METRICS`)."""
+    pairs = list(zip(results, truths, strict=True))
     return {
-        "psnr": round(float(np.mean(finite)) if finite else math.inf, 4),
+        "psnr": _mean_psnr(pairs),
+        "psnr_tonemapped": _mean_psnr([(tonemap(r), tonemap(t)) for r, t in pairs]),
         "delta_e2000": round(
             float(np.mean([delta_e2000_image(r, t) for r, t in zip(results, truths, strict=True)])), 4
         ),
@@ -145,6 +191,7 @@ def _config(args: argparse.Namespace, tool: str, channels: Sequence[str]) -> Tra
         lr=args.lr,
         warmup=min(50, args.steps // 10),
         exposure_jitter=0.0,
+        mse_weight=MSE_WEIGHT,
         checkpoint_every=10**6,
         preview_every=10**6,
         validation_every=10**6,

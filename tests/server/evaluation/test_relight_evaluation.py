@@ -4,13 +4,22 @@ and that the figures rank methods the way the ground truth says they must."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from plateforge.relit import make_relit_shot
-from plateforge.server.evaluation.relight import RelightScene, bench_look, bench_relight, key_indices, score
+from plateforge.server.evaluation.relight import (
+    METRICS,
+    RelightScene,
+    bench_look,
+    bench_relight,
+    key_indices,
+    score,
+    tonemap,
+)
 
 
 @pytest.mark.parametrize(
@@ -38,6 +47,22 @@ def test_score_is_perfect_on_the_truth_and_worse_off_it() -> None:
     assert worse["delta_e2000"] > 0 and worse["psnr"] < 40
 
 
+def test_tonemapped_psnr_weighs_a_highlight_as_a_display_shows_it() -> None:
+    np.testing.assert_allclose(tonemap(np.array([-1.0, 0.0, 1.0, 3.0, 1e6])), [0.0, 0.0, 0.5, 0.75, 1.0], atol=1e-6)
+    truth = np.full((10, 10, 3), 0.2, np.float32)
+    truth[0, 0] = 8.0  # one glowing pixel, as the practical's fixture
+    highlight_off, midtones_off = truth.copy(), truth * 1.1
+    highlight_off[0, 0] = 4.0  # half the highlight's value, the rest exact
+    midtones_off[0, 0] = 8.0
+    hi, mid = score([highlight_off], [truth]), score([midtones_off], [truth])
+    # Scene-linear, the one wrong highlight outweighs a 10 % error on every other pixel ...
+    assert hi["psnr"] < mid["psnr"] - 10
+    # ... tonemapped, it is one pixel among 100, halved on display (8/9 -> 4/5): both count.
+    assert abs(hi["psnr_tonemapped"] - mid["psnr_tonemapped"]) < 10
+    assert math.isinf(score([truth], [truth])["psnr_tonemapped"])
+    assert set(METRICS) == {"psnr", "psnr_tonemapped", "delta_e2000"}
+
+
 def test_classical_fits_the_look_far_better_than_the_relight() -> None:
     shot = make_relit_shot(width=64, height=48, frames=6, seed=0)
     keys = key_indices(6, 2)
@@ -57,6 +82,6 @@ def test_bench_functions_report_every_method_per_k(tmp_path: Path) -> None:
         for entry in report.values():
             assert {"unchanged", "classical", "classical_lut", "learned", "learned_aov"} <= set(entry)
             for method in ("classical", "learned", "learned_aov"):
-                assert {"psnr", "delta_e2000"} <= set(entry[method])
+                assert {"psnr", "psnr_tonemapped", "delta_e2000"} <= set(entry[method])
                 assert np.isfinite(entry[method]["psnr"]) and entry[method]["delta_e2000"] >= 0
             assert entry["learned"]["train_steps"] == 2 and entry["learned_aov"]["train_seconds"] > 0
