@@ -1,5 +1,7 @@
 """`plateforge demo --train`: the learned cleanup trained on the demo shot as a server job and
-served next to cleanup-classical (the full-length comparison is bench/training.py's)."""
+served next to cleanup-classical (the full-length comparison is bench/training.py's), and the
+learned matte trained on the matte shot's keyframe mattes next to matte-classical (the full-length
+comparison is bench/quality.py's)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from tests.test_cli import plateforge
 def test_demo_trains_serves_and_scores_a_learned_cleanup(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     result = plateforge(
-        "demo", "--out", str(out), "--frames", "5", "--train", "--train-steps", "3", "--json", timeout=900
+        "demo", "--out", str(out), "--frames", "5", "--train", "--train-steps", "3", "--matte-train-steps", "3",
+        "--json", timeout=900,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     figures = json.loads(result.stdout.strip().splitlines()[-1])
@@ -38,3 +41,18 @@ def test_demo_trains_serves_and_scores_a_learned_cleanup(tmp_path: Path) -> None
     assert {s["path"] for s in card["sources"]} >= {"plate.1001.exr", "mask.1001.exr"}
     assert all(s["licence"] == "CC0-1.0" for s in card["sources"])
     assert not any("clean" in s["path"] for s in card["sources"])  # never the ground truth
+
+    # The matte half: matte-classical keyed and composited the matte shot; the learned matte was
+    # trained on three keyframe mattes as a job, served, and scored on the other frames.
+    matte = figures["matte"]
+    assert matte["model"] == "matte-classical" and len(matte["frames"]) == 5
+    assert 0 < matte["sad"] < 5 and matte["psnr_composite_db"] > 25
+    trained = matte["learned"]
+    assert trained["model"] == "demo-matte" and trained["train_steps"] == 3 and len(trained["keyframes"]) == 3
+    # Three steps barely move a net that starts as the key (and only inside the key's unknown band).
+    assert abs(trained["sad"] - matte["sad"]) < 0.25 * matte["sad"]
+    assert isinstance(trained["beats_classical"], bool) and "learned matte (demo-matte" in result.stdout
+    assert len(sorted((out / "matte" / "learned").glob("composite.*.exr"))) == 8
+    (matte_card,) = (out / "models").glob("demo-matte/*/card.json")
+    assert json.loads(matte_card.read_text())["net"]["arch"] == "matte-unet"
+    assert (out / "matte" / "contact_sheet.png").stat().st_size > 0

@@ -252,6 +252,7 @@ def evaluate_matte(
     ``work_dir``; its figures include ``train_seconds``."""
     from plateforge.server.tools.learned import tool_module_for
     from plateforge.server.training import TrainConfig, train
+    from plateforge.server.training.matting import LOSS_SETTINGS
 
     keys = sorted({int(k) for k in keyframes})
     bad = [k for k in keys if not 0 <= k < len(shot)]
@@ -277,6 +278,8 @@ def evaluate_matte(
         validation_every=max(steps, 1),
         seed=seed,
         device=device,
+        mse_weight=LOSS_SETTINGS["mse_weight"],
+        ssim_weight=LOSS_SETTINGS["ssim_weight"],
     )
     started = time.monotonic()
     result = train(config, manifest_path=manifest, out_dir=work_dir / "run", resume=False)

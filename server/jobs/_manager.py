@@ -152,6 +152,11 @@ def build_config(
         raise UsageError(f"training config: unknown field(s) {unknown}; known fields: {sorted(fields)}")
     values: dict[str, Any] = {k: _coerce(k, v, fields[k]) for k, v in overrides.items()}
     values.setdefault("mode", {"cleanup": "cleanup", "matte": "matte", "generative-fill": "lora"}.get(tool, "pairs"))
+    if values["mode"] == "matte":  # its own loss (plateforge.server.training.matting, step 4)
+        from plateforge.server.training.matting import LOSS_SETTINGS
+
+        for name, value in LOSS_SETTINGS.items():
+            values.setdefault(name, value)
     values["tool"] = tool
     if model_name:
         values["name"] = model_name

@@ -24,7 +24,9 @@ result is composited back with the soft mask as cleanup-classical does.
 Models whose net is ``matte-unet`` are learned mattes (``mode="matte"`` in training): the classical
 difference key (:func:`~plateforge.server.tools.matte_classical.key`) is pulled first and the net
 corrects it, reading :func:`~plateforge.server.nets.matte_guide.matte_planes` exactly as in
-training; the foreground and composite are then made as matte-classical makes them.
+training; inside the key's unknown band the net's alpha is taken, outside it the key stands
+(:func:`~plateforge.server.nets.matte_guide.merge`); the foreground and composite are then made as
+matte-classical makes them.
 
 Other models whose card declares a ``mask`` input are inpainting nets (``mode="inpaint"`` in training):
 the net reads the plate's R, G, B zeroed under the mask plus the mask itself, exactly as the
@@ -48,7 +50,7 @@ from plateforge.models import ModelInfo
 from plateforge.server.inference.tiling import run_on_frame_arrays
 from plateforge.server.modelcard import ModelCard, load_card, load_weights, verify_model
 from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS, guide_planes
-from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS, matte_planes
+from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS, matte_planes, merge
 from plateforge.server.nets.unet import UNet, UNetConfig
 from plateforge.server.tools import cleanup_classical, matte_classical
 from plateforge.server.tools.base import ToolCall, ToolModule, cast_like, passthrough_channels
@@ -261,7 +263,7 @@ def _run_matte(state: LearnedState, call: ToolCall) -> dict[str, Frame]:
     clean = call.frame("clean_plate", plate.frame_number)
     planes = matte_planes(plate.stack(_RGB), clean.stack(_RGB))
     result = _run_net(state, planes, call)
-    alpha = np.clip(np.nan_to_num(result[:, :, 0], nan=0.0), 0.0, 1.0).astype(np.float32)
+    alpha = merge(planes[:, :, KEY_CHANNEL], result[:, :, 0])  # the net decides the key's unknown band only
     return matte_classical.matte_outputs(call, alpha)
 
 

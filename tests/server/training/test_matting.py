@@ -19,13 +19,13 @@ from plateforge.server.datasets.manifest import register
 from plateforge.server.evaluation.matte import write_matte_dataset
 from plateforge.server.jobs._manager import build_config
 from plateforge.server.modelcard import verify_model
-from plateforge.server.nets.matte_guide import KEY_CHANNEL
+from plateforge.server.nets.matte_guide import BAND_INSIDE, BAND_OUTSIDE, KEY_CHANNEL, merge, unknown_band
 from plateforge.server.tools import matte_classical
 from plateforge.server.tools.base import ToolCall
 from plateforge.server.tools.learned import net_config_of, tool_module_for
-from plateforge.server.training import train
+from plateforge.server.training import TrainConfig, train
 from plateforge.server.training.data import Sampler
-from plateforge.server.training.matting import load_matte_data
+from plateforge.server.training.matting import LOSS_SETTINGS, load_matte_data
 from tests.conftest import TOKEN, start_server
 from tests.server.training.helpers import fast
 
@@ -54,6 +54,44 @@ def test_tool_matte_trains_in_matte_mode() -> None:
     assert build_config(tool="matte").mode == "matte"
     assert build_config(tool="matte").model_tool == "matte"
     assert build_config(tool="look").mode == "pairs"
+    # The matte mode's own loss unless the request says otherwise; other modes keep theirs.
+    matte = build_config(tool="matte")
+    assert (matte.mse_weight, matte.ssim_weight) == (LOSS_SETTINGS["mse_weight"], LOSS_SETTINGS["ssim_weight"])
+    assert build_config(tool="matte", params={"mse_weight": 2.0}).mse_weight == 2.0
+    assert build_config(tool="look").mse_weight == TrainConfig().mse_weight
+
+
+def test_the_band_holds_the_keys_uncertainty_and_merge_keeps_the_key_outside_it() -> None:
+    key = np.zeros((64, 64), np.float32)
+    ys, xs = np.mgrid[0:64, 0:64]
+    distance = np.hypot(ys - 32, xs - 32)
+    key[:] = np.clip(20.0 - distance, 0.0, 1.0)  # a disc of radius 20 with a one-pixel soft edge
+    band = unknown_band(key)
+    soft = (key > 0) & (key < 1)
+    assert band[soft].all()  # every soft pixel is the net's
+    assert band[(distance > 20) & (distance < 19 + BAND_OUTSIDE)].all()  # faint hair just outside too
+    assert not band[distance > 20 + BAND_OUTSIDE + 1].any()  # plain background is not
+    assert not band[distance < 19 - BAND_INSIDE - 1].any()  # nor the solid core
+    merged = merge(key, np.full_like(key, 0.5))
+    assert np.array_equal(merged[~band], key[~band]) and np.all(merged[band] == 0.5)
+    assert np.all(merge(key, np.full_like(key, np.nan))[band] == 0.0)  # NaN counts as 0, clipped
+
+
+def test_training_pulls_the_edge_off_the_key(tmp_path: Path, shot: MatteShot) -> None:
+    """The net starts exactly as the key; the matte loss must move it to the keyframe mattes (plain L1 did not)."""
+    manifest = write_matte_dataset(shot, tmp_path / "data", keyframes=(0, 3))
+    config = matte_config(steps=40, crop=48, batch=4, lr=2e-3, warmup=4, exposure_jitter=0.0, **LOSS_SETTINGS)
+    result = train(config, manifest_path=manifest, out_dir=tmp_path / "run")  # type: ignore[arg-type]
+    module = tool_module_for(result.model_dir)
+    state = module.load(device="cpu")
+    classical = matte_classical.load(device="cpu")
+    errors = {"learned": 0.0, "classical": 0.0}
+    for index in (0, 3):  # the keyframes it learned from: a few dozen steps must fit them better
+        learned = module.run(state, call_for(module.info, shot, index))["alpha"].channels["A"]
+        keyed = matte_classical.run(classical, call_for(matte_classical.INFO, shot, index))["alpha"].channels["A"]
+        errors["learned"] += float(np.abs(learned - shot.alpha(index)).sum())
+        errors["classical"] += float(np.abs(keyed - shot.alpha(index)).sum())
+    assert errors["learned"] < 0.9 * errors["classical"], errors
 
 
 def test_an_untrained_net_is_exactly_the_classical_key(tmp_path: Path, shot: MatteShot) -> None:
