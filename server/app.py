@@ -8,6 +8,7 @@ SIGINT, letting in-flight calls finish within a grace period.
 
 from __future__ import annotations
 
+import faulthandler
 import ipaddress
 import logging
 import signal
@@ -187,5 +188,10 @@ def serve(config: ServerConfig) -> int:
     with running_server(config) as address:
         print(f"listening on {address}", flush=True)
         stop.wait()
+        # A stop should take at most the grace period. Once in a while, under load, a server has
+        # taken longer than a supervisor's patience (and been killed) without saying where it
+        # waited: past grace + 5 s, every thread's stack goes to stderr. Not cancelled on
+        # return, so a wait while the interpreter joins its threads at exit is reported too.
+        faulthandler.dump_traceback_later(config.grace + 5.0, exit=False)
     print("stopped", file=sys.stderr, flush=True)
     return 0
