@@ -40,6 +40,7 @@ from plateforge.models import ParamValue
 from plateforge.server.datasets.manifest import check_for_training, load_manifest
 from plateforge.server.jobs._records import JobRecord, JobState, read_job, write_job
 from plateforge.server.training import TrainConfig, TrainProgress, TrainResult, train
+from plateforge.server.training.config import with_mode_defaults
 
 __all__ = ["JobEvent", "JobManager", "Watcher", "build_config"]
 
@@ -152,11 +153,7 @@ def build_config(
         raise UsageError(f"training config: unknown field(s) {unknown}; known fields: {sorted(fields)}")
     values: dict[str, Any] = {k: _coerce(k, v, fields[k]) for k, v in overrides.items()}
     values.setdefault("mode", {"cleanup": "cleanup", "matte": "matte", "generative-fill": "lora"}.get(tool, "pairs"))
-    if values["mode"] == "matte":  # its own loss (plateforge.server.training.matting, step 4)
-        from plateforge.server.training.matting import LOSS_SETTINGS
-
-        for name, value in LOSS_SETTINGS.items():
-            values.setdefault(name, value)
+    values = with_mode_defaults(values)
     values["tool"] = tool
     if model_name:
         values["name"] = model_name

@@ -43,7 +43,7 @@ from plateforge.errors import ManifestError
 from plateforge.exr import StrPath
 from plateforge.server.datasets.manifest import SourceFile, check_for_training, load_manifest, pairs
 from plateforge.server.nets.matte_guide import KEY_CHANNEL, LIGHT_CHANNELS, matte_planes, unknown_band
-from plateforge.server.training.config import TrainConfig
+from plateforge.server.training.config import MATTE_LOSS_SETTINGS, TrainConfig
 from plateforge.server.training.data import (
     RGB,
     Batch,
@@ -57,8 +57,9 @@ from plateforge.server.training.data import (
 
 __all__ = ["LOSS_SETTINGS", "load_matte_data"]
 
-#: TrainConfig loss fields a "matte" run starts from (see the module doc, step 4).
-LOSS_SETTINGS: Final[Mapping[str, float]] = {"mse_weight": 40.0, "ssim_weight": 0.0}
+#: TrainConfig loss fields a "matte" run starts from (see the module doc, step 4; applied to every
+#: run's config by :func:`~plateforge.server.training.config.with_mode_defaults`).
+LOSS_SETTINGS: Final[Mapping[str, float]] = MATTE_LOSS_SETTINGS
 
 #: Pixels the edge region (where crops centre) is grown by.
 _EDGE_GROW = 6

@@ -30,7 +30,7 @@ from typing import Any
 
 from plateforge.cli.train import parse_param
 from plateforge.errors import CancelledError, PlateforgeError, UsageError
-from plateforge.server.training.config import TrainConfig
+from plateforge.server.training.config import TrainConfig, with_mode_defaults
 from plateforge.server.training.distributed import join
 from plateforge.server.training.engine import TrainProgress, train
 
@@ -52,7 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_config(path: str | None, params: Sequence[str]) -> TrainConfig:
-    """TrainConfig defaults, then the JSON file's fields, then ``key=value`` overrides."""
+    """TrainConfig defaults (and its mode's: ``with_mode_defaults``), then the JSON file's fields, then
+    ``key=value`` overrides."""
     fields: dict[str, Any] = {}
     if path:
         try:
@@ -68,7 +69,7 @@ def load_config(path: str | None, params: Sequence[str]) -> TrainConfig:
     unknown = sorted(set(fields) - known)
     if unknown:
         raise UsageError(f"training config: unknown field(s) {unknown}; known fields: {sorted(known)}")
-    return TrainConfig(**fields)
+    return TrainConfig(**with_mode_defaults(fields))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -272,3 +272,14 @@ def test_train_tool_matte_as_a_job_then_serve_it(tmp_path: Path, shot: MatteShot
                 client.process("matte-test", {"plate": shot.plates[1]})
     finally:
         assert proc.stop() == 0
+
+
+def test_a_matte_run_outside_a_job_gets_the_same_loss() -> None:
+    """python -m plateforge.server.training.run (torchrun, farm templates) assembles its config
+    through the same mode defaults as a training job."""
+    from plateforge.server.training.run import load_config
+
+    matte = load_config(None, ["mode=matte"])
+    assert (matte.mse_weight, matte.ssim_weight) == (LOSS_SETTINGS["mse_weight"], LOSS_SETTINGS["ssim_weight"])
+    assert load_config(None, ["mode=matte", "ssim_weight=0.3"]).ssim_weight == 0.3
+    assert load_config(None, ["mode=pairs"]).mse_weight == TrainConfig().mse_weight
