@@ -7,7 +7,7 @@ this in :mod:`plateforge.streams`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -18,6 +18,9 @@ from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamKind, Param
 from plateforge.v1 import frame_pb2, inference_pb2, models_pb2
 
 __all__ = [
+    "MAX_CHANNELS_PER_CALL",
+    "MAX_CHANNELS_PER_FRAME",
+    "check_channel_counts",
     "decode_call",
     "decode_result",
     "encode_call",
@@ -28,7 +31,16 @@ __all__ = [
     "info_to_proto",
     "param_from_proto",
     "param_to_proto",
+    "request_frames",
+    "response_frames",
 ]
+
+#: Channels one frame may hold. Multi-layer render EXRs (every AOV, cryptomatte layers) run to a few
+#: hundred; each channel costs a receiver bookkeeping (arrays, names) whatever its size, so a header
+#: of millions of 1x1 channels would hold gigabytes before a single pixel arrives.
+MAX_CHANNELS_PER_FRAME = 1024
+#: Channels one request or response may hold over all its frames (temporal neighbours included).
+MAX_CHANNELS_PER_CALL = 16384
 
 _PIXEL_TO_PB = {
     "half": frame_pb2.PIXEL_TYPE_HALF,
@@ -103,6 +115,39 @@ def channel_layout(msg: frame_pb2.Frame, channel: frame_pb2.Channel) -> tuple[np
         raise FrameError(f"channel {channel.name!r}: empty data window or bad sampling ({xs}, {ys})")
     shape = (height // ys, width // xs)
     return dtype, shape, shape[0] * shape[1] * dtype.itemsize
+
+
+def check_channel_counts(frames: Iterable[tuple[str, frame_pb2.Frame]]) -> None:
+    """Refuse a message whose frames (``(label, frame)`` pairs) hold more channels than a receiver
+    takes: MAX_CHANNELS_PER_FRAME in one frame, MAX_CHANNELS_PER_CALL in all."""
+    total = 0
+    for label, msg in frames:
+        count = len(msg.channels)
+        if count > MAX_CHANNELS_PER_FRAME:
+            raise FrameError(
+                f"{label} has {count} channels; a frame may have at most {MAX_CHANNELS_PER_FRAME} (MAX_CHANNELS_PER_FRAME)"
+            )
+        total += count
+        if total > MAX_CHANNELS_PER_CALL:
+            raise FrameError(
+                f"the message has more than {MAX_CHANNELS_PER_CALL} channels over all its frames "
+                f"(MAX_CHANNELS_PER_CALL); {label} brings the count to {total}"
+            )
+
+
+def request_frames(msg: inference_pb2.ProcessRequest) -> list[tuple[str, frame_pb2.Frame]]:
+    """Every frame of a request with a label naming it (``input 'plate' frame 1001``)."""
+    out = []
+    for given in msg.inputs:
+        for j, frame in enumerate(given.frames):
+            number = frame.frame_number if frame.HasField("frame_number") else f"#{j}"
+            out.append((f"input {given.name!r} frame {number}", frame))
+    return out
+
+
+def response_frames(msg: inference_pb2.ProcessResponse) -> list[tuple[str, frame_pb2.Frame]]:
+    """Every frame of a response with a label naming it (``output 'image'``)."""
+    return [(f"output {out.name!r}", out.frame) for out in msg.outputs]
 
 
 def frame_from_arrays(msg: frame_pb2.Frame, arrays: Sequence[np.ndarray]) -> Frame:
@@ -293,6 +338,7 @@ def call_from(msg: inference_pb2.ProcessRequest, frames: dict[tuple[int, int], F
 
 
 def decode_call(msg: inference_pb2.ProcessRequest) -> ProcessCall:
+    check_channel_counts(request_frames(msg))
     frames = {(i, j): frame_from_proto(f) for i, inp in enumerate(msg.inputs) for j, f in enumerate(inp.frames)}
     return call_from(msg, frames)
 
@@ -312,5 +358,6 @@ def result_from(msg: inference_pb2.ProcessResponse, frames: dict[tuple[int, int]
 
 
 def decode_result(msg: inference_pb2.ProcessResponse) -> ProcessResult:
+    check_channel_counts(response_frames(msg))
     frames = {(k, 0): frame_from_proto(out.frame) for k, out in enumerate(msg.outputs)}
     return result_from(msg, frames)

@@ -6,10 +6,19 @@ serialised: chunks are written and read by :mod:`plateforge.chunkwire` without p
 copies, and :class:`ChunkAssembler` writes each chunk straight into the destination array, so a
 frame is copied once on the way in and once on the way out. While chunks land, the receiver
 checks them for NaN/Inf and hashes the provenance source, overlapping the transfer.
+
+A receiver trusts nothing about the chunks but their bytes: every byte of every channel the
+header declares must arrive exactly once (:class:`_Coverage` keeps the ranges written), so a
+stream whose chunks repeat, overlap or leave a gap is refused naming the channel and the bytes,
+whatever their total. Buffers start zeroed, so even a bug here could not hand one caller the
+memory of another's frame. A header is bounded before it is parsed (``MAX_HEADER_BYTES``) and its
+channels are counted (codec.MAX_CHANNELS_PER_FRAME, MAX_CHANNELS_PER_CALL) before anything is
+allocated for them.
 """
 
 from __future__ import annotations
 
+import bisect
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -24,10 +33,13 @@ from plateforge.codec import (
     box_from_proto,
     call_from,
     channel_layout,
+    check_channel_counts,
     encode_call,
     encode_result,
     frame_from_arrays,
     little_endian,
+    request_frames,
+    response_frames,
     result_from,
 )
 from plateforge.errors import FrameError, FrameTooLargeError
@@ -35,7 +47,12 @@ from plateforge.frames import Frame, has_non_finite
 from plateforge.provenance import channel_preamble, finish, pixels_digest, pixels_hasher
 from plateforge.v1 import frame_pb2, inference_pb2
 
-__all__ = ["ChunkAssembler", "gather_call", "gather_result", "stream_call", "stream_result"]
+__all__ = ["MAX_HEADER_BYTES", "ChunkAssembler", "gather_call", "gather_result", "stream_call", "stream_result"]
+
+#: Largest serialised stream header a receiver parses. A header holds no samples (they follow
+#: as DataChunks), only windows, channel names and string attributes: a request with every
+#: channel MAX_CHANNELS_PER_CALL allows, named at length, needs well under this.
+MAX_HEADER_BYTES = 1024 * 1024
 
 
 def _chunks(images: Iterable[tuple[int, int, Frame]], chunk_bytes: int) -> Iterator[bytes]:
@@ -67,6 +84,11 @@ _StreamMessage = TypeVar("_StreamMessage", inference_pb2.ProcessStreamRequest, i
 def _read_header(raw: bytes | None, message_type: type[_StreamMessage], what: str) -> _StreamMessage:
     if raw is None or decode_chunk(raw) is not None:
         raise FrameError(f"a ProcessStream {what} must start with its header")
+    if len(raw) > MAX_HEADER_BYTES:
+        raise FrameError(
+            f"a ProcessStream {what} header is {len(raw)} bytes; a header may be at most {MAX_HEADER_BYTES} "
+            "(MAX_HEADER_BYTES): samples travel as DataChunks, not in the header"
+        )
     try:
         message = message_type.FromString(raw)
     except DecodeError as error:
@@ -135,13 +157,69 @@ class _RunningDigest:
         return finish(self.hasher) if self.in_order and self.channel == len(self.sizes) else None
 
 
+class _Coverage:
+    """The byte ranges of one channel written so far: sorted, disjoint, adjacent ones merged.
+
+    A stream sent in order stays one range that grows at its end (constant work per chunk);
+    chunks out of order add ranges that merge as the gaps fill. ``MAX_RANGES`` bounds the gaps
+    one channel may hold open, so a hostile order cannot make the bookkeeping grow without end.
+    """
+
+    MAX_RANGES = 4096
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def add(self, start: int, end: int) -> tuple[int, int] | None:
+        """Record bytes ``start..end``; the part already written, or None when none was."""
+        starts, ends = self._starts, self._ends
+        i = bisect.bisect_right(starts, start)
+        if i > 0 and ends[i - 1] > start:
+            return start, min(end, ends[i - 1])
+        if i < len(starts) and starts[i] < end:
+            return starts[i], min(end, ends[i])
+        joins_left = i > 0 and ends[i - 1] == start
+        joins_right = i < len(starts) and starts[i] == end
+        if joins_left and joins_right:
+            ends[i - 1] = ends[i]
+            del starts[i], ends[i]
+        elif joins_left:
+            ends[i - 1] = end
+        elif joins_right:
+            starts[i] = start
+        else:
+            if len(starts) >= self.MAX_RANGES:
+                raise FrameError(
+                    f"chunks leave more than {self.MAX_RANGES} gaps open in one channel; send a channel's chunks "
+                    "in order, or fewer and larger"
+                )
+            starts.insert(i, start)
+            ends.insert(i, end)
+        return None
+
+    def first_gap(self) -> tuple[int, int] | None:
+        """The first range of bytes never written, or None when every byte was."""
+        if not self._starts:
+            return (0, self.size) if self.size else None
+        if self._starts[0] > 0:
+            return 0, self._starts[0]
+        if self._ends[0] < self.size:
+            return self._ends[0], self._starts[1] if len(self._starts) > 1 else self.size
+        return None
+
+
 class ChunkAssembler:
     """Collects the DataChunks of the frames a stream header announced, then builds the frames.
 
     ``max_bytes`` bounds what a header may announce, so a hostile or mistaken header cannot make
-    the receiver allocate more than it is willing to hold. With ``scan_finite`` every chunk is
-    checked for NaN/Inf as it lands, and images in ``digest`` are hashed as their chunks arrive:
-    both passes over the pixels then overlap the transfer instead of following it.
+    the receiver allocate more than it is willing to hold. Every byte of every channel must arrive
+    exactly once: a chunk that writes bytes already written is refused at once, and
+    :meth:`frames` refuses a channel with bytes missing; both errors name the channel (``labels``
+    names the images) and the bytes. With ``scan_finite`` every chunk is checked for NaN/Inf as it
+    lands, and images in ``digest`` are hashed as their chunks arrive: both passes over the
+    pixels then overlap the transfer instead of following it.
     """
 
     def __init__(
@@ -151,10 +229,12 @@ class ChunkAssembler:
         max_bytes: int | None = None,
         scan_finite: bool = False,
         digest: Iterable[tuple[int, int]] = (),
+        labels: dict[tuple[int, int], str] | None = None,
     ) -> None:
         self._headers = headers
+        self._labels = labels or {}
         self._buffers: dict[tuple[int, int, int], np.ndarray] = {}
-        self._received: dict[tuple[int, int, int], int] = {}
+        self._coverage: dict[tuple[int, int, int], _Coverage] = {}
         self._layout: dict[tuple[int, int, int], tuple[np.dtype, tuple[int, int]]] = {}
         total = 0
         for (i, j), msg in headers.items():
@@ -162,15 +242,18 @@ class ChunkAssembler:
                 dtype, shape, size = channel_layout(msg, channel)
                 if channel.byte_size != size:
                     raise FrameError(
-                        f"channel {channel.name!r} announces {channel.byte_size} bytes; its window and type need {size}"
+                        f"{self._channel((i, j, c))} announces {channel.byte_size} bytes; its window and type need {size}"
                     )
                 total += size
                 self._layout[(i, j, c)] = (dtype, shape)
-                self._received[(i, j, c)] = 0
         if max_bytes is not None and total > max_bytes:
             raise FrameTooLargeError(f"the stream announces {total} bytes of pixels; the limit is {max_bytes}")
         for key, (dtype, shape) in self._layout.items():
-            self._buffers[key] = np.empty(shape[0] * shape[1] * dtype.itemsize, dtype=np.uint8)
+            # Zeroed, not np.empty: whatever goes wrong, no byte of an earlier frame (another
+            # caller's) can reach this one. Large zeroed buffers come from fresh pages (calloc),
+            # so this costs what np.empty does.
+            self._buffers[key] = np.zeros(shape[0] * shape[1] * dtype.itemsize, dtype=np.uint8)
+            self._coverage[key] = _Coverage(self._buffers[key].size)
         self._scan = scan_finite
         #: Channels found to hold NaN/Inf, and channels whose chunks could not be scanned in place.
         self._non_finite: set[tuple[int, int, int]] = set()
@@ -183,6 +266,13 @@ class ChunkAssembler:
             if key in headers
         }
 
+    def _channel(self, key: tuple[int, int, int]) -> str:
+        i, j, c = key
+        image = self._labels.get((i, j), f"image {i} frame {j}")
+        msg = self._headers.get((i, j))
+        name = msg.channels[c].name if msg is not None and c < len(msg.channels) else None
+        return f"{image} channel {name!r}" if name is not None else f"{image} channel {c}"
+
     def add(self, image_index: int, frame_index: int, channel_index: int, offset: int, data: memoryview) -> None:
         key = (image_index, frame_index, channel_index)
         buffer = self._buffers.get(key)
@@ -190,9 +280,18 @@ class ChunkAssembler:
             raise FrameError(f"data chunk for image {key[0]} frame {key[1]} channel {key[2]} matches no header channel")
         end = offset + data.nbytes
         if end > buffer.size:
-            raise FrameError(f"data chunk for image {key[0]} channel {key[2]} runs past the channel's end")
+            raise FrameError(
+                f"data chunk for {self._channel(key)} (bytes {offset}..{end}) runs past the channel's end ({buffer.size})"
+            )
+        if not data.nbytes:
+            return
+        again = self._coverage[key].add(offset, end)
+        if again is not None:
+            raise FrameError(
+                f"{self._channel(key)}: bytes {again[0]}..{again[1]} arrive twice (chunks repeat or overlap); "
+                "every byte of a channel must arrive exactly once"
+            )
         buffer[offset:end] = np.frombuffer(data, dtype=np.uint8)
-        self._received[key] += data.nbytes
         dtype = self._layout[key][0]
         if self._scan and dtype.kind == "f" and key not in self._non_finite:
             if offset % dtype.itemsize or data.nbytes % dtype.itemsize:
@@ -204,11 +303,13 @@ class ChunkAssembler:
             running.feed(key[2], offset, data, dtype)
 
     def frames(self) -> dict[tuple[int, int], Frame]:
-        short = [k for k, n in self._received.items() if n != self._buffers[k].size]
-        if short:
-            i, j, c = short[0]
-            got, want = self._received[short[0]], self._buffers[short[0]].size
-            raise FrameError(f"stream ended early: image {i} frame {j} channel {c} got {got} of {want} bytes")
+        for key, coverage in self._coverage.items():
+            gap = coverage.first_gap()
+            if gap is not None:
+                raise FrameError(
+                    f"stream ended early: {self._channel(key)} is missing bytes {gap[0]}..{gap[1]} "
+                    f"(of {coverage.size}); every byte of a channel must arrive exactly once"
+                )
         out = {}
         for (i, j), msg in self._headers.items():
             arrays = []
@@ -248,9 +349,12 @@ def gather_call(
     those are hashed while their chunks arrive.
     """
     header = _read_header(next(messages, None), inference_pb2.ProcessStreamRequest, "request").header
+    labelled = request_frames(header)
+    check_channel_counts(labelled)
     headers = {(i, j): f for i, inp in enumerate(header.inputs) for j, f in enumerate(inp.frames)}
+    labels = dict(zip(headers, (label for label, _ in labelled), strict=True))
     wanted = list(inspect_header(header)) if inspect_header is not None else []
-    assembler = ChunkAssembler(headers, max_bytes=max_bytes, scan_finite=True, digest=wanted)
+    assembler = ChunkAssembler(headers, max_bytes=max_bytes, scan_finite=True, digest=wanted, labels=labels)
     for raw in messages:
         assembler.add(*_read_chunk(raw, inference_pb2.ProcessStreamRequest, "request"))
     frames = assembler.frames()
@@ -264,7 +368,10 @@ def gather_call(
 def gather_result(messages: Iterator[bytes]) -> ProcessResult:
     """The result that serialised ProcessStreamResponse messages carry."""
     header = _read_header(next(messages, None), inference_pb2.ProcessStreamResponse, "response").header
-    assembler = ChunkAssembler({(k, 0): out.frame for k, out in enumerate(header.outputs)})
+    labelled = response_frames(header)
+    check_channel_counts(labelled)
+    labels = {(k, 0): label for k, (label, _) in enumerate(labelled)}
+    assembler = ChunkAssembler({(k, 0): out.frame for k, out in enumerate(header.outputs)}, labels=labels)
     for raw in messages:
         assembler.add(*_read_chunk(raw, inference_pb2.ProcessStreamResponse, "response"))
     return result_from(header, assembler.frames())

@@ -73,3 +73,24 @@ def test_stream_scan_and_digest_match_the_whole_frame_passes(chunk: int) -> None
     again = streams.gather_call(iter(shuffled), inspect_header=lambda header: [(0, 1)])
     assert again.pixel_digests == {("plate", 1): pixels_digest(target)}
     assert again.non_finite == back.non_finite
+
+
+def test_a_gap_between_chunks_is_named() -> None:
+    frame = mixed_frame()
+    messages = list(streams.stream_call(ProcessCall("m", {"plate": [frame]}), chunk_bytes=8))
+    dropped = [m for k, m in enumerate(messages) if k != 3]  # the third chunk of the first channel
+    first = next(iter(frame.channels))
+    with pytest.raises(FrameError, match=rf"channel '{first}' is missing bytes 16\.\.24"):
+        streams.gather_call(iter(dropped))
+
+
+def test_too_many_channels_in_a_response_header_is_refused() -> None:
+    from plateforge import codec
+
+    header = streams.inference_pb2.ProcessResponse()
+    out = header.outputs.add(name="image")
+    for k in range(codec.MAX_CHANNELS_PER_FRAME + 1):
+        out.frame.channels.add(name=f"c{k}", pixel_type=1, byte_size=2)
+    raw = streams.inference_pb2.ProcessStreamResponse(header=header).SerializeToString()
+    with pytest.raises(FrameError, match="MAX_CHANNELS_PER_FRAME"):
+        streams.gather_result(iter([raw]))
