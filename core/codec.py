@@ -125,7 +125,8 @@ def check_channel_counts(frames: Iterable[tuple[str, frame_pb2.Frame]]) -> None:
         count = len(msg.channels)
         if count > MAX_CHANNELS_PER_FRAME:
             raise FrameError(
-                f"{label} has {count} channels; a frame may have at most {MAX_CHANNELS_PER_FRAME} (MAX_CHANNELS_PER_FRAME)"
+                f"{label} has {count} channels; a frame may have at most {MAX_CHANNELS_PER_FRAME} "
+                "(MAX_CHANNELS_PER_FRAME)"
             )
         total += count
         if total > MAX_CHANNELS_PER_CALL:

@@ -242,7 +242,8 @@ class ChunkAssembler:
                 dtype, shape, size = channel_layout(msg, channel)
                 if channel.byte_size != size:
                     raise FrameError(
-                        f"{self._channel((i, j, c))} announces {channel.byte_size} bytes; its window and type need {size}"
+                        f"{self._channel((i, j, c))} announces {channel.byte_size} bytes; "
+                        f"its window and type need {size}"
                     )
                 total += size
                 self._layout[(i, j, c)] = (dtype, shape)
@@ -281,7 +282,8 @@ class ChunkAssembler:
         end = offset + data.nbytes
         if end > buffer.size:
             raise FrameError(
-                f"data chunk for {self._channel(key)} (bytes {offset}..{end}) runs past the channel's end ({buffer.size})"
+                f"data chunk for {self._channel(key)} (bytes {offset}..{end}) runs past the channel's end "
+                f"({buffer.size})"
             )
         if not data.nbytes:
             return

@@ -56,9 +56,7 @@ def _channel_bytes(frame: Frame, name: str) -> memoryview:
 def _chunks_for(frame: Frame, *, skip: str) -> list[bytes]:
     """Every channel but ``skip`` in one chunk each (channel order as in the header)."""
     return [
-        encode_chunk(0, 0, c, 0, _channel_bytes(frame, name))
-        for c, name in enumerate(frame.channels)
-        if name != skip
+        encode_chunk(0, 0, c, 0, _channel_bytes(frame, name)) for c, name in enumerate(frame.channels) if name != skip
     ]
 
 
@@ -78,7 +76,9 @@ def test_an_honest_stream_comes_back_exact(server: ServerProcess) -> None:
         pytest.param([(0, 2000), (1000, 2072)], r"channel 'G': bytes 1000\.\.2000 arrive twice", id="overlapping"),
         # Out of order, the same chunk again in place of the last.
         pytest.param(
-            [(2048, 3072), (0, 1024), (2048, 3072)], r"channel 'G': bytes 2048\.\.3072 arrive twice", id="shuffled-repeat"
+            [(2048, 3072), (0, 1024), (2048, 3072)],
+            r"channel 'G': bytes 2048\.\.3072 arrive twice",
+            id="shuffled-repeat",
         ),
         # A gap at the start: the error names the bytes that never came.
         pytest.param([(1024, 3072)], r"channel 'G' is missing bytes 0\.\.1024", id="missing-start"),
