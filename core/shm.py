@@ -12,6 +12,12 @@ array viewing it is gone, so a result never changes under its holder. An output 
 region much larger than itself (a tool that passes one of many inputs through) is copied out
 instead, so a held result never pins more shared memory than about twice its own size.
 
+Registering a region answers a secret that binds it to this client: every reference to the
+region (a frame's ``shm_secret``, the output region's ``secret``, UnregisterRegion) carries it,
+so another caller who learns a region's name can neither read, overwrite nor release it. The
+server copies frames out of the file rather than mapping it, so nothing done to the file can
+stop the server.
+
 Negotiation is automatic: ``transport="auto"`` tries shared memory only for a single server on a
 loopback address, on a system with ``/dev/shm``; registration then proves both ends see the same
 file (the server must find the nonce). Anything that fails there (another machine behind a
@@ -106,6 +112,8 @@ class Region:
         self.mapping[:NONCE_BYTES] = self.nonce
         self.buffer: np.ndarray = np.frombuffer(self.mapping, dtype=np.uint8)
         self.registered = False
+        #: What RegisterRegion answered: every use of the region presents it.
+        self.secret = b""
 
     def close(self) -> None:
         """Unlink the file and unmap it (once no array views it any more)."""
@@ -205,7 +213,7 @@ class SharedMemoryClient:
         if region.registered:
             # A failure means the server is gone, and it released the region as it stopped.
             with contextlib.suppress(grpc.RpcError):
-                request = shm_pb2.UnregisterRegionRequest(name=region.name)
+                request = shm_pb2.UnregisterRegionRequest(name=region.name, secret=region.secret)
                 self._unregister(request, timeout=timeout, metadata=self._metadata)
         region.close()
 
@@ -216,7 +224,7 @@ class SharedMemoryClient:
             name=region.name, byte_size=region.size, nonce=region.nonce, owner_pid=os.getpid()
         )
         try:
-            self._register(request, timeout=timeout, metadata=self._metadata)
+            reply = self._register(request, timeout=timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             code = error.code() if isinstance(error, grpc.Call) else None
             if code in _NOT_SHAREABLE:
@@ -224,6 +232,7 @@ class SharedMemoryClient:
                 self.unavailable = f"the server cannot share memory with this client: {details}"
                 raise SharedMemoryError(self.unavailable) from None
             raise
+        region.secret = reply.secret
         region.registered = True
 
     def forget_registrations(self) -> None:
@@ -277,6 +286,10 @@ class SharedMemoryClient:
             def attempt() -> inference_pb2.ProcessResponse:
                 self._ensure_registered(inputs, timeout)
                 self._ensure_registered(outputs, timeout)
+                # Set on every attempt: registering again answers a new secret.
+                for msg, _ in frames:
+                    msg.shm_secret = inputs.secret
+                request.output_region.secret = outputs.secret
                 return send(request)
 
             try:

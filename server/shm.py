@@ -1,11 +1,22 @@
 """The server's side of same-host shared memory (protocol: proto/plateforge/v1/shm.proto).
 
 A client on this machine creates ``/dev/shm/plateforge-…``, writes a nonce at its start and
-registers it; the server maps it once and from then on reads request frames in place (numpy
-arrays over the mapping, no copy) and writes outputs into the part of the region the request
-names, or answers with a reference to the input's own bytes when an output *is* that input
-(passthrough, untouched channels). The nonce proves both ends see the same file, so a client
-behind a tunnel or in another machine's container is refused and falls back to bytes.
+registers it; the server opens it once and from then on reads request frames out of it and
+writes outputs into the part of the region the request names, or answers with a reference to
+the input's own bytes when an output *is* that input (passthrough, untouched channels). The
+nonce proves both ends see the same file, so a client behind a tunnel or in another machine's
+container is refused and falls back to bytes.
+
+A region is bound to the client that registered it: RegisterRegion answers a random secret that
+every later use (a frame's reference, an output region, UnregisterRegion) must present, so a
+token holder who only knows a region's name (``ls /dev/shm``) can neither read, overwrite nor
+release it. A region file must belong to the server's own user, so no other user can hold it.
+
+The server never maps a client's file. A mapped file that its owner truncates kills the mapping
+process with SIGBUS on the next access, and nothing in Python can catch that; instead frames are
+copied out with ``preadv`` (a short read is an error naming the region) and outputs are written
+with ``pwritev``, so a truncated region costs the call, never the server. The copy lands in a
+zeroed buffer per frame; bench/transport.py measures what it costs (``shm_vs_memcpy``).
 
 A region belongs to the process that registered it: the server watches that process through a
 pidfd and, when it ends, unmaps the region and unlinks its file, so a client that crashed leaves
@@ -14,14 +25,17 @@ nothing in /dev/shm. Stopping the server releases every region.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
-import mmap
 import os
 import re
+import secrets
 import select
 import stat
 import threading
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +65,8 @@ SHM_DIR = Path("/dev/shm")
 #: Bytes at the start of every region kept for the nonce; frames start at or after this.
 HEADER_BYTES = 64
 NONCE_BYTES = 16
+#: Length of the secret RegisterRegion answers; every use of the region must present it.
+SECRET_BYTES = 32
 #: Regions one process may hold at once: a client keeps a few (one per call in flight).
 MAX_REGIONS_PER_PROCESS = 64
 _NAME = re.compile(r"^plateforge-[A-Za-z0-9_-]{1,100}$")
@@ -64,8 +80,17 @@ class _Region:
     path: Path
     size: int
     owner_pid: int
-    mapping: mmap.mmap
-    buffer: np.ndarray  # uint8 view of the whole mapping
+    fd: int  # open read-write; closed when the region is dropped (reads use a dup of it)
+    secret: bytes
+
+
+@dataclass(frozen=True)
+class _Copy:
+    """Where the bytes of a frame the server copied out of a region came from."""
+
+    region: str
+    offset: int
+    size: int
 
 
 @dataclass
@@ -82,8 +107,10 @@ class RegionTable:
         self.directory = directory
         self._regions: dict[str, _Region] = {}
         self._owners: dict[int, _Owner] = {}
-        # Mappings still viewed by an array in flight: closed once nothing views them.
-        self._closing: list[mmap.mmap] = []
+        #: The frames copied out of regions that are still alive, by the address of their
+        #: buffer: an output that is one of them is answered with a reference to its region.
+        #: An entry goes with its buffer (weakref.finalize), so an address never names a stale copy.
+        self._copies: dict[int, _Copy] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._poll_seconds = poll_seconds
@@ -110,35 +137,20 @@ class RegionTable:
                 "machine or not allowed to share memory with the server; send bytes instead"
             ) from None
         try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise SharedMemoryError(f"shared-memory region {name!r} is not a regular file")
-            if info.st_size < size:
-                raise FrameError(
-                    f"shared-memory region {name!r} holds {info.st_size} bytes; it was registered as {size}"
-                )
-            mapping = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-        finally:
-            os.close(fd)
-        if not hmac.compare_digest(mapping[:NONCE_BYTES], nonce):
-            mapping.close()
-            raise SharedMemoryError(
-                f"shared-memory region {name!r} does not hold the client's nonce: client and server do not "
-                "share this file (another machine or container); send bytes instead"
-            )
-        try:
+            _check_file(fd, name, size, nonce)
             pidfd = _open_pidfd(owner_pid)
-        except SharedMemoryError:
-            mapping.close()
+        except BaseException:
+            os.close(fd)
             raise
+        secret = secrets.token_bytes(SECRET_BYTES)
         with self._lock:
             old = self._regions.pop(name, None)
-            if old is not None:  # registered again (the client thought we had lost it)
+            if old is not None:  # registered again (the client thought we had lost it): a new secret
                 self._drop(old, unlink=False)
             owner = self._owners.get(owner_pid)
             held = len(owner.regions) if owner is not None else 0
             if held >= MAX_REGIONS_PER_PROCESS:
-                mapping.close()
+                os.close(fd)
                 if pidfd is not None:
                     os.close(pidfd)
                 raise FrameTooLargeError(
@@ -149,27 +161,68 @@ class RegionTable:
                 owner = self._owners[owner_pid] = _Owner(owner_pid, pidfd)
             elif pidfd is not None:
                 os.close(pidfd)
-            region = _Region(name, path, size, owner_pid, mapping, np.frombuffer(mapping, dtype=np.uint8))
+            region = _Region(name, path, size, owner_pid, fd, secret)
             self._regions[name] = region
             owner.regions.add(name)
-        log.debug("shared memory: mapped %s (%d bytes) for process %d", name, size, owner_pid)
+        log.debug("shared memory: registered %s (%d bytes) for process %d", name, size, owner_pid)
         return region
 
-    def unregister(self, name: str) -> None:
-        with self._lock:
-            region = self._regions.pop(name, None)
-            if region is not None:
-                self._drop(region, unlink=True)
-
-    def get(self, name: str) -> _Region:
+    def unregister(self, name: str, secret: bytes) -> None:
+        """Release ``name``; unknown names are ignored, a held one needs the secret it was given."""
         with self._lock:
             region = self._regions.get(name)
-        if region is None:
+            if region is None:
+                return
+            if not hmac.compare_digest(region.secret, secret):
+                raise SharedMemoryError(
+                    f"shared-memory region {name!r} was registered by another client: UnregisterRegion must "
+                    "carry the secret RegisterRegion answered"
+                )
+            del self._regions[name]
+            self._drop(region, unlink=True)
+
+    def get(self, name: str, secret: bytes) -> _Region:
+        """The region ``name`` if ``secret`` is the one its registration answered.
+
+        An unknown name and a wrong secret get the same answer, so a caller learns nothing about
+        regions that are not its own."""
+        with self._lock:
+            region = self._regions.get(name)
+        if region is None or not hmac.compare_digest(region.secret, secret):
             raise SharedMemoryError(
-                f"no shared-memory region {name!r} on this server (it restarted, or the region was released): "
-                "register it again"
+                f"no shared-memory region {name!r} registered with this secret on this server (it restarted, "
+                "the region was released, or the request lacks the secret RegisterRegion answered): register it again"
             )
         return region
+
+    @contextlib.contextmanager
+    def file(self, region: _Region) -> Iterator[int]:
+        """A descriptor of ``region``'s file for one read or write: a duplicate, so that a region
+        released meanwhile (its own descriptor closed, the number reused) cannot redirect it."""
+        with self._lock:
+            if self._regions.get(region.name) is not region:
+                raise SharedMemoryError(f"shared-memory region {region.name!r} was released during the call")
+            fd = os.dup(region.fd)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def remember_copy(self, buffer: np.ndarray, copy: _Copy) -> None:
+        """``buffer`` holds ``copy``'s bytes (until it goes)."""
+        address = _address(buffer)
+        with self._lock:
+            self._copies[address] = copy
+        weakref.finalize(buffer, self._forget_copy, address, copy)
+
+    def _forget_copy(self, address: int, copy: _Copy) -> None:
+        with self._lock:
+            if self._copies.get(address) is copy:
+                del self._copies[address]
+
+    def copies(self) -> dict[int, _Copy]:
+        with self._lock:
+            return dict(self._copies)
 
     def names(self) -> list[str]:
         with self._lock:
@@ -187,12 +240,12 @@ class RegionTable:
                 if owner.pidfd is not None:
                     os.close(owner.pidfd)
             self._owners.clear()
-            self._close_pending()
 
     # -- releasing ------------------------------------------------------------------------------
 
     def _drop(self, region: _Region, *, unlink: bool) -> None:
-        """Forget ``region`` (lock held): unlink its file, unmap it once no array views it."""
+        """Forget ``region`` (lock held): unlink its file and close it. A read in flight holds a
+        duplicate descriptor (:meth:`file`), which stays valid until it is done."""
         owner = self._owners.get(region.owner_pid)
         if owner is not None:
             owner.regions.discard(region.name)
@@ -207,18 +260,7 @@ class RegionTable:
                 pass  # the client unlinked it first
             except OSError as error:
                 log.warning("shared memory: cannot unlink %s: %s", region.path, error.strerror)
-        # Unmapped once no array views it: calls in flight keep reading valid memory meanwhile.
-        self._closing.append(region.mapping)
-        self._close_pending()
-
-    def _close_pending(self) -> None:
-        still: list[mmap.mmap] = []
-        for mapping in self._closing:
-            try:
-                mapping.close()
-            except BufferError:  # a call in flight still reads it; retried by the reaper
-                still.append(mapping)
-        self._closing = still
+        os.close(region.fd)
 
     def _reap(self) -> None:
         while not self._stop.is_set():
@@ -238,12 +280,9 @@ class RegionTable:
             with self._lock:
                 for pid in ended:
                     self._release_owner(pid)
-                if self._closing:
-                    self._close_pending()
 
     def _release_owner(self, pid: int) -> None:
-        """Drop every region of a process that ended (lock held). A method of its own so that no
-        reference to a region outlives it in the reaper's frame and keeps its mapping alive."""
+        """Drop every region of a process that ended (lock held)."""
         owner = self._owners.get(pid)
         if owner is None:
             return
@@ -253,6 +292,26 @@ class RegionTable:
             if region is not None:
                 self._drop(region, unlink=True)
         self._owners.pop(pid, None)
+
+
+def _check_file(fd: int, name: str, size: int, nonce: bytes) -> None:
+    """Refuse a region file the server must not hold: not a regular file, another user's (who
+    could shrink or rewrite it at will), shorter than registered, or without the client's nonce."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise SharedMemoryError(f"shared-memory region {name!r} is not a regular file")
+    if info.st_uid != os.geteuid():
+        raise SharedMemoryError(
+            f"shared-memory region {name!r} belongs to uid {info.st_uid}; this server runs as uid {os.geteuid()} "
+            "and shares memory only with its own user's files: send bytes instead"
+        )
+    if info.st_size < size:
+        raise FrameError(f"shared-memory region {name!r} holds {info.st_size} bytes; it was registered as {size}")
+    if not hmac.compare_digest(os.pread(fd, NONCE_BYTES, 0), nonce):
+        raise SharedMemoryError(
+            f"shared-memory region {name!r} does not hold the client's nonce: client and server do not "
+            "share this file (another machine or container); send bytes instead"
+        )
 
 
 def _open_pidfd(pid: int) -> int | None:
@@ -289,33 +348,56 @@ def uses_shm(request: inference_pb2.ProcessRequest) -> bool:
     return request.HasField("output_region") or any(f.shm_region for i in request.inputs for f in i.frames)
 
 
-def _span(region: _Region, offset: int, size: int, what: str) -> np.ndarray:
+def _check_span(region: _Region, offset: int, size: int, what: str) -> None:
     if offset < HEADER_BYTES or offset + size > region.size:
         raise FrameError(
             f"{what}: bytes {offset}..{offset + size} are outside shared-memory region {region.name!r} "
             f"(frames lie in bytes {HEADER_BYTES}..{region.size})"
         )
-    return region.buffer[offset : offset + size]
+
+
+def _read_exactly(fd: int, buffer: np.ndarray, offset: int, region: _Region, what: str) -> None:
+    """Fill ``buffer`` from the file at ``offset``. A read ends short only at the end of the file:
+    the client shrank its region after registering it."""
+    view = memoryview(buffer).cast("B")
+    done = 0
+    while done < view.nbytes:
+        got = os.preadv(fd, [view[done:]], offset + done)
+        if got == 0:
+            raise FrameError(
+                f"{what}: shared-memory region {region.name!r} ends at byte {offset + done}, but the frame needs "
+                f"bytes {offset}..{offset + view.nbytes}: the file was truncated after it was registered"
+            )
+        done += got
 
 
 def _frame_in_region(table: RegionTable, msg: frame_pb2.Frame, what: str) -> Frame:
     if not msg.shm_region:
         return codec.frame_from_proto(msg)
-    region = table.get(msg.shm_region)
-    offset = msg.shm_offset
-    arrays = []
+    region = table.get(msg.shm_region, msg.shm_secret)
+    layouts = []
     for channel in msg.channels:
         if channel.data:
             raise FrameError(f"{what} channel {channel.name!r} carries bytes and a shared-memory reference")
         dtype, shape, size = channel_layout(msg, channel)
         if channel.byte_size != size:
             raise FrameError(f"{what} channel {channel.name!r} announces {channel.byte_size} bytes; it needs {size}")
-        view = _span(region, offset, size, f"{what} channel {channel.name!r}")
-        # Read-only: a tool must never write into the client's input bytes.
-        array = view.view(dtype).reshape(shape)
+        _check_span(region, msg.shm_offset + sum(n for _, _, n in layouts), size, f"{what} channel {channel.name!r}")
+        layouts.append((dtype, shape, size))
+    total = sum(size for _, _, size in layouts)
+    # Zeroed, so a short read can never hand a tool another frame's bytes.
+    buffer = np.zeros(total, dtype=np.uint8)
+    with table.file(region) as fd:
+        _read_exactly(fd, buffer, msg.shm_offset, region, what)
+    table.remember_copy(buffer, _Copy(region.name, msg.shm_offset, total))
+    arrays = []
+    position = 0
+    for dtype, shape, size in layouts:
+        # Read-only: what the tool was given is what the client sent (and what was hashed).
+        array = buffer[position : position + size].view(dtype).reshape(shape)
         array.flags.writeable = False
         arrays.append(array)
-        offset += size
+        position += size
     return frame_from_arrays(msg, arrays)
 
 
@@ -328,6 +410,7 @@ def decode_call(
     frame index) is hashed on another thread (xxhash lets go of the GIL), so both passes over the
     pixels overlap instead of following one another.
     """
+    codec.check_channel_counts(codec.request_frames(request))
     frames = {
         (i, j): _frame_in_region(table, f, f"input {inp.name!r} frame {j}")
         for i, inp in enumerate(request.inputs)
@@ -361,24 +444,36 @@ def _address(array: np.ndarray) -> int:
     return int(array.__array_interface__["data"][0])
 
 
-def _in_place(region_buffers: dict[str, np.ndarray], frame: Frame) -> tuple[str, int] | None:
-    """(region, offset) when ``frame``'s channels already lie in one region, one after another in
-    channel order, in the wire layout: then the response can point at them instead of copying."""
+def _in_place(copies: dict[int, _Copy], regions: set[str], frame: Frame) -> tuple[str, int] | None:
+    """(region, offset) when ``frame``'s channels are bytes the server copied out of one of
+    ``regions`` (this request's inputs), one after another in channel order, in the wire layout:
+    then the response can point at the client's own bytes instead of copying them back."""
     arrays = list(frame.channels.values())
     if not arrays or any(not a.flags.c_contiguous or a.dtype.byteorder == ">" for a in arrays):
         return None
     start = _address(arrays[0])
-    for name, buffer in region_buffers.items():
-        base = _address(buffer)
-        if not base + HEADER_BYTES <= start < base + buffer.size:
+    for base, copy in copies.items():
+        if copy.region not in regions or not base <= start < base + copy.size:
             continue
         position = start
         for array in arrays:
-            if _address(array) != position or position + array.nbytes > base + buffer.size:
+            if _address(array) != position or position + array.nbytes > base + copy.size:
                 return None
             position += array.nbytes
-        return name, start - base
+        return copy.region, copy.offset + (start - base)
     return None
+
+
+def _write_exactly(fd: int, pixels: list[np.ndarray], offset: int) -> None:
+    views = [memoryview(p).cast("B") for p in pixels]
+    while views:
+        written = os.pwritev(fd, views, offset)
+        offset += written
+        while views and written >= views[0].nbytes:
+            written -= views[0].nbytes
+            views.pop(0)
+        if views and written:
+            views[0] = views[0][written:]
 
 
 def encode_result(
@@ -389,10 +484,10 @@ def encode_result(
     if not request.HasField("output_region"):
         return codec.encode_result(result)
     target = request.output_region
-    region = table.get(target.region)
+    region = table.get(target.region, target.secret)
     response = codec.encode_result(result, with_data=False)
     inputs = {f.shm_region for i in request.inputs for f in i.frames if f.shm_region}
-    buffers = {name: table.get(name).buffer for name in inputs}
+    copies = table.copies()
     offset = _aligned(target.offset)
     end = target.offset + target.byte_size
     if target.offset < HEADER_BYTES or end > region.size:
@@ -401,17 +496,16 @@ def encode_result(
             f"(frames lie in bytes {HEADER_BYTES}..{region.size})"
         )
     for out, frame in zip(response.outputs, result.outputs.values(), strict=True):
-        found = _in_place(buffers, frame)
+        found = _in_place(copies, inputs, frame)
         if found is not None:
             out.frame.shm_region, out.frame.shm_offset = found
             continue
         if offset + frame.nbytes <= end:
             out.frame.shm_region, out.frame.shm_offset = region.name, offset
-            for pixels in frame.channels.values():
-                size = pixels.nbytes
-                region.buffer[offset : offset + size] = little_endian(pixels).reshape(-1).view(np.uint8)
-                offset += size
-            offset = _aligned(offset)
+            with table.file(region) as fd:
+                # Written, not mapped: a file shrunk meanwhile grows back, and the server lives.
+                _write_exactly(fd, [little_endian(p).reshape(-1) for p in frame.channels.values()], offset)
+            offset = _aligned(offset + frame.nbytes)
             continue
         for channel, pixels in zip(out.frame.channels, frame.channels.values(), strict=True):
             channel.data = little_endian(pixels).tobytes()
@@ -435,14 +529,14 @@ class SharedMemoryService:
         self, request: shm_pb2.RegisterRegionRequest, context: grpc.ServicerContext
     ) -> shm_pb2.RegisterRegionResponse:
         region = self.table.register(request.name, request.byte_size, request.nonce, request.owner_pid)
-        return shm_pb2.RegisterRegionResponse(name=region.name, byte_size=region.size)
+        return shm_pb2.RegisterRegionResponse(name=region.name, byte_size=region.size, secret=region.secret)
 
     def UnregisterRegion(
         self, request: shm_pb2.UnregisterRegionRequest, context: grpc.ServicerContext
     ) -> shm_pb2.UnregisterRegionResponse:
         if not _NAME.match(request.name):
             raise FrameError(f"shared-memory region name {request.name!r} is not 'plateforge-' then letters, digits")
-        self.table.unregister(request.name)
+        self.table.unregister(request.name, request.secret)
         return shm_pb2.UnregisterRegionResponse()
 
 

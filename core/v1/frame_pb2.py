@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19plateforge/v1/frame.proto\x12\rplateforge.v1\"C\n\x05\x42ox2i\x12\r\n\x05min_x\x18\x01 \x01(\x05\x12\r\n\x05min_y\x18\x02 \x01(\x05\x12\r\n\x05max_x\x18\x03 \x01(\x05\x12\r\n\x05max_y\x18\x04 \x01(\x05\"\x8e\x01\n\x07\x43hannel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\npixel_type\x18\x02 \x01(\x0e\x32\x18.plateforge.v1.PixelType\x12\x12\n\nx_sampling\x18\x03 \x01(\x05\x12\x12\n\ny_sampling\x18\x04 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x11\n\tbyte_size\x18\x06 \x01(\x04\"\x83\x03\n\x05\x46rame\x12)\n\x0b\x64\x61ta_window\x18\x01 \x01(\x0b\x32\x14.plateforge.v1.Box2i\x12,\n\x0e\x64isplay_window\x18\x02 \x01(\x0b\x32\x14.plateforge.v1.Box2i\x12(\n\x08\x63hannels\x18\x03 \x03(\x0b\x32\x16.plateforge.v1.Channel\x12\x19\n\x0c\x66rame_number\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0c\x63olour_space\x18\x06 \x01(\t\x12\x38\n\nattributes\x18\x07 \x03(\x0b\x32$.plateforge.v1.Frame.AttributesEntry\x12\x14\n\x0cpixel_aspect\x18\x10 \x01(\x02\x12\x12\n\nshm_region\x18\x08 \x01(\t\x12\x12\n\nshm_offset\x18\t \x01(\x04\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0f\n\r_frame_numberJ\x04\x08\x05\x10\x06J\x04\x08\n\x10\x10*g\n\tPixelType\x12\x1a\n\x16PIXEL_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fPIXEL_TYPE_HALF\x10\x01\x12\x14\n\x10PIXEL_TYPE_FLOAT\x10\x02\x12\x13\n\x0fPIXEL_TYPE_UINT\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19plateforge/v1/frame.proto\x12\rplateforge.v1\"C\n\x05\x42ox2i\x12\r\n\x05min_x\x18\x01 \x01(\x05\x12\r\n\x05min_y\x18\x02 \x01(\x05\x12\r\n\x05max_x\x18\x03 \x01(\x05\x12\r\n\x05max_y\x18\x04 \x01(\x05\"\x8e\x01\n\x07\x43hannel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\npixel_type\x18\x02 \x01(\x0e\x32\x18.plateforge.v1.PixelType\x12\x12\n\nx_sampling\x18\x03 \x01(\x05\x12\x12\n\ny_sampling\x18\x04 \x01(\x05\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x11\n\tbyte_size\x18\x06 \x01(\x04\"\x97\x03\n\x05\x46rame\x12)\n\x0b\x64\x61ta_window\x18\x01 \x01(\x0b\x32\x14.plateforge.v1.Box2i\x12,\n\x0e\x64isplay_window\x18\x02 \x01(\x0b\x32\x14.plateforge.v1.Box2i\x12(\n\x08\x63hannels\x18\x03 \x03(\x0b\x32\x16.plateforge.v1.Channel\x12\x19\n\x0c\x66rame_number\x18\x04 \x01(\x03H\x00\x88\x01\x01\x12\x14\n\x0c\x63olour_space\x18\x06 \x01(\t\x12\x38\n\nattributes\x18\x07 \x03(\x0b\x32$.plateforge.v1.Frame.AttributesEntry\x12\x14\n\x0cpixel_aspect\x18\x10 \x01(\x02\x12\x12\n\nshm_region\x18\x08 \x01(\t\x12\x12\n\nshm_offset\x18\t \x01(\x04\x12\x12\n\nshm_secret\x18\n \x01(\x0c\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x0f\n\r_frame_numberJ\x04\x08\x05\x10\x06J\x04\x08\x0b\x10\x10*g\n\tPixelType\x12\x1a\n\x16PIXEL_TYPE_UNSPECIFIED\x10\x00\x12\x13\n\x0fPIXEL_TYPE_HALF\x10\x01\x12\x14\n\x10PIXEL_TYPE_FLOAT\x10\x02\x12\x13\n\x0fPIXEL_TYPE_UINT\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,14 +33,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_FRAME_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_FRAME_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_PIXELTYPE']._serialized_start=648
-  _globals['_PIXELTYPE']._serialized_end=751
+  _globals['_PIXELTYPE']._serialized_start=668
+  _globals['_PIXELTYPE']._serialized_end=771
   _globals['_BOX2I']._serialized_start=44
   _globals['_BOX2I']._serialized_end=111
   _globals['_CHANNEL']._serialized_start=114
   _globals['_CHANNEL']._serialized_end=256
   _globals['_FRAME']._serialized_start=259
-  _globals['_FRAME']._serialized_end=646
-  _globals['_FRAME_ATTRIBUTESENTRY']._serialized_start=568
-  _globals['_FRAME_ATTRIBUTESENTRY']._serialized_end=617
+  _globals['_FRAME']._serialized_end=666
+  _globals['_FRAME_ATTRIBUTESENTRY']._serialized_start=588
+  _globals['_FRAME_ATTRIBUTESENTRY']._serialized_end=637
 # @@protoc_insertion_point(module_scope)

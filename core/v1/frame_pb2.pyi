@@ -47,7 +47,7 @@ class Channel(_message.Message):
     def __init__(self, name: _Optional[str] = ..., pixel_type: _Optional[_Union[PixelType, str]] = ..., x_sampling: _Optional[int] = ..., y_sampling: _Optional[int] = ..., data: _Optional[bytes] = ..., byte_size: _Optional[int] = ...) -> None: ...
 
 class Frame(_message.Message):
-    __slots__ = ("data_window", "display_window", "channels", "frame_number", "colour_space", "attributes", "pixel_aspect", "shm_region", "shm_offset")
+    __slots__ = ("data_window", "display_window", "channels", "frame_number", "colour_space", "attributes", "pixel_aspect", "shm_region", "shm_offset", "shm_secret")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -64,6 +64,7 @@ class Frame(_message.Message):
     PIXEL_ASPECT_FIELD_NUMBER: _ClassVar[int]
     SHM_REGION_FIELD_NUMBER: _ClassVar[int]
     SHM_OFFSET_FIELD_NUMBER: _ClassVar[int]
+    SHM_SECRET_FIELD_NUMBER: _ClassVar[int]
     data_window: Box2i
     display_window: Box2i
     channels: _containers.RepeatedCompositeFieldContainer[Channel]
@@ -73,4 +74,5 @@ class Frame(_message.Message):
     pixel_aspect: float
     shm_region: str
     shm_offset: int
-    def __init__(self, data_window: _Optional[_Union[Box2i, _Mapping]] = ..., display_window: _Optional[_Union[Box2i, _Mapping]] = ..., channels: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., frame_number: _Optional[int] = ..., colour_space: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., pixel_aspect: _Optional[float] = ..., shm_region: _Optional[str] = ..., shm_offset: _Optional[int] = ...) -> None: ...
+    shm_secret: bytes
+    def __init__(self, data_window: _Optional[_Union[Box2i, _Mapping]] = ..., display_window: _Optional[_Union[Box2i, _Mapping]] = ..., channels: _Optional[_Iterable[_Union[Channel, _Mapping]]] = ..., frame_number: _Optional[int] = ..., colour_space: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., pixel_aspect: _Optional[float] = ..., shm_region: _Optional[str] = ..., shm_offset: _Optional[int] = ..., shm_secret: _Optional[bytes] = ...) -> None: ...

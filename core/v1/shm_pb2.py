@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17plateforge/v1/shm.proto\x12\rplateforge.v1\"Z\n\x15RegisterRegionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tbyte_size\x18\x02 \x01(\x04\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x11\n\towner_pid\x18\x04 \x01(\x03\"9\n\x16RegisterRegionResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tbyte_size\x18\x02 \x01(\x04\"\'\n\x17UnregisterRegionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18UnregisterRegionResponse\"G\n\x12SharedMemoryTarget\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x11\n\tbyte_size\x18\x03 \x01(\x04\x32\xd2\x01\n\x0cSharedMemory\x12]\n\x0eRegisterRegion\x12$.plateforge.v1.RegisterRegionRequest\x1a%.plateforge.v1.RegisterRegionResponse\x12\x63\n\x10UnregisterRegion\x12&.plateforge.v1.UnregisterRegionRequest\x1a\'.plateforge.v1.UnregisterRegionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17plateforge/v1/shm.proto\x12\rplateforge.v1\"Z\n\x15RegisterRegionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tbyte_size\x18\x02 \x01(\x04\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x11\n\towner_pid\x18\x04 \x01(\x03\"I\n\x16RegisterRegionResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tbyte_size\x18\x02 \x01(\x04\x12\x0e\n\x06secret\x18\x03 \x01(\x0c\"7\n\x17UnregisterRegionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\x0c\"\x1a\n\x18UnregisterRegionResponse\"W\n\x12SharedMemoryTarget\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x11\n\tbyte_size\x18\x03 \x01(\x04\x12\x0e\n\x06secret\x18\x04 \x01(\x0c\x32\xd2\x01\n\x0cSharedMemory\x12]\n\x0eRegisterRegion\x12$.plateforge.v1.RegisterRegionRequest\x1a%.plateforge.v1.RegisterRegionResponse\x12\x63\n\x10UnregisterRegion\x12&.plateforge.v1.UnregisterRegionRequest\x1a\'.plateforge.v1.UnregisterRegionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,13 +34,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REGISTERREGIONREQUEST']._serialized_start=42
   _globals['_REGISTERREGIONREQUEST']._serialized_end=132
   _globals['_REGISTERREGIONRESPONSE']._serialized_start=134
-  _globals['_REGISTERREGIONRESPONSE']._serialized_end=191
-  _globals['_UNREGISTERREGIONREQUEST']._serialized_start=193
-  _globals['_UNREGISTERREGIONREQUEST']._serialized_end=232
-  _globals['_UNREGISTERREGIONRESPONSE']._serialized_start=234
-  _globals['_UNREGISTERREGIONRESPONSE']._serialized_end=260
-  _globals['_SHAREDMEMORYTARGET']._serialized_start=262
-  _globals['_SHAREDMEMORYTARGET']._serialized_end=333
-  _globals['_SHAREDMEMORY']._serialized_start=336
-  _globals['_SHAREDMEMORY']._serialized_end=546
+  _globals['_REGISTERREGIONRESPONSE']._serialized_end=207
+  _globals['_UNREGISTERREGIONREQUEST']._serialized_start=209
+  _globals['_UNREGISTERREGIONREQUEST']._serialized_end=264
+  _globals['_UNREGISTERREGIONRESPONSE']._serialized_start=266
+  _globals['_UNREGISTERREGIONRESPONSE']._serialized_end=292
+  _globals['_SHAREDMEMORYTARGET']._serialized_start=294
+  _globals['_SHAREDMEMORYTARGET']._serialized_end=381
+  _globals['_SHAREDMEMORY']._serialized_start=384
+  _globals['_SHAREDMEMORY']._serialized_end=594
 # @@protoc_insertion_point(module_scope)

@@ -59,7 +59,8 @@ class SharedMemoryServicer:
         raise NotImplementedError('Method not implemented!')
 
     def UnregisterRegion(self, request, context):
-        """Unmap a region and unlink its file; unknown names are ignored (the call is safe to repeat).
+        """Release a region and unlink its file; unknown names are ignored (the call is safe to repeat),
+        a held one needs the secret its registration answered.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -25,6 +25,19 @@ def mapped_files(pid: int, prefix: str) -> set[str]:
     return found
 
 
+def open_files(pid: int, prefix: str) -> set[str]:
+    """Paths the process holds open whose name starts with ``prefix`` (shared-memory regions)."""
+    found = set()
+    for entry in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = str(entry.readlink())
+        except OSError:  # closed meanwhile
+            continue
+        if Path(target.replace(" (deleted)", "")).name.startswith(prefix):
+            found.add(target)
+    return found
+
+
 def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.05) -> bool:
     """Poll ``condition`` until it holds or ``timeout`` seconds pass; the last answer."""
     deadline = time.monotonic() + timeout

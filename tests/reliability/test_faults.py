@@ -26,7 +26,7 @@ from plateforge.exr import read_exr, sha256_file, write_exr
 from plateforge.frames import Frame
 from tests.conftest import TOKEN, ServerProcess, start_server
 from tests.frames_for_tests import assert_same_frame
-from tests.reliability.helpers import mapped_files, memory_kib, wait_until
+from tests.reliability.helpers import mapped_files, memory_kib, open_files, wait_until
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -171,12 +171,14 @@ def test_client_killed_while_holding_shared_memory_leaves_nothing_behind(server:
     names = line.split()[1:]
     assert names and all((Path("/dev/shm") / n).exists() for n in names)
     pid = server.process.pid
-    assert all(any(n in m for m in mapped_files(pid, "plateforge-")) for n in names)
+    # The server holds each region open (it copies frames out with pread; it never maps them).
+    assert all(any(n in m for m in open_files(pid, "plateforge-")) for n in names)
+    assert not any(n in m for m in mapped_files(pid, "plateforge-") for n in names)
     child.send_signal(signal.SIGKILL)
     child.wait(timeout=10)
-    # The server watches the owner: its regions are unmapped and unlinked within a poll or two.
+    # The server watches the owner: its regions are closed and unlinked within a poll or two.
     assert wait_until(lambda: not any((Path("/dev/shm") / n).exists() for n in names), timeout=10)
-    assert wait_until(lambda: not any(n in m for m in mapped_files(pid, "plateforge-") for n in names), timeout=10)
+    assert wait_until(lambda: not any(n in m for m in open_files(pid, "plateforge-") for n in names), timeout=10)
 
 
 # -- a full disk ---------------------------------------------------------------------------------------------------

@@ -43,7 +43,8 @@ def region() -> Iterator[Region]:
     made.close()
 
 
-def _register(channel: grpc.Channel, region: Region, **change: object) -> None:
+def _register(channel: grpc.Channel, region: Region, **change: object) -> bytes:
+    """Register ``region``; the secret the server answered (kept on the region too)."""
     stub = channel.unary_unary(
         "/plateforge.v1.SharedMemory/RegisterRegion",
         request_serializer=shm_pb2.RegisterRegionRequest.SerializeToString,
@@ -56,7 +57,10 @@ def _register(channel: grpc.Channel, region: Region, **change: object) -> None:
         "owner_pid": os.getpid(),
         **change,
     }
-    stub(shm_pb2.RegisterRegionRequest(**fields), metadata=AUTH, timeout=10)  # type: ignore[arg-type]
+    reply = stub(shm_pb2.RegisterRegionRequest(**fields), metadata=AUTH, timeout=10)  # type: ignore[arg-type]
+    assert len(reply.secret) == 32
+    region.secret = reply.secret
+    return bytes(reply.secret)
 
 
 def test_auto_uses_shared_memory_on_loopback_and_is_exact(server: ServerProcess) -> None:
@@ -201,7 +205,7 @@ def test_bad_registrations_are_refused(
 def _request(region: Region, frame: Frame, offset: int) -> inference_pb2.ProcessRequest:
     request = codec.encode_call(ProcessCall("passthrough", {"plate": [frame]}), with_data=False)
     msg = request.inputs[0].frames[0]
-    msg.shm_region, msg.shm_offset = region.name, offset
+    msg.shm_region, msg.shm_offset, msg.shm_secret = region.name, offset, region.secret
     return request
 
 
@@ -254,7 +258,7 @@ def test_outputs_are_written_into_the_output_region_or_sent(server: ServerProces
     request.output_region.offset = 4096
     request.output_region.byte_size = room
     with grpc.insecure_channel(server.address) as channel:
-        _register(channel, region)
+        request.output_region.secret = _register(channel, region)
         reply = inference_pb2_grpc.InferenceStub(channel).Process(request, metadata=AUTH, timeout=10)
     out = reply.outputs[0].frame
     if room == 16:
@@ -279,12 +283,19 @@ def test_registering_again_keeps_the_region_usable_and_unregistering_unlinks_it(
         region.buffer[offset : offset + pixels.nbytes] = pixels.reshape(-1).view(np.uint8)
         offset += pixels.nbytes
     with grpc.insecure_channel(server.address) as channel:
-        _register(channel, region)
+        first = _register(channel, region)
         _register(channel, region)  # a client that thought the server had lost it
+        assert region.secret != first, "registering again answers a new secret"
         stub = inference_pb2_grpc.InferenceStub(channel)
+        stale = _request(region, frame, HEADER_BYTES)
+        stale.inputs[0].frames[0].shm_secret = first
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Process(stale, metadata=AUTH, timeout=10)
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         request = _request(region, frame, HEADER_BYTES)
         request.output_region.region, request.output_region.offset = region.name, 4096
         request.output_region.byte_size = region.size - 4096
+        request.output_region.secret = region.secret
         reply = stub.Process(request, metadata=AUTH, timeout=10)
         out = reply.outputs[0].frame
         assert (out.shm_region, out.shm_offset) == (region.name, HEADER_BYTES)  # passthrough: the input, in place
@@ -292,7 +303,7 @@ def test_registering_again_keeps_the_region_usable_and_unregistering_unlinks_it(
             "/plateforge.v1.SharedMemory/UnregisterRegion",
             request_serializer=shm_pb2.UnregisterRegionRequest.SerializeToString,
             response_deserializer=shm_pb2.UnregisterRegionResponse.FromString,
-        )(shm_pb2.UnregisterRegionRequest(name=region.name), metadata=AUTH, timeout=10)
+        )(shm_pb2.UnregisterRegionRequest(name=region.name, secret=region.secret), metadata=AUTH, timeout=10)
         assert not region.path.exists(), "UnregisterRegion unlinks the file"
         with pytest.raises(grpc.RpcError) as info:
             stub.Process(_request(region, frame, HEADER_BYTES), metadata=AUTH, timeout=10)
