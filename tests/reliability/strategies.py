@@ -4,13 +4,16 @@ behind the first refusal)."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
+import numpy as np
 from google.protobuf import message_factory
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 from hypothesis import strategies as st
 
+from plateforge.frames import Box, Frame
 from plateforge.v1 import frame_pb2, inference_pb2, models_pb2
 
 #: Strings a hostile or confused caller would try, mixed into random text.
@@ -270,3 +273,59 @@ def process_requests(draw: st.DrawFn, *, with_data: bool = True) -> inference_pb
     if "target_elsewhere" in mistakes:
         request.target_frame = draw(st.sampled_from([7, -(2**63), 2**63 - 1]))
     return request
+
+
+# -- ProcessStream chunk sequences ---------------------------------------------------------------------
+#
+# A frame, and the chunks a sender cuts its channels into: a valid cut (every byte once, in any
+# order), then a few of the mistakes below. The test's oracle counts how often each byte is sent.
+
+STREAM_MISTAKES = ("repeat", "overlap", "drop", "shuffle", "shrink", "garbage_repeat")
+
+#: One chunk: channel index, first byte, end byte (exclusive), and whether its bytes are garbage.
+ChunkPlan = tuple[int, int, int, bool]
+
+
+@st.composite
+def stream_frames(draw: st.DrawFn) -> Frame:
+    """A small finite frame of 1-4 half or float channels, any of them 1x1 to 9x7."""
+    width, height = draw(st.integers(1, 9)), draw(st.integers(1, 7))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    names = ["R", "G", "B", "A"][: draw(st.integers(1, 4))]
+    channels = {
+        name: rng.random((height, width), dtype=np.float32).astype(draw(st.sampled_from([np.float16, np.float32])))
+        for name in names
+    }
+    box = Box(0, 0, width - 1, height - 1)
+    return Frame(channels=channels, data_window=box, display_window=box, frame_number=1001)
+
+
+@st.composite
+def chunk_plans(draw: st.DrawFn, sizes: list[int]) -> list[ChunkPlan]:
+    """Chunks for channels of ``sizes`` bytes: a valid cut, shuffled or not, then up to three
+    mistakes (a chunk sent again, two chunks that overlap, one missing, one cut short)."""
+    plan: list[ChunkPlan] = []
+    for channel, size in enumerate(sizes):
+        cuts = sorted(set(draw(st.lists(st.integers(1, max(1, size - 1)), max_size=4))) - {size})
+        edges = [0, *cuts, size]
+        plan += [(channel, a, b, False) for a, b in itertools.pairwise(edges) if b > a]
+    for mistake in draw(st.lists(st.sampled_from(STREAM_MISTAKES), max_size=3)):
+        if not plan:
+            break
+        k = draw(st.integers(0, len(plan) - 1))
+        channel, start, end, garbage = plan[k]
+        if mistake in ("repeat", "garbage_repeat"):
+            plan.insert(draw(st.integers(0, len(plan))), (channel, start, end, mistake == "garbage_repeat"))
+        elif mistake == "overlap" and end - start > 1:
+            # Grow one chunk into its neighbour's bytes (or out of the channel's start).
+            plan[k] = (channel, max(0, start - draw(st.integers(1, 3))), end, garbage)
+            plan.append((channel, start + 1, end, garbage))
+        elif mistake == "drop":
+            del plan[k]
+        elif mistake == "shrink" and end - start > 1:
+            plan[k] = (channel, start, end - 1, garbage)
+        elif mistake == "shuffle":
+            plan = draw(st.permutations(plan))
+    if draw(st.booleans()):
+        plan = draw(st.permutations(plan))
+    return plan

@@ -1,5 +1,6 @@
-"""Fuzz (hypothesis): the frame decoder, the chunk decoder, the stream gatherer, the request checks,
-and every RPC of a real server. Whatever arrives, the answer is a frame or a PlateforgeError with
+"""Fuzz (hypothesis): the frame decoder, the chunk decoder, the stream gatherer, stream chunk
+sequences (repeated, overlapping, out-of-order, missing chunks), the request checks, and every RPC
+of a real server. Whatever arrives, the answer is a frame or a PlateforgeError with
 a message, and over the wire a status a caller can act on: never INTERNAL or UNKNOWN (a bug),
 never a dead server.
 
@@ -11,21 +12,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import grpc
+import numpy as np
 import pytest
 from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from plateforge import codec, streams
+from plateforge.calls import ProcessCall
 from plateforge.chunkwire import decode_chunk, encode_chunk
 from plateforge.client import Client
 from plateforge.errors import PlateforgeError
+from plateforge.frames import Frame
 from plateforge.server.checks import check_call
 from plateforge.server.tools import cleanup_classical, passthrough
 from plateforge.v1 import frame_pb2, inference_pb2
 from tests.conftest import TOKEN, ServerProcess, start_server
+from tests.frames_for_tests import assert_same_frame
 from tests.reliability.rpcs import Rpc, all_rpcs
-from tests.reliability.strategies import frames, messages, process_requests
+from tests.reliability.strategies import ChunkPlan, chunk_plans, frames, messages, process_requests, stream_frames
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -112,6 +117,43 @@ def test_stream_gatherer(header: inference_pb2.ProcessRequest, chunks: list[tupl
     assert call.non_finite is not None
 
 
+def _stream_messages(frame: Frame, plan: list[ChunkPlan]) -> list[bytes]:
+    """The serialised ProcessStream messages of ``frame`` cut as ``plan`` says."""
+    header = codec.encode_call(ProcessCall("passthrough", {"plate": [frame]}), with_data=False)
+    out = [inference_pb2.ProcessStreamRequest(header=header).SerializeToString()]
+    flats = [codec.little_endian(p).reshape(-1).view(np.uint8) for p in frame.channels.values()]
+    for channel, start, end, garbage in plan:
+        data = np.full(end - start, 0x5A, np.uint8) if garbage else flats[channel][start:end]
+        out.append(encode_chunk(0, 0, channel, start, memoryview(data)))
+    return out
+
+
+def _exactly_once(frame: Frame, plan: list[ChunkPlan]) -> bool:
+    """The oracle: whether the chunks write every byte of every channel exactly once."""
+    counts = [np.zeros(p.nbytes, np.int32) for p in frame.channels.values()]
+    for channel, start, end, _ in plan:
+        counts[channel][start:end] += 1
+    return all(bool((n == 1).all()) for n in counts)
+
+
+@FUZZ
+@given(st.data())
+def test_stream_chunk_sequences(data: st.DataObject) -> None:
+    """A stream is accepted exactly when its chunks cover every byte once, and then it is the
+    frame sent, bit for bit; anything else is an INVALID_ARGUMENT error naming the channel."""
+    frame = data.draw(stream_frames())
+    plan = data.draw(chunk_plans([p.nbytes for p in frame.channels.values()]))
+    messages = iter(_stream_messages(frame, plan))
+    if _exactly_once(frame, plan):
+        call = streams.gather_call(messages)
+        assert_same_frame(call.inputs["plate"][0], frame)
+        return
+    with pytest.raises(PlateforgeError) as info:
+        streams.gather_call(messages)
+    assert info.value.grpc_code == "INVALID_ARGUMENT", f"{type(info.value).__name__}: {info.value}"
+    assert "channel '" in str(info.value), str(info.value)
+
+
 @FUZZ
 @given(process_requests())
 def test_request_checks(request: inference_pb2.ProcessRequest) -> None:
@@ -158,6 +200,32 @@ def _requests(rpc: Rpc) -> st.SearchStrategy[list[bytes]]:
             lambda ms: [m.SerializeToString() for m in ms]
         )
     return single
+
+
+def test_stream_chunk_sequences_over_the_wire(fuzz_server: ServerProcess) -> None:
+    """The same property through a real server's ProcessStream: every accepted frame comes back
+    as sent; every refused one is INVALID_ARGUMENT; the server stays up."""
+    with grpc.insecure_channel(fuzz_server.address) as channel:
+        process_stream = channel.stream_stream("/plateforge.v1.Inference/ProcessStream")
+
+        @settings(FUZZ, max_examples=80)
+        @given(st.data())
+        def run(data: st.DataObject) -> None:
+            frame = data.draw(stream_frames())
+            plan = data.draw(chunk_plans([p.nbytes for p in frame.channels.values()]))
+            valid = _exactly_once(frame, plan)
+            try:
+                replies = list(process_stream(iter(_stream_messages(frame, plan)), metadata=AUTH, timeout=30))
+            except grpc.RpcError as error:
+                assert not valid, f"a stream covering every byte once was refused: {error.details()}"
+                assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, f"{error.code()}: {error.details()}"
+                return
+            assert valid, f"chunks {plan} do not cover every byte exactly once, and were accepted"
+            result = streams.gather_result(iter(replies))
+            assert_same_frame(result.outputs["image"], frame, attributes=False)
+
+        run()
+    assert fuzz_server.process.poll() is None
 
 
 @pytest.mark.parametrize("rpc", [pytest.param(r, id=r.id) for r in all_rpcs()])
