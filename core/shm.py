@@ -1,7 +1,8 @@
 """Same-host shared memory: the client's side (protocol: proto/plateforge/v1/shm.proto).
 
 When the server runs on this machine, frames need not cross a socket. The client keeps a few
-regions in ``/dev/shm`` (files it creates, mode 0600, with a random nonce in their first bytes),
+regions (memfds sealed against resizing, or where there are none files in ``/dev/shm`` of mode
+0600; a random nonce in their first bytes),
 registers them with the server, copies a call's input frames into one, and sends ``Process`` a
 request whose frames are references (region, offset). The server reads them in place and writes
 its outputs into a second region, or points at the input's own bytes when an output is an input
@@ -90,24 +91,53 @@ def same_host_possible(addresses: Sequence[str], *, directory: Path = SHM_DIR) -
         return False
 
 
-class Region:
-    """A file in ``/dev/shm`` mapped into this process, its first bytes holding a nonce."""
+def memfd_possible() -> bool:
+    """Whether this system makes sealable memfds (Linux): the zero-copy kind of region."""
+    return hasattr(os, "memfd_create") and hasattr(os, "MFD_ALLOW_SEALING")
 
-    def __init__(self, size: int, *, directory: Path = SHM_DIR) -> None:
+
+class Region:
+    """Shared memory mapped into this process, its first bytes holding a nonce: a sealed memfd
+    (``memfd=True``, the default where the system has them and ``directory`` is /dev/shm) or a
+    file in ``directory``.
+
+    A memfd is sealed against shrinking and growing before anyone else sees it, so the server can
+    map it and read frames in place; a /dev/shm file it must copy out (its owner could shrink it
+    under a mapping). The memfd stays open here as ``fd``: the server opens it through
+    ``/proc/<pid>/fd/<fd>`` when it registers it, and again after a restart.
+    """
+
+    def __init__(self, size: int, *, directory: Path = SHM_DIR, memfd: bool | None = None) -> None:
         self.name = f"plateforge-{os.getpid()}-{secrets.token_hex(8)}"
-        self.path = directory / self.name
         self.size = size
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        if memfd is None:
+            memfd = memfd_possible() and directory == SHM_DIR
+        #: The /dev/shm file (unlinked on close), or None for a memfd.
+        self.path: Path | None = None if memfd else directory / self.name
+        #: The memfd's descriptor in this process (0: a /dev/shm file).
+        self.fd = 0
+        if self.path is None:
+            import fcntl  # Linux only, as memfds are
+
+            fd = os.memfd_create(self.name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        else:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         try:
             # Reserve the pages now: a full /dev/shm then fails here with ENOSPC instead of
             # killing the process with SIGBUS when a write first touches a missing page.
             os.posix_fallocate(fd, 0, size)
+            if self.path is None:
+                fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
             self.mapping = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
         except BaseException:
             os.close(fd)
-            self.path.unlink(missing_ok=True)
+            if self.path is not None:
+                self.path.unlink(missing_ok=True)
             raise
-        os.close(fd)
+        if self.path is None:
+            self.fd = fd
+        else:
+            os.close(fd)
         self.nonce = secrets.token_bytes(NONCE_BYTES)
         self.mapping[:NONCE_BYTES] = self.nonce
         self.buffer: np.ndarray = np.frombuffer(self.mapping, dtype=np.uint8)
@@ -116,14 +146,19 @@ class Region:
         self.secret = b""
 
     def close(self) -> None:
-        """Unlink the file and unmap it (once no array views it any more)."""
+        """Unlink the file (or close the memfd) and unmap it (once no array views it any more)."""
         _release(self.path, self.mapping)
+        if self.fd:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+            self.fd = 0
         self.buffer = np.empty(0, np.uint8)
 
 
-def _release(path: Path, mapping: mmap.mmap) -> None:
-    with contextlib.suppress(OSError):
-        path.unlink(missing_ok=True)
+def _release(path: Path | None, mapping: mmap.mmap) -> None:
+    if path is not None:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
     # BufferError: a caller still views it; the mapping goes when that array does.
     with contextlib.suppress(BufferError):
         mapping.close()
@@ -221,7 +256,7 @@ class SharedMemoryClient:
         if region.registered:
             return
         request = shm_pb2.RegisterRegionRequest(
-            name=region.name, byte_size=region.size, nonce=region.nonce, owner_pid=os.getpid()
+            name=region.name, byte_size=region.size, nonce=region.nonce, owner_pid=os.getpid(), memfd=region.fd
         )
         try:
             reply = self._register(request, timeout=timeout, metadata=self._metadata)

@@ -12,11 +12,14 @@ every later use (a frame's reference, an output region, UnregisterRegion) must p
 token holder who only knows a region's name (``ls /dev/shm``) can neither read, overwrite nor
 release it. A region file must belong to the server's own user, so no other user can hold it.
 
-The server never maps a client's file. A mapped file that its owner truncates kills the mapping
-process with SIGBUS on the next access, and nothing in Python can catch that; instead frames are
-copied out with ``preadv`` (a short read is an error naming the region) and outputs are written
-with ``pwritev``, so a truncated region costs the call, never the server. The copy lands in a
-zeroed buffer per frame; bench/transport.py measures what it costs (``shm_vs_memcpy``).
+A mapped file that its owner truncates kills the mapping process with SIGBUS on its next access,
+and nothing in Python can catch that. So the server maps only what cannot shrink: a memfd the
+client sealed (F_SEAL_SHRINK, F_SEAL_GROW), opened through ``/proc/<pid>/fd/<n>``, is read in
+place with no copy. A plain ``/dev/shm`` file is never mapped: frames are copied out of it with
+``preadv`` into zeroed buffers (a short read is an error naming the region) and outputs written
+with ``pwritev``, so a truncated region costs the call, never the server. The copy costs about
+two memcpys of the frame under load (bench/transport.py, ``shm_vs_memcpy``), which is why the
+client uses sealed memfds wherever the system has them.
 
 A region belongs to the process that registered it: the server watches that process through a
 pidfd and, when it ends, unmaps the region and unlinks its file, so a client that crashed leaves
@@ -26,8 +29,10 @@ nothing in /dev/shm. Stopping the server releases every region.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hmac
 import logging
+import mmap
 import os
 import re
 import secrets
@@ -69,6 +74,8 @@ NONCE_BYTES = 16
 SECRET_BYTES = 32
 #: Regions one process may hold at once: a client keeps a few (one per call in flight).
 MAX_REGIONS_PER_PROCESS = 64
+#: Seals a memfd needs before the server maps it: then nobody, its creator included, can shrink it.
+_SEALS = fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
 _NAME = re.compile(r"^plateforge-[A-Za-z0-9_-]{1,100}$")
 
 log = logging.getLogger("plateforge.server")
@@ -77,11 +84,15 @@ log = logging.getLogger("plateforge.server")
 @dataclass
 class _Region:
     name: str
-    path: Path
+    path: Path | None  # the /dev/shm file, unlinked on release; None for a memfd
     size: int
     owner_pid: int
     fd: int  # open read-write; closed when the region is dropped (reads use a dup of it)
     secret: bytes
+    #: A sealed memfd is mapped (it cannot shrink): ``buffer`` views all of it. A /dev/shm file
+    #: is not: None, and frames are copied out of it.
+    mapping: mmap.mmap | None = None
+    buffer: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,8 @@ class RegionTable:
         #: buffer: an output that is one of them is answered with a reference to its region.
         #: An entry goes with its buffer (weakref.finalize), so an address never names a stale copy.
         self._copies: dict[int, _Copy] = {}
+        # Mappings still viewed by an array in flight: closed once nothing views them.
+        self._closing: list[mmap.mmap] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._poll_seconds = poll_seconds
@@ -119,7 +132,7 @@ class RegionTable:
 
     # -- registration -------------------------------------------------------------------------
 
-    def register(self, name: str, size: int, nonce: bytes, owner_pid: int) -> _Region:
+    def register(self, name: str, size: int, nonce: bytes, owner_pid: int, memfd: int = 0) -> _Region:
         if not _NAME.match(name):
             raise FrameError(f"shared-memory region name {name!r} is not 'plateforge-' then letters, digits, - or _")
         if size < HEADER_BYTES:
@@ -128,18 +141,33 @@ class RegionTable:
             raise FrameError(f"shared-memory region {name!r}: the nonce must be {NONCE_BYTES} bytes, got {len(nonce)}")
         if owner_pid <= 0:
             raise FrameError(f"shared-memory region {name!r}: owner_pid must be a process id, got {owner_pid}")
-        path = self.directory / name
+        if memfd < 0:
+            raise FrameError(f"shared-memory region {name!r}: memfd must be a descriptor number or 0, got {memfd}")
+        path: Path | None = None
+        if memfd:
+            where = f"/proc/{owner_pid}/fd/{memfd}"
+            flags = os.O_RDWR | os.O_CLOEXEC  # a /proc fd link is a link by design: no O_NOFOLLOW
+        else:
+            path = self.directory / name
+            where, flags = str(path), os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(where, flags)
         except OSError as error:
             raise SharedMemoryError(
                 f"cannot open shared-memory region {name!r} ({error.strerror}): the client is not on this "
                 "machine or not allowed to share memory with the server; send bytes instead"
             ) from None
+        mapping: mmap.mmap | None = None
         try:
+            if memfd:
+                _check_memfd(fd, name)
             _check_file(fd, name, size, nonce)
+            if memfd:
+                mapping = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
             pidfd = _open_pidfd(owner_pid)
         except BaseException:
+            if mapping is not None:
+                mapping.close()
             os.close(fd)
             raise
         secret = secrets.token_bytes(SECRET_BYTES)
@@ -151,6 +179,8 @@ class RegionTable:
             held = len(owner.regions) if owner is not None else 0
             if held >= MAX_REGIONS_PER_PROCESS:
                 os.close(fd)
+                if mapping is not None:
+                    mapping.close()
                 if pidfd is not None:
                     os.close(pidfd)
                 raise FrameTooLargeError(
@@ -162,6 +192,8 @@ class RegionTable:
             elif pidfd is not None:
                 os.close(pidfd)
             region = _Region(name, path, size, owner_pid, fd, secret)
+            if mapping is not None:
+                region.mapping, region.buffer = mapping, np.frombuffer(mapping, dtype=np.uint8)
             self._regions[name] = region
             owner.regions.add(name)
         log.debug("shared memory: registered %s (%d bytes) for process %d", name, size, owner_pid)
@@ -240,12 +272,14 @@ class RegionTable:
                 if owner.pidfd is not None:
                     os.close(owner.pidfd)
             self._owners.clear()
+            self._close_pending()
 
     # -- releasing ------------------------------------------------------------------------------
 
     def _drop(self, region: _Region, *, unlink: bool) -> None:
         """Forget ``region`` (lock held): unlink its file and close it. A read in flight holds a
-        duplicate descriptor (:meth:`file`), which stays valid until it is done."""
+        duplicate descriptor (:meth:`file`), which stays valid until it is done; a mapping is
+        closed once no array in flight views it."""
         owner = self._owners.get(region.owner_pid)
         if owner is not None:
             owner.regions.discard(region.name)
@@ -253,7 +287,7 @@ class RegionTable:
                 del self._owners[region.owner_pid]
                 if owner.pidfd is not None:
                     os.close(owner.pidfd)
-        if unlink:
+        if unlink and region.path is not None:
             try:
                 region.path.unlink()
             except FileNotFoundError:
@@ -261,6 +295,19 @@ class RegionTable:
             except OSError as error:
                 log.warning("shared memory: cannot unlink %s: %s", region.path, error.strerror)
         os.close(region.fd)
+        if region.mapping is not None:
+            self._closing.append(region.mapping)
+            region.buffer = None
+            self._close_pending()
+
+    def _close_pending(self) -> None:
+        still: list[mmap.mmap] = []
+        for mapping in self._closing:
+            try:
+                mapping.close()
+            except BufferError:  # a call in flight still reads it; retried by the reaper
+                still.append(mapping)
+        self._closing = still
 
     def _reap(self) -> None:
         while not self._stop.is_set():
@@ -280,9 +327,12 @@ class RegionTable:
             with self._lock:
                 for pid in ended:
                     self._release_owner(pid)
+                if self._closing:
+                    self._close_pending()
 
     def _release_owner(self, pid: int) -> None:
-        """Drop every region of a process that ended (lock held)."""
+        """Drop every region of a process that ended (lock held). A method of its own so that no
+        reference to a region outlives it in the reaper's frame and keeps its mapping alive."""
         owner = self._owners.get(pid)
         if owner is None:
             return
@@ -292,6 +342,21 @@ class RegionTable:
             if region is not None:
                 self._drop(region, unlink=True)
         self._owners.pop(pid, None)
+
+
+def _check_memfd(fd: int, name: str) -> None:
+    """Refuse a descriptor that is not the client's sealed memfd named ``name``: the name in its
+    /proc link proves which file was opened (not some other file the owner holds open), and the
+    seals that it can never shrink under the server's mapping."""
+    link = os.readlink(f"/proc/self/fd/{fd}")
+    if link != f"/memfd:{name} (deleted)":
+        raise SharedMemoryError(f"shared-memory region {name!r}: the descriptor given is {link!r}, not its memfd")
+    seals = fcntl.fcntl(fd, fcntl.F_GET_SEALS)
+    if seals & _SEALS != _SEALS:
+        raise SharedMemoryError(
+            f"shared-memory region {name!r}: the memfd must be sealed against shrinking and growing "
+            "(F_SEAL_SHRINK | F_SEAL_GROW) before it is registered"
+        )
 
 
 def _check_file(fd: int, name: str, size: int, nonce: bytes) -> None:
@@ -348,6 +413,24 @@ def uses_shm(request: inference_pb2.ProcessRequest) -> bool:
     return request.HasField("output_region") or any(f.shm_region for i in request.inputs for f in i.frames)
 
 
+def _frame_in_place(region: _Region, buffer: np.ndarray, msg: frame_pb2.Frame, what: str) -> Frame:
+    offset = msg.shm_offset
+    arrays = []
+    for channel in msg.channels:
+        if channel.data:
+            raise FrameError(f"{what} channel {channel.name!r} carries bytes and a shared-memory reference")
+        dtype, shape, size = channel_layout(msg, channel)
+        if channel.byte_size != size:
+            raise FrameError(f"{what} channel {channel.name!r} announces {channel.byte_size} bytes; it needs {size}")
+        _check_span(region, offset, size, f"{what} channel {channel.name!r}")
+        # Read-only: a tool must never write into the client's input bytes.
+        array = buffer[offset : offset + size].view(dtype).reshape(shape)
+        array.flags.writeable = False
+        arrays.append(array)
+        offset += size
+    return frame_from_arrays(msg, arrays)
+
+
 def _check_span(region: _Region, offset: int, size: int, what: str) -> None:
     if offset < HEADER_BYTES or offset + size > region.size:
         raise FrameError(
@@ -375,6 +458,9 @@ def _frame_in_region(table: RegionTable, msg: frame_pb2.Frame, what: str) -> Fra
     if not msg.shm_region:
         return codec.frame_from_proto(msg)
     region = table.get(msg.shm_region, msg.shm_secret)
+    buffer = region.buffer
+    if buffer is not None:  # a sealed memfd: read in place
+        return _frame_in_place(region, buffer, msg, what)
     layouts = []
     for channel in msg.channels:
         if channel.data:
@@ -460,7 +546,8 @@ def _in_place(copies: dict[int, _Copy], regions: set[str], frame: Frame) -> tupl
             if _address(array) != position or position + array.nbytes > base + copy.size:
                 return None
             position += array.nbytes
-        return copy.region, copy.offset + (start - base)
+        offset = copy.offset + (start - base)
+        return (copy.region, offset) if offset >= HEADER_BYTES else None
     return None
 
 
@@ -488,6 +575,11 @@ def encode_result(
     response = codec.encode_result(result, with_data=False)
     inputs = {f.shm_region for i in request.inputs for f in i.frames if f.shm_region}
     copies = table.copies()
+    for given in request.inputs:
+        for msg in given.frames:
+            mapped = table.get(msg.shm_region, msg.shm_secret).buffer if msg.shm_region else None
+            if mapped is not None:  # a sealed memfd the tool read in place: all of it is the client's bytes
+                copies[_address(mapped)] = _Copy(msg.shm_region, 0, mapped.size)
     offset = _aligned(target.offset)
     end = target.offset + target.byte_size
     if target.offset < HEADER_BYTES or end > region.size:
@@ -502,9 +594,17 @@ def encode_result(
             continue
         if offset + frame.nbytes <= end:
             out.frame.shm_region, out.frame.shm_offset = region.name, offset
-            with table.file(region) as fd:
-                # Written, not mapped: a file shrunk meanwhile grows back, and the server lives.
-                _write_exactly(fd, [little_endian(p).reshape(-1) for p in frame.channels.values()], offset)
+            pixels = [little_endian(p).reshape(-1).view(np.uint8) for p in frame.channels.values()]
+            mapped = region.buffer
+            if mapped is not None:  # sealed memfd: into the mapping
+                position = offset
+                for flat in pixels:
+                    mapped[position : position + flat.size] = flat
+                    position += flat.size
+            else:
+                with table.file(region) as fd:
+                    # Written, not mapped: a file shrunk meanwhile grows back, and the server lives.
+                    _write_exactly(fd, pixels, offset)
             offset = _aligned(offset + frame.nbytes)
             continue
         for channel, pixels in zip(out.frame.channels, frame.channels.values(), strict=True):
@@ -528,7 +628,9 @@ class SharedMemoryService:
     def RegisterRegion(
         self, request: shm_pb2.RegisterRegionRequest, context: grpc.ServicerContext
     ) -> shm_pb2.RegisterRegionResponse:
-        region = self.table.register(request.name, request.byte_size, request.nonce, request.owner_pid)
+        region = self.table.register(
+            request.name, request.byte_size, request.nonce, request.owner_pid, memfd=request.memfd
+        )
         return shm_pb2.RegisterRegionResponse(name=region.name, byte_size=region.size, secret=region.secret)
 
     def UnregisterRegion(

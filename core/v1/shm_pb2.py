@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17plateforge/v1/shm.proto\x12\rplateforge.v1\"Z\n\x15RegisterRegionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tbyte_size\x18\x02 \x01(\x04\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x11\n\towner_pid\x18\x04 \x01(\x03\"I\n\x16RegisterRegionResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tbyte_size\x18\x02 \x01(\x04\x12\x0e\n\x06secret\x18\x03 \x01(\x0c\"7\n\x17UnregisterRegionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\x0c\"\x1a\n\x18UnregisterRegionResponse\"W\n\x12SharedMemoryTarget\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x11\n\tbyte_size\x18\x03 \x01(\x04\x12\x0e\n\x06secret\x18\x04 \x01(\x0c\x32\xd2\x01\n\x0cSharedMemory\x12]\n\x0eRegisterRegion\x12$.plateforge.v1.RegisterRegionRequest\x1a%.plateforge.v1.RegisterRegionResponse\x12\x63\n\x10UnregisterRegion\x12&.plateforge.v1.UnregisterRegionRequest\x1a\'.plateforge.v1.UnregisterRegionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17plateforge/v1/shm.proto\x12\rplateforge.v1\"i\n\x15RegisterRegionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tbyte_size\x18\x02 \x01(\x04\x12\r\n\x05nonce\x18\x03 \x01(\x0c\x12\x11\n\towner_pid\x18\x04 \x01(\x03\x12\r\n\x05memfd\x18\x05 \x01(\x05\"I\n\x16RegisterRegionResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\tbyte_size\x18\x02 \x01(\x04\x12\x0e\n\x06secret\x18\x03 \x01(\x0c\"7\n\x17UnregisterRegionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06secret\x18\x02 \x01(\x0c\"\x1a\n\x18UnregisterRegionResponse\"W\n\x12SharedMemoryTarget\x12\x0e\n\x06region\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x02 \x01(\x04\x12\x11\n\tbyte_size\x18\x03 \x01(\x04\x12\x0e\n\x06secret\x18\x04 \x01(\x0c\x32\xd2\x01\n\x0cSharedMemory\x12]\n\x0eRegisterRegion\x12$.plateforge.v1.RegisterRegionRequest\x1a%.plateforge.v1.RegisterRegionResponse\x12\x63\n\x10UnregisterRegion\x12&.plateforge.v1.UnregisterRegionRequest\x1a\'.plateforge.v1.UnregisterRegionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,15 +32,15 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'plateforge.v1.shm_pb2', _gl
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_REGISTERREGIONREQUEST']._serialized_start=42
-  _globals['_REGISTERREGIONREQUEST']._serialized_end=132
-  _globals['_REGISTERREGIONRESPONSE']._serialized_start=134
-  _globals['_REGISTERREGIONRESPONSE']._serialized_end=207
-  _globals['_UNREGISTERREGIONREQUEST']._serialized_start=209
-  _globals['_UNREGISTERREGIONREQUEST']._serialized_end=264
-  _globals['_UNREGISTERREGIONRESPONSE']._serialized_start=266
-  _globals['_UNREGISTERREGIONRESPONSE']._serialized_end=292
-  _globals['_SHAREDMEMORYTARGET']._serialized_start=294
-  _globals['_SHAREDMEMORYTARGET']._serialized_end=381
-  _globals['_SHAREDMEMORY']._serialized_start=384
-  _globals['_SHAREDMEMORY']._serialized_end=594
+  _globals['_REGISTERREGIONREQUEST']._serialized_end=147
+  _globals['_REGISTERREGIONRESPONSE']._serialized_start=149
+  _globals['_REGISTERREGIONRESPONSE']._serialized_end=222
+  _globals['_UNREGISTERREGIONREQUEST']._serialized_start=224
+  _globals['_UNREGISTERREGIONREQUEST']._serialized_end=279
+  _globals['_UNREGISTERREGIONRESPONSE']._serialized_start=281
+  _globals['_UNREGISTERREGIONRESPONSE']._serialized_end=307
+  _globals['_SHAREDMEMORYTARGET']._serialized_start=309
+  _globals['_SHAREDMEMORYTARGET']._serialized_end=396
+  _globals['_SHAREDMEMORY']._serialized_start=399
+  _globals['_SHAREDMEMORY']._serialized_end=609
 # @@protoc_insertion_point(module_scope)

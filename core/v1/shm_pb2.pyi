@@ -5,16 +5,18 @@ from typing import ClassVar as _ClassVar, Optional as _Optional
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RegisterRegionRequest(_message.Message):
-    __slots__ = ("name", "byte_size", "nonce", "owner_pid")
+    __slots__ = ("name", "byte_size", "nonce", "owner_pid", "memfd")
     NAME_FIELD_NUMBER: _ClassVar[int]
     BYTE_SIZE_FIELD_NUMBER: _ClassVar[int]
     NONCE_FIELD_NUMBER: _ClassVar[int]
     OWNER_PID_FIELD_NUMBER: _ClassVar[int]
+    MEMFD_FIELD_NUMBER: _ClassVar[int]
     name: str
     byte_size: int
     nonce: bytes
     owner_pid: int
-    def __init__(self, name: _Optional[str] = ..., byte_size: _Optional[int] = ..., nonce: _Optional[bytes] = ..., owner_pid: _Optional[int] = ...) -> None: ...
+    memfd: int
+    def __init__(self, name: _Optional[str] = ..., byte_size: _Optional[int] = ..., nonce: _Optional[bytes] = ..., owner_pid: _Optional[int] = ..., memfd: _Optional[int] = ...) -> None: ...
 
 class RegisterRegionResponse(_message.Message):
     __slots__ = ("name", "byte_size", "secret")

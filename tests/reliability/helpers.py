@@ -15,25 +15,30 @@ def memory_kib(pid: int, field: str = "VmRSS") -> int:
     raise KeyError(f"{field} not in /proc/{pid}/status")
 
 
+def _file_name(target: str) -> str:
+    """The name of a mapped or open file as /proc shows it: a path, or ``/memfd:NAME (deleted)``."""
+    return Path(target.replace(" (deleted)", "")).name.removeprefix("memfd:")
+
+
 def mapped_files(pid: int, prefix: str) -> set[str]:
-    """Paths the process maps whose name starts with ``prefix`` (shared-memory regions)."""
+    """Paths the process maps whose name starts with ``prefix`` (shared-memory regions, memfds too)."""
     found = set()
     for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
         parts = line.split(maxsplit=5)
-        if len(parts) == 6 and Path(parts[5].replace(" (deleted)", "")).name.startswith(prefix):
+        if len(parts) == 6 and _file_name(parts[5]).startswith(prefix):
             found.add(parts[5])
     return found
 
 
 def open_files(pid: int, prefix: str) -> set[str]:
-    """Paths the process holds open whose name starts with ``prefix`` (shared-memory regions)."""
+    """Paths the process holds open whose name starts with ``prefix`` (shared-memory regions, memfds too)."""
     found = set()
     for entry in Path(f"/proc/{pid}/fd").iterdir():
         try:
             target = str(entry.readlink())
         except OSError:  # closed meanwhile
             continue
-        if Path(target.replace(" (deleted)", "")).name.startswith(prefix):
+        if _file_name(target).startswith(prefix):
             found.add(target)
     return found
 

@@ -3,6 +3,7 @@ and every bad registration or reference refused with a clear error."""
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 from collections.abc import Iterator
@@ -33,12 +34,31 @@ def _frame(width: int = 96, height: int = 64, number: int = 1001) -> Frame:
 
 
 def _own_regions() -> set[str]:
-    return {n for n in os.listdir("/dev/shm") if n.startswith(f"plateforge-{os.getpid()}-")}
+    """This process's regions: its files in /dev/shm and the memfds it holds open."""
+    prefix = f"plateforge-{os.getpid()}-"
+    found = {n for n in os.listdir("/dev/shm") if n.startswith(prefix)}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            link = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith(f"/memfd:{prefix}"):
+            found.add(link.removeprefix("/memfd:").removesuffix(" (deleted)"))
+    return found
 
 
 @pytest.fixture
-def region() -> Iterator[Region]:
-    made = Region(1 << 20)
+def region_file() -> Iterator[Region]:
+    """A region that is a file in /dev/shm (what clients without memfds register)."""
+    made = Region(1 << 20, memfd=False)
+    yield made
+    made.close()
+
+
+@pytest.fixture(params=[pytest.param(True, id="memfd"), pytest.param(False, id="dev-shm")])
+def region(request: pytest.FixtureRequest) -> Iterator[Region]:
+    """A region of either kind: a sealed memfd (mapped by the server) or a /dev/shm file (copied)."""
+    made = Region(1 << 20, memfd=request.param)
     yield made
     made.close()
 
@@ -55,6 +75,7 @@ def _register(channel: grpc.Channel, region: Region, **change: object) -> bytes:
         "byte_size": region.size,
         "nonce": region.nonce,
         "owner_pid": os.getpid(),
+        "memfd": region.fd,
         **change,
     }
     reply = stub(shm_pb2.RegisterRegionRequest(**fields), metadata=AUTH, timeout=10)  # type: ignore[arg-type]
@@ -78,9 +99,25 @@ def test_auto_uses_shared_memory_on_loopback_and_is_exact(server: ServerProcess)
         for name, pixels in before.items():
             assert np.array_equal(result.outputs["image"].channels[name].view(np.uint8), pixels.view(np.uint8))
         held = client._shm.regions
-    assert not set(held) & _own_regions(), "close() must unlink the client's regions"
+        descriptors = {r.fd for r in client._shm._all.values() if r.fd}
+        assert descriptors, "on Linux the regions are sealed memfds"
+    # A result still views one region's pages (below): its /dev/shm file is unlinked, its memfd
+    # descriptor closed, and the pages go with the result's last array.
+    assert not set(held) & {n for n in os.listdir("/dev/shm")}, "close() must unlink the client's files"
+    assert not any(_names_region(fd, held) for fd in descriptors), "close() must close the client's memfds"
     # Closing the client does not pull the pages from under a result still held.
     assert_same_frame(result.outputs["image"], frame, attributes=False)
+    del result
+    gc.collect()
+    assert not set(held) & _own_regions(), "the last array gone, nothing of the client's regions remains"
+
+
+def _names_region(fd: int, names: list[str]) -> bool:
+    try:
+        link = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return False
+    return any(link.startswith(f"/memfd:{name}") for name in names)
 
 
 def _idle(client: Client) -> set[str]:
@@ -193,8 +230,9 @@ def test_shared_memory_is_only_tried_for_one_loopback_server(addresses: list[str
     ],
 )
 def test_bad_registrations_are_refused(
-    server: ServerProcess, region: Region, change: dict[str, object], code: grpc.StatusCode, match: str
+    server: ServerProcess, region_file: Region, change: dict[str, object], code: grpc.StatusCode, match: str
 ) -> None:
+    region = region_file
     with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as info:
         _register(channel, region, **change)
     assert info.value.code() == code
@@ -304,7 +342,11 @@ def test_registering_again_keeps_the_region_usable_and_unregistering_unlinks_it(
             request_serializer=shm_pb2.UnregisterRegionRequest.SerializeToString,
             response_deserializer=shm_pb2.UnregisterRegionResponse.FromString,
         )(shm_pb2.UnregisterRegionRequest(name=region.name, secret=region.secret), metadata=AUTH, timeout=10)
-        assert not region.path.exists(), "UnregisterRegion unlinks the file"
+        if region.path is not None:
+            assert not region.path.exists(), "UnregisterRegion unlinks the file"
+        else:
+            mapped = Path(f"/proc/{server.process.pid}/maps").read_text()
+            assert region.name not in mapped, "UnregisterRegion unmaps the memfd"
         with pytest.raises(grpc.RpcError) as info:
             stub.Process(_request(region, frame, HEADER_BYTES), metadata=AUTH, timeout=10)
         assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION

@@ -35,14 +35,15 @@ def _frame(seed: int, width: int = 32, height: int = 16) -> Frame:
     return Frame.from_array(rng.random((height, width, 4), dtype=np.float32).astype(np.float16), frame_number=1001)
 
 
-def _register(channel: grpc.Channel, region: Region) -> bytes:
+def _register(channel: grpc.Channel, region: Region, *, memfd: int | None = None) -> bytes:
+    memfd = region.fd if memfd is None else memfd
     reply = channel.unary_unary(
         "/plateforge.v1.SharedMemory/RegisterRegion",
         request_serializer=shm_pb2.RegisterRegionRequest.SerializeToString,
         response_deserializer=shm_pb2.RegisterRegionResponse.FromString,
     )(
         shm_pb2.RegisterRegionRequest(
-            name=region.name, byte_size=region.size, nonce=region.nonce, owner_pid=os.getpid()
+            name=region.name, byte_size=region.size, nonce=region.nonce, owner_pid=os.getpid(), memfd=memfd
         ),
         metadata=AUTH,
         timeout=10,
@@ -72,10 +73,10 @@ def _reference(region: Region, frame: Frame, secret: bytes) -> inference_pb2.Pro
     return request
 
 
-@pytest.fixture
-def victim(server: ServerProcess) -> Iterator[tuple[Region, Frame]]:
+@pytest.fixture(params=[pytest.param(True, id="memfd"), pytest.param(False, id="dev-shm")])
+def victim(server: ServerProcess, request: pytest.FixtureRequest) -> Iterator[tuple[Region, Frame]]:
     """A region another client registered, holding its frame; the test never sees the secret."""
-    region = Region(1 << 20)
+    region = Region(1 << 20, memfd=request.param)
     frame = _frame(7)
     _write(region, frame)
     with grpc.insecure_channel(server.address) as channel:
@@ -119,7 +120,7 @@ def test_a_region_cannot_be_released_without_its_secret(server: ServerProcess, v
         with pytest.raises(grpc.RpcError) as info:
             _unregister(channel, region.name, b"")
         assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-        assert region.path.exists(), "another client unlinked the region"
+        assert region.path is None or region.path.exists(), "another client unlinked the region"
         # Its owner still uses it, and releases it with the secret.
         secret = region.secret
         reply = inference_pb2_grpc.InferenceStub(channel).Process(
@@ -127,7 +128,7 @@ def test_a_region_cannot_be_released_without_its_secret(server: ServerProcess, v
         )
         assert_same_frame(codec.frame_from_proto(reply.outputs[0].frame), frame, attributes=False)
         _unregister(channel, region.name, secret)
-    assert not region.path.exists()
+    assert region.path is None or not region.path.exists()
 
 
 def test_a_client_sees_only_its_own_regions(server: ServerProcess) -> None:
@@ -154,8 +155,9 @@ def test_a_client_sees_only_its_own_regions(server: ServerProcess) -> None:
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="making a file of another user needs root")
 def test_a_region_of_another_user_is_refused(server: ServerProcess) -> None:
-    region = Region(1 << 16)
+    region = Region(1 << 16, memfd=False)
     try:
+        assert region.path is not None
         os.chown(region.path, 65534, 65534)
         with grpc.insecure_channel(server.address) as channel, pytest.raises(grpc.RpcError) as info:
             _register(channel, region)
@@ -177,9 +179,12 @@ def own_server() -> Iterator[ServerProcess]:
 
 
 def test_a_truncated_region_fails_the_call_not_the_server(own_server: ServerProcess) -> None:
+    """A /dev/shm file can be shrunk by its owner at any time: the server copies frames out of it
+    and writes into it, and a short read is an error for that call."""
     frame = _frame(3, 256, 128)
-    region = Region(1 << 20)
-    output = Region(1 << 20)
+    region = Region(1 << 20, memfd=False)
+    output = Region(1 << 20, memfd=False)
+    assert region.path is not None and output.path is not None
     try:
         _write(region, frame)
         with grpc.insecure_channel(own_server.address) as channel:
@@ -223,3 +228,62 @@ def _mask(frame: Frame) -> Frame:
         display_window=frame.display_window,
         frame_number=frame.frame_number,
     )
+
+
+def test_a_memfd_region_cannot_shrink_and_must_be_sealed_to_register(own_server: ServerProcess) -> None:
+    """The mapped kind: sealed before it is registered, so no one (its creator included) can
+    shrink it under the server's mapping; an unsealed memfd, or a descriptor that is not the
+    named memfd, is refused."""
+    frame = _frame(4, 256, 128)
+    region = Region(1 << 20, memfd=True)
+    loose = os.memfd_create("plateforge-loose", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        with pytest.raises(PermissionError):
+            os.ftruncate(region.fd, 4096)
+        _write(region, frame)
+        with grpc.insecure_channel(own_server.address) as channel:
+            secret = _register(channel, region)
+            stub = inference_pb2_grpc.InferenceStub(channel)
+            reply = stub.Process(_reference(region, frame, secret), metadata=AUTH, timeout=10)
+            assert_same_frame(codec.frame_from_proto(reply.outputs[0].frame), frame, attributes=False)
+
+            os.ftruncate(loose, region.size)
+            os.pwrite(loose, region.nonce, 0)
+            impostor = Region(1 << 16, memfd=True)
+            try:
+                for fd, match in ((loose, "not its memfd"), (impostor.fd, "not its memfd")):
+                    with pytest.raises(grpc.RpcError) as info:
+                        _register(channel, region, memfd=fd)
+                    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+                    assert match in (info.value.details() or ""), info.value.details()
+            finally:
+                impostor.close()
+        assert own_server.process.poll() is None
+    finally:
+        os.close(loose)
+        region.close()
+
+
+def test_an_unsealed_memfd_is_refused(own_server: ServerProcess) -> None:
+    name = f"plateforge-{os.getpid()}-unsealed"
+    fd = os.memfd_create(name, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.ftruncate(fd, 1 << 16)
+        nonce = os.urandom(16)
+        os.pwrite(fd, nonce, 0)
+        with grpc.insecure_channel(own_server.address) as channel, pytest.raises(grpc.RpcError) as info:
+            channel.unary_unary(
+                "/plateforge.v1.SharedMemory/RegisterRegion",
+                request_serializer=shm_pb2.RegisterRegionRequest.SerializeToString,
+                response_deserializer=shm_pb2.RegisterRegionResponse.FromString,
+            )(
+                shm_pb2.RegisterRegionRequest(
+                    name=name, byte_size=1 << 16, nonce=nonce, owner_pid=os.getpid(), memfd=fd
+                ),
+                metadata=AUTH,
+                timeout=10,
+            )
+        assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "sealed" in (info.value.details() or "")
+    finally:
+        os.close(fd)
