@@ -442,7 +442,7 @@ def _check_span(region: _Region, offset: int, size: int, what: str) -> None:
 def _read_exactly(fd: int, buffer: np.ndarray, offset: int, region: _Region, what: str) -> None:
     """Fill ``buffer`` from the file at ``offset``. A read ends short only at the end of the file:
     the client shrank its region after registering it."""
-    view = memoryview(buffer).cast("B")
+    view = buffer.data.cast("B")
     done = 0
     while done < view.nbytes:
         got = os.preadv(fd, [view[done:]], offset + done)
@@ -461,7 +461,7 @@ def _frame_in_region(table: RegionTable, msg: frame_pb2.Frame, what: str) -> Fra
     buffer = region.buffer
     if buffer is not None:  # a sealed memfd: read in place
         return _frame_in_place(region, buffer, msg, what)
-    layouts = []
+    layouts: list[tuple[np.dtype, tuple[int, int], int]] = []
     for channel in msg.channels:
         if channel.data:
             raise FrameError(f"{what} channel {channel.name!r} carries bytes and a shared-memory reference")
@@ -552,7 +552,7 @@ def _in_place(copies: dict[int, _Copy], regions: set[str], frame: Frame) -> tupl
 
 
 def _write_exactly(fd: int, pixels: list[np.ndarray], offset: int) -> None:
-    views = [memoryview(p).cast("B") for p in pixels]
+    views = [p.data.cast("B") for p in pixels]
     while views:
         written = os.pwritev(fd, views, offset)
         offset += written
@@ -594,17 +594,17 @@ def encode_result(
             continue
         if offset + frame.nbytes <= end:
             out.frame.shm_region, out.frame.shm_offset = region.name, offset
-            pixels = [little_endian(p).reshape(-1).view(np.uint8) for p in frame.channels.values()]
+            flats = [little_endian(p).reshape(-1).view(np.uint8) for p in frame.channels.values()]
             mapped = region.buffer
             if mapped is not None:  # sealed memfd: into the mapping
                 position = offset
-                for flat in pixels:
+                for flat in flats:
                     mapped[position : position + flat.size] = flat
                     position += flat.size
             else:
                 with table.file(region) as fd:
                     # Written, not mapped: a file shrunk meanwhile grows back, and the server lives.
-                    _write_exactly(fd, pixels, offset)
+                    _write_exactly(fd, flats, offset)
             offset = _aligned(offset + frame.nbytes)
             continue
         for channel, pixels in zip(out.frame.channels, frame.channels.values(), strict=True):
