@@ -12,8 +12,9 @@ arrives decoded as numpy arrays bit-for-bit equal to the ones sent (checked once
 * ``stream`` -- the same through ``ProcessStream`` (``transport="stream"``): a header, then the
   channels in ``DataChunk`` messages of ``chunk_bytes`` each way;
 * ``shm``    -- the same through same-host shared memory (``transport="shm"``, plateforge.shm):
-  the client copies the frame into a registered /dev/shm region, ``Process`` carries references,
-  the server reads the frame in place (passthrough answers with a reference to those same bytes)
+  the client copies the frame into a registered region (a memfd sealed against resizing, which the
+  server may map safely), ``Process`` carries references and the region's secret, the server
+  reads the frame in place (passthrough answers with a reference to those same bytes)
   and the client copies the result out: two copies of the pixels per round trip, plus the
   server's mandatory passes over them (NaN/Inf scan, and the provenance digest of the source
   frame, run on two threads);
