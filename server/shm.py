@@ -151,7 +151,13 @@ class RegionTable:
             path = self.directory / name
             where, flags = str(path), os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
         try:
-            fd = os.open(where, flags)
+            if memfd and os.readlink(where) != f"/memfd:{name} (deleted)":
+                # Checked before opening, so a descriptor naming a device or a pipe is never
+                # opened (that alone can have effects); checked again on what was opened.
+                raise SharedMemoryError(
+                    f"shared-memory region {name!r}: descriptor {memfd} of process {owner_pid} is not its memfd"
+                )
+            fd = os.open(where, flags | os.O_NONBLOCK)
         except OSError as error:
             raise SharedMemoryError(
                 f"cannot open shared-memory region {name!r} ({error.strerror}): the client is not on this "
