@@ -26,19 +26,25 @@ LIVE_TYPES = (NODE_IDNAME, TRAIN_IDNAME)
 GROUP_TYPE = "CompositorNodeGroup"
 
 
-def _own_properties(struct: Any, base: Any) -> list[Any]:
-    inherited = {p.identifier for p in base.bl_rna.properties}
-    return [p for p in struct.bl_rna.properties if p.identifier not in inherited and p.type != "POINTER"]
+def _own_properties(struct: Any) -> list[Any]:
+    """The RNA properties ``struct``'s Python class declares (its annotations). Not found by
+    subtracting a base's ``bl_rna``: reading ``bpy.types.CompositorNodeCustomGroup.bl_rna`` makes
+    the add-on's node classes fail to register again after a disable."""
+    declared: dict[str, None] = {}
+    for cls in reversed(type(struct).__mro__):
+        declared.update(dict.fromkeys(vars(cls).get("__annotations__", {})))
+    properties = struct.bl_rna.properties
+    return [properties[name] for name in declared if name in properties and properties[name].type != "POINTER"]
 
 
-def settings_of(struct: Any, base: Any) -> dict[str, Any]:
-    """The values of the properties ``struct``'s class adds to ``base`` (collections of property
-    groups included), as JSON-ready data."""
+def settings_of(struct: Any) -> dict[str, Any]:
+    """The values of the properties ``struct``'s class declares (collections of property groups
+    included), as JSON-ready data."""
     out: dict[str, Any] = {}
-    for prop in _own_properties(struct, base):
+    for prop in _own_properties(struct):
         value = getattr(struct, prop.identifier)
         if prop.type == "COLLECTION":
-            out[prop.identifier] = [settings_of(item, bpy.types.PropertyGroup) for item in value]
+            out[prop.identifier] = [settings_of(item) for item in value]
         elif getattr(prop, "is_array", False):
             out[prop.identifier] = list(value)
         else:
@@ -46,10 +52,10 @@ def settings_of(struct: Any, base: Any) -> dict[str, Any]:
     return out
 
 
-def apply_settings(struct: Any, base: Any, settings: dict[str, Any]) -> None:
+def apply_settings(struct: Any, settings: dict[str, Any]) -> None:
     """Set what :func:`settings_of` returned back on ``struct``, in declaration order (an enum
     whose items come from an earlier field is set after it)."""
-    for prop in _own_properties(struct, base):
+    for prop in _own_properties(struct):
         if prop.identifier not in settings or (prop.is_readonly and prop.type != "COLLECTION"):
             continue
         value = settings[prop.identifier]
@@ -57,7 +63,7 @@ def apply_settings(struct: Any, base: Any, settings: dict[str, Any]) -> None:
             collection = getattr(struct, prop.identifier)
             collection.clear()
             for item in value:
-                apply_settings(collection.add(), bpy.types.PropertyGroup, item)
+                apply_settings(collection.add(), item)
         elif prop.type == "ENUM" and value not in {i.identifier for i in prop.enum_items}:
             # Dynamic items (a model's choices) are not in the static list: set and let it refuse.
             try:
@@ -111,7 +117,7 @@ def to_groups() -> int:
     changed = 0
     for tree in _compositor_trees():
         for node in [n for n in tree.nodes if n.bl_idname in LIVE_TYPES]:
-            record = {"type": node.bl_idname, "settings": settings_of(node, bpy.types.CompositorNodeCustomGroup)}
+            record = {"type": node.bl_idname, "settings": settings_of(node)}
             group = _replace(tree, node, GROUP_TYPE)
             group[KEY] = json.dumps(record, sort_keys=True)
             changed += 1
@@ -123,11 +129,16 @@ def to_live() -> int:
     changed = 0
     for tree in _compositor_trees():
         for group in [n for n in tree.nodes if n.bl_idname == GROUP_TYPE and KEY in n]:
-            record = json.loads(group[KEY])
-            if record.get("type") not in LIVE_TYPES:
+            try:
+                record = json.loads(str(group[KEY]))
+            except ValueError as error:
+                # Left as it is, the group still plays its cache; the rest of the file wakes up.
+                print(f"plateforge: node {group.name!r} keeps playing its cache: its settings are damaged ({error})")
+                continue
+            if not isinstance(record, dict) or record.get("type") not in LIVE_TYPES:
                 continue
             node = _replace(tree, group, record["type"])
-            apply_settings(node, bpy.types.CompositorNodeCustomGroup, record.get("settings", {}))
+            apply_settings(node, record.get("settings", {}))
             changed += 1
     return changed
 

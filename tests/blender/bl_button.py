@@ -15,7 +15,7 @@ import sys
 
 import bpy
 import numpy as np
-from bl_common import compositor, enable, image_sequence, output, press, render_exr
+from bl_common import compositor, disable, enable, image_sequence, output, press, render_exr
 
 step, address, token, folder = sys.argv[1:5]
 prefs = enable(address, token)
@@ -51,6 +51,28 @@ def build(source: str) -> tuple:
     return scene, tree
 
 
+def add_trainer(tree) -> None:
+    trainer = tree.nodes.new("PlateforgeTrainNode")
+    tree.links.new(tree.nodes["Image"].outputs["Image"], trainer.inputs["input"])
+    trainer.keyframes, trainer.tool, trainer.licence = "1, 5", "relight", "CC-BY-4.0"
+
+
+def trainer_kept() -> None:
+    trainer = bpy.context.scene.compositing_node_group.nodes["plateforge Train"]
+    assert trainer.bl_idname == "PlateforgeTrainNode", trainer.bl_idname
+    assert (trainer.keyframes, trainer.tool, trainer.licence) == ("1, 5", "relight", "CC-BY-4.0"), trainer.tool
+    assert trainer.inputs["input"].is_linked, "the Train node lost its link"
+
+
+def node_kept(model_info: str) -> None:
+    node = node_now()
+    assert node.bl_idname == "PlateforgeCompositorNode", node.bl_idname
+    assert node.model == "passthrough" and node.model_info == model_info, (node.model, node.model_info)
+    assert node.cache_dir == "//plateforge_cache/", node.cache_dir
+    assert node.inputs["plate"].is_linked and node.outputs["Image"].is_linked, "links lost"
+    assert node.status.startswith(f"sent 0 of {COUNT} frames"), node.status
+
+
 def node_now():
     return bpy.context.scene.compositing_node_group.nodes[NODE]
 
@@ -69,6 +91,7 @@ def same_as_plate(path: str, frame: int) -> None:
 
 if step == "bake":
     scene, tree = build(f"{folder}/src")
+    add_trainer(tree)
     bpy.ops.wm.save_as_mainfile(filepath=f"{folder}/shot.blend")
     assert node_now().bl_idname == "PlateforgeCompositorNode", "saving left the node a plain group"
 
@@ -114,24 +137,35 @@ if step == "bake":
 
     # 4. Saved as an ordinary group node, live again in this session at once.
     model_info = node_now().model_info
+    with open(f"{folder}/model_info.json", "w", encoding="utf-8") as handle:
+        handle.write(model_info)
     bpy.ops.wm.save_mainfile()
-    node = node_now()
-    assert node.bl_idname == "PlateforgeCompositorNode", node.bl_idname
-    assert node.model == "passthrough" and node.model_info == model_info, (node.model, node.model_info)
-    assert node.inputs["plate"].is_linked and node.outputs["Image"].is_linked, "links lost over the save"
+    node_kept(model_info)
+    trainer_kept()
     print("saved ok")
 
 elif step == "reopen":
+    with open(f"{folder}/model_info.json", encoding="utf-8") as handle:
+        model_info = handle.read()
     bpy.ops.wm.open_mainfile(filepath=f"{folder}/shot.blend")
-    node = node_now()
-    assert node.bl_idname == "PlateforgeCompositorNode", f"not live after loading: {node.bl_idname}"
-    assert node.model == "passthrough" and node.model_info, node.model
-    assert node.inputs["plate"].is_linked and node.outputs["Image"].is_linked, "links lost over the load"
+    node_kept(model_info)
+    trainer_kept()
     prefs.server = "127.0.0.1:9"
     result, op = press("plateforge.bake", node_name=NODE)
     assert result == {"FINISHED"}, (result, op.reports)
-    assert node.status.startswith(f"sent 0 of {COUNT} frames ({COUNT} unchanged)"), node.status
-    print("reopen ok:", node.status)
+    assert node_now().status.startswith(f"sent 0 of {COUNT} frames ({COUNT} unchanged)"), node_now().status
+    # Disabling the add-on leaves ordinary groups that still render the cache; enabling wakes them.
+    disable()
+    kinds = {n.name: n.bl_idname for n in bpy.context.scene.compositing_node_group.nodes}
+    assert kinds[NODE] == kinds["plateforge Train"] == "CompositorNodeGroup", kinds
+    scene = bpy.context.scene
+    scene.frame_set(FIRST + 1)
+    render_exr(scene, f"{folder}/render/disabled.exr")
+    same_as_plate(f"{folder}/render/disabled.exr", FIRST + 1)
+    enable(address, token)
+    node_kept(model_info)
+    trainer_kept()
+    print("reopen ok:", node_now().status)
 
 elif step == "unsaved":
     assert not bpy.data.filepath
