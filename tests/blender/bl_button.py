@@ -64,13 +64,13 @@ def trainer_kept() -> None:
     assert trainer.inputs["input"].is_linked, "the Train node lost its link"
 
 
-def node_kept(model_info: str) -> None:
+def node_kept(kept: dict) -> None:
+    """The node is live with the settings it had before the save (``kept``)."""
     node = node_now()
     assert node.bl_idname == "PlateforgeCompositorNode", node.bl_idname
-    assert node.model == "passthrough" and node.model_info == model_info, (node.model, node.model_info)
+    assert (node.model, node.model_info, node.status) == (kept["model"], kept["model_info"], kept["status"]), node
     assert node.cache_dir == "//plateforge_cache/", node.cache_dir
     assert node.inputs["plate"].is_linked and node.outputs["Image"].is_linked, "links lost"
-    assert node.status.startswith(f"sent 0 of {COUNT} frames"), node.status
 
 
 def node_now():
@@ -133,28 +133,45 @@ if step == "bake":
     assert bpy.ops.plateforge.bake("INVOKE_DEFAULT", node_name=NODE) == {"FINISHED"}
     assert bpy.ops.plateforge.bake_all() == {"FINISHED"}
     print("offline up to date ok:", node_now().status)
+
+    # One plate frame changed and still no server: the button reports it, the cache stays whole.
+    changed = FIRST + 3
+    plate = read_exr(f"{folder}/src/plate.{changed:04d}.exr")
+    brighter = plate.replace(channels={**plate.channels, "G": plate.channels["G"] * 2})
+    write_exr(f"{folder}/src/plate.{changed:04d}.exr", brighter)
+    result, op = press("plateforge.bake", node_name=NODE)
+    assert result == {"CANCELLED"} and op.reports[-1][0] == "ERROR", (result, op.reports)
+    assert "127.0.0.1:9" in op.reports[-1][1], op.reports
+    assert node_now().status.startswith("stopped: "), node_now().status
+    assert cached_frames() == list(range(FIRST, LAST + 1)), "a failed bake dropped cached frames"
     prefs.server = address
+    result, op = press("plateforge.bake", node_name=NODE)
+    assert result == {"FINISHED"}, (result, op.reports)
+    assert node_now().status.startswith(f"sent 1 of {COUNT} frames ({COUNT - 1} unchanged)"), node_now().status
+    same_as_plate(f"{CACHE}/outputs/image.{changed:04d}.exr", changed)
+    print("changed frame ok:", node_now().status)
 
     # 4. Saved as an ordinary group node, live again in this session at once.
-    model_info = node_now().model_info
-    with open(f"{folder}/model_info.json", "w", encoding="utf-8") as handle:
-        handle.write(model_info)
+    kept = {key: getattr(node_now(), key) for key in ("model", "model_info", "status")}
+    with open(f"{folder}/kept.json", "w", encoding="utf-8") as handle:
+        json.dump(kept, handle)
     bpy.ops.wm.save_mainfile()
-    node_kept(model_info)
+    node_kept(kept)
     trainer_kept()
     print("saved ok")
 
 elif step == "reopen":
-    with open(f"{folder}/model_info.json", encoding="utf-8") as handle:
-        model_info = handle.read()
+    with open(f"{folder}/kept.json", encoding="utf-8") as handle:
+        kept = json.load(handle)
     bpy.ops.wm.open_mainfile(filepath=f"{folder}/shot.blend")
-    node_kept(model_info)
+    node_kept(kept)
     trainer_kept()
     prefs.server = "127.0.0.1:9"
     result, op = press("plateforge.bake", node_name=NODE)
     assert result == {"FINISHED"}, (result, op.reports)
     assert node_now().status.startswith(f"sent 0 of {COUNT} frames ({COUNT} unchanged)"), node_now().status
     # Disabling the add-on leaves ordinary groups that still render the cache; enabling wakes them.
+    kept["status"] = node_now().status  # the offline bake set it
     disable()
     kinds = {n.name: n.bl_idname for n in bpy.context.scene.compositing_node_group.nodes}
     assert kinds[NODE] == kinds["plateforge Train"] == "CompositorNodeGroup", kinds
@@ -163,7 +180,7 @@ elif step == "reopen":
     render_exr(scene, f"{folder}/render/disabled.exr")
     same_as_plate(f"{folder}/render/disabled.exr", FIRST + 1)
     enable(address, token)
-    node_kept(model_info)
+    node_kept(kept)
     trainer_kept()
     print("reopen ok:", node_now().status)
 
