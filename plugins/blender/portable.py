@@ -87,8 +87,8 @@ def _replace(tree: bpy.types.NodeTree, old: bpy.types.Node, node_type: str) -> b
     new = tree.nodes.new(node_type)
     made = new.node_tree  # a live node's init() made a fresh inner tree: the old one replaces it
     new.node_tree = inner  # before old goes, so its free() sees the tree still used
-    if made is not None and made != inner and made.users == 0:
-        bpy.data.node_groups.remove(made)
+    if made is not None and made != inner:
+        bpy.data.node_groups.remove(made)  # brand new, nothing else can use it
     tree.nodes.remove(old)
     new.name = name
     new.location, new.color, new.parent = location, color, parent

@@ -155,9 +155,13 @@ if step == "bake":
     kept = {key: getattr(node_now(), key) for key in ("model", "model_info", "status")}
     with open(f"{folder}/kept.json", "w", encoding="utf-8") as handle:
         json.dump(kept, handle)
-    bpy.ops.wm.save_mainfile()
+    groups = sorted(g.name for g in bpy.data.node_groups)
+    for _ in range(2):
+        bpy.ops.wm.save_mainfile()
     node_kept(kept)
     trainer_kept()
+    after = sorted(g.name for g in bpy.data.node_groups)
+    assert after == groups, f"saving left stray node groups: {after} (was {groups})"
     print("saved ok")
 
 elif step == "reopen":
