@@ -78,8 +78,8 @@ def _replace(tree: bpy.types.NodeTree, old: bpy.types.Node, node_type: str) -> b
     """A node of ``node_type`` in place of ``old``, sharing its inner tree, with its name, place,
     links and socket values; ``old`` is removed."""
     inner = old.node_tree
-    links_in = [[link.from_socket for link in socket.links] for socket in old.inputs]
-    links_out = [[link.to_socket for link in socket.links] for socket in old.outputs]
+    links_in = [[(link.from_socket, link.is_muted) for link in socket.links] for socket in old.inputs]
+    links_out = [[(link.to_socket, link.is_muted) for link in socket.links] for socket in old.outputs]
     values = [getattr(socket, "default_value", None) for socket in old.inputs]
     looks = {key: getattr(old, key) for key in ("label", "width", "hide", "mute", "select", "use_custom_color")}
     name, location, color, parent = old.name, tuple(old.location), tuple(old.color), old.parent
@@ -98,11 +98,11 @@ def _replace(tree: bpy.types.NodeTree, old: bpy.types.Node, node_type: str) -> b
         if value is not None and hasattr(socket, "default_value"):
             socket.default_value = value
     for socket, sources in zip(new.inputs, links_in, strict=False):
-        for source in sources:
-            tree.links.new(source, socket)
+        for source, muted in sources:
+            tree.links.new(source, socket).is_muted = muted
     for socket, targets in zip(new.outputs, links_out, strict=False):
-        for target in targets:
-            tree.links.new(socket, target)
+        for target, muted in targets:
+            tree.links.new(socket, target).is_muted = muted
     if was_active:
         tree.nodes.active = new
     return new
@@ -156,6 +156,7 @@ def _after_save_or_load(*args: Any) -> None:
 _HANDLERS = (
     (bpy.app.handlers.save_pre, _before_save),
     (bpy.app.handlers.save_post, _after_save_or_load),
+    (bpy.app.handlers.save_post_fail, _after_save_or_load),  # a failed save must not leave them dormant
     (bpy.app.handlers.load_post, _after_save_or_load),
 )
 

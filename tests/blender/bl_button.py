@@ -160,6 +160,13 @@ if step == "bake":
         bpy.ops.wm.save_mainfile()
     node_kept(kept)
     trainer_kept()
+    try:  # a save that fails leaves the nodes live too
+        bpy.ops.wm.save_as_mainfile(filepath=f"{folder}/no/such/folder/shot.blend", copy=True)
+        sys.exit("saving into a missing folder did not fail")
+    except RuntimeError as error:
+        print("failed save:", str(error).strip())
+    node_kept(kept)
+    trainer_kept()
     after = sorted(g.name for g in bpy.data.node_groups)
     assert after == groups, f"saving left stray node groups: {after} (was {groups})"
     print("saved ok")
