@@ -179,8 +179,9 @@ class PLATEFORGE_OT_bake(bpy.types.Operator):
             return {"CANCELLED"}
         try:
             line = bake.finish(context.scene, sending.plan, cancelled=isinstance(error, CancelledError))
-        except PlateforgeError as failed:
-            error = error or failed
+        except PlateforgeError as failed:  # showing the result failed: that is the news, even after Esc
+            if error is None or isinstance(error, CancelledError):
+                error = failed
             line = ""
         if isinstance(error, CancelledError):
             self.report({"WARNING"}, f"plateforge: {line}")
