@@ -3,6 +3,8 @@
 Add > plateforge in the compositor, choose a model, connect its inputs, Bake, render. The node's
 render reads an EXR cache the bake wrote; no Python runs while the compositor evaluates.
 Add > plateforge Train trains a model on the server from keyframe pairs of its two inputs.
+Saved files hold these nodes as ordinary node groups (see ``portable``), so a Blender without the
+add-on opens the file and renders the baked frames.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 import bpy
 
-from . import farm, node, operators, preferences, train
+from . import farm, node, operators, portable, preferences, train
 
 classes: tuple[type, ...] = (*preferences.classes, *node.classes, *operators.classes, *train.classes)
 
@@ -32,11 +34,13 @@ def register() -> None:
     for cls in classes:
         bpy.utils.register_class(cls)
     bpy.types.NODE_MT_add.append(_add_menu)
+    portable.register()
     farm.register()
 
 
 def unregister() -> None:
     farm.unregister()
+    portable.unregister()
     bpy.types.NODE_MT_add.remove(_add_menu)
     for cls in reversed(classes):
         bpy.utils.unregister_class(cls)

@@ -25,7 +25,7 @@ from typing import Any
 
 import bpy
 
-from .node import PlateforgeNode, model_info, show_result
+from .node import PlateforgeNode, model_info, set_model, show_result
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -41,7 +41,18 @@ class BakePlan:
     inputs: list[str]
     first: int
     last: int
+    #: The frames checked against the cache with the node's stored model description, before any
+    #: server is asked (plateforge.hosts.cache.CachePlan): a bake with nothing stale needs none.
+    cache: Any = None
     report: Any = None  # plateforge.hosts.process.ProcessReport, once sent
+    served: Any = None  # the ModelInfo the server ran, once sent
+
+    @property
+    def stale(self) -> tuple[int, ...]:
+        """Frames the server must compute (every frame when the cache was not checked)."""
+        if self.cache is None:
+            return tuple(range(self.first, self.last + 1))
+        return tuple(self.cache.stale)
 
 
 def feeding_socket(socket: bpy.types.NodeSocket) -> bpy.types.NodeSocket | None:
@@ -270,6 +281,7 @@ def plan_bake(
     """Render the node's inputs into its cache for its frame range (main thread)."""
     from plateforge.errors import UsageError
     from plateforge.hosts.blender_bake import capture_frames
+    from plateforge.hosts.cache import plan_frames
     from plateforge.hosts.knobs import params_from_knobs
 
     info = model_info(node)
@@ -281,7 +293,9 @@ def plan_bake(
     captured = capture_frames(range(first, last + 1), radius=info.temporal_radius, first=scene.frame_start,
                               last=scene.frame_end)  # fmt: skip
     inputs = capture_inputs(scene, node, captured, layout, progress=progress, cancel=cancel)
-    return BakePlan(node.name, info, params, layout, sorted(inputs), first, last)
+    frames = range(first, last + 1)
+    cache = plan_frames(layout, info, params=params, frames=frames, inputs=sorted(inputs))
+    return BakePlan(node.name, info, params, layout, sorted(inputs), first, last, cache=cache)
 
 
 def send(
@@ -294,6 +308,9 @@ def send(
         if progress is not None:
             progress("send", done, total)
 
+    # The server may serve a newer version than the node stored: the cache is then keyed with what
+    # it ran, and ``finish`` stores that description so the next bake can be checked offline.
+    plan.served = client.model_info(plan.info.name)
     plan.report = process_cached(
         client,
         layout=plan.layout,
@@ -306,20 +323,98 @@ def send(
     )
 
 
-def finish(scene: bpy.types.Scene, plan: BakePlan) -> str:
-    """Show the result in the node (main thread) and return the line the operator reports."""
+def finish(scene: bpy.types.Scene, plan: BakePlan, *, cancelled: bool = False) -> str:
+    """Show the result in the node (main thread) and return the line the operator reports: what
+    was sent, or for a cancelled bake how many frames are cached and current."""
+    from plateforge.hosts.blender_bake import encode_model_info
+    from plateforge.hosts.cache import plan_frames
+
     node = scene.compositing_node_group.nodes[plan.node_name]
+    info = plan.info
+    if plan.served is not None and encode_model_info(plan.served) != node.model_info:
+        set_model(node, plan.served)
+        info = plan.served
     show_result(node, plan.first, plan.last)
     node.progress = 1.0
     total = plan.last - plan.first + 1
-    sent = len(plan.report.sent) if plan.report is not None else 0
-    skipped = len(plan.report.skipped) if plan.report is not None else 0
-    node.status = f"sent {sent} of {total} frames ({skipped} unchanged) to {plan.info.name} {plan.info.version}"
+    report = plan.report
+    if cancelled:
+        # Counted again from the cache: every frame written before the cancel is filed there.
+        current = plan_frames(
+            plan.layout, info, params=plan.params, frames=range(plan.first, plan.last + 1), inputs=plan.inputs
+        )
+        node.status = f"cancelled: {len(current.fresh)} of {total} frames cached and current"
+    elif report is not None:
+        node.status = (
+            f"sent {len(report.sent)} of {total} frames ({len(report.skipped)} unchanged) to {info.name} {info.version}"
+        )
+    else:
+        node.status = f"sent 0 of {total} frames ({total} unchanged): {info.name} {info.version} is up to date"
     return str(node.status)
 
 
-def bake_node(scene: bpy.types.Scene, node: PlateforgeNode, client: Any, *, progress: Progress | None = None) -> str:
-    """The whole bake on the calling thread (headless renders, scripts, the farm)."""
+class Connection:
+    """A server connection made on first use only: a bake whose frames are all current never
+    needs a server, so it must not fail for want of one."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        self._client: Any = None
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def bake_node(
+    scene: bpy.types.Scene, node: PlateforgeNode, connection: Connection, *, progress: Progress | None = None
+) -> str:
+    """The whole bake on the calling thread (headless renders, scripts, the farm); it connects to
+    the server only when some frame is stale."""
     plan = plan_bake(scene, node, progress=progress)
-    send(client, plan, progress=progress)
+    if plan.stale:
+        send(connection.client, plan, progress=progress)
     return finish(scene, plan)
+
+
+class Sending:
+    """:func:`send` on a thread, for the Bake button: the operator's ``modal`` reads ``progress``
+    on timer events and sets ``cancel`` on Esc (Blender data stays on the main thread). The client
+    is closed when the thread ends."""
+
+    def __init__(self, client: Any, plan: BakePlan) -> None:
+        self.plan = plan
+        self.cancel = threading.Event()
+        #: (frames written, frames to send), replaced whole by the thread.
+        self.progress: tuple[int, int] = (0, len(plan.stale))
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, args=(client,), name="plateforge-bake", daemon=True)
+        self._thread.start()
+
+    def _work(self, client: Any) -> None:
+        def sent(phase: str, done: int, total: int) -> None:
+            self.progress = (done, total)
+
+        try:
+            send(client, self.plan, progress=sent, cancel=self.cancel)
+        except BaseException as error:  # reported by the operator on the main thread
+            self.error = error
+        finally:
+            client.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()

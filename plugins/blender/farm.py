@@ -27,9 +27,10 @@ def _bake_on_load(*args: Any) -> None:
         if not marked:
             continue
         try:
-            with preferences.connect() as client:
+            with bake.Connection(preferences.connect) as connection:
                 for node in marked:
-                    print(f"plateforge: {scene.name}/{node.name}: {bake.bake_node(scene, node, client)}", flush=True)
+                    line = bake.bake_node(scene, node, connection)
+                    print(f"plateforge: {scene.name}/{node.name}: {line}", flush=True)
         except PlateforgeError as error:
             # A farm task must fail loudly rather than render stale or empty frames.
             print(f"plateforge: bake before render failed: {error}", file=sys.stderr, flush=True)

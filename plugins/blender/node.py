@@ -82,6 +82,7 @@ class PlateforgeNode(bpy.types.CompositorNodeCustomGroup):
         description="Folder of the bake cache (one sub-folder per node)",
         default="//plateforge_cache/",
         subtype="DIR_PATH",
+        options={"PATH_SUPPORTS_BLEND_RELATIVE"},  # "//" is the .blend's folder, as Blender's own paths
     )
     use_scene_range: bpy.props.BoolProperty(name="Scene range", default=True)  # type: ignore[valid-type]
     frame_start: bpy.props.IntProperty(name="Start", default=1)  # type: ignore[valid-type]
@@ -146,12 +147,11 @@ class PlateforgeNode(bpy.types.CompositorNodeCustomGroup):
 
     def cache_layout(self) -> Any:
         """This node's :class:`plateforge.hosts.cache.CacheLayout`."""
+        from plateforge.hosts.blender_bake import resolve_folder
         from plateforge.hosts.cache import CacheLayout
 
-        root = bpy.path.abspath(self.cache_dir)
-        if not root or root.startswith("//"):
-            raise_usage("save the .blend first, or give the node an absolute cache folder")
-        return CacheLayout.for_node(root, self.name)
+        what = f"the bake cache of node {self.name!r}"
+        return CacheLayout.for_node(resolve_folder(self.cache_dir, blend_file=bpy.data.filepath, what=what), self.name)
 
     def param_values(self) -> dict[str, Any]:
         """Widget values keyed by knob name, for :func:`plateforge.hosts.knobs.params_from_knobs`."""
@@ -224,6 +224,9 @@ def show_result(node: PlateforgeNode, first: int, last: int) -> None:
         image = bpy.data.images.load(str(path), check_existing=True)
         image.name = f".plateforge {node.name}"
         image_node.image = image
+    if node.cache_dir.startswith("//") and bpy.data.filepath:
+        # Relative like the setting, so the saved file finds its cache wherever the shot folder is mounted.
+        image.filepath = bpy.path.relpath(str(path))
     image.source = "SEQUENCE"
     image.reload()
     # Blender plays a sequence from its first file: frame F shows file F - start + 1 + offset.

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import threading
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import bpy
 
@@ -94,12 +93,6 @@ class PLATEFORGE_OT_bake(bpy.types.Operator):
     bl_label = "Bake"
     node_name: bpy.props.StringProperty(options={"SKIP_SAVE"})  # type: ignore[valid-type]
 
-    _timer: Any = None
-    _thread: threading.Thread | None = None
-    _cancel: threading.Event
-    _outcome: list[BaseException | None]
-    _plan: Any = None
-
     @classmethod
     def poll(cls, context: bpy.types.Context) -> bool:
         return context.scene is not None and context.scene.compositing_node_group is not None
@@ -112,8 +105,8 @@ class PLATEFORGE_OT_bake(bpy.types.Operator):
             self.report({"ERROR"}, f"plateforge: no plateforge node {self.node_name!r} in the compositor")
             return {"CANCELLED"}
         try:
-            with preferences.connect(context) as client:
-                line = bake.bake_node(context.scene, node, client)
+            with bake.Connection(lambda: preferences.connect(context)) as connection:
+                line = bake.bake_node(context.scene, node, connection)
         except PlateforgeError as error:
             node.status = f"failed: {error}"
             return _fail(self, error)
@@ -121,6 +114,9 @@ class PLATEFORGE_OT_bake(bpy.types.Operator):
         return {"FINISHED"}
 
     def invoke(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
+        """The button: capture the inputs here (rendering is main-thread only), then send the stale
+        frames on a thread while ``modal`` follows it on timer events; Esc cancels after the frame
+        in hand, keeping every whole frame already written."""
         from plateforge.errors import PlateforgeError
 
         node = _node(context, self.node_name)
@@ -130,62 +126,68 @@ class PLATEFORGE_OT_bake(bpy.types.Operator):
         self.node_name = node.name
         wm = context.window_manager
 
-        def progress(phase: str, done: int, total: int) -> None:
+        def captured(phase: str, done: int, total: int) -> None:
             node.progress = done / max(total, 1)
             node.status = f"{phase} {done}/{total}"
             wm.progress_update(int(100 * done / max(total, 1)))
 
-        # Capturing renders, so it runs here on the main thread; sending runs on a thread while a
-        # timer keeps the UI alive and Esc sets the cancel event.
         wm.progress_begin(0, 100)
         try:
-            self._plan = bake.plan_bake(context.scene, node, progress=progress)
-            self._client = preferences.connect(context)
+            plan = bake.plan_bake(context.scene, node, progress=captured)
+            if not plan.stale:
+                # Everything is current: the cache says so, no server is asked.
+                line = bake.finish(context.scene, plan)
+                self.report({"INFO"}, f"plateforge: {line}")
+                return {"FINISHED"}
+            client = preferences.connect(context)
         except PlateforgeError as error:
-            wm.progress_end()
             node.status = f"failed: {error}"
             return _fail(self, error)
-        self._cancel = threading.Event()
-        self._outcome = [None]
-        progress_cell: list[tuple[int, int]] = [(0, len(self._plan.todo))]
-
-        def sent(phase: str, done: int, total: int) -> None:
-            progress_cell[0] = (done, total)
-
-        def work() -> None:
-            try:
-                bake.send(self._client, self._plan, progress=sent, cancel=self._cancel)
-            except BaseException as error:
-                self._outcome[0] = error
-
-        self._progress = progress_cell
-        self._thread = threading.Thread(target=work, name="plateforge-bake", daemon=True)
-        self._thread.start()
+        finally:
+            wm.progress_end()
+        wm.progress_begin(0, 100)
+        self._sending = bake.Sending(client, plan)
+        node.progress, node.status = 0.0, f"sending 0/{len(plan.stale)}"
         self._timer = wm.event_timer_add(0.1, window=context.window)
         wm.modal_handler_add(self)
         return {"RUNNING_MODAL"}
 
     def modal(self, context: bpy.types.Context, event: bpy.types.Event) -> set[str]:
-        node = _node(context, self.node_name)
+        sending: bake.Sending = self._sending
         if event.type == "ESC":
-            self._cancel.set()
+            sending.cancel.set()
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        done, total = self._progress[0]
+        node = _node(context, self.node_name)
+        done, total = sending.progress
         if node is not None:
             node.progress = done / max(total, 1)
-            node.status = f"sending {done}/{total}" + (" (cancelling)" if self._cancel.is_set() else "")
+            node.status = f"sending {done}/{total}" + (" (cancelling)" if sending.cancel.is_set() else "")
         context.window_manager.progress_update(int(100 * done / max(total, 1)))
-        if self._thread is not None and self._thread.is_alive():
+        if sending.running:
             return {"RUNNING_MODAL"}
         context.window_manager.event_timer_remove(self._timer)
         context.window_manager.progress_end()
-        self._client.close()
-        error = self._outcome[0]
-        line = bake.finish(context.scene, self._plan)  # shows whatever completed, cancelled or not
+        return self._end(context, node, sending)
+
+    def _end(self, context: bpy.types.Context, node: PlateforgeNode | None, sending: bake.Sending) -> set[str]:
+        from plateforge.errors import CancelledError, PlateforgeError
+
+        error = sending.error
+        if node is None:  # deleted while sending: its cache stays, nothing to show it in
+            self.report({"WARNING"}, f"plateforge: node {self.node_name!r} was removed during its bake")
+            return {"CANCELLED"}
+        try:
+            line = bake.finish(context.scene, sending.plan, cancelled=isinstance(error, CancelledError))
+        except PlateforgeError as failed:  # showing the result failed: that is the news, even after Esc
+            if error is None or isinstance(error, CancelledError):
+                error = failed
+            line = ""
+        if isinstance(error, CancelledError):
+            self.report({"WARNING"}, f"plateforge: {line}")
+            return {"CANCELLED"}
         if error is not None:
-            if node is not None:
-                node.status = f"stopped: {error}"
+            node.status = f"stopped: {error}"
             return _fail(self, error)
         self.report({"INFO"}, f"plateforge: {line}")
         return {"FINISHED"}
@@ -207,8 +209,8 @@ class PLATEFORGE_OT_bake_all(bpy.types.Operator):
         if not nodes:
             return {"CANCELLED"}
         try:
-            with preferences.connect(context) as client:
-                lines = [f"{n.name}: {bake.bake_node(context.scene, n, client)}" for n in nodes]
+            with bake.Connection(lambda: preferences.connect(context)) as connection:
+                lines = [f"{n.name}: {bake.bake_node(context.scene, n, connection)}" for n in nodes]
         except PlateforgeError as error:
             return _fail(self, error)
         self.report({"INFO"}, "plateforge: " + "; ".join(lines))

@@ -59,7 +59,7 @@ class PlateforgeTrainNode(bpy.types.CompositorNodeCustomGroup):
         name="Config", description="Further training config, as plateforge train --param: lr=1e-4 crop=256"
     )
     dataset_dir: bpy.props.StringProperty(  # type: ignore[valid-type]
-        name="Dataset", default="//plateforge_train/", subtype="DIR_PATH"
+        name="Dataset", default="//plateforge_train/", subtype="DIR_PATH", options={"PATH_SUPPORTS_BLEND_RELATIVE"}
     )
     job_id: bpy.props.StringProperty()  # type: ignore[valid-type]
     status: bpy.props.StringProperty()  # type: ignore[valid-type]
@@ -97,13 +97,11 @@ class PlateforgeTrainNode(bpy.types.CompositorNodeCustomGroup):
         self.draw_buttons(context, layout)
 
     def dataset(self) -> Any:
+        from plateforge.hosts.blender_bake import resolve_folder
         from plateforge.hosts.training import KeyframeDataset
 
-        root = bpy.path.abspath(self.dataset_dir)
-        if not root or root.startswith("//"):
-            from plateforge.errors import UsageError
-
-            raise UsageError("save the .blend first, or give the Train node an absolute dataset folder")
+        what = f"the training dataset of node {self.name!r}"
+        root = resolve_folder(self.dataset_dir, blend_file=bpy.data.filepath, what=what)
         return KeyframeDataset(Path(root) / bpy.path.clean_name(self.name))
 
     def request(self) -> Any:
@@ -212,17 +210,21 @@ class PLATEFORGE_OT_train(bpy.types.Operator):
         if node is None:
             self.report({"ERROR"}, f"plateforge: no Train node {self.node_name!r} in the compositor")
             return {"CANCELLED"}
+        client = None
         try:
-            self._client = preferences.connect(context)
-            job = start(context, node, self._client)
+            client = preferences.connect(context)
+            job = start(context, node, client)
         except PlateforgeError as error:
+            if client is not None:
+                client.close()
             node.status = f"failed: {error}"
             self.report({"ERROR"}, f"plateforge: {error}")
             return {"CANCELLED"}
         # The watch runs on a thread; a timer copies its state into the node (Blender data is
         # main-thread only). Esc stops watching; the job runs on (Cancel stops it).
+        self._client = client
         self._monitor = TrainingMonitor(preview_path=node.dataset().preview_path)
-        self._task = watch_in_background(self._client, job.id, self._monitor, preview_interval=2.0)
+        self._task = watch_in_background(client, job.id, self._monitor, preview_interval=2.0)
         self._timer = context.window_manager.event_timer_add(0.5, window=context.window)
         context.window_manager.modal_handler_add(self)
         return {"RUNNING_MODAL"}
@@ -232,14 +234,33 @@ class PLATEFORGE_OT_train(bpy.types.Operator):
             self._task.cancel()
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
+        done = self._task.done  # read first: the events before it are all in the monitor
         node = _train_node(context, self.node_name)
         if node is not None:
             _show(node, self._monitor)
-        if not self._task.done:
+        if not done:
             return {"RUNNING_MODAL"}
         context.window_manager.event_timer_remove(self._timer)
         self._client.close()
-        return {"FINISHED"}
+        return self._end(node)
+
+    def _end(self, node: PlateforgeTrainNode | None) -> set[str]:
+        job, error = self._monitor.job, self._task.error
+        if error is not None:
+            if node is not None:
+                node.status = f"failed: {error}"
+            self.report({"ERROR"}, f"plateforge: {error}")
+            return {"CANCELLED"}
+        line = self._monitor.status()
+        if job is not None and job.state == "SUCCEEDED":
+            self.report({"INFO"}, f"plateforge: {line}")
+            return {"FINISHED"}
+        if self._task.cancel_requested and (job is None or not job.finished):
+            self.report({"WARNING"}, f"plateforge: stopped following job {job.id if job else ''}; it runs on "
+                        "on the server (the Cancel button stops it)")  # fmt: skip
+            return {"CANCELLED"}
+        self.report({"ERROR"}, f"plateforge: {line}")
+        return {"CANCELLED"}
 
 
 class PLATEFORGE_OT_cancel_training(bpy.types.Operator):

@@ -9,7 +9,7 @@ import sys
 
 import bpy
 import numpy as np
-from bl_common import bake, compositor, enable, image_sequence, output, render_exr
+from bl_common import bake, compositor, enable, image_sequence, output, press, render_exr
 
 address, token, folder = sys.argv[1:4]
 enable(address, token)
@@ -47,14 +47,27 @@ trainer.dataset_dir = f"{folder}/train/"
 # Without the licence the manifest is refused before anything reaches the server.
 trainer.licence = ""
 try:
-    bpy.ops.plateforge.train(node_name=trainer.name)
+    bpy.ops.plateforge.train("INVOKE_DEFAULT", node_name=trainer.name)  # headless: runs execute()
     sys.exit("training without a licence did not fail")
 except RuntimeError as error:
     assert "licence" in str(error), error
     print("unlicensed refused:", str(error).strip())
 trainer.licence = "CC-BY-4.0"
 
-assert bpy.ops.plateforge.train(node_name=trainer.name) == {"FINISHED"}
+# Esc while the button follows a job stops following it; the job runs on on the server.
+trainer.model_name = "blender-look-detached"
+result, op = press("plateforge.train", node_name=trainer.name, tick=0.05, escape_when=lambda op: True)
+assert result == {"CANCELLED"}, (result, op.reports)
+assert op.reports[-1][0] == "WARNING" and "runs on" in op.reports[-1][1], op.reports
+detached = trainer.job_id
+print("esc ok:", op.reports[-1][1])
+trainer.model_name = "blender-look"
+
+# The Train button: invoke renders the keyframes and starts the job, modal follows it on timer events.
+result, op = press("plateforge.train", node_name=trainer.name, tick=0.05)
+assert result == {"FINISHED"}, (result, op.reports)
+assert op.reports[-1][0] == "INFO" and "succeeded" in op.reports[-1][1], op.reports
+assert trainer.job_id != detached, "the second press did not start its own job"
 print("train status:", trainer.status)
 assert "succeeded" in trainer.status, trainer.status
 assert trainer.progress == 1.0, trainer.progress

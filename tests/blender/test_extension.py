@@ -10,13 +10,16 @@ the virtualenv holds bpy (and its numpy) only.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from plateforge.exr import read_exr
 from tests.blender.conftest import VENV
 from tests.conftest import REPO, ServerProcess, start_server
 
@@ -63,12 +66,18 @@ def blender_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     return env
 
 
-def run(python: Path, env: dict[str, str], script: str, *args: str, timeout: float = 240) -> str:
+def run(
+    python: Path, env: dict[str, str], script: str, *args: str, timeout: float = 240, cwd: Path | None = None
+) -> str:
     result = subprocess.run(
-        [str(python), str(HERE / script), *args], env=env, capture_output=True, text=True, timeout=timeout
+        [str(python), str(HERE / script), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=cwd
     )
     output = "\n".join(line for line in (result.stdout + result.stderr).splitlines() if "Saved:" not in line)
-    assert result.returncode == 0, f"{script} failed (exit {result.returncode}):\n{output[-6000:]}"
+    if result.returncode < 0:  # a crash (signal 11) is named, not just a number
+        how = f"killed by {signal.Signals(-result.returncode).name}"
+    else:
+        how = f"exit {result.returncode}"
+    assert result.returncode == 0, f"{script} failed ({how}):\n{output[-6000:]}"
     return output
 
 
@@ -146,3 +155,50 @@ def test_train_from_keyframes_then_use_the_model(
     finally:
         server.stop()
     assert "unlicensed refused" in output and "train ok" in output, output
+
+
+def test_bake_button_esc_offline_and_save(
+    installed: Path, blender_env: dict[str, str], server: ServerProcess, tmp_path: Path
+) -> None:
+    output = run(installed, blender_env, "bl_button.py", "bake", server.address, server.token or "", str(tmp_path))
+    for line in ("esc ok", "button bake ok", "offline up to date ok", "saved ok"):
+        assert line in output, output
+    # With the add-on, the saved node is live again, settings and cache found (no server needed).
+    output = run(installed, blender_env, "bl_button.py", "reopen", server.address, server.token or "", str(tmp_path))
+    assert "reopen ok" in output, output
+
+
+def test_saved_shot_renders_its_cache_where_the_addon_is_not_installed(
+    installed: Path,
+    blender_env: dict[str, str],
+    server: ServerProcess,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    run(installed, blender_env, "bl_button.py", "bake", server.address, server.token or "", str(tmp_path))
+    # A fresh user folder where the extension was never installed: another artist, a farm node.
+    bare = tmp_path_factory.mktemp("bare-blender")
+    env = {**blender_env, "HOME": str(bare), "BLENDER_USER_RESOURCES": str(bare / "resources"),
+           "XDG_CACHE_HOME": str(bare / "cache"), "TMPDIR": str(bare / "tmp")}  # fmt: skip
+    for key in ("BLENDER_USER_RESOURCES", "XDG_CACHE_HOME", "TMPDIR"):
+        Path(env[key]).mkdir(parents=True)
+    output = run(installed, env, "bl_noaddon.py", str(tmp_path / "shot.blend"), str(tmp_path / "bare" / "####.exr"))
+    assert "rendered without the add-on" in output, output
+    cache = sorted((tmp_path / "plateforge_cache" / "plateforge" / "outputs").glob("image.*.exr"))
+    assert len(cache) == 12, cache
+    for cached in cache:
+        frame = int(cached.name.split(".")[1])
+        rendered, expected = read_exr(tmp_path / "bare" / f"{frame:04d}.exr"), read_exr(cached)
+        for c in "RGBA":
+            assert np.array_equal(rendered.channels[c], expected.channels[c]), f"frame {frame} channel {c}"
+
+
+def test_bake_in_an_unsaved_file_asks_to_save_first(
+    installed: Path, blender_env: dict[str, str], server: ServerProcess, tmp_path: Path
+) -> None:
+    workdir = tmp_path / "cwd"
+    workdir.mkdir()
+    output = run(installed, blender_env, "bl_button.py", "unsaved", server.address, server.token or "",
+                 str(tmp_path / "shot"), cwd=workdir)  # fmt: skip
+    assert "unsaved ok" in output, output
+    assert list(workdir.iterdir()) == []

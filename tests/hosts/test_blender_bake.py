@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from plateforge.errors import UsageError
-from plateforge.hosts.blender_bake import capture_frames, decode_model_info, encode_model_info
+from plateforge.hosts.blender_bake import capture_frames, decode_model_info, encode_model_info, resolve_folder
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
 
 INFO = ModelInfo(
@@ -46,3 +46,31 @@ def test_a_damaged_model_description_is_refused(text: str) -> None:
 )
 def test_capture_frames(frames: list[int], radius: int, expected: list[int]) -> None:
     assert capture_frames(frames, radius=radius, first=1, last=10) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "blend", "expected"),
+    [
+        pytest.param("//plateforge_cache/", "/shots/sh010/comp.blend", "/shots/sh010/plateforge_cache", id="relative"),
+        pytest.param("//../cache", "/shots/sh010/comp.blend", "/shots/cache", id="parent"),
+        pytest.param("/mnt/cache/", "", "/mnt/cache/", id="absolute-unsaved"),
+        pytest.param("//cache", "C:\\shots\\comp.blend", "C:\\shots\\cache", id="windows"),
+    ],
+)
+def test_resolve_folder(path: str, blend: str, expected: str) -> None:
+    assert resolve_folder(path, blend_file=blend, what="the cache") == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "blend", "message"),
+    [
+        pytest.param(
+            "//plateforge_cache/", "", r"save the \.blend first: the cache \(//plateforge_cache/\)", id="unsaved"
+        ),
+        pytest.param("cache/", "/shots/comp.blend", r"'cache/' is a relative folder", id="cwd-relative"),
+        pytest.param("  ", "/shots/comp.blend", r"no folder given", id="empty"),
+    ],
+)
+def test_resolve_folder_refuses(path: str, blend: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        resolve_folder(path, blend_file=blend, what="the cache")
