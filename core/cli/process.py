@@ -53,6 +53,7 @@ from plateforge.batch import SUMMARY_SCHEMA, BatchReport, SequenceJob, run_batch
 from plateforge.calls import PRECISIONS
 from plateforge.cli.common import ProgressLine, add_server_arguments, connect
 from plateforge.errors import PlateforgeError, UsageError
+from plateforge.exr import EXR_MAGIC
 from plateforge.models import ParamValue, parse_model_ref
 from plateforge.sequences import parse_frames
 
@@ -134,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     job = _job(args)
     if args.summary and args.summary != "-":
+        _refuse_summary_over_an_image(args.summary)
         # Whatever happens next, an older summary no longer describes the files on disk.
         write_summary(args.summary, {"schema": SUMMARY_SCHEMA, "status": "running", "model": job.model})
     interrupts = _Interrupts()
@@ -251,6 +253,18 @@ class _Interrupts:
 
 #: Exit status by BatchReport.status (see the module help).
 EXIT_CODES = {"done": 0, "partial": 1, "failed": 2, "cancelled": 130}
+
+
+def _refuse_summary_over_an_image(target: str) -> None:
+    """The summary is written before anything else: it must not replace a plate (a slip such as
+    ``--summary plate.1001.exr``)."""
+    try:
+        with open(target, "rb") as handle:
+            head = handle.read(len(EXR_MAGIC))
+    except OSError:
+        return  # absent (the usual case) or unreadable: writing it will say what is wrong
+    if head == EXR_MAGIC:
+        raise UsageError(f"--summary {target} is an EXR image; give a path for the JSON summary (summary.json)")
 
 
 def write_summary(target: str, summary: dict[str, object]) -> None:

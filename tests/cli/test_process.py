@@ -149,6 +149,17 @@ def test_a_still_clean_plate_given_as_output_is_refused(server: ServerProcess, s
     assert sha256_file(str(still)) == before
 
 
+def test_a_summary_over_a_plate_is_refused(server: ServerProcess, shot: Path, tmp_path: Path) -> None:
+    before = hashes(shot)
+    result = plateforge(
+        "process", "--model", "passthrough", "--input", str(shot / "plate.####.exr"), "--frames", "1001",
+        "--output", str(tmp_path / "o.####.exr"), "--summary", str(shot / "plate.1001.exr"), server=server,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert f"--summary {shot / 'plate.1001.exr'} is an EXR image" in result.stderr
+    assert hashes(shot) == before and not (tmp_path / "o.1001.exr").exists()
+
+
 def test_outputs_elsewhere_are_written(server: ServerProcess, shot: Path, tmp_path: Path) -> None:
     before = hashes(shot)
     result = plateforge(
