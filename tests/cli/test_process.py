@@ -261,6 +261,26 @@ def test_ctrl_c_while_a_finished_run_shuts_down_changes_nothing(long_shot: Path,
     assert "interrupted" not in stderr and "wrote 3 file(s)" in stderr
 
 
+def test_ctrl_c_before_the_first_frame_is_a_cancelled_run(long_shot: Path, tmp_path: Path) -> None:
+    """Interrupted while it starts its private server: nothing written, and it says so."""
+    summary = tmp_path / "summary.json"
+    args = [
+        "process", "--model", "passthrough", "--input", str(long_shot / "plate.####.exr"), "--frames", "1001-1003",
+        "--output", str(tmp_path / "out" / "o.####.exr"), "--summary", str(summary),
+    ]  # fmt: skip
+    process = _start(args, None)
+    lines: list[str] = []
+    _wait_for(process, "starting a local server", lines)
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=120)
+    stderr = "".join(lines) + rest
+    assert process.returncode == 130, stderr
+    assert "wrote 0 of 3 frames; rerun with --skip-existing" in stderr and "Traceback" not in stderr
+    report = json.loads(summary.read_text())
+    assert report["status"] == "cancelled" and report["processed"] == [] and report["not_reached"] == [1001, 1002, 1003]
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_summary_says_running_while_the_command_runs(
     server: ServerProcess, long_shot: Path, tmp_path: Path
 ) -> None:
