@@ -11,6 +11,28 @@ of its outputs exists and records this very job (model, model version and hash, 
 their defaults, every input file's hash, the read options); an output made any other way is
 redone. With ``keep_going`` a frame that fails (a damaged input, a frame the server refuses) is
 reported and the others go on. :func:`run_batch` says what happened to every frame.
+
+The model is resolved once, when the run starts (``NAME`` -> its newest version), and every
+frame is made by exactly that version: a model published mid-run changes nothing. A farm pins it
+at submission (``model="NAME@VERSION"``, ``model_hash=...``) so that every task of the job uses
+the same one, and a task whose server serves another refuses to start.
+
+A run never writes over what it reads: an output frame that is one of the input files (same
+pattern, a symlink, a hardlink, another spelling of the path, a folder symlink) is refused before
+anything is written, naming both patterns.
+
+Example (this is what ``plateforge process`` does)::
+
+    from plateforge import Client, SequenceJob, parse_frames, run_batch
+
+    with Client("127.0.0.1:50061", token="...") as client:
+        report = run_batch(client, SequenceJob(
+            model="cleanup-classical",
+            inputs={"plate": "plate.####.exr", "mask": "mask.####.exr"},
+            frames=parse_frames("1001-1100"),
+            outputs={"image": "clean.####.exr"},
+        ))
+    print(report.status, report.written)
 """
 
 from __future__ import annotations
@@ -26,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from plateforge.calls import ProcessCall, ProcessResult
+from plateforge.calls import PRECISIONS, Precision, ProcessCall, ProcessResult
 from plateforge.client import Client
 from plateforge.errors import (
     AuthError,
@@ -40,8 +62,8 @@ from plateforge.errors import (
 from plateforge.exr import read_exr, read_exr_header, sha256_file, write_exr
 from plateforge.frames import Frame
 from plateforge.models import ModelInfo, ParamValue, resolve_params
-from plateforge.provenance import MODEL_HASH_ATTRIBUTE, PREFIX, from_attributes
-from plateforge.sequences import frame_path, has_frame_token
+from plateforge.provenance import DEVICE_ATTRIBUTE, MODEL_HASH_ATTRIBUTE, PRECISION_ATTRIBUTE, PREFIX, from_attributes
+from plateforge.sequences import frame_path, has_frame_token, same_pattern
 
 __all__ = ["SUMMARY_SCHEMA", "BatchReport", "FrameFailure", "SequenceJob", "run_batch", "run_sequence"]
 
@@ -55,11 +77,16 @@ SUMMARY_SCHEMA = "plateforge.process-summary/1"
 _FATAL = (AuthError, CancelledError, ServerUnavailableError, UnknownModelError, UsageError)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class SequenceJob:
+    """A frame range to process: which model, which files in, which files out, and how."""
+
+    #: The model reference, ``NAME`` or ``NAME@VERSION`` as ``plateforge models`` prints it. A bare
+    #: name is resolved to its newest version once, when the run starts.
     model: str
     #: Input name -> file pattern (``plate.####.exr``) or a single file used for every frame.
     inputs: dict[str, str]
+    #: The frames to produce (:func:`plateforge.parse_frames` reads ``1001-1100``).
     frames: list[int]
     #: Output name -> file pattern. The name "" means the model's first declared output.
     outputs: dict[str, str]
@@ -73,10 +100,18 @@ class SequenceJob:
     skip_existing: bool = False
     #: Report a failing frame and go on with the others (otherwise the first failure stops).
     keep_going: bool = False
+    #: The model hash the job was pinned to at submission ("": not pinned). A server whose model
+    #: hashes otherwise is refused before any frame: it would make different frames.
+    model_hash: str = ""
+    #: "auto": the server's arithmetic (fp16 on a GPU); "fp32": float32 on every device, so the
+    #: workers of a mixed farm agree. Outputs record what was used; --skip-existing compares it.
+    precision: Precision = "auto"
 
 
 @dataclass(frozen=True)
 class FrameFailure:
+    """A frame that could not be made, and why."""
+
     frame: int
     error: PlateforgeError
 
@@ -227,6 +262,16 @@ def _output_paths(job: SequenceJob, info: ModelInfo, frame: int) -> dict[str, st
     return {(name or first): frame_path(pattern, frame) for name, pattern in job.outputs.items()}
 
 
+def _compute(job: SequenceJob, info: ModelInfo) -> dict[str, str]:
+    """The device and precision this job's frames are made in, as the server announces them
+    (empty for a server that does not say: its outputs do not record them either)."""
+    device = info.attributes.get(DEVICE_ATTRIBUTE, "")
+    precision = info.attributes.get(PRECISION_ATTRIBUTE, "")
+    if precision and job.precision == "fp32":
+        precision = "fp32"
+    return {DEVICE_ATTRIBUTE: device, PRECISION_ATTRIBUTE: precision}
+
+
 def _already_done(
     job: SequenceJob, info: ModelInfo, params: dict[str, ParamValue], target: int, hashes: _Hashes
 ) -> bool | None:
@@ -248,10 +293,13 @@ def _already_done(
             "sanitizeNonFinite": json.dumps(job.sanitize_non_finite),
             "inputPart": job.part or "",
         }
+        compute = _compute(job, info)
         for path in paths.values():
             parts = read_exr_header(path)
             record = from_attributes(parts[0].attributes) if parts else {}
             if any(record.get(k) != v for k, v in expected.items()):
+                return False
+            if any(record.get(k, "") != v for k, v in compute.items()):  # other arithmetic: other frames
                 return False
             if json.loads(record.get("params", "null")) != params:
                 return False
@@ -260,23 +308,98 @@ def _already_done(
     return True
 
 
+def _check_pinned_hash(job: SequenceJob, info: ModelInfo, address: str) -> None:
+    """A job pinned to a model hash refuses a server whose model is another."""
+    if not job.model_hash:
+        return
+    served = info.attributes.get(MODEL_HASH_ATTRIBUTE, "")
+    if served != job.model_hash:
+        raise UnknownModelError(
+            f"model {info.name}@{info.version} on {address} has hash {served or '(not given)'}, but this job was "
+            f"pinned to {job.model_hash}: this server serves another model under that name and version "
+            "(another plateforge release, or a model folder replaced). Point the job at servers with the pinned "
+            "model, or submit it again pinned to this one (plateforge models --pin)"
+        )
+
+
+def _refuse_writing_over_inputs(job: SequenceJob, info: ModelInfo) -> None:
+    """:class:`UsageError` before anything is written when an output would replace a file the run
+    reads: frames would then be made from neighbours already rewritten, and the source is lost.
+
+    Compared: every output pattern with every input pattern (folders resolved, ``####`` and
+    ``%04d`` alike), then every output frame that exists with every input file the run may read
+    (target frames and their neighbours), as files (device and inode: symlinks, hardlinks, other
+    spellings of the same path, folder symlinks)."""
+    for out_name, out_pattern in job.outputs.items():
+        for in_name, in_pattern in job.inputs.items():
+            if same_pattern(out_pattern, in_pattern):
+                _overwrite_error(out_name, out_pattern, in_name, in_pattern, None)
+    radius = {spec.name: spec.temporal_radius for spec in info.inputs}
+    read: dict[tuple[int, int], tuple[str, str, str]] = {}
+    for in_name, in_pattern in job.inputs.items():
+        numbers: set[int | None] = {None}
+        if has_frame_token(in_pattern):
+            r = radius.get(in_name, 0)
+            numbers = {f + d for f in job.frames for d in range(-r, r + 1)}
+        for number in numbers:
+            path = in_pattern if number is None else frame_path(in_pattern, number)
+            identity = _file_identity(path)
+            if identity is not None:
+                read[identity] = (in_name, in_pattern, path)
+    if not read:
+        return
+    for out_name, out_pattern in job.outputs.items():
+        for number in job.frames:
+            path = frame_path(out_pattern, number)
+            found = read.get(_file_identity(path) or (-1, -1))
+            if found is not None:
+                in_name, in_pattern, in_path = found
+                _overwrite_error(out_name, out_pattern, in_name, in_pattern, (path, in_path))
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    """(device, inode) of the file ``path`` leads to (symlinks followed); None if there is none."""
+    try:
+        status = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
+
+
+def _overwrite_error(
+    out_name: str, out_pattern: str, in_name: str, in_pattern: str, files: tuple[str, str] | None
+) -> None:
+    where = f": {files[0]} is {files[1]}" if files and files[0] != files[1] else (f": {files[0]}" if files else "")
+    raise UsageError(
+        f"output {out_name or 'image'!r} {out_pattern!r} would overwrite input {in_name!r} {in_pattern!r}{where}; "
+        "nothing was written. Write the outputs somewhere else"
+    )
+
+
 def run_batch(
     client: Client,
     job: SequenceJob,
     *,
     progress: Progress | None = None,
     cancel: threading.Event | None = None,
+    report: BatchReport | None = None,
 ) -> BatchReport:
     """Process ``job.frames`` and report on each; frame failures are in the report, not raised.
 
-    Raised before any frame: a bad job (:class:`UsageError`, unknown model or parameter) or an
-    unreachable server. Setting ``cancel`` (from another thread) stops after the frame in hand;
-    every output written is complete, none is partial.
+    Raised before any frame: a bad job (:class:`UsageError`, unknown model or parameter, an
+    output that would overwrite an input, a temporal model's pinned hash not served) or an
+    unreachable server. Setting ``cancel`` (from another thread, or a signal handler) stops after
+    the frame in hand; every output written is complete, none is partial. ``report``: a report
+    to fill as the run goes (its ``model`` and ``frames`` are set here), so a caller whose run is
+    cut short by an exception still knows what was written.
     """
     started = time.monotonic()
     if not job.frames:
         raise UsageError("no frames to process")
-    info = client.model_info(job.model)
+    if job.precision not in PRECISIONS:
+        raise UsageError(f"precision {job.precision!r}: use one of {list(PRECISIONS)}")
+    info = client.model_info(job.model)  # resolved once: every frame uses this very version
+    _check_pinned_hash(job, info, client.address)
     for name, pattern in job.outputs.items():
         if len(job.frames) > 1 and not has_frame_token(pattern):
             raise UsageError(f"output {name or 'image'!r} pattern {pattern!r} has no frame token (#### or %04d)")
@@ -289,8 +412,11 @@ def run_batch(
         if name not in specs:
             raise UsageError(f"model {info.name!r} takes no input {name!r}; it takes {sorted(specs)}")
     params = resolve_params(info, job.params)
+    _refuse_writing_over_inputs(job, info)
 
-    report = BatchReport(model=job.model, frames=list(job.frames))
+    if report is None:
+        report = BatchReport(model=job.model, frames=list(job.frames))
+    report.model, report.frames = f"{info.name}@{info.version}", list(job.frames)
     hashes = _Hashes()
     todo: list[int] = []
     for target in job.frames:
@@ -319,11 +445,13 @@ def run_batch(
             inputs = {name: [reader.get(name, f, p) for f, p in entries] for name, entries in files.items()}
             reader.forget_before(target - radius)
             call = ProcessCall(
-                model=job.model,
+                model=info.name,
+                version=info.version,
                 inputs=inputs,
                 params=dict(job.params),
                 target_frame=target,
                 sanitize_non_finite=job.sanitize_non_finite,
+                precision=job.precision,
             )
             pending.append((target, pool.submit(client.process_call, call), files))
         except PlateforgeError as error:

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from plateforge.frames import Frame
 from plateforge.models import ParamValue
 
-__all__ = ["CHUNK_BYTES", "MAX_MESSAGE_BYTES", "UNARY_LIMIT_BYTES", "ProcessCall", "ProcessResult"]
+__all__ = [
+    "CHUNK_BYTES",
+    "MAX_MESSAGE_BYTES",
+    "PRECISIONS",
+    "UNARY_LIMIT_BYTES",
+    "Precision",
+    "ProcessCall",
+    "ProcessResult",
+]
+
+#: Arithmetic a learned model runs in: "auto" lets the server choose (fp16 on a GPU, fp32 on the
+#: CPU); "fp32" asks for float32 everywhere, so GPU and CPU workers of one farm job agree.
+Precision = Literal["auto", "fp32"]
+PRECISIONS: tuple[Precision, ...] = ("auto", "fp32")
 
 #: gRPC message limit on both ends: one 4K (4096x2160) float RGBA frame is 141.6 MB; the rest is
 #: headroom for the request's other fields. Anything bigger goes through ProcessStream.
@@ -34,6 +48,7 @@ class ProcessCall:
     version: str = ""
     target_frame: int | None = None
     sanitize_non_finite: bool = False
+    precision: Precision = "auto"
     #: Facts a receiver learned while the pixels arrived, so nobody passes over them again.
     #: Pixel digests (provenance.pixels_digest) of some frames, by (input name, index in its list).
     pixel_digests: dict[tuple[str, int], str] = field(default_factory=dict)

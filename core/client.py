@@ -28,10 +28,10 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from plateforge import codec, errors, shm, streams
-from plateforge.calls import MAX_MESSAGE_BYTES, UNARY_LIMIT_BYTES, ProcessCall, ProcessResult
+from plateforge.calls import MAX_MESSAGE_BYTES, UNARY_LIMIT_BYTES, Precision, ProcessCall, ProcessResult
 from plateforge.errors import ERROR_CLASS_KEY, PlateforgeError, ServerUnavailableError, UsageError
 from plateforge.frames import Frame
-from plateforge.models import ModelInfo, ParamValue
+from plateforge.models import ModelInfo, ModelRef, ParamValue, parse_model_ref, resolve_params, select_model
 from plateforge.v1 import inference_pb2, inference_pb2_grpc
 
 __all__ = [
@@ -216,6 +216,8 @@ class Client:
         self._health = health_pb2_grpc.HealthStub(self._channel)
         # Same-host shared memory (plateforge.shm): negotiated on first use, else bytes.
         self._shm = shm.SharedMemoryClient(self._channel, self._metadata, self.addresses)
+        #: Model contracts Client.process has looked up, to refuse a temporal model one frame.
+        self._contracts: dict[ModelRef, ModelInfo] = {}
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -286,37 +288,76 @@ class Client:
         )
         return [codec.info_from_proto(m) for m in reply.models]
 
-    def model_info(self, name: str) -> ModelInfo:
-        models = self.list_models()
-        for info in models:
-            if info.name == name:
-                return info
-        raise errors.UnknownModelError(f"no model {name!r} on {self.address}; it serves {[m.name for m in models]}")
+    def model_info(self, model: str | ModelRef) -> ModelInfo:
+        """The model a reference names (``NAME`` or ``NAME@VERSION``, as ``plateforge models``
+        prints it): that version, or the newest; :class:`UnknownModelError` lists what is served."""
+        return select_model(self.list_models(), model, where=self.address)
 
     def process(
         self,
-        model: str,
+        model: str | ModelRef,
         inputs: Mapping[str, Frame | Sequence[Frame]],
         *,
         params: Mapping[str, ParamValue] | None = None,
         target_frame: int | None = None,
         sanitize_non_finite: bool = False,
         version: str = "",
+        precision: Precision = "auto",
+        single_frame: bool = False,
         transport: Transport = "auto",
         timeout: float | None = None,
     ) -> ProcessResult:
-        """Run ``model`` on one target frame. ``inputs`` maps input names to a frame or to the
-        target frame and its neighbours. ``transport="auto"`` uses shared memory with a server on
-        this machine (plateforge.shm), else streams large frames; ``"shm"`` insists on it."""
+        """Run ``model`` (``NAME`` or ``NAME@VERSION``) on one target frame. ``inputs`` maps input
+        names to a frame or to the target frame and its neighbours (each with its frame number).
+
+        A temporal model (one whose inputs read neighbouring frames) given no neighbours is refused
+        with :class:`UsageError`: its result would be silently worse. Give the neighbours, process
+        a frame range with :func:`plateforge.run_batch` (it reads them from disk), or pass
+        ``single_frame=True`` to accept the one-frame result. ``precision="fp32"`` asks the server
+        for float32 arithmetic even on a GPU. ``transport="auto"`` uses shared memory with a server
+        on this machine (plateforge.shm), else streams large frames; ``"shm"`` insists on it.
+        """
+        ref = parse_model_ref(model) if isinstance(model, str) else model
+        if version and ref.version and version != ref.version:
+            raise UsageError(f"model {str(ref)!r} and version {version!r} disagree: give the version once")
         call = ProcessCall(
-            model=model,
+            model=ref.name,
             inputs={k: [v] if isinstance(v, Frame) else list(v) for k, v in inputs.items()},
             params=dict(params or {}),
-            version=version,
+            version=version or ref.version,
             target_frame=target_frame,
             sanitize_non_finite=sanitize_non_finite,
+            precision=precision,
         )
+        if not single_frame:
+            self._refuse_without_neighbours(call)
         return self.process_call(call, transport=transport, timeout=timeout)
+
+    def _refuse_without_neighbours(self, call: ProcessCall) -> None:
+        """:class:`UsageError` when a temporal model would get no neighbouring frame at all."""
+        if not any(len(frames) == 1 for frames in call.inputs.values()):
+            return
+        ref = ModelRef(call.model, call.version)
+        info = self._contracts.get(ref)
+        if info is None:  # one ListModels per model, not one per frame
+            info = self._contracts[ref] = self.model_info(ref)
+        resolve_params(info, call.params)  # a bad parameter is the first thing to say
+        lonely = [
+            spec for spec in info.inputs
+            if spec.temporal_radius > 0 and len(call.inputs.get(spec.name, ())) == 1
+        ]  # fmt: skip
+        if not lonely:
+            return
+        radius = max(spec.temporal_radius for spec in lonely)
+        names = ("inputs " if len(lonely) > 1 else "input ") + " and ".join(repr(spec.name) for spec in lonely)
+        raise UsageError(
+            f"model {info.name}@{info.version} reads up to {radius} neighbouring frame(s) on each side of the "
+            f"target ({names}), and was given one frame: its result would be degraded. Process frames "
+            "with their neighbours through plateforge.run_batch(client, plateforge.SequenceJob(...)), which "
+            "reads them from disk, as `plateforge process` does; or give each temporal input a list of frames "
+            "(target and neighbours, each with its frame_number); or pass single_frame=True to accept the "
+            "one-frame result"
+        )
 
     def process_call(
         self, call: ProcessCall, *, transport: Transport = "auto", timeout: float | None = None

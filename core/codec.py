@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from plateforge.calls import ProcessCall, ProcessResult
+from plateforge.calls import Precision, ProcessCall, ProcessResult
 from plateforge.errors import FrameError, ParameterError
 from plateforge.frames import PIXEL_DTYPES, Box, Frame, pixel_type_of
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamKind, ParamSpec, ParamValue
@@ -314,6 +314,7 @@ def encode_call(call: ProcessCall, *, with_data: bool = True) -> inference_pb2.P
         params={k: param_to_proto(v) for k, v in call.params.items()},
         target_frame=call.target_frame,
         sanitize_non_finite=call.sanitize_non_finite,
+        precision=_PRECISION_TO_PROTO[call.precision],
     )
     for name, frames in call.inputs.items():
         given = request.inputs.add(name=name)
@@ -335,7 +336,21 @@ def call_from(msg: inference_pb2.ProcessRequest, frames: dict[tuple[int, int], F
         version=msg.version,
         target_frame=msg.target_frame if msg.HasField("target_frame") else None,
         sanitize_non_finite=msg.sanitize_non_finite,
+        precision=_precision_from_proto(msg.precision),
     )
+
+
+_PRECISION_TO_PROTO: dict[Precision, inference_pb2.Precision] = {
+    "auto": inference_pb2.PRECISION_AUTO,
+    "fp32": inference_pb2.PRECISION_FP32,
+}
+
+
+def _precision_from_proto(value: int) -> Precision:
+    for name, number in _PRECISION_TO_PROTO.items():
+        if number == value:
+            return name
+    raise FrameError(f"unknown precision {value} in the request; this server knows {sorted(_PRECISION_TO_PROTO)}")
 
 
 def decode_call(msg: inference_pb2.ProcessRequest) -> ProcessCall:

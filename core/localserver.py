@@ -41,15 +41,22 @@ def start_ready(
     env: Mapping[str, str] | None = None,
     timeout: float = 120.0,
     on_stderr: Callable[[str], object] | None = None,
+    own_session: bool = False,
 ) -> tuple[subprocess.Popen[str], str]:
     """Start ``command``; return it and the address from its ``listening on`` line.
 
     Its stderr is drained on a thread (to ``on_stderr``, line by line) so a chatty process never
     blocks on a full pipe. If no ready line comes within ``timeout`` the process is killed and
-    :class:`ServerUnavailableError` carries the last lines it wrote.
+    :class:`ServerUnavailableError` carries the last lines it wrote. ``own_session``: start it in
+    a session of its own, so a Ctrl-C at the terminal reaches only the caller, which stops it.
     """
     process = subprocess.Popen(
-        list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(env) if env else None
+        list(command),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(env) if env else None,
+        start_new_session=own_session,
     )
     errors: list[str] = []
 
@@ -110,7 +117,8 @@ def local_server(*, extra_args: Sequence[str] = (), timeout: float = 120.0) -> I
     token = secrets.token_urlsafe(24)
     env = {**os.environ, "PLATEFORGE_TOKEN": token, "PYTHONUNBUFFERED": "1"}
     command = [sys.executable, "-m", "plateforge.server", "--host", "127.0.0.1", "--port", "0", *extra_args]
-    process, address = start_ready(command, env=env, timeout=timeout)
+    # Its own session: Ctrl-C stops the command's frames after the one in hand, not the server under them.
+    process, address = start_ready(command, env=env, timeout=timeout, own_session=True)
     try:
         yield LocalServer(address=address, token=token, process=process)
     finally:

@@ -9,20 +9,25 @@ host can refuse a bad value before it sends a frame, and the server refuses it a
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from plateforge.errors import ParameterError
+from plateforge.errors import ParameterError, UnknownModelError, UsageError
 
 __all__ = [
     "InputSpec",
     "ModelInfo",
+    "ModelRef",
     "OutputSpec",
     "ParamKind",
     "ParamSpec",
     "ParamValue",
+    "parse_model_ref",
     "resolve_params",
+    "select_model",
+    "version_key",
 ]
 
 ParamKind = Literal["float", "int", "bool", "string", "choice"]
@@ -132,3 +137,63 @@ def resolve_params(info: ModelInfo, given: Mapping[str, object]) -> dict[str, Pa
     for name, spec in known.items():
         resolved[name] = spec.check(given[name], model=info.name) if name in given else spec.default
     return resolved
+
+
+#: A model name or version as the server accepts them (server/roots.py, check_model_name): letters,
+#: digits, '.', '_', '+', '-', starting with a letter or digit. Never '@', so NAME@VERSION splits once.
+_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model reference, ``NAME`` or ``NAME@VERSION``, exactly as ``plateforge models`` prints it.
+
+    Every command (``process --model``, provenance, farm templates) and every host takes this one
+    spelling; an empty ``version`` means "the newest version the server has".
+    """
+
+    name: str
+    version: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name}@{self.version}" if self.version else self.name
+
+
+def parse_model_ref(text: str) -> ModelRef:
+    """``NAME`` or ``NAME@VERSION`` as a :class:`ModelRef`; anything else is a :class:`UsageError`
+    naming what was expected."""
+    name, sep, version = text.strip().partition("@")
+    if not _PART.match(name) or (sep and not _PART.match(version)):
+        raise UsageError(
+            f"model {text!r}: write NAME or NAME@VERSION as `plateforge models` lists them "
+            "(letters, digits, '.', '_', '+', '-'), e.g. cleanup-classical or cleanup-classical@1"
+        )
+    return ModelRef(name, version)
+
+
+def select_model(infos: Iterable[ModelInfo], ref: ModelRef | str, *, where: str = "the server") -> ModelInfo:
+    """The model ``ref`` names among ``infos``: the given version, or the newest one.
+
+    :class:`UnknownModelError` names what is served: the versions of ``ref.name`` when only the
+    version is unknown, else every model.
+    """
+    if isinstance(ref, str):
+        ref = parse_model_ref(ref)
+    served = list(infos)
+    versions = sorted((i for i in served if i.name == ref.name), key=lambda i: version_key(i.version))
+    if not versions:
+        names = sorted({i.name for i in served})
+        raise UnknownModelError(f"no model {ref.name!r} on {where}; it serves {names}")
+    if not ref.version:
+        return versions[-1]
+    for info in versions:
+        if info.version == ref.version:
+            return info
+    listed = ", ".join(f"{i.name}@{i.version}" for i in versions)
+    raise UnknownModelError(f"model {ref.name!r} has no version {ref.version!r} on {where}; it has {listed}")
+
+
+def version_key(version: str) -> tuple[int | str, ...]:
+    """Natural order of versions, as the server picks the newest: ``step200`` < ``step1000``,
+    ``1.9`` < ``1.10`` (text and numbers alternate)."""
+    return tuple(int(part) if k % 2 else part for k, part in enumerate(re.split(r"(\d+)", version)))

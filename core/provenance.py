@@ -27,8 +27,10 @@ if TYPE_CHECKING:
     from typing_extensions import Buffer
 
 __all__ = [
+    "DEVICE_ATTRIBUTE",
     "MODEL_HASH_ATTRIBUTE",
     "PIXELS_DIGEST",
+    "PRECISION_ATTRIBUTE",
     "PREFIX",
     "SCHEMA_VERSION",
     "channel_preamble",
@@ -45,6 +47,11 @@ SCHEMA_VERSION = "1"
 #: The ModelInfo attribute in which ListModels gives a model's hash (the ``modelHash`` its outputs
 #: record), so a host can tell an output made by this very model without processing again.
 MODEL_HASH_ATTRIBUTE = "model_hash"
+#: The device and arithmetic a model runs in ("cuda"/"cpu", "fp16"/"fp32"): the same names are
+#: ModelInfo attributes (what the server would use when asked for "auto") and provenance keys of
+#: every output (what it did use), so a resumed farm job can tell frames made otherwise.
+DEVICE_ATTRIBUTE = "device"
+PRECISION_ATTRIBUTE = "precision"
 
 
 #: The algorithm of pixel digests; every digest starts with it (``xxh3-128:<32 hex digits>``), so

@@ -9,11 +9,12 @@ before the padding (``-001``).
 
 from __future__ import annotations
 
+import os
 import re
 
 from plateforge.errors import UsageError
 
-__all__ = ["frame_path", "has_frame_token", "parse_frames"]
+__all__ = ["frame_path", "has_frame_token", "parse_frames", "same_pattern"]
 
 _HASHES = re.compile(r"#+")
 _PRINTF = re.compile(r"%(0?)(\d*)d")
@@ -53,3 +54,24 @@ def frame_path(pattern: str, frame: int) -> str:
     if _HASHES.search(pattern):
         return _HASHES.sub(lambda m: _pad(frame, len(m.group(0))), pattern)
     return _PRINTF.sub(lambda m: _pad(frame, int(m.group(2) or 0) if m.group(1) else 0), pattern)
+
+
+def _canonical(pattern: str) -> str:
+    """``pattern`` with its folder resolved (symlinks, ``..``, relative to the working folder) and its
+    frame token in one spelling (``####`` -> ``%04d``, ``%d`` -> ``%01d``)."""
+    folder, name = os.path.split(pattern)
+    if _HASHES.search(name):
+        name = _HASHES.sub(lambda m: f"%0{len(m.group(0))}d", name)
+    else:
+        name = _PRINTF.sub(lambda m: f"%0{int(m.group(2) or 1) if m.group(1) else 1}d", name)
+    return os.path.join(os.path.realpath(folder or "."), name)
+
+
+def same_pattern(a: str, b: str) -> bool:
+    """Whether two patterns name the same files, however spelt (``./a/x.####.exr`` and
+    ``a/x.%04d.exr``, or through a folder symlink). Single files compare fully resolved."""
+    if has_frame_token(a) != has_frame_token(b):
+        return False
+    if not has_frame_token(a):
+        return os.path.realpath(a) == os.path.realpath(b)
+    return _canonical(a) == _canonical(b)

@@ -108,4 +108,5 @@ def check_call(
         target_frame=target,
         cancelled=cancelled or threading.Event(),
         digests=digests,
+        precision=call.precision,
     )

@@ -30,7 +30,6 @@ import importlib
 import inspect
 import itertools
 import logging
-import re
 import threading
 import weakref
 from collections.abc import Iterable, Iterator
@@ -41,10 +40,10 @@ from typing import Any
 
 from plateforge.errors import PlateforgeError, UnknownModelError
 from plateforge.modelcards import CARD_FILE
-from plateforge.models import ModelInfo
+from plateforge.models import ModelInfo, version_key
 from plateforge.provenance import MODEL_HASH_ATTRIBUTE
 from plateforge.server.tools import BUILTIN
-from plateforge.server.tools.base import ToolModule, as_tool_module
+from plateforge.server.tools.base import ToolModule, as_tool_module, recording_compute
 
 __all__ = ["LoadedModel", "Registry"]
 
@@ -126,7 +125,7 @@ class Registry:
             module = importlib.import_module(name)
             tool = as_tool_module(module)
             digest = hashlib.sha256(inspect.getsource(module).encode()).hexdigest()
-            self._models[(tool.info.name, tool.info.version)] = _Entry(tool, digest)
+            self._models[(tool.info.name, tool.info.version)] = _Entry(recording_compute(tool, device=device), digest)
         self._builtin = frozenset(self._models)
         self.refresh()
 
@@ -188,7 +187,7 @@ class Registry:
             if (folder.parent.name, folder.name) != key:
                 log.info("model folder %s holds %s@%s (served under the card's name)", folder, *key)
             digest = tool.info.attributes.get("weights_sha256", "")
-            found[key] = _Entry(tool, digest, folder=folder)
+            found[key] = _Entry(recording_compute(tool, device=self.device), digest, folder=folder)
         return found
 
     def infos(self) -> list[ModelInfo]:
@@ -207,7 +206,7 @@ class Registry:
             served = sorted(f"{n}@{v}" for n, v in self._models)
             wanted = f"{name}@{version}" if version else name
             raise UnknownModelError(f"no model {wanted!r} on this server; it serves {served}")
-        return max(matches, key=lambda m: _version_key(m.info.version))
+        return max(matches, key=lambda m: version_key(m.info.version))
 
     # -- using models --------------------------------------------------------------------------
 
@@ -314,7 +313,7 @@ def _model_folders(root: Path) -> list[Path]:
     """``root/<name>/<version>`` folders holding a card, in name and version order."""
     folders = []
     for name in sorted(p for p in root.iterdir() if p.is_dir()):
-        for version in sorted((p for p in name.iterdir() if p.is_dir()), key=lambda p: _version_key(p.name)):
+        for version in sorted((p for p in name.iterdir() if p.is_dir()), key=lambda p: version_key(p.name)):
             if (version / CARD_FILE).exists():
                 folders.append(version)
             else:
@@ -326,8 +325,3 @@ def _state_bytes(state: object) -> int:
     """A loaded model's size: its ``parameter_bytes`` where it says, else 0."""
     size = getattr(state, "parameter_bytes", 0)
     return size if isinstance(size, int) and size > 0 else 0
-
-
-def _version_key(version: str) -> tuple[int | str, ...]:
-    """Natural order: ``step200`` < ``step1000``, ``1.9`` < ``1.10`` (text and numbers alternate)."""
-    return tuple(int(part) if k % 2 else part for k, part in enumerate(re.split(r"(\d+)", version)))

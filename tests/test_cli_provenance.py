@@ -90,6 +90,8 @@ def test_exr_from_a_real_server(processed: tuple[Path, Path]) -> None:
     assert result.returncode == 0, result.stderr
     assert f"{out}: made by plateforge" in result.stdout
     assert "model                 passthrough" in result.stdout
+    assert "model reference       passthrough@1" in result.stdout  # pasted back into process --model
+    assert "device                cpu" in result.stdout and "precision             fp32" in result.stdout
     assert f"source file           {plate}" in result.stdout
     assert f"source sha256         {sha256_file(plate)}" in result.stdout
     assert "frame                 1001" in result.stdout

@@ -51,3 +51,16 @@ def test_model_info_round_trip() -> None:
         attributes={"k": "v"},
     )
     assert codec.info_from_proto(codec.info_to_proto(info)) == info
+
+
+@pytest.mark.parametrize("precision", ["auto", "fp32"])
+def test_precision_round_trip(precision: str) -> None:
+    call = ProcessCall(model="m", inputs={"plate": [mixed_frame()]}, precision=precision)  # type: ignore[arg-type]
+    assert codec.decode_call(codec.encode_call(call)).precision == precision
+
+
+def test_an_unknown_precision_is_refused() -> None:
+    request = codec.encode_call(ProcessCall(model="m", inputs={"plate": [mixed_frame()]}))
+    request.precision = 7  # type: ignore[assignment]  # a newer client's value
+    with pytest.raises(FrameError, match="unknown precision 7"):
+        codec.decode_call(request)

@@ -58,3 +58,63 @@ def test_valid(given: dict[str, object], expected: dict[str, object]) -> None:
 def test_invalid(given: dict[str, object], match: str) -> None:
     with pytest.raises(ParameterError, match=match):
         resolve_params(INFO, given)
+
+
+# -- model references -------------------------------------------------------------------------
+
+from plateforge.errors import UnknownModelError, UsageError  # noqa: E402
+from plateforge.models import ModelRef, parse_model_ref, select_model  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("text", "ref"),
+    [
+        pytest.param("cleanup-classical", ModelRef("cleanup-classical"), id="name"),
+        pytest.param("cleanup-classical@1", ModelRef("cleanup-classical", "1"), id="name-version"),
+        pytest.param("sh010_clean+v2@step2000", ModelRef("sh010_clean+v2", "step2000"), id="trained"),
+        pytest.param(" look@1.10 ", ModelRef("look", "1.10"), id="spaces-around"),
+    ],
+)
+def test_model_references_parse(text: str, ref: ModelRef) -> None:
+    assert parse_model_ref(text) == ref
+    assert parse_model_ref(str(ref)) == ref  # printed as it is read
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("", id="empty"),
+        pytest.param("@1", id="no-name"),
+        pytest.param("look@", id="no-version"),
+        pytest.param("look@1@2", id="two-ats"),
+        pytest.param("lo ok", id="space"),
+        pytest.param("../look", id="path"),
+        pytest.param("-look", id="leading-dash"),
+    ],
+)
+def test_bad_model_references_are_refused(text: str) -> None:
+    with pytest.raises(UsageError, match="write NAME or NAME@VERSION"):
+        parse_model_ref(text)
+
+
+SERVED = [
+    ModelInfo(name="look", version="step200", tool="look"),
+    ModelInfo(name="look", version="step1000", tool="look"),
+    ModelInfo(name="look", version="step900", tool="look"),
+    ModelInfo(name="other", version="1", tool="t"),
+]
+
+
+def test_a_bare_name_selects_the_newest_version_in_natural_order() -> None:
+    assert select_model(SERVED, "look").version == "step1000"
+    assert select_model(SERVED, "look@step200").version == "step200"
+
+
+def test_an_unknown_version_lists_the_versions() -> None:
+    with pytest.raises(UnknownModelError) as caught:
+        select_model(SERVED, "look@step5", where="host:1")
+    assert str(caught.value) == (
+        "model 'look' has no version 'step5' on host:1; it has look@step200, look@step900, look@step1000"
+    )
+    with pytest.raises(UnknownModelError, match=r"no model 'nope' on host:1; it serves \['look', 'other'\]"):
+        select_model(SERVED, "nope", where="host:1")

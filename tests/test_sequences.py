@@ -48,3 +48,18 @@ def test_frame_path(pattern: str, frame: int, path: str) -> None:
 def test_has_frame_token() -> None:
     assert has_frame_token("a.####.exr") and has_frame_token("a.%04d.exr")
     assert not has_frame_token("a.exr")
+
+
+def test_same_pattern_however_spelt(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from plateforge.sequences import same_pattern
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "a", target_is_directory=True)
+    base = str(tmp_path / "a" / "x.####.exr")
+    assert same_pattern(base, str(tmp_path / "a" / "x.%04d.exr"))
+    assert same_pattern(base, str(tmp_path / "a" / ".." / "a" / "x.####.exr"))
+    assert same_pattern(base, str(tmp_path / "link" / "x.####.exr"))
+    assert same_pattern(str(tmp_path / "a" / "x.#.exr"), str(tmp_path / "a" / "x.%d.exr"))
+    assert not same_pattern(base, str(tmp_path / "a" / "x.###.exr"))  # other padding: other files
+    assert not same_pattern(base, str(tmp_path / "a" / "y.####.exr"))
+    assert not same_pattern(base, str(tmp_path / "a" / "x.1001.exr"))

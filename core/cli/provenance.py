@@ -38,6 +38,8 @@ _EXR_LABELS = {
     "model": "model",
     "modelVersion": "model version",
     "modelHash": "model sha256",
+    "device": "device",
+    "precision": "precision",
     "tool": "tool",
     "modelProvenance": "model lineage",
     "params": "parameters",
@@ -124,6 +126,8 @@ def _print_exr(report: Mapping[str, Any]) -> None:
             indent = "    "
         record = dict(part["provenance"])
         record.pop("schema", None)
+        if "model" in record and "modelVersion" in record:  # what `process --model` takes to redo it
+            print(f"{indent}{'model reference':<22}{record['model']}@{record['modelVersion']}")
         for key, label in _EXR_LABELS.items():
             if key in record:
                 value = record.pop(key)

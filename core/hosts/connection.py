@@ -16,7 +16,7 @@ from typing import Final, Literal
 
 from plateforge.client import ENV_SERVER, ENV_TLS_CA, ENV_TOKEN, Client, server_tls_ca
 from plateforge.errors import AuthError, PlateforgeError
-from plateforge.models import ModelInfo
+from plateforge.models import ModelInfo, ModelRef, select_model
 
 __all__ = [
     "TOOL_FAMILIES",
@@ -24,6 +24,7 @@ __all__ = [
     "ServerStatus",
     "check_server",
     "connect",
+    "model_choices",
     "models_for",
     "resolve_settings",
 ]
@@ -143,3 +144,14 @@ def models_for(models: Iterable[ModelInfo], family: str) -> list[ModelInfo]:
         raise PlateforgeError(f"unknown node family {family!r}; known: {', '.join(TOOL_FAMILIES)}")
     tools = TOOL_FAMILIES[family]
     return [m for m in models if tools is None or m.tool in tools]
+
+
+def model_choices(models: Iterable[ModelInfo]) -> dict[str, ModelInfo]:
+    """What a host's model picker offers, by the reference it stores and sends: ``NAME@VERSION``
+    for every version served (in the order given: the menu), then each bare ``NAME`` for its
+    newest version (a choice saved before versions were shown, which keeps meaning "the newest")."""
+    served = list(models)
+    choices = {str(ModelRef(m.name, m.version)): m for m in served}
+    for name in dict.fromkeys(m.name for m in served):
+        choices[name] = select_model(served, ModelRef(name))
+    return choices

@@ -95,7 +95,7 @@ def process_cached(
             index.pop(frame, None)
         write_index(layout, index)
         job = SequenceJob(
-            model=model,
+            model=f"{info.name}@{info.version}",  # every chunk: the version resolved once, above
             inputs={name: layout.input_pattern(name) for name in inputs},
             frames=frames_now,
             outputs={o.name: layout.output_pattern(o.name) for o in info.outputs},

@@ -27,7 +27,7 @@ from plateforge.v1 import models_pb2 as plateforge_dot_v1_dot_models__pb2
 from plateforge.v1 import shm_pb2 as plateforge_dot_v1_dot_shm__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dplateforge/v1/inference.proto\x12\rplateforge.v1\x1a\x19plateforge/v1/frame.proto\x1a\x1aplateforge/v1/models.proto\x1a\x17plateforge/v1/shm.proto\"\x13\n\x11ListModelsRequest\">\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.plateforge.v1.ModelInfo\"A\n\x0bInputFrames\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x06\x66rames\x18\x02 \x03(\x0b\x32\x14.plateforge.v1.Frame\"\xe4\x02\n\x0eProcessRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x39\n\x06params\x18\x03 \x03(\x0b\x32).plateforge.v1.ProcessRequest.ParamsEntry\x12*\n\x06inputs\x18\x04 \x03(\x0b\x32\x1a.plateforge.v1.InputFrames\x12\x19\n\x0ctarget_frame\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x1b\n\x13sanitize_non_finite\x18\x06 \x01(\x08\x12\x38\n\routput_region\x18\x07 \x01(\x0b\x32!.plateforge.v1.SharedMemoryTarget\x1aH\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.plateforge.v1.ParamValue:\x02\x38\x01\x42\x0f\n\r_target_frame\"@\n\x0bOutputFrame\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x14.plateforge.v1.Frame\"\xb5\x01\n\x0fProcessResponse\x12+\n\x07outputs\x18\x01 \x03(\x0b\x32\x1a.plateforge.v1.OutputFrame\x12\x42\n\nprovenance\x18\x02 \x03(\x0b\x32..plateforge.v1.ProcessResponse.ProvenanceEntry\x1a\x31\n\x0fProvenanceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"j\n\tDataChunk\x12\x13\n\x0bimage_index\x18\x01 \x01(\r\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\r\x12\x15\n\rchannel_index\x18\x03 \x01(\r\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\"z\n\x14ProcessStreamRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x1d.plateforge.v1.ProcessRequestH\x00\x12)\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x18.plateforge.v1.DataChunkH\x00\x42\x06\n\x04part\"|\n\x15ProcessStreamResponse\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32\x1e.plateforge.v1.ProcessResponseH\x00\x12)\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x18.plateforge.v1.DataChunkH\x00\x42\x06\n\x04part2\x88\x02\n\tInference\x12Q\n\nListModels\x12 .plateforge.v1.ListModelsRequest\x1a!.plateforge.v1.ListModelsResponse\x12H\n\x07Process\x12\x1d.plateforge.v1.ProcessRequest\x1a\x1e.plateforge.v1.ProcessResponse\x12^\n\rProcessStream\x12#.plateforge.v1.ProcessStreamRequest\x1a$.plateforge.v1.ProcessStreamResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dplateforge/v1/inference.proto\x12\rplateforge.v1\x1a\x19plateforge/v1/frame.proto\x1a\x1aplateforge/v1/models.proto\x1a\x17plateforge/v1/shm.proto\"\x13\n\x11ListModelsRequest\">\n\x12ListModelsResponse\x12(\n\x06models\x18\x01 \x03(\x0b\x32\x18.plateforge.v1.ModelInfo\"A\n\x0bInputFrames\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x06\x66rames\x18\x02 \x03(\x0b\x32\x14.plateforge.v1.Frame\"\x91\x03\n\x0eProcessRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x39\n\x06params\x18\x03 \x03(\x0b\x32).plateforge.v1.ProcessRequest.ParamsEntry\x12*\n\x06inputs\x18\x04 \x03(\x0b\x32\x1a.plateforge.v1.InputFrames\x12\x19\n\x0ctarget_frame\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x1b\n\x13sanitize_non_finite\x18\x06 \x01(\x08\x12\x38\n\routput_region\x18\x07 \x01(\x0b\x32!.plateforge.v1.SharedMemoryTarget\x12+\n\tprecision\x18\x08 \x01(\x0e\x32\x18.plateforge.v1.Precision\x1aH\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.plateforge.v1.ParamValue:\x02\x38\x01\x42\x0f\n\r_target_frame\"@\n\x0bOutputFrame\x12\x0c\n\x04name\x18\x01 \x01(\t\x12#\n\x05\x66rame\x18\x02 \x01(\x0b\x32\x14.plateforge.v1.Frame\"\xb5\x01\n\x0fProcessResponse\x12+\n\x07outputs\x18\x01 \x03(\x0b\x32\x1a.plateforge.v1.OutputFrame\x12\x42\n\nprovenance\x18\x02 \x03(\x0b\x32..plateforge.v1.ProcessResponse.ProvenanceEntry\x1a\x31\n\x0fProvenanceEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"j\n\tDataChunk\x12\x13\n\x0bimage_index\x18\x01 \x01(\r\x12\x13\n\x0b\x66rame_index\x18\x02 \x01(\r\x12\x15\n\rchannel_index\x18\x03 \x01(\r\x12\x0e\n\x06offset\x18\x04 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\"z\n\x14ProcessStreamRequest\x12/\n\x06header\x18\x01 \x01(\x0b\x32\x1d.plateforge.v1.ProcessRequestH\x00\x12)\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x18.plateforge.v1.DataChunkH\x00\x42\x06\n\x04part\"|\n\x15ProcessStreamResponse\x12\x30\n\x06header\x18\x01 \x01(\x0b\x32\x1e.plateforge.v1.ProcessResponseH\x00\x12)\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x18.plateforge.v1.DataChunkH\x00\x42\x06\n\x04part*3\n\tPrecision\x12\x12\n\x0ePRECISION_AUTO\x10\x00\x12\x12\n\x0ePRECISION_FP32\x10\x01\x32\x88\x02\n\tInference\x12Q\n\nListModels\x12 .plateforge.v1.ListModelsRequest\x1a!.plateforge.v1.ListModelsResponse\x12H\n\x07Process\x12\x1d.plateforge.v1.ProcessRequest\x1a\x1e.plateforge.v1.ProcessResponse\x12^\n\rProcessStream\x12#.plateforge.v1.ProcessStreamRequest\x1a$.plateforge.v1.ProcessStreamResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,6 +38,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROCESSREQUEST_PARAMSENTRY']._serialized_options = b'8\001'
   _globals['_PROCESSRESPONSE_PROVENANCEENTRY']._loaded_options = None
   _globals['_PROCESSRESPONSE_PROVENANCEENTRY']._serialized_options = b'8\001'
+  _globals['_PRECISION']._serialized_start=1292
+  _globals['_PRECISION']._serialized_end=1343
   _globals['_LISTMODELSREQUEST']._serialized_start=128
   _globals['_LISTMODELSREQUEST']._serialized_end=147
   _globals['_LISTMODELSRESPONSE']._serialized_start=149
@@ -45,21 +47,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_INPUTFRAMES']._serialized_start=213
   _globals['_INPUTFRAMES']._serialized_end=278
   _globals['_PROCESSREQUEST']._serialized_start=281
-  _globals['_PROCESSREQUEST']._serialized_end=637
-  _globals['_PROCESSREQUEST_PARAMSENTRY']._serialized_start=548
-  _globals['_PROCESSREQUEST_PARAMSENTRY']._serialized_end=620
-  _globals['_OUTPUTFRAME']._serialized_start=639
-  _globals['_OUTPUTFRAME']._serialized_end=703
-  _globals['_PROCESSRESPONSE']._serialized_start=706
-  _globals['_PROCESSRESPONSE']._serialized_end=887
-  _globals['_PROCESSRESPONSE_PROVENANCEENTRY']._serialized_start=838
-  _globals['_PROCESSRESPONSE_PROVENANCEENTRY']._serialized_end=887
-  _globals['_DATACHUNK']._serialized_start=889
-  _globals['_DATACHUNK']._serialized_end=995
-  _globals['_PROCESSSTREAMREQUEST']._serialized_start=997
-  _globals['_PROCESSSTREAMREQUEST']._serialized_end=1119
-  _globals['_PROCESSSTREAMRESPONSE']._serialized_start=1121
-  _globals['_PROCESSSTREAMRESPONSE']._serialized_end=1245
-  _globals['_INFERENCE']._serialized_start=1248
-  _globals['_INFERENCE']._serialized_end=1512
+  _globals['_PROCESSREQUEST']._serialized_end=682
+  _globals['_PROCESSREQUEST_PARAMSENTRY']._serialized_start=593
+  _globals['_PROCESSREQUEST_PARAMSENTRY']._serialized_end=665
+  _globals['_OUTPUTFRAME']._serialized_start=684
+  _globals['_OUTPUTFRAME']._serialized_end=748
+  _globals['_PROCESSRESPONSE']._serialized_start=751
+  _globals['_PROCESSRESPONSE']._serialized_end=932
+  _globals['_PROCESSRESPONSE_PROVENANCEENTRY']._serialized_start=883
+  _globals['_PROCESSRESPONSE_PROVENANCEENTRY']._serialized_end=932
+  _globals['_DATACHUNK']._serialized_start=934
+  _globals['_DATACHUNK']._serialized_end=1040
+  _globals['_PROCESSSTREAMREQUEST']._serialized_start=1042
+  _globals['_PROCESSSTREAMREQUEST']._serialized_end=1164
+  _globals['_PROCESSSTREAMRESPONSE']._serialized_start=1166
+  _globals['_PROCESSSTREAMRESPONSE']._serialized_end=1290
+  _globals['_INFERENCE']._serialized_start=1346
+  _globals['_INFERENCE']._serialized_end=1610
 # @@protoc_insertion_point(module_scope)

@@ -2,12 +2,20 @@ from plateforge.v1 import frame_pb2 as _frame_pb2
 from plateforge.v1 import models_pb2 as _models_pb2
 from plateforge.v1 import shm_pb2 as _shm_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class Precision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRECISION_AUTO: _ClassVar[Precision]
+    PRECISION_FP32: _ClassVar[Precision]
+PRECISION_AUTO: Precision
+PRECISION_FP32: Precision
 
 class ListModelsRequest(_message.Message):
     __slots__ = ()
@@ -28,7 +36,7 @@ class InputFrames(_message.Message):
     def __init__(self, name: _Optional[str] = ..., frames: _Optional[_Iterable[_Union[_frame_pb2.Frame, _Mapping]]] = ...) -> None: ...
 
 class ProcessRequest(_message.Message):
-    __slots__ = ("model", "version", "params", "inputs", "target_frame", "sanitize_non_finite", "output_region")
+    __slots__ = ("model", "version", "params", "inputs", "target_frame", "sanitize_non_finite", "output_region", "precision")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +51,7 @@ class ProcessRequest(_message.Message):
     TARGET_FRAME_FIELD_NUMBER: _ClassVar[int]
     SANITIZE_NON_FINITE_FIELD_NUMBER: _ClassVar[int]
     OUTPUT_REGION_FIELD_NUMBER: _ClassVar[int]
+    PRECISION_FIELD_NUMBER: _ClassVar[int]
     model: str
     version: str
     params: _containers.MessageMap[str, _models_pb2.ParamValue]
@@ -50,7 +59,8 @@ class ProcessRequest(_message.Message):
     target_frame: int
     sanitize_non_finite: bool
     output_region: _shm_pb2.SharedMemoryTarget
-    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., params: _Optional[_Mapping[str, _models_pb2.ParamValue]] = ..., inputs: _Optional[_Iterable[_Union[InputFrames, _Mapping]]] = ..., target_frame: _Optional[int] = ..., sanitize_non_finite: _Optional[bool] = ..., output_region: _Optional[_Union[_shm_pb2.SharedMemoryTarget, _Mapping]] = ...) -> None: ...
+    precision: Precision
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., params: _Optional[_Mapping[str, _models_pb2.ParamValue]] = ..., inputs: _Optional[_Iterable[_Union[InputFrames, _Mapping]]] = ..., target_frame: _Optional[int] = ..., sanitize_non_finite: _Optional[bool] = ..., output_region: _Optional[_Union[_shm_pb2.SharedMemoryTarget, _Mapping]] = ..., precision: _Optional[_Union[Precision, str]] = ...) -> None: ...
 
 class OutputFrame(_message.Message):
     __slots__ = ("name", "frame")

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from plateforge.calls import Precision
 from plateforge.errors import FrameError, ModelIntegrityError, ParameterError, UsageError
 from plateforge.frames import Frame, mask_channel_name
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
@@ -44,7 +45,7 @@ from plateforge.provenance import PREFIX
 from plateforge.server.generative.folder import VerifiedPipeline, verify_pipeline_folder
 from plateforge.server.inference.tiling import run_tiled
 from plateforge.server.modelcard import BaseModel, ModelCard, NetSpec, load_weights, save_model, verify_model
-from plateforge.server.tools.base import ToolCall, ToolModule, cast_like, passthrough_channels
+from plateforge.server.tools.base import Compute, ToolCall, ToolModule, cast_like, passthrough_channels
 
 __all__ = [
     "ARCH",
@@ -280,7 +281,12 @@ def tool_module_for(folder: Path, card: ModelCard) -> ToolModule:
     def run(state: InpaintState, call: ToolCall) -> dict[str, Frame]:
         return _run(info, state, call)
 
-    return ToolModule(info=info, load=load, run=run)
+    return ToolModule(info=info, load=load, run=run, compute=_pipeline_compute)
+
+
+def _pipeline_compute(*, device: str, precision: Precision) -> Compute:
+    """The pipeline is loaded in float32 (no torch_dtype) and runs so on the server's device."""
+    return Compute(device, "fp32")
 
 
 # -- running ----------------------------------------------------------------------------------

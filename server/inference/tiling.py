@@ -303,6 +303,13 @@ def _compute_device(net: TileableNet, requested: str | torch.device | None) -> t
 def _autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[Any]:
     """fp16 autocast for float16 on CUDA, nothing for float32; other combinations are refused."""
     if dtype is None or dtype == torch.float32:
+        if device.type == "cuda":
+            # float32 must mean float32: cuDNN convolutions default to TF32 (10-bit mantissa) on
+            # Ampere and later, which would make a GPU worker's fp32 frames differ from a CPU
+            # worker's. Set once and never restored, so concurrent calls cannot race on it; the
+            # fp16 path does not use TF32 either way.
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         return contextlib.nullcontext()
     if dtype == torch.float16:
         if device.type != "cuda":

@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from plateforge.calls import Precision
 from plateforge.errors import FrameError, ModelIntegrityError, UsageError
 from plateforge.frames import Frame, mask_channel_name
 from plateforge.modelcards import CARD_FILE, WEIGHTS_FILE
@@ -53,9 +54,9 @@ from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS, guide_pl
 from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS, matte_planes, merge
 from plateforge.server.nets.unet import UNet, UNetConfig
 from plateforge.server.tools import cleanup_classical, matte_classical
-from plateforge.server.tools.base import ToolCall, ToolModule, cast_like, passthrough_channels
+from plateforge.server.tools.base import Compute, ToolCall, ToolModule, cast_like, passthrough_channels
 
-__all__ = ["LearnedState", "net_config_of", "tool_module_for"]
+__all__ = ["LearnedState", "net_compute", "net_config_of", "tool_module_for"]
 
 _RGB = ("R", "G", "B")
 #: The net architectures this runtime builds (NetSpec.arch).
@@ -167,7 +168,12 @@ def tool_module_for(folder: Path) -> ToolModule:
             return _run_guided(info, state, call)
         return _run(info, state, call)
 
-    return ToolModule(info=info, load=load, run=run)
+    return ToolModule(info=info, load=load, run=run, compute=net_compute)
+
+
+def net_compute(*, device: str, precision: Precision) -> Compute:
+    """A net runs on the server's device: under fp16 autocast on a GPU unless fp32 is asked for."""
+    return Compute(device, "fp16" if device.startswith("cuda") and precision != "fp32" else "fp32")
 
 
 def _mask(call: ToolCall, plate: Frame, info: ModelInfo) -> np.ndarray:
@@ -198,13 +204,14 @@ def _zeroed(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
 
 
 def _run_net(state: LearnedState, planes: np.ndarray, call: ToolCall) -> np.ndarray:
-    """The net over ``(H, W, C)`` linear planes in tiles, fp16 on CUDA; ``(H, W, 3)`` float32 back."""
+    """The net over ``(H, W, C)`` linear planes in tiles, fp16 on CUDA unless the call asks for
+    fp32; ``(H, W, 3)`` float32 back."""
     result = run_on_frame_arrays(
         state.net,
         planes,
         tile=_TILE,
         device=state.device,
-        dtype=torch.float16 if state.device.startswith("cuda") else None,
+        dtype=torch.float16 if net_compute(device=state.device, precision=call.precision).precision == "fp16" else None,
         cancelled=call.cancelled.is_set,
     )
     call.check_cancelled()

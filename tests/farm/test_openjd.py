@@ -12,10 +12,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML comes with openjd-cli
 
-from plateforge.exr import read_exr
+from plateforge.exr import read_exr, sha256_file
 from plateforge.provenance import from_attributes
 from plateforge.synthetic import make_shot, write_shot
 from tests.conftest import REPO, ServerProcess
@@ -42,8 +43,8 @@ def summaries(stdout: str) -> list[dict[str, Any]]:
     """The JSON summaries the tasks printed (`plateforge process --summary -`), in order."""
     found = []
     for line in stdout.splitlines():
-        start = line.find('{"exit_code"')
-        if start >= 0:
+        start = line.find("{")
+        if start >= 0 and '"schema": "plateforge.process-summary/1"' in line:
             found.append(json.loads(line[start:]))
     return found
 
@@ -99,6 +100,7 @@ def test_process_shot_in_chunks_with_a_server_per_session(shot: Path, tmp_path: 
     assert sorted(p.name for p in out.iterdir()) == [f"clean.{f}.exr" for f in (1001, 1003, 1005, 1007)]
     record = from_attributes(read_exr(out / "clean.1005.exr").attributes)
     assert record["model"] == "cleanup-classical" and json.loads(record["params"])["inpaint_radius"] == 3
+    assert (record["modelVersion"], record["device"], record["precision"]) == ("1", "cpu", "fp32")
     assert "PLATEFORGE_TOKEN=" not in result.stdout.replace("openjd_redacted_env: PLATEFORGE_TOKEN=********", "")
 
     # Submitted again, one task only: everything is already done and nothing is rewritten.
@@ -118,7 +120,7 @@ def test_a_damaged_frame_fails_its_task_and_keeps_the_rest(
     shutil.copytree(shot, plates)
     shutil.copyfile(testdata / "Damaged" / "NULL_pointer", plates / "plate.1002.exr")
     out = tmp_path / "out"
-    args = process_params(plates, out, "-p", "Frames=1001-1004", "-p", "ChunkSize=4", "-p", "Model=passthrough")
+    args = process_params(plates, out, "-p", "Frames=1001-1004", "-p", "ChunkSize=4", "-p", "Model=passthrough@1")
     args += ["-p", "Mask=", "-p", f"Server={server.address}"]
     result = openjd("run", str(TEMPLATES / "process-shot.yaml"), *args, env={"PLATEFORGE_TOKEN": server.token or ""})
     assert result.returncode == 1, result.stdout[-4000:]
@@ -127,6 +129,78 @@ def test_a_damaged_frame_fails_its_task_and_keeps_the_rest(
     assert [f["frame"] for f in task["failed"]] == [1002]
     assert "listening on" not in result.stdout  # the shared server was used, none started
     assert sorted(p.name for p in out.iterdir()) == ["clean.1001.exr", "clean.1003.exr", "clean.1004.exr"]
+
+
+def test_an_unpinned_model_is_refused_by_every_task(shot: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    args = process_params(shot, out, "-p", "Frames=1001-1004", "-p", "ChunkSize=2", "-p", "Model=cleanup-classical")
+    before = {p.name: sha256_file(str(p)) for p in shot.iterdir()}
+    result = openjd("run", str(TEMPLATES / "process-shot.yaml"), *args)
+    assert result.returncode != 0
+    assert "Model=cleanup-classical is not pinned to a version" in result.stdout, result.stdout[-3000:]
+    assert "plateforge models --pin cleanup-classical" in result.stdout
+    assert not out.exists()
+    assert {p.name: sha256_file(str(p)) for p in shot.iterdir()} == before
+
+
+@pytest.fixture(scope="module")
+def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models directory with look-x@1 (the identity) and look-x@2 (another net)."""
+    torch = pytest.importorskip("torch")
+    from plateforge.server.nets.unet import UNet
+    from tests.server.tools.test_learned import make_model, net_config
+
+    root = tmp_path_factory.mktemp("farm-models") / "models"
+    make_model(root / "look-x" / "1", name="look-x", version="1")
+    other = UNet(net_config(mask=False))
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.add_(0.05)
+    make_model(root / "look-x" / "2", name="look-x", version="2", net=other)
+    return root
+
+
+def pin(ref: str, models: Path) -> tuple[str, str]:
+    """What `plateforge models --pin` prints, from a private server over ``models``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEFORGE_")}
+    env["PLATEFORGE_MODELS_DIR"] = str(models)
+    env["PLATEFORGE_JOBS_DIR"] = tempfile.mkdtemp(prefix="plateforge-jobs-")
+    result = subprocess.run(
+        [str(PLATEFORGE), "models", "--pin", ref], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    model, digest = result.stdout.split()
+    return model, digest
+
+
+def test_a_pinned_job_uses_its_version_in_every_task(shot: Path, two_versions: Path, tmp_path: Path) -> None:
+    model, digest = pin("look-x@1", two_versions)
+    assert model == "look-x@1"
+    out = tmp_path / "out"
+    args = process_params(shot, out, "-p", "Frames=1001-1004", "-p", "ChunkSize=2", "-p", "Mask=")
+    args += ["-p", f"Model={model}", "-p", f"ModelHash={digest}", "-p", f"ModelsDir={two_versions}"]
+    result = openjd("run", str(TEMPLATES / "process-shot.yaml"), *args)
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert [t["model"] for t in summaries(result.stdout)] == ["look-x@1", "look-x@1"]
+    for number in range(1001, 1005):
+        frame = read_exr(out / f"clean.{number}.exr")
+        record = from_attributes(frame.attributes)
+        assert (record["modelVersion"], record["modelHash"]) == ("1", digest)
+        plate = read_exr(shot / f"plate.{number}.exr")
+        assert np.array_equal(frame.channels["R"], plate.channels["R"])  # version 1, the identity
+
+
+def test_a_worker_serving_another_model_refuses_its_task(shot: Path, two_versions: Path, tmp_path: Path) -> None:
+    _, digest = pin("look-x@2", two_versions)  # the hash of another model than the one named
+    out = tmp_path / "out"
+    args = process_params(shot, out, "-p", "Frames=1001-1002", "-p", "ChunkSize=2", "-p", "Mask=")
+    args += ["-p", "Model=look-x@1", "-p", f"ModelHash={digest}", "-p", f"ModelsDir={two_versions}"]
+    result = openjd("run", str(TEMPLATES / "process-shot.yaml"), *args)
+    assert result.returncode != 0
+    assert f"but this job was pinned to {digest}" in result.stdout, result.stdout[-4000:]
+    (task,) = summaries(result.stdout)
+    assert task["status"] == "failed" and task["error"] == "UnknownModelError"
+    assert not out.exists()
 
 
 @pytest.mark.slow
@@ -151,7 +225,8 @@ def test_train_then_process(shot: Path, tmp_path: Path) -> None:
     assert (tmp_path / "models" / "farm-clean").is_dir()
     assert [t["processed"] for t in summaries(result.stdout)] == [[1001, 1002], [1003, 1004]]
     record = from_attributes(read_exr(out / "clean.1004.exr").attributes)
-    assert record["model"] == "farm-clean"
+    assert record["model"] == "farm-clean" and record["modelVersion"] == "step4"
+    assert [t["model"] for t in summaries(result.stdout)] == ["farm-clean@step4", "farm-clean@step4"]
 
 
 @pytest.mark.slow

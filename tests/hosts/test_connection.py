@@ -68,3 +68,22 @@ def test_unknown_family_is_refused() -> None:
 
     with pytest.raises(PlateforgeError, match="known: cleanup, matte, relight, model"):
         models_for([], "paint")
+
+
+def test_model_pickers_offer_references_and_keep_bare_names_meaning_the_newest() -> None:
+    from plateforge.hosts.connection import model_choices
+    from plateforge.models import ModelInfo, parse_model_ref
+
+    served = [
+        ModelInfo("sh010-clean", "step900", "cleanup"),
+        ModelInfo("passthrough", "1", "passthrough"),
+        ModelInfo("sh010-clean", "step2000", "cleanup"),
+    ]
+    choices = model_choices(served)
+    assert list(choices) == [
+        "sh010-clean@step900", "passthrough@1", "sh010-clean@step2000", "sh010-clean", "passthrough",
+    ]  # fmt: skip
+    assert choices["sh010-clean"].version == "step2000"
+    for ref, info in choices.items():  # every choice is a reference the CLI and the client take
+        parsed = parse_model_ref(ref)
+        assert parsed.name == info.name and parsed.version in ("", info.version)

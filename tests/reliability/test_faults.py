@@ -47,8 +47,8 @@ from plateforge.batch import SequenceJob, run_sequence
 from plateforge.client import Client
 
 address, token, folder, first, last = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
-job = SequenceJob("passthrough", {"plate": f"{folder}/in.####.exr"}, list(range(first, last + 1)),
-                  {"": f"{folder}/out/out.####.exr"})
+job = SequenceJob(model="passthrough", inputs={"plate": f"{folder}/in.####.exr"},
+                  frames=list(range(first, last + 1)), outputs={"": f"{folder}/out/out.####.exr"})
 # Retries long enough to outlast a server restart (backoff doubles from 0.2 s: ~25 s in all).
 with Client(address, token=token, retries=7, backoff=0.2, timeout=60) as client:
     written = run_sequence(client, job)

@@ -214,12 +214,12 @@ def test_plate_and_mask_of_different_windows(client: Client) -> None:
     plate = _frame(64, 48)
     mask = Frame.from_array(np.zeros((48, 60), np.float32), names=("A",), frame_number=1001)
     with pytest.raises(FrameError, match="windows"):
-        client.process("cleanup-classical", {"plate": plate, "mask": mask})
+        client.process("cleanup-classical", {"plate": plate, "mask": mask}, single_frame=True)  # the server's own check
 
 
 def test_missing_required_input_and_unknown_input(client: Client) -> None:
     with pytest.raises(FrameError, match="needs input"):
-        client.process("cleanup-classical", {"plate": _frame()})
+        client.process("cleanup-classical", {"plate": _frame()}, single_frame=True)  # the server's own check
     with pytest.raises(FrameError, match="takes no input"):
         client.process("passthrough", {"plate": _frame(), "matte": _frame()})
 
@@ -228,7 +228,7 @@ def test_missing_channels(client: Client) -> None:
     frame = Frame.from_array(np.zeros((48, 64), np.float32), names=("Y",), frame_number=1001)
     mask = Frame.from_array(np.zeros((48, 64), np.float32), names=("A",), frame_number=1001)
     with pytest.raises(FrameError, match=r"lacks channel\(s\) \['R', 'G', 'B'\]"):
-        client.process("cleanup-classical", {"plate": frame, "mask": mask})
+        client.process("cleanup-classical", {"plate": frame, "mask": mask}, single_frame=True)  # the server's own check
 
 
 def _protobuf_messages(call: ProcessCall, chunk_bytes: int) -> list[inference_pb2.ProcessStreamRequest]:

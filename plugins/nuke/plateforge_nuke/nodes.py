@@ -19,7 +19,7 @@ import nuke
 
 from plateforge.errors import PlateforgeError
 from plateforge.hosts.cache import CacheLayout
-from plateforge.hosts.connection import ServerStatus, check_server, connect, models_for
+from plateforge.hosts.connection import ServerStatus, check_server, connect, model_choices, models_for
 from plateforge.hosts.knobs import KNOB_PREFIX, KnobSpec, input_slots, knob_specs, params_from_knobs
 from plateforge.hosts.process import ProcessReport, process_cached
 from plateforge.hosts.worker import BackgroundTask, ProgressUpdate, TaskContext
@@ -208,13 +208,17 @@ def _refresh(group: nuke.Group, status: ServerStatus) -> None:
     if not status.connected:
         return
     offered = models_for(status.models, _family(group))
-    _MODELS.update({m.name: m for m in status.models})
+    # The menu offers NAME@VERSION, what `plateforge models` prints and every command takes; a
+    # saved bare NAME (older scripts) stays and keeps meaning its newest version.
+    _MODELS.update(model_choices(status.models))
     menu = group.knob("pfn_model")
     if not isinstance(menu, nuke.Enumeration_Knob):
         return
     current = _model_menu(group)
-    names = [m.name for m in offered]
-    if current and current != _NO_MODEL and current not in names:
+    names = [f"{m.name}@{m.version}" for m in offered]
+    if current and current != _NO_MODEL and current not in names and current in _MODELS:
+        names.append(current)
+    elif current and current != _NO_MODEL and current not in names:
         # Keep a saved choice the server does not offer (another server, a model not yet
         # published) rather than silently switching the node to another model.
         names.append(current)
