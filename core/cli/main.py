@@ -1,6 +1,10 @@
 """plateforge: project-tuned ML tools for compositors.
 
 usage: plateforge VERB [options]   (plateforge VERB --help for a verb's options)
+
+exit status: 0 done; 1 ran, but part of the work failed; 2 refused (fix what the error says,
+nothing was done); 3 no server could be reached; 130 interrupted. An error is one line saying
+what to fix, then a `details:` line with the raw cause where there is one.
 """
 
 from __future__ import annotations
@@ -10,7 +14,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import grpc
+
 from plateforge.errors import PlateforgeError
+from plateforge.messages import EXIT_INTERRUPTED, explain
 
 __all__ = ["VERBS", "main"]
 
@@ -57,12 +64,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(f"plateforge.cli.{VERBS[verb]}")
     try:
         return int(module.main(rest))
-    except PlateforgeError as error:
-        print(f"plateforge {verb}: error: {error}", file=sys.stderr)
-        return 2
+    except (PlateforgeError, OSError, grpc.RpcError) as error:
+        # Expected failures (bad input, no server, a full disk): one sentence, never a traceback.
+        told = explain(error)
+        print(f"plateforge {verb}: error: {told.sentence}", file=sys.stderr)
+        if told.details:
+            print(f"details: {told.details}", file=sys.stderr)
+        return told.exit_code
     except KeyboardInterrupt:
         print(f"plateforge {verb}: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":
