@@ -23,7 +23,9 @@ def _node(context: bpy.types.Context, name: str) -> PlateforgeNode | None:
 
 
 def _fail(op: bpy.types.Operator, error: BaseException) -> set[str]:
-    op.report({"ERROR"}, f"plateforge: {error}")
+    from plateforge.messages import user_message  # what to fix, then a details: line
+
+    op.report({"ERROR"}, f"plateforge: {user_message(error)}")
     return {"CANCELLED"}
 
 
