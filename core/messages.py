@@ -173,7 +173,7 @@ _OS_FIXES: dict[int, str] = {
     errno.ENOTDIR: "a part of the path is a file, not a folder: check the path",
     errno.EISDIR: "it is a folder, where a file was expected: check the path",
     errno.EEXIST: "something already exists there: remove it or choose another path",
-    errno.EADDRINUSE: "the address is in use (another server?): stop it, or choose another port",
+    errno.EADDRINUSE: "the address is in use (another server?): stop it, or choose a port that is free",
     errno.EADDRNOTAVAIL: "the address is not one of this machine's: bind 127.0.0.1 or one of its addresses",
 }
 

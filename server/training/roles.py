@@ -33,6 +33,15 @@ MODE_ROLES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 KNOWN_TOOLS = ("cleanup", "matte", "generative-fill", "look", "relight")
 
 
+#: How to ask for each mode on the command line (the hosts offer the same choices by name).
+_HOW_TO_ASK = {
+    "pairs": "--tool look, --tool relight, or a tool name of your own",
+    "inpaint": "--param mode=inpaint",
+    "cleanup": "--tool cleanup",
+    "matte": "--tool matte",
+}
+
+
 def _listed(roles: Iterable[str]) -> str:
     names = sorted(roles)
     return ", ".join(f"'{r}'" for r in names) if names else "none"
@@ -64,7 +73,5 @@ def check_roles_fit(config: TrainConfig, manifest: Manifest) -> None:
     if close:
         message += f". Did you mean {close[0]}?"
     elif fits:
-        message += f". Its roles fit mode {fits[0]!r}" + (
-            f" (--tool {fits[0]})" if fits[0] in KNOWN_TOOLS else f" (--param mode={fits[0]})"
-        )
+        message += f". Its roles fit mode {fits[0]!r}: {_HOW_TO_ASK[fits[0]]}"
     raise UsageError(message)
