@@ -35,6 +35,7 @@ __all__ = [
     "EXIT_UNREACHABLE",
     "Explanation",
     "explain",
+    "is_expected",
     "no_server_sentence",
     "os_reason",
     "user_message",
@@ -83,6 +84,11 @@ def user_message(error: BaseException, *, address: str | None = None) -> str:
     return str(told)
 
 
+def is_expected(error: BaseException) -> bool:
+    """Whether ``error`` is one :func:`explain` tells in words (else it is a bug: keep its traceback)."""
+    return isinstance(error, (PlateforgeError, OSError, grpc.RpcError))
+
+
 def explain(error: BaseException, *, address: str | None = None) -> Explanation:
     """The sentence, raw detail and exit code for ``error``; ``address`` is the server, when known."""
     if isinstance(error, grpc.RpcError):
@@ -122,7 +128,27 @@ def _details(error: grpc.RpcError) -> str:
 
 
 def _unavailable(details: str, address: str | None) -> Explanation:
-    return Explanation(no_server_sentence(address), details, EXIT_UNREACHABLE)
+    """UNAVAILABLE has several causes; gRPC's detail is the only place that tells them apart."""
+    where = address or "the configured address"
+    low = details.lower()
+    if "handshake" in low or "ssl" in low or "certificate" in low:
+        sentence = (
+            f"no TLS connection to {where}: if that server does not serve TLS, drop --tls-ca / PLATEFORGE_TLS_CA; "
+            "if it does, give the CA certificate that signed its certificate"
+        )
+    elif "socket closed" in low or "connection reset" in low:
+        sentence = (
+            f"the server at {where} closed the connection: check that it still runs (its log says why it "
+            "stopped); a server started with --tls-cert also needs --tls-ca / PLATEFORGE_TLS_CA here"
+        )
+    elif "no connection within" in low:
+        sentence = (
+            f"nothing answered at {where}: check {_SERVER_SETTINGS} (is this a plateforge server's port, and "
+            "no firewall between?)"
+        )
+    else:
+        sentence = no_server_sentence(address)
+    return Explanation(sentence, details, EXIT_UNREACHABLE)
 
 
 def _auth(details: str) -> Explanation:

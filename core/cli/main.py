@@ -11,13 +11,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
-
-import grpc
-
-from plateforge.errors import PlateforgeError
-from plateforge.messages import EXIT_INTERRUPTED, explain
 
 __all__ = ["VERBS", "main"]
 
@@ -61,10 +57,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"plateforge: unknown verb {verb!r}; verbs: {', '.join(VERBS)}", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # gRPC core writes its own log lines to stderr (a failed TLS handshake, a refused bind); every
+    # failure it meets reaches the user as plateforge.messages' sentence instead. The server keeps
+    # its errors for its log. GRPC_VERBOSITY set by the user (to debug) wins. Set before gRPC loads.
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR" if verb == "serve" else "NONE")
+    from plateforge.messages import EXIT_INTERRUPTED, explain, is_expected
+
     module = importlib.import_module(f"plateforge.cli.{VERBS[verb]}")
     try:
         return int(module.main(rest))
-    except (PlateforgeError, OSError, grpc.RpcError) as error:
+    except Exception as error:
+        if not is_expected(error):
+            raise  # a bug: its traceback is what a report needs
         # Expected failures (bad input, no server, a full disk): one sentence, never a traceback.
         told = explain(error)
         print(f"plateforge {verb}: error: {told.sentence}", file=sys.stderr)
