@@ -160,3 +160,29 @@ def test_a_server_bug_asks_for_a_report() -> None:
     told = explain(errors.PlateforgeError("internal server error: KeyError: 'x'"))
     assert "a bug" in told.sentence and told.details == "internal server error: KeyError: 'x'"
     assert told.exit_code == EXIT_FAILED
+
+
+def test_a_host_task_against_a_dead_server_reports_the_fix() -> None:
+    """What a Nuke panel or a Blender status line shows when the server is gone: the host's own
+    connection (core/hosts) and background task, a real dead address."""
+    from plateforge.hosts.connection import ServerSettings, connect
+    from plateforge.hosts.worker import BackgroundTask, TaskContext
+
+    address = _dead_address()
+    settings = ServerSettings(address=address, token=None, tls_ca=None, origin="preferences")
+
+    def work(context: TaskContext) -> int:
+        with connect(settings, timeout=5) as client:
+            return len(client.list_models())
+
+    task: BackgroundTask[int] = BackgroundTask(work).start()
+    with pytest.raises(errors.ServerUnavailableError):
+        task.wait(60)
+    assert task.describe() == (
+        f"failed: no plateforge server at {address}: start one with `plateforge serve`, or check --server / "
+        "PLATEFORGE_SERVER / the plugin's preferences"
+    )
+    assert task.error is not None
+    shown = user_message(task.error)
+    assert "failed to connect to all addresses" not in shown.splitlines()[0]
+    assert shown.splitlines()[1].startswith(f"details: server {address} unavailable: failed to connect")

@@ -306,7 +306,7 @@ def _finished(name: str, task: BackgroundTask[ProcessReport]) -> None:
     else:
         _status(node, task.describe())
         if task.state == "failed":
-            nuke.message(f"plateforge {node.name()}: {task.error}")
+            nuke.message(f"plateforge {node.name()}: {user_message(task.error) if task.error else task.describe()}")
 
 
 def process(node: nuke.Node | None = None) -> None:

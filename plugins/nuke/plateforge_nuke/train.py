@@ -107,7 +107,8 @@ def _watch(node: nuke.Group, job_id: str) -> None:
         client.close()
         nuke.executeInMainThread(_on_event, args=(name, monitor))
         if task.state == "failed":
-            nuke.executeInMainThread(nuke.message, args=(f"plateforge {name}: {task.error}",))
+            told = user_message(task.error) if task.error else task.describe()
+            nuke.executeInMainThread(nuke.message, args=(f"plateforge {name}: {told}",))
 
     _WATCHES[name] = watch_in_background(client, job_id, monitor, on_progress=on_progress, on_finish=on_finish)
 
