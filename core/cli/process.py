@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from plateforge.batch import SUMMARY_SCHEMA, SequenceJob, run_batch
 from plateforge.cli.common import ProgressLine, add_server_arguments, connect
 from plateforge.errors import CancelledError, PlateforgeError, UsageError
+from plateforge.messages import explain
 from plateforge.models import ParamValue
 from plateforge.sequences import parse_frames
 
@@ -131,7 +132,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             report = run_batch(client, job, progress=ProgressLine(args.model))
     except PlateforgeError as error:
         if args.summary:  # a farm wrapper reading the summary learns why there is nothing else
-            failed = {"schema": SUMMARY_SCHEMA, "status": "failed", "exit_code": 2, "model": job.model}
+            code = explain(error).exit_code  # the status this command exits with (plateforge.messages)
+            failed = {"schema": SUMMARY_SCHEMA, "status": "failed", "exit_code": code, "model": job.model}
             write_summary(args.summary, {**failed, "error": type(error).__name__, "message": str(error)})
         raise
     code = EXIT_CODES[report.status]

@@ -6,6 +6,7 @@ and that no input file changed."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -139,9 +140,11 @@ def test_process_against_a_dead_server_fails_fast_and_leaves_the_plates(shot: Pa
     address = f"127.0.0.1:{free_port()}"
     result, seconds = plateforge(
         "process", "--model", "cleanup-classical", "--input", str(shot / "plate.####.exr"), "--frames", "1001-1003",
-        "--output", str(tmp_path / "out" / "o.####.exr"), "--server", address,
+        "--output", str(tmp_path / "out" / "o.####.exr"), "--server", address, "--summary", str(tmp_path / "s.json"),
     )  # fmt: skip
     assert result.returncode == EXIT_UNREACHABLE, result.stderr
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["status"] == "failed" and summary["exit_code"] == EXIT_UNREACHABLE  # what a farm wrapper reads
     assert f"no plateforge server at {address}" in result.stderr
     assert result.stderr.count("details: ") == 1 and "Connection refused" in result.stderr
     assert seconds < FAST_FAIL_SECONDS, f"{seconds:.2f} s"
