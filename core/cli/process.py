@@ -15,8 +15,8 @@ redone. --keep-going reports a failing frame (a damaged input, a frame the serve
 processes the others.
 
 Exit status: 0 done (every frame written, or already done); 1 partly failed (--keep-going: some
-frames failed, the others are done); 2 failed (a bad command, an unreachable server, every frame
-failed, or a failure stopped the run); 130 interrupted. --summary FILE writes a JSON summary
+frames failed, the others are done); 2 failed (a bad command, every frame failed, or a failure
+stopped the run); 3 no server could be reached (or it went away); 130 interrupted. --summary FILE writes a JSON summary
 (schema plateforge.process-summary/1: status, processed, skipped, redone, failed with each
 error, not_reached, outputs, seconds); --summary - prints it as one line on stdout.
 """
