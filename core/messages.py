@@ -141,6 +141,11 @@ def _unavailable(details: str, address: str | None) -> Explanation:
             f"the server at {where} closed the connection: check that it still runs (its log says why it "
             "stopped); a server started with --tls-cert also needs --tls-ca / PLATEFORGE_TLS_CA here"
         )
+    elif "did not become ready" in low:
+        sentence = (
+            f"the server at {where} answers but is not ready (still starting, or stopping): wait and rerun, "
+            "or check its log"
+        )
     elif "no connection within" in low:
         sentence = (
             f"nothing answered at {where}: check {_SERVER_SETTINGS} (is this a plateforge server's port, and "

@@ -186,3 +186,19 @@ def test_a_host_task_against_a_dead_server_reports_the_fix() -> None:
     shown = user_message(task.error)
     assert "failed to connect to all addresses" not in shown.splitlines()[0]
     assert shown.splitlines()[1].startswith(f"details: server {address} unavailable: failed to connect")
+
+
+@pytest.mark.parametrize(
+    ("details", "start"),
+    [
+        pytest.param(
+            "server a:1 did not become ready within 30 s", "the server at a:1 answers but is not ready", id="not-ready"
+        ),
+        pytest.param("server a:1 unavailable: no connection within 1 s", "nothing answered at a:1", id="silent"),
+        pytest.param("server a:1 unavailable: Socket closed", "the server at a:1 closed the connection", id="closed"),
+        pytest.param("server a:1 unavailable: Tls handshake failed", "no TLS connection to a:1", id="tls"),
+    ],
+)
+def test_unavailable_causes_are_told_apart(details: str, start: str) -> None:
+    told = explain(errors.ServerUnavailableError(details, address="a:1"))
+    assert told.sentence.startswith(start) and told.details == details and told.exit_code == EXIT_UNREACHABLE
