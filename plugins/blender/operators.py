@@ -22,9 +22,12 @@ def _node(context: bpy.types.Context, name: str) -> PlateforgeNode | None:
     return node if node is not None and is_plateforge_node(node) else None
 
 
-def _fail(op: bpy.types.Operator, error: BaseException) -> set[str]:
-    from plateforge.messages import user_message  # what to fix, then a details: line
+def _fail(op: bpy.types.Operator, error: BaseException, node: Any = None) -> set[str]:
+    """Report ``error`` (what to fix, then a details: line) and show the fix on ``node``."""
+    from plateforge.messages import explain, user_message
 
+    if node is not None:
+        node.status = f"failed: {explain(error).sentence}"
     op.report({"ERROR"}, f"plateforge: {user_message(error)}")
     return {"CANCELLED"}
 
@@ -117,8 +120,7 @@ class PLATEFORGE_OT_bake(bpy.types.Operator):
             with preferences.connect(context) as client:
                 line = bake.bake_node(context.scene, node, client)
         except PlateforgeError as error:
-            node.status = f"failed: {error}"
-            return _fail(self, error)
+            return _fail(self, error, node)
         self.report({"INFO"}, f"plateforge: {line}")
         return {"FINISHED"}
 
@@ -145,8 +147,7 @@ class PLATEFORGE_OT_bake(bpy.types.Operator):
             self._client = preferences.connect(context)
         except PlateforgeError as error:
             wm.progress_end()
-            node.status = f"failed: {error}"
-            return _fail(self, error)
+            return _fail(self, error, node)
         self._cancel = threading.Event()
         self._outcome = [None]
         progress_cell: list[tuple[int, int]] = [(0, len(self._plan.todo))]

@@ -195,8 +195,7 @@ class PLATEFORGE_OT_train(bpy.types.Operator):
                     monitor.feed(event)
                 _show(node, monitor)
         except PlateforgeError as error:
-            node.status = f"failed: {error}"
-            return _fail(self, error)
+            return _fail(self, error, node)
         final = monitor.job
         if final is None or final.state != "SUCCEEDED":
             self.report({"ERROR"}, f"plateforge: {node.status}")
@@ -216,8 +215,7 @@ class PLATEFORGE_OT_train(bpy.types.Operator):
             self._client = preferences.connect(context)
             job = start(context, node, self._client)
         except PlateforgeError as error:
-            node.status = f"failed: {error}"
-            return _fail(self, error)
+            return _fail(self, error, node)
         # The watch runs on a thread; a timer copies its state into the node (Blender data is
         # main-thread only). Esc stops watching; the job runs on (Cancel stops it).
         self._monitor = TrainingMonitor(preview_path=node.dataset().preview_path)
