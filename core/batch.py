@@ -376,6 +376,21 @@ def _overwrite_error(
     )
 
 
+def _check_outputs_made(job: SequenceJob, info: ModelInfo, result: ProcessResult, paths: dict[str, str]) -> None:
+    """Refuse, before any file is written, a result lacking an output asked for: an output that
+    needs an optional input nobody gave (matte-classical's composite without a background)."""
+    lacking = [name for name in paths if name not in result.outputs]
+    if not lacking:
+        return
+    said = {o.name: o.description for o in info.outputs}
+    unused = [spec.name for spec in info.inputs if not spec.required and spec.name not in job.inputs]
+    hint = f"; inputs not given: {', '.join(unused)} (--in NAME=PATTERN)" if unused else ""
+    raise UsageError(
+        f"model {info.name!r} made no {' or '.join(repr(n) for n in lacking)} output "
+        f"({'; '.join(said.get(n, '') for n in lacking)}){hint}; nothing was written for it"
+    )
+
+
 def run_batch(
     client: Client,
     job: SequenceJob,
@@ -472,9 +487,9 @@ def run_batch(
                     raise outcome
                 result = outcome.result()
                 extra = _host_record(job, files, hashes, _source_path(files, primary, target))
-                for name, path in _output_paths(job, info, target).items():
-                    if name not in result.outputs:
-                        raise UsageError(f"model {info.name!r} returned no output {name!r}")
+                paths = _output_paths(job, info, target)
+                _check_outputs_made(job, info, result, paths)  # all of them, before writing any
+                for name, path in paths.items():
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
                     write_exr(path, result.outputs[name], compression=job.compression, attributes=extra)
                     report.written.append(Path(path))

@@ -19,6 +19,7 @@ import json
 import os
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -28,6 +29,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from plateforge import codec, errors, shm, streams
+from plateforge.addresses import check_address, resolve
 from plateforge.calls import MAX_MESSAGE_BYTES, UNARY_LIMIT_BYTES, Precision, ProcessCall, ProcessResult
 from plateforge.errors import ERROR_CLASS_KEY, PlateforgeError, ServerUnavailableError, UsageError
 from plateforge.frames import Frame
@@ -100,29 +102,29 @@ def split_addresses(address: str | Sequence[str]) -> list[str]:
 
 def channel_target(addresses: Sequence[str]) -> str:
     """The gRPC target for ``addresses``: the address itself for one server, else an ``ipv4:`` (or
-    ``ipv6:``) list of every server's resolved address, which gRPC balances over by itself."""
+    ``ipv6:``) list of every server's resolved address, which gRPC balances over by itself. An
+    address written wrong (a URL, no port) or naming no host is a UsageError saying so, now."""
+    endpoints = [check_address(address) for address in addresses]
     if len(addresses) == 1:
+        if endpoints[0] is not None:
+            resolve(endpoints[0])  # an unknown host is refused here, not after a connection timeout
         return addresses[0]
     v4: list[str] = []
     v6: list[str] = []
-    for address in addresses:
-        host, sep, port = address.rpartition(":")
-        if not sep or not port.isdigit() or not host:
-            raise UsageError(f"server address {address!r}: write HOST:PORT")
-        host = host.strip("[]")
-        try:
-            found = socket.getaddrinfo(host, int(port), type=socket.SOCK_STREAM)
-        except socket.gaierror as error:
-            raise UsageError(f"server address {address!r}: cannot resolve {host!r} ({error.strerror})") from None
-        for family, *_, sockaddr in found:
-            ip = ipaddress.ip_address(sockaddr[0])
+    for address, endpoint in zip(addresses, endpoints, strict=True):
+        if endpoint is None:
+            raise UsageError(f"server address {address!r}: write each of several servers as HOST:PORT")
+        for family, found in resolve(endpoint):
+            ip = ipaddress.ip_address(found.partition("%")[0])
             if family == socket.AF_INET:
-                v4.append(f"{ip}:{port}")
+                v4.append(f"{ip}:{endpoint.port}")
             elif family == socket.AF_INET6:
-                v6.append(f"[{ip}]:{port}")
+                v6.append(f"[{ip}]:{endpoint.port}")
     if v4:
         return "ipv4:" + ",".join(dict.fromkeys(v4))
-    return "ipv6:" + ",".join(dict.fromkeys(v6))
+    if v6:
+        return "ipv6:" + ",".join(dict.fromkeys(v6))
+    raise UsageError(f"server addresses {','.join(addresses)}: none of the hosts could be looked up in time")
 
 
 def server_token(given: str | None = None) -> str | None:
@@ -152,8 +154,8 @@ def translate_rpc_error(error: grpc.RpcError, address: str) -> PlateforgeError:
         if isinstance(candidate, type) and issubclass(candidate, PlateforgeError):
             cls = candidate
     if code == grpc.StatusCode.UNAVAILABLE:
-        details = f"server {address} unavailable: {details}"
-    elif code == grpc.StatusCode.RESOURCE_EXHAUSTED and "message" in details.lower():
+        return ServerUnavailableError(f"server {address} unavailable: {details}", address=address)
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "message" in details.lower():
         details = f"{details} (frames this large must go through ProcessStream; use transport='stream')"
     return cls(details)
 
@@ -271,14 +273,48 @@ class Client:
             return False
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
-    def wait_ready(self, *, timeout: float = 30.0) -> None:
-        """Block until the server is healthy, or raise ServerUnavailableError."""
+    def wait_ready(self, *, timeout: float = 30.0, connect_timeout: float | None = None) -> None:
+        """Block until the server is healthy, or raise ServerUnavailableError. With
+        ``connect_timeout``, give up at once when nothing accepts a connection (refused, or no
+        answer within that many seconds), rather than waiting ``timeout`` for a server to appear."""
+        if connect_timeout is not None:
+            self._wait_connected(min(connect_timeout, timeout))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.health(timeout=min(2.0, max(0.1, deadline - time.monotonic()))):
                 return
             time.sleep(0.1)
-        raise ServerUnavailableError(f"server {self.address} did not become ready within {timeout:.0f} s")
+        raise ServerUnavailableError(
+            f"server {self.address} did not become ready within {timeout:.0f} s", address=self.address
+        )
+
+    def _wait_connected(self, timeout: float) -> None:
+        """Return once the channel is connected; raise when its first try fails or ``timeout`` passes."""
+        settled = threading.Event()
+        states: list[grpc.ChannelConnectivity] = []
+
+        def changed(state: grpc.ChannelConnectivity) -> None:
+            states.append(state)
+            if state in (grpc.ChannelConnectivity.READY, grpc.ChannelConnectivity.TRANSIENT_FAILURE):
+                settled.set()
+
+        self._channel.subscribe(changed, try_to_connect=True)
+        try:
+            settled.wait(timeout)
+        finally:
+            self._channel.unsubscribe(changed)
+        if states and states[-1] == grpc.ChannelConnectivity.READY:
+            return
+        if not settled.is_set():  # still trying: a host that drops packets, or a port that never speaks
+            why = f"no connection within {timeout:g} s"
+            raise ServerUnavailableError(f"server {self.address} unavailable: {why}", address=self.address)
+        # The first try failed: gRPC's own account of why (refused, TLS handshake) for the details
+        # line, from a call that fails at once on a channel in that state.
+        try:
+            self._health.Check(health_pb2.HealthCheckRequest(service=""), timeout=0.5)
+        except grpc.RpcError as error:
+            why = (error.details() if isinstance(error, grpc.Call) else None) or str(error)
+            raise ServerUnavailableError(f"server {self.address} unavailable: {why}", address=self.address) from None
 
     def list_models(self) -> list[ModelInfo]:
         reply = self.call_with_retries(

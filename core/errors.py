@@ -94,6 +94,11 @@ class ServerUnavailableError(PlateforgeError):
 
     grpc_code = "UNAVAILABLE"
 
+    def __init__(self, message: str, *, address: str | None = None) -> None:
+        super().__init__(message)
+        #: The server that could not be reached, when known (plateforge.messages names it).
+        self.address = address
+
 
 class PathNotAllowedError(PlateforgeError):
     """A request names a file outside the folders the server was told it may read (--data-root)."""

@@ -12,7 +12,12 @@ from typing import TextIO
 from plateforge.client import Client, server_address, server_tls_ca, server_token
 from plateforge.localserver import local_server
 
-__all__ = ["ProgressLine", "add_server_arguments", "connect"]
+__all__ = ["CONNECT_SECONDS", "ProgressLine", "add_server_arguments", "connect"]
+
+#: Seconds a named server has to accept the connection before the command gives up on it: a
+#: server on this machine or the studio network connects in milliseconds, and a command that
+#: cannot reach its server should say so within 2 s (process start included).
+CONNECT_SECONDS = 1.0
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +43,8 @@ def connect(args: argparse.Namespace, *, quiet: bool = False, local_args: Sequen
     if address:
         ca = server_tls_ca(args.tls_ca)
         with Client(address, token=server_token(args.token), timeout=args.timeout, root_certificates=ca) as client:
-            client.wait_ready(timeout=min(30.0, args.timeout))
+            # A server that is there accepts at once: refuse fast (and say why) when none is.
+            client.wait_ready(timeout=min(30.0, args.timeout), connect_timeout=CONNECT_SECONDS)
             yield client
         return
     if not quiet:

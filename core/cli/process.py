@@ -25,8 +25,8 @@ precision); anything else is redone. --keep-going reports a failing frame (a dam
 frame the server refuses) and processes the others.
 
 Exit status: 0 done (every frame written, or already done); 1 partly failed (--keep-going: some
-frames failed, the others are done); 2 failed (a bad command, an unreachable server, every frame
-failed, or a failure stopped the run); 130 interrupted. --summary FILE writes a JSON summary
+frames failed, the others are done); 2 failed (a bad command, every frame failed, or a failure
+stopped the run); 3 no server could be reached (or it went away); 130 interrupted. --summary FILE writes a JSON summary
 (schema plateforge.process-summary/1: status, processed, skipped, redone, failed with each
 error, not_reached, outputs, seconds); --summary - prints it as one line on stdout. The file
 says "running" while the command runs, so an older summary is never mistaken for this run's.
@@ -54,6 +54,7 @@ from plateforge.calls import PRECISIONS
 from plateforge.cli.common import ProgressLine, add_server_arguments, connect
 from plateforge.errors import PlateforgeError, UsageError
 from plateforge.exr import EXR_MAGIC
+from plateforge.messages import explain
 from plateforge.models import ParamValue, parse_model_ref
 from plateforge.sequences import parse_frames
 
@@ -146,7 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 run_batch(client, job, progress=ProgressLine(args.model), cancel=interrupts.cancel, report=report)
         except PlateforgeError as error:
             if args.summary:  # a farm wrapper reading the summary learns why there is nothing else
-                failed = {"schema": SUMMARY_SCHEMA, "status": "failed", "exit_code": 2, "model": job.model}
+                code = explain(error).exit_code  # the status this command exits with (plateforge.messages)
+                failed = {"schema": SUMMARY_SCHEMA, "status": "failed", "exit_code": code, "model": job.model}
                 write_summary(args.summary, {**failed, "error": type(error).__name__, "message": str(error)})
             raise
         except KeyboardInterrupt:  # while connecting, or a second Ctrl-C: stopped at once

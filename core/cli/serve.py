@@ -7,12 +7,15 @@ refuses a non-loopback address without a token. Needs plateforge[server].
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
 from plateforge.errors import UsageError
+from plateforge.messages import os_reason
 from plateforge.paths import default_jobs_dir, default_models_dir
 
 
@@ -61,12 +64,59 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_folder(path: Path, what: str) -> Path:
+    """``path``, created if need be, once it is known to be a folder this process may write."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create {what} '{path}': {os_reason(error)}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write in {what} '{path}': choose a folder you may write, or fix its permissions")
+    return path
+
+
+def check_port(host: str, port: int) -> None:
+    """Refuse, in words, an address this machine cannot listen on, before gRPC tries and logs its
+    own account of the failure. (The server binds again after this; a race is still reported.)"""
+    if port == 0:
+        return
+    if not 0 < port < 65536:
+        raise UsageError(f"--port must be from 1 to 65535 (or 0 for any free port), got {port}")
+    try:
+        found = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as error:
+        raise UsageError(
+            f"cannot listen on {host!r}: no such address ({error.strerror}); try --host 127.0.0.1"
+        ) from None
+    for family, kind, proto, _, sockaddr in found:
+        with socket.socket(family, kind, proto) as probe:
+            # As gRPC binds: a port whose old connections linger in TIME_WAIT is free to it.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(sockaddr)
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise UsageError(
+                        f"port {port} on {host} is already in use (another plateforge serve?): stop that "
+                        "server, or choose another --port (--port 0 picks a free one)"
+                    ) from None
+                if error.errno == errno.EADDRNOTAVAIL:
+                    raise UsageError(
+                        f"cannot listen on {host}: it is not an address of this machine; bind 127.0.0.1 (this "
+                        "machine only) or 0.0.0.0 (every interface, with --token)"
+                    ) from None
+                raise UsageError(f"cannot listen on {host}:{port}: {os_reason(error)}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.memory_budget_gb > 0:
         raise UsageError(f"--memory-budget-gb must be above 0, got {args.memory_budget_gb}")
     models_dir = args.models_dir or Path(os.environ.get("PLATEFORGE_MODELS_DIR") or default_models_dir())
     jobs_dir = args.jobs_dir or Path(os.environ.get("PLATEFORGE_JOBS_DIR") or default_jobs_dir())
+    # Both checked before gRPC starts: its own failures here are a log line or a traceback.
+    check_folder(jobs_dir.expanduser(), "the jobs folder (--jobs-dir or PLATEFORGE_JOBS_DIR)")
+    check_port(args.host, args.port)
     try:
         from plateforge.server.app import ServerConfig, serve
         from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS

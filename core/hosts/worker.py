@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
 from plateforge.errors import CancelledError, PlateforgeError
+from plateforge.messages import explain
 
 __all__ = ["BackgroundTask", "ProgressUpdate", "TaskContext", "TaskState"]
 
@@ -135,8 +136,8 @@ class BackgroundTask(Generic[T]):
 
     def describe(self) -> str:
         """One line for a status knob or a message box."""
-        if self._state == "failed":
-            return f"failed: {self._error}"
+        if self._state == "failed" and self._error is not None:
+            return f"failed: {explain(self._error).sentence}"  # the fix; the raw detail is for message boxes
         if self._state == "cancelled":
             return f"cancelled ({self._progress.done}/{self._progress.total} done)"
         if self._state == "running":

@@ -21,8 +21,13 @@ def _node(context: bpy.types.Context, name: str) -> PlateforgeNode | None:
     return node if node is not None and is_plateforge_node(node) else None
 
 
-def _fail(op: bpy.types.Operator, error: BaseException) -> set[str]:
-    op.report({"ERROR"}, f"plateforge: {error}")
+def _fail(op: bpy.types.Operator, error: BaseException, node: Any = None) -> set[str]:
+    """Report ``error`` (what to fix, then a details: line) and show the fix on ``node``."""
+    from plateforge.messages import explain, user_message
+
+    if node is not None:
+        node.status = f"failed: {explain(error).sentence}"
+    op.report({"ERROR"}, f"plateforge: {user_message(error)}")
     return {"CANCELLED"}
 
 
@@ -108,8 +113,7 @@ class PLATEFORGE_OT_bake(bpy.types.Operator):
             with bake.Connection(lambda: preferences.connect(context)) as connection:
                 line = bake.bake_node(context.scene, node, connection)
         except PlateforgeError as error:
-            node.status = f"failed: {error}"
-            return _fail(self, error)
+            return _fail(self, error, node)
         self.report({"INFO"}, f"plateforge: {line}")
         return {"FINISHED"}
 
@@ -141,8 +145,7 @@ class PLATEFORGE_OT_bake(bpy.types.Operator):
                 return {"FINISHED"}
             client = preferences.connect(context)
         except PlateforgeError as error:
-            node.status = f"failed: {error}"
-            return _fail(self, error)
+            return _fail(self, error, node)
         finally:
             wm.progress_end()
         wm.progress_begin(0, 100)

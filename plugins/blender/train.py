@@ -17,6 +17,7 @@ import bpy
 
 from . import preferences
 from .bake import capture, feeding_socket
+from .operators import _fail
 
 TRAIN_IDNAME = "PlateforgeTrainNode"
 _TOOLS = (("look", "Look", "Grade/look transfer"), ("relight", "Relight", ""), ("matte", "Matte", ""))
@@ -192,9 +193,7 @@ class PLATEFORGE_OT_train(bpy.types.Operator):
                     monitor.feed(event)
                 _show(node, monitor)
         except PlateforgeError as error:
-            node.status = f"failed: {error}"
-            self.report({"ERROR"}, f"plateforge: {error}")
-            return {"CANCELLED"}
+            return _fail(self, error, node)
         final = monitor.job
         if final is None or final.state != "SUCCEEDED":
             self.report({"ERROR"}, f"plateforge: {node.status}")
@@ -217,9 +216,7 @@ class PLATEFORGE_OT_train(bpy.types.Operator):
         except PlateforgeError as error:
             if client is not None:
                 client.close()
-            node.status = f"failed: {error}"
-            self.report({"ERROR"}, f"plateforge: {error}")
-            return {"CANCELLED"}
+            return _fail(self, error, node)
         # The watch runs on a thread; a timer copies its state into the node (Blender data is
         # main-thread only). Esc stops watching; the job runs on (Cancel stops it).
         self._client = client
@@ -281,8 +278,7 @@ class PLATEFORGE_OT_cancel_training(bpy.types.Operator):
             with preferences.connect(context) as client:
                 job = TrainingClient(client).cancel(node.job_id)
         except PlateforgeError as error:
-            self.report({"ERROR"}, f"plateforge: {error}")
-            return {"CANCELLED"}
+            return _fail(self, error)
         node.status = f"job {job.id}: {job.state.lower()}"
         return {"FINISHED"}
 

@@ -438,18 +438,38 @@ def _write_atomically(path: Path, text: str) -> None:
 # -- checking for training ------------------------------------------------------------------
 
 
+def _grouped(problems: Sequence[tuple[str, str]]) -> str:
+    """Files with the same reason in one clause, so a glob of 200 unlicensed frames reads as one
+    sentence naming each file once; at most ``_MAX_LISTED`` names in all, the rest counted."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in problems:
+        by_reason.setdefault(why, []).append(name)
+    clauses: list[str] = []
+    budget = _MAX_LISTED
+    for why, names in by_reason.items():
+        shown = names[: max(budget, 1)]
+        budget -= len(shown)
+        rest = f", and {len(names) - len(shown)} more" if len(names) > len(shown) else ""
+        if len(names) == 1:
+            clauses.append(f"{names[0]} {why}")
+        else:
+            clauses.append(f"{len(names)} files ({', '.join(shown)}{rest}) each {why}")
+    return "; ".join(clauses)
+
+
 def check_for_training(manifest: Manifest) -> list[SourceFile]:
     """The files of ``manifest`` that a model may be trained on, each with its verified SHA-256,
     or one :class:`LicenceError` naming every file that may not be used and why: no licence, no
     rights holder, permitted uses without "train", missing, unreadable, changed since it was
     registered, or not registered where its source was."""
-    problems: list[str] = []
+    #: (what, why) for every file (or glob) that may not be used, in manifest order.
+    problems: list[tuple[str, str]] = []
     files: list[SourceFile] = []
     expanded = [(source, _expand(manifest, source)) for source in manifest.sources]
     _refuse_duplicates(manifest, [_source_file(manifest, s, p) for s, matched in expanded for p in matched])
     for source, matched in expanded:
         if not matched and not source.sha256:
-            problems.append(f"{source.path!r} matches no file")
+            problems.append((repr(source.path), "matches no file"))
         terms: list[str] = []
         if not source.has_licence:
             terms.append(f"has no licence ({source.licence!r})" if source.licence else "has no licence")
@@ -473,18 +493,15 @@ def check_for_training(manifest: Manifest) -> list[SourceFile]:
             elif item.sha256 is None and source.sha256:
                 reasons.append(f"was not registered with the other files of {source.path!r} (register again)")
             if reasons:
-                problems.append(f"'{item.name}' {' and '.join(reasons)}")
+                problems.append((f"'{item.name}'", " and ".join(reasons)))
             else:
                 files.append(replace(item, sha256=digest))
         for gone in sorted(set(source.sha256) - names):
-            problems.append(f"'{gone}' was registered but does not exist any more")
+            problems.append((f"'{gone}'", "was registered but does not exist any more"))
     if problems:
-        listed = problems[:_MAX_LISTED]
-        if len(problems) > _MAX_LISTED:
-            listed.append(f"and {len(problems) - _MAX_LISTED} more")
         raise LicenceError(
             f"refusing to train on dataset {manifest.name!r} ({_where(manifest)}): {len(problems)} problem(s): "
-            + "; ".join(listed)
+            + _grouped(problems)
         )
     return files
 

@@ -19,6 +19,7 @@ from plateforge.server.datasets.manifest import load_manifest
 from plateforge.server.jobs._manager import JobEvent, JobManager, build_config
 from plateforge.server.jobs._records import JobRecord
 from plateforge.server.roots import check_all_inside, check_model_name, inside_roots
+from plateforge.server.training.roles import check_roles_fit
 from plateforge.v1 import training_pb2
 
 __all__ = ["TRAINING_SERVICE_NAME", "TrainingService", "add_training_service", "job_to_proto"]
@@ -106,6 +107,11 @@ class TrainingService:
             if base:  # "lora" mode reads a base model folder: it must lie inside the roots too
                 folder = inside_roots(base, self.data_roots, "base model folder")
                 check_all_inside(sorted(folder.rglob("*")), self.data_roots, "base model files")
+        # Before a job exists: a dataset whose roles cannot feed the tool's mode (a typo'd tool
+        # name trains pairs) is refused now, not after queueing with an unrelated pairing error.
+        params = {k: codec.param_from_proto(v) for k, v in request.params.items()}
+        config = build_config(tool=request.tool, config_json=request.config_json, params=params)
+        check_roles_fit(config, load_manifest(request.dataset))
         record = self.manager.start(
             dataset=request.dataset,
             tool=request.tool,

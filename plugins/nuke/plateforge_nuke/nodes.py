@@ -23,6 +23,7 @@ from plateforge.hosts.connection import ServerStatus, check_server, connect, mod
 from plateforge.hosts.knobs import KNOB_PREFIX, KnobSpec, input_slots, knob_specs, params_from_knobs
 from plateforge.hosts.process import ProcessReport, process_cached
 from plateforge.hosts.worker import BackgroundTask, ProgressUpdate, TaskContext
+from plateforge.messages import user_message
 from plateforge.models import ModelInfo
 from plateforge_nuke import render_write
 from plateforge_nuke.settings import cache_root, server_settings
@@ -309,7 +310,7 @@ def _finished(name: str, task: BackgroundTask[ProcessReport]) -> None:
     else:
         _status(node, task.describe())
         if task.state == "failed":
-            nuke.message(f"plateforge {node.name()}: {task.error}")
+            nuke.message(f"plateforge {node.name()}: {user_message(task.error) if task.error else task.describe()}")
 
 
 def process(node: nuke.Node | None = None) -> None:
@@ -333,7 +334,7 @@ def process(node: nuke.Node | None = None) -> None:
         group["pfn_cache"].setValue(str(layout.folder))
         rendered = _render_inputs(group, info, first, last)
     except (PlateforgeError, RuntimeError) as error:  # RuntimeError: Nuke's own render errors
-        nuke.message(f"plateforge {group.name()}: {error}")
+        nuke.message(f"plateforge {group.name()}: {user_message(error)}")
         return
 
     settings = server_settings()

@@ -28,6 +28,7 @@ from plateforge.hosts.training import (
 )
 from plateforge.hosts.worker import BackgroundTask, ProgressUpdate
 from plateforge.jobs_client import JobInfo, TrainingClient
+from plateforge.messages import user_message
 from plateforge_nuke import render_write
 from plateforge_nuke.settings import cache_root, server_settings
 
@@ -106,7 +107,8 @@ def _watch(node: nuke.Group, job_id: str) -> None:
         client.close()
         nuke.executeInMainThread(_on_event, args=(name, monitor))
         if task.state == "failed":
-            nuke.executeInMainThread(nuke.message, args=(f"plateforge {name}: {task.error}",))
+            told = user_message(task.error) if task.error else task.describe()
+            nuke.executeInMainThread(nuke.message, args=(f"plateforge {name}: {told}",))
 
     _WATCHES[name] = watch_in_background(client, job_id, monitor, on_progress=on_progress, on_finish=on_finish)
 
@@ -140,7 +142,7 @@ def start() -> None:
         with connect(server_settings()) as client:
             job = start_job(client, request)
     except (PlateforgeError, RuntimeError, ValueError) as error:
-        nuke.message(f"plateforge {node.name()}: {error}")
+        nuke.message(f"plateforge {node.name()}: {user_message(error)}")
         return
     _set(node, "pfn_job", job.id)
     _set(node, "pfn_status", f"job {job.id} queued ({job.steps} steps)")
@@ -158,7 +160,7 @@ def _job_call(action: str) -> None:
             jobs = TrainingClient(client)
             job = jobs.cancel(job_id) if action == "cancel" else jobs.resume(job_id)
     except PlateforgeError as error:
-        nuke.message(f"plateforge {node.name()}: {error}")
+        nuke.message(f"plateforge {node.name()}: {user_message(error)}")
         return
     _set(node, "pfn_status", f"job {job.id} {job.state.lower()}")
     if action == "resume":
