@@ -141,8 +141,9 @@ class Workspace:
     def run(self, block: Block) -> None:
         env = dict(self.env)
         if block.marker == "server":
-            if self.server is None:
-                self.server = start_server()
+            if self.server is None:  # hermetic too: the workspace's empty models and jobs folders
+                models, jobs = self.env["PLATEFORGE_MODELS_DIR"], self.env["PLATEFORGE_JOBS_DIR"]
+                self.server = start_server("--models-dir", models, "--jobs-dir", jobs)
             env |= {"PLATEFORGE_SERVER": self.server.address, "PLATEFORGE_TOKEN": self.server.token or ""}
         done = subprocess.run(
             ["bash", "-e", "-o", "pipefail", "-c", block.script()],
