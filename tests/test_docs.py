@@ -118,6 +118,11 @@ def test_links_resolve_inside_the_repository() -> None:
                 problems.append(f"{where}: no such file")
             elif anchor and resolved.suffix == ".md" and anchor not in _anchors(resolved):
                 problems.append(f"{where}: no heading with that anchor")
+    # A newcomer reads the README in a clone on its own: it names no file outside it, linked or not.
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for path in re.findall(r"`(\.\./[^`\s]+)`", readme):
+        if not (REPO / path).resolve().is_relative_to(REPO):
+            problems.append(f"README.md names {path}, outside the repository")
     assert not problems, "\n".join(problems)
 
 
