@@ -53,6 +53,7 @@ from plateforge.modelcards import (
 )
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
 from plateforge.server.roots import check_model_name
+from plateforge.server.safetensors_files import save_file
 
 __all__ = [
     "CARD_SCHEMA",
@@ -280,7 +281,7 @@ def save_model(folder: StrPath, *, tensors: Mapping[str, torch.Tensor], card: Mo
     target.mkdir(parents=True, exist_ok=True)
     contiguous = {name: tensor.detach().contiguous() for name, tensor in tensors.items()}
     with _atomic_target(weights) as temp:
-        safetensors.torch.save_file(contiguous, str(temp), metadata=metadata)
+        save_file(contiguous, temp, metadata=metadata)  # sorted metadata: same card, same bytes
         digest = _file_sha256(temp)
     complete = dataclasses.replace(card, weights_sha256=digest).to_dict()
     with _atomic_target(card_file) as temp:

@@ -16,15 +16,36 @@ import pytest
 from plateforge.localserver import start_ready, stop
 
 REPO = Path(__file__).resolve().parents[1]
-TESTDATA = REPO.parent / "shared" / "testdata" / "openexr-images"
+#: The shared test corpus: the project's shared/ folder beside the clone, or $PLATEFORGE_TESTDATA.
+TESTDATA = Path(os.environ.get("PLATEFORGE_TESTDATA") or REPO.parent / "shared" / "testdata") / "openexr-images"
+MISSING_TESTDATA = (
+    f"the OpenEXR test images are missing: expected the folder {TESTDATA} "
+    "(<clone>/../shared/testdata/openexr-images, or $PLATEFORGE_TESTDATA/openexr-images); "
+    "put the project's shared/testdata there. Tests that need it fail rather than skip, "
+    "so a CI that lost the corpus cannot pass."
+)
 TOKEN = "test-token-7d1f"
 
 
 @pytest.fixture(scope="session")
 def testdata() -> Path:
+    """The OpenEXR test images; a failure (never a skip) naming where they must be when absent."""
     if not TESTDATA.is_dir():
-        pytest.skip(f"test images not found at {TESTDATA}")
+        pytest.fail(MISSING_TESTDATA, pytrace=False)
     return TESTDATA
+
+
+#: For tests that read TESTDATA directly (and their parameters): the same failure as the fixture.
+needs_testdata = pytest.mark.needs_testdata
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs_testdata: fails, naming where, when the OpenEXR test images are absent")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("needs_testdata") is not None and not TESTDATA.is_dir():
+        pytest.fail(MISSING_TESTDATA, pytrace=False)
 
 
 @dataclass

@@ -29,12 +29,10 @@ from plateforge.exr import (
     write_exr_parts,
 )
 from plateforge.frames import PIXEL_DTYPES, Box, Frame
+from tests.conftest import TESTDATA, needs_testdata
 from tests.frames_for_tests import assert_same_frame, bits
 
-TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "openexr-images"
 DAMAGED = TESTDATA / "Damaged"
-MISSING = f"OpenEXR test images not found at {TESTDATA} (expected at <repo>/../shared/testdata/openexr-images)"
-needs_testdata = pytest.mark.skipif(not TESTDATA.is_dir(), reason=MISSING)
 
 
 def _relative(path: Path) -> str:
@@ -42,9 +40,10 @@ def _relative(path: Path) -> str:
 
 
 def _params(paths: Sequence[Path]) -> list[Any]:
-    """One pytest.param per file, id = path inside the test data; a clear skip when it is absent."""
+    """One pytest.param per file, id = path inside the test data; a failure naming where it must
+    be when it is absent (see tests/conftest.py)."""
     if not paths:
-        return [pytest.param(None, id="no-testdata", marks=pytest.mark.skip(reason=MISSING))]
+        return [pytest.param(None, id="no-testdata", marks=needs_testdata)]
     return [pytest.param(path, id=_relative(path)) for path in paths]
 
 
@@ -734,7 +733,7 @@ def _run_damaged(paths: list[str]) -> tuple[dict[tuple[str, str], str], list[str
 def _batches() -> list[Any]:
     files = _damaged_files()
     if not files:
-        return [pytest.param([], id="no-testdata", marks=pytest.mark.skip(reason=MISSING))]
+        return [pytest.param([], id="no-testdata", marks=needs_testdata)]
     size = -(-len(files) // BATCHES)
     chunks = [files[i : i + size] for i in range(0, len(files), size)]
     return [pytest.param(chunk, id=f"damaged-{k + 1}-of-{len(chunks)}") for k, chunk in enumerate(chunks)]

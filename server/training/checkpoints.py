@@ -46,6 +46,7 @@ import torch
 
 from plateforge.errors import PlateforgeError
 from plateforge.exr import StrPath
+from plateforge.server.safetensors_files import save_file
 
 __all__ = [
     "KNOWN_SCHEMAS",
@@ -197,7 +198,7 @@ def save_checkpoint(
     }
     temp = root / f".{target.name}.{secrets.token_hex(6)}.tmp"
     try:
-        safetensors.torch.save_file(tensors, str(temp), metadata=metadata)
+        save_file(tensors, temp, metadata=metadata)  # sorted metadata: same state, same bytes
         with open(temp, "r+b") as written:
             os.fsync(written.fileno())
         os.replace(temp, target)
