@@ -149,29 +149,49 @@ class ServerInterceptor(aio.ServerInterceptor):
 
         return handler
 
-    def _server_stream(self, behaviour: Callable[..., AsyncIterator[Any]], streaming_in: bool) -> Callable[..., Any]:
-        if not inspect.isasyncgenfunction(behaviour):
-            raise TypeError(f"streaming handler {behaviour!r} must be an async generator (it would hold a thread)")
+    def _server_stream(self, behaviour: Callable[..., Any], streaming_in: bool) -> Callable[..., Any]:
+        """Handlers that stream replies either yield them (async generators) or write them with
+        ``context.write`` (coroutines, like grpcio's asyncio health servicer); both are wrapped."""
+        if inspect.isasyncgenfunction(behaviour):
 
-        async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+            async def generator(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+                peer = await self._take_slot(context)
+                try:
+                    async for response in behaviour(self._checked(request, streaming_in), context):
+                        yield response
+                except aio.AbortError:
+                    raise
+                except Exception as error:
+                    if not _caller_gone(context, error):
+                        await _fail(context, error)
+                finally:
+                    self._slots.give_back(peer)
+
+            return generator
+        if not inspect.iscoroutinefunction(behaviour):
+            raise TypeError(f"streaming handler {behaviour!r} must be async (a plain one would hold a thread)")
+
+        async def writer(request: Any, context: aio.ServicerContext[Any, Any]) -> None:
             peer = await self._take_slot(context)
             try:
-                if streaming_in:
-                    request = idle_guarded(request, self._slots.limits.idle_timeout)
-                elif isinstance(request, Message):
-                    check_text_fields(request, type(request).__name__)
-                async for response in behaviour(request, context):
-                    yield response
+                await behaviour(self._checked(request, streaming_in), context)
             except aio.AbortError:
                 raise
             except Exception as error:
-                if _caller_gone(context, error):
-                    return
-                await _fail(context, error)
+                if not _caller_gone(context, error):
+                    await _fail(context, error)
             finally:
                 self._slots.give_back(peer)
 
-        return handler
+        return writer
+
+    def _checked(self, request: Any, streaming_in: bool) -> Any:
+        """A request stream under the idle deadline, or one request whose text fields are checked."""
+        if streaming_in:
+            return idle_guarded(request, self._slots.limits.idle_timeout)
+        if isinstance(request, Message):
+            check_text_fields(request, type(request).__name__)
+        return request
 
     async def _take_slot(self, context: aio.ServicerContext[Any, Any]) -> str:
         peer = peer_host(context.peer() or "")

@@ -24,6 +24,7 @@ from grpc import aio
 
 from plateforge import codec
 from plateforge.server.datasets.manifest import load_manifest
+from plateforge.server.fields import check_json_depth
 from plateforge.server.jobs._manager import JobEvent, JobManager, build_config
 from plateforge.server.jobs._records import JobRecord
 from plateforge.server.roots import check_all_inside, check_model_name, inside_roots
@@ -105,6 +106,7 @@ class TrainingService:
     def StartTraining(
         self, request: training_pb2.StartTrainingRequest, context: grpc.ServicerContext
     ) -> training_pb2.Job:
+        check_json_depth(request.config_json, "StartTrainingRequest.config_json")
         check_model_name(request.model_name, "model name")
         check_model_name(request.model_version, "model version")
         if self.data_roots:
