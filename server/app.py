@@ -23,6 +23,7 @@ from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import grpc
 from grpc import aio
@@ -218,7 +219,7 @@ class _ServerThread:
         # Same-host clients' shared-memory regions; released when their process ends or we stop.
         regions = RegionTable()
         service.shm_regions = regions
-        add_shm_service(server, regions)
+        add_shm_service(cast(grpc.Server, server), regions)  # it only adds handlers, as on any server
         health_servicer = health_async.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(

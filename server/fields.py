@@ -29,7 +29,7 @@ def check_text_fields(message: Message, what: str) -> None:
             for text in texts:
                 _no_nul(text, name)
         elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            if field.message_type.GetOptions().map_entry:
+            if field.message_type is not None and field.message_type.GetOptions().map_entry:
                 for key, item in value.items():
                     if isinstance(key, str):
                         _no_nul(key, f"{name} key")

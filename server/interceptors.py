@@ -26,7 +26,7 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Executor
-from typing import Any, NoReturn, TypeAlias
+from typing import Any, NoReturn, TypeAlias, cast
 
 import grpc
 from google.protobuf.message import Message
@@ -36,7 +36,7 @@ from plateforge.errors import ERROR_CLASS_KEY, PlateforgeError
 from plateforge.server.fields import check_text_fields
 from plateforge.server.limits import StreamLimits, StreamSlots, idle_guarded, peer_host
 
-__all__ = ["MAX_DETAILS", "ServerInterceptor", "bounded"]
+__all__ = ["MAX_DETAILS", "ServerInterceptor", "bounded", "when_done"]
 
 log = logging.getLogger("plateforge.server")
 
@@ -46,6 +46,12 @@ _OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 MAX_DETAILS = 2000
 
 Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
+
+def when_done(context: aio.ServicerContext[Any, Any], action: Callable[[], None]) -> None:
+    """Run ``action`` when the call ends for any reason: finished, cancelled, past its deadline,
+    or its caller gone. This is how a call's end reaches work running on another thread."""
+    context.add_done_callback(cast("aio.DoneCallback[Any, Any]", lambda _: action()))
 
 
 def bounded(message: str, limit: int = MAX_DETAILS) -> str:
@@ -75,7 +81,7 @@ def _caller_gone(context: aio.ServicerContext[Any, Any], error: Exception) -> bo
     return True
 
 
-class ServerInterceptor(aio.ServerInterceptor):
+class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
     def __init__(self, token: str | None, *, limits: StreamLimits, blocking: Executor) -> None:
         self._expected = f"Bearer {token}".encode() if token else None
         self._slots = StreamSlots(limits)
@@ -85,7 +91,7 @@ class ServerInterceptor(aio.ServerInterceptor):
     def open_streams(self) -> int:
         return self._slots.open
 
-    async def intercept_service(
+    async def intercept_service(  # type: ignore[override]  # None: no such method (UNIMPLEMENTED)
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,

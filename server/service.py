@@ -32,6 +32,7 @@ from plateforge.provenance import pixels_digest, record
 from plateforge.server import shm
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUEST_BYTES, check_call, check_frame_size
 from plateforge.server.fields import check_text_fields
+from plateforge.server.interceptors import when_done
 from plateforge.server.registry import Registry
 from plateforge.v1 import inference_pb2
 
@@ -51,7 +52,7 @@ Context = aio.ServicerContext[Any, Any]
 def _cancel_event(context: Context) -> threading.Event:
     """An Event set when the call ends for any reason (done, cancelled, deadline): tools poll it."""
     cancelled = threading.Event()
-    context.add_done_callback(lambda _: cancelled.set())
+    when_done(context, cancelled.set)
     return cancelled
 
 

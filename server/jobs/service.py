@@ -25,6 +25,7 @@ from grpc import aio
 from plateforge import codec
 from plateforge.server.datasets.manifest import load_manifest
 from plateforge.server.fields import check_json_depth
+from plateforge.server.interceptors import when_done
 from plateforge.server.jobs._manager import JobEvent, JobManager, build_config
 from plateforge.server.jobs._records import JobRecord
 from plateforge.server.roots import check_all_inside, check_model_name, inside_roots
@@ -134,7 +135,7 @@ class TrainingService:
         previews = _Previews(request.preview_interval_seconds)
         loop = asyncio.get_running_loop()
         with self.manager.watch(request.id) as watcher:
-            context.add_done_callback(lambda _: watcher.close())
+            when_done(context, watcher.close)
             events = iter(watcher)
             while (event := await loop.run_in_executor(self.waiting, next, events, None)) is not None:
                 final = event.state_changed and event.job.finished
