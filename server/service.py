@@ -23,6 +23,7 @@ from concurrent.futures import Executor, Future
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc import aio
 
 from plateforge import __version__, codec, streams
@@ -124,18 +125,22 @@ class InferenceService:
     ) -> inference_pb2.ListModelsResponse:
         return inference_pb2.ListModelsResponse(models=[codec.info_to_proto(i) for i in self.registry.infos()])
 
-    async def Process(self, request: inference_pb2.ProcessRequest, context: Context) -> inference_pb2.ProcessResponse:
+    async def Process(self, request: bytes, context: Context) -> bytes:
+        # Frames are up to the message limit: parsing and serialising them happens on the compute
+        # thread too, never on the event loop every other call needs.
         cancelled = _cancel_event(context)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.compute, self._process, request, cancelled)
+        return await asyncio.get_running_loop().run_in_executor(self.compute, self._process, request, cancelled)
 
-    def _process(
-        self, request: inference_pb2.ProcessRequest, cancelled: threading.Event
-    ) -> inference_pb2.ProcessResponse:
+    def _process(self, raw: bytes, cancelled: threading.Event) -> bytes:
+        try:
+            request = inference_pb2.ProcessRequest.FromString(raw)
+        except DecodeError as error:
+            raise FrameError(f"a ProcessRequest does not parse: {error}") from None
+        check_text_fields(request, "ProcessRequest")
         if shm.uses_shm(request):
-            return self._process_shm(request, cancelled)
+            return self._process_shm(request, cancelled).SerializeToString()
         result = self.run(codec.decode_call(request), cancelled)
-        return codec.encode_result(result)
+        return codec.encode_result(result).SerializeToString()
 
     def _process_shm(
         self, request: inference_pb2.ProcessRequest, cancelled: threading.Event
@@ -248,19 +253,15 @@ class InferenceService:
 
 
 def add_to_server(service: InferenceService, server: aio.Server) -> None:
-    """Register ``service`` as plateforge.v1.Inference. ListModels and Process use protobuf's
-    (de)serialisers; ProcessStream takes and yields serialised messages (see its handler)."""
+    """Register ``service`` as plateforge.v1.Inference. ListModels uses protobuf's (de)serialisers;
+    Process and ProcessStream take and give serialised messages (see their handlers)."""
     handlers = {
         "ListModels": grpc.unary_unary_rpc_method_handler(
             service.ListModels,
             request_deserializer=inference_pb2.ListModelsRequest.FromString,
             response_serializer=inference_pb2.ListModelsResponse.SerializeToString,
         ),
-        "Process": grpc.unary_unary_rpc_method_handler(
-            service.Process,
-            request_deserializer=inference_pb2.ProcessRequest.FromString,
-            response_serializer=inference_pb2.ProcessResponse.SerializeToString,
-        ),
+        "Process": grpc.unary_unary_rpc_method_handler(service.Process),
         "ProcessStream": grpc.stream_stream_rpc_method_handler(service.ProcessStream),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
