@@ -19,7 +19,7 @@ import queue
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor
 from typing import Any
 
 import grpc
@@ -156,8 +156,12 @@ class InferenceService:
         # protobuf's copies (plateforge.chunkwire); the bytes are the .proto's wire format.
         cancelled = _cancel_event(context)
         call = await self._gather(messages)
-        result = await asyncio.get_running_loop().run_in_executor(self.compute, self.run, call, cancelled)
-        del call  # its pixels are no longer needed while the result streams out
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self.compute, self.run, call, cancelled)
+        finally:
+            # gRPC keeps a failed or cancelled handler's error, whose traceback holds this frame:
+            # without this the frame's pixels would live as long as that error.
+            del call
         for message in streams.stream_result(result):
             yield message
 
@@ -173,8 +177,9 @@ class InferenceService:
         loop = asyncio.get_running_loop()
         inbox = _Inbox(loop)
         await inbox.put(first)
-        gathered: Future[ProcessCall] = self.receive.submit(
-            streams.gather_call, inbox, max_bytes=self.max_request_bytes, inspect_header=self._inspect_stream_header
+        del first
+        gathered = self.receive.submit(
+            _gather_call, inbox, max_bytes=self.max_request_bytes, inspect_header=self._inspect_stream_header
         )
         gathered.add_done_callback(lambda _: _soon(loop, inbox.reader_gone))
         waiting = asyncio.wrap_future(gathered)
@@ -183,13 +188,16 @@ class InferenceService:
                 if gathered.done():
                     break  # the assembler refused the stream: its error is the answer
                 await inbox.put(message)
+            inbox.end()
+            return await waiting
         except BaseException as error:
-            # Idle, cancelled or broken: the assembler must not wait for more.
+            # Idle, cancelled or broken: the assembler must not wait for more, and nothing here
+            # may keep what it gathered alive (see ProcessStream).
+            log.info("a ProcessStream failed while it was received (%s)", type(error).__name__)
             inbox.end(FrameError(f"the stream ended before its last chunk ({type(error).__name__})"))
             waiting.cancel()
+            del inbox, gathered, waiting
             raise
-        inbox.end()
-        return await waiting
 
     def _inspect_stream_header(self, header: inference_pb2.ProcessRequest) -> list[tuple[int, int]]:
         check_text_fields(header, "ProcessStreamRequest.header")
@@ -250,6 +258,15 @@ class InferenceService:
             )
             finished[name] = frame
         return ProcessResult(outputs=finished, provenance=provenance)
+
+
+def _gather_call(messages: Iterator[bytes], **options: Any) -> ProcessCall:
+    """:func:`streams.gather_call`, raising its errors without their traceback: a failed future
+    keeps its error, and the traceback's frames would keep every chunk gathered so far."""
+    try:
+        return streams.gather_call(messages, **options)
+    except Exception as error:
+        raise error.with_traceback(None) from None
 
 
 def add_to_server(service: InferenceService, server: aio.Server) -> None:
