@@ -57,14 +57,14 @@ class ParamSpec:
         if self.kind in ("float", "int"):
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ParameterError(f"{where} expects a number, got {value!r}")
+            if not math.isfinite(value):  # NaN and infinities have no int; a float param refuses them too
+                raise ParameterError(f"{where} expects a finite number, got {value!r}")
             if self.kind == "int":
                 if float(value) != int(value):
                     raise ParameterError(f"{where} expects a whole number, got {value!r}")
                 value = int(value)
             else:
                 value = float(value)
-                if not math.isfinite(value):
-                    raise ParameterError(f"{where} expects a finite number, got {value!r}")
             if self.minimum is not None and value < self.minimum:
                 raise ParameterError(f"{where} = {value} is below its minimum {self.minimum}")
             if self.maximum is not None and value > self.maximum:

@@ -1,13 +1,17 @@
 """Building, running and stopping the gRPC server.
 
 ``running_server()`` is what tests and the CLI's auto-started server use: a context manager that
-binds (port 0 picks a free port), yields the bound address, and shuts down cleanly. ``serve()``
+binds (port 0 picks a free port), yields the bound address, and shuts down cleanly; ``serving()``
+also yields the job manager. The server is ``grpc.aio`` on an event loop of its own thread: a
+call that waits costs no thread, tools run on a bounded executor. ``serve()``
 is ``plateforge serve``: it prints ``listening on HOST:PORT`` once ready and stops on SIGTERM or
 SIGINT, letting in-flight calls finish within a grace period.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import faulthandler
 import ipaddress
 import logging
@@ -17,10 +21,13 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent import futures
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import grpc
+from grpc import aio
+from grpc_health.v1 import _async as health_async
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -29,13 +36,14 @@ from plateforge.errors import UsageError
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUEST_BYTES
 from plateforge.server.interceptors import ServerInterceptor
 from plateforge.server.jobs import TRAINING_SERVICE_NAME, JobManager, add_training_service
+from plateforge.server.limits import StreamLimits
 from plateforge.server.modelcard import publish_model
 from plateforge.server.registry import Registry
 from plateforge.server.service import SERVICE_NAME, InferenceService, add_to_server
 from plateforge.server.shm import SHM_SERVICE_NAME, RegionTable, add_shm_service
 from plateforge.server.tools import BUILTIN
 
-__all__ = ["ServerConfig", "is_loopback", "running_server", "serve"]
+__all__ = ["Running", "ServerConfig", "is_loopback", "running_server", "serve", "serving"]
 
 log = logging.getLogger("plateforge.server")
 
@@ -45,8 +53,11 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 0
     token: str | None = None
-    #: Worker threads: concurrent calls. Frames are big; more threads mostly add memory.
+    #: Frames computed at once (compute threads). Frames are big; more mostly add memory. Calls
+    #: that wait (idle streams, watches, queued frames) hold no thread.
     workers: int = 4
+    #: Idle deadline and stream caps, per peer and in all (server/limits.py).
+    limits: StreamLimits = field(default_factory=StreamLimits)
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     device: str = "cpu"
@@ -59,6 +70,8 @@ class ServerConfig:
     tls_key: str | None = None
     #: Folder for training jobs (state, checkpoints, exported models); None: no Training service.
     jobs_dir: Path | None = None
+    #: Resume jobs that a previous server left interrupted, as the Training service starts.
+    resume_jobs: bool = True
     #: Trained models to serve, ``<models_dir>/<name>/<version>/`` (None: built-in tools only).
     models_dir: Path | None = None
     #: The most bytes of learned models kept loaded; least recently used ones are unloaded first.
@@ -106,9 +119,157 @@ def _publisher(config: ServerConfig, registry: Registry) -> Callable[[Path], Pat
     return publish
 
 
+@dataclass(frozen=True)
+class Running:
+    """A started server: the ``HOST:PORT`` it is bound to, and its job manager if it has one."""
+
+    address: str
+    jobs: JobManager | None
+
+
+@dataclass
+class _Pools:
+    """The server's threads. Calls that wait hold none of them; see each field for who does."""
+
+    #: Tools: ``config.workers`` frames are computed at once, the rest wait their turn.
+    compute: futures.ThreadPoolExecutor
+    #: ProcessStream assembly (from a stream's first message to its last) and WatchJob waits;
+    #: threads are made on demand, at most one per stream the caps allow.
+    streams: futures.ThreadPoolExecutor
+    #: Plain (non-async) handlers: job control, shared-memory registration. Short calls.
+    blocking: futures.ThreadPoolExecutor
+
+    @classmethod
+    def for_config(cls, config: ServerConfig) -> _Pools:
+        return cls(
+            compute=futures.ThreadPoolExecutor(config.workers, thread_name_prefix="plateforge-compute"),
+            streams=futures.ThreadPoolExecutor(config.limits.max_streams, thread_name_prefix="plateforge-stream"),
+            blocking=futures.ThreadPoolExecutor(max(4, config.workers), thread_name_prefix="plateforge-call"),
+        )
+
+    def shutdown(self) -> None:
+        for pool in (self.blocking, self.streams, self.compute):
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _ServerThread:
+    """An asyncio gRPC server on an event loop of its own thread, so that callers (the CLI,
+    tests) keep a plain blocking interface: :meth:`start` returns once the port is bound and
+    every service is serving; :meth:`stop` lets in-flight calls finish within the grace period."""
+
+    def __init__(self, config: ServerConfig, registry: Registry) -> None:
+        self.config = config
+        self.registry = registry
+        self.pools = _Pools.for_config(config)
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
+        self._running: Running | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="plateforge-server", daemon=True)
+
+    def start(self) -> Running:
+        self._thread.start()
+        self._ready.wait()
+        if self._failure is not None:
+            self._thread.join()
+            self.pools.shutdown()
+            raise self._failure
+        assert self._running is not None
+        return self._running
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop already ended
+                self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join()
+        self.pools.shutdown()
+
+    def _main(self) -> None:
+        try:
+            asyncio.run(self._serve())
+        except BaseException as error:  # reported to start(), or logged once serving
+            if not self._ready.is_set():
+                self._failure = error
+                self._ready.set()
+            else:
+                log.exception("the server's event loop failed")
+
+    async def _serve(self) -> None:
+        config = self.config
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        server = aio.server(
+            migration_thread_pool=self.pools.blocking,
+            interceptors=[ServerInterceptor(config.token, limits=config.limits, blocking=self.pools.blocking)],
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        service = InferenceService(
+            self.registry,
+            max_frame_pixels=config.max_frame_pixels,
+            max_request_bytes=config.max_request_bytes,
+            compute=self.pools.compute,
+            receive=self.pools.streams,
+        )
+        add_to_server(service, server)
+        # Same-host clients' shared-memory regions; released when their process ends or we stop.
+        regions = RegionTable()
+        service.shm_regions = regions
+        add_shm_service(cast(grpc.Server, server), regions)  # it only adds handlers, as on any server
+        health_servicer = health_async.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, TRAINING_SERVICE_NAME, SHM_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            server,
+        )
+        jobs: JobManager | None = None
+        try:
+            address = _format_address(config.host, config.port)
+            credentials = _tls_credentials(config)
+            try:
+                port = (
+                    server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+                )
+            except RuntimeError as error:
+                raise UsageError(f"cannot listen on {address}: {error}") from None
+            if port == 0:
+                raise UsageError(f"cannot listen on {address}: the address is in use or not on this machine")
+            # Jobs only once the port is ours: the manager resumes interrupted jobs as it starts.
+            if config.jobs_dir is not None:
+                jobs = add_training_service(
+                    server,
+                    jobs_dir=config.jobs_dir,
+                    waiting=self.pools.streams,
+                    device=config.device,
+                    auto_resume=config.resume_jobs,
+                    publish=_publisher(config, self.registry),
+                    data_roots=config.data_roots,
+                )
+            await server.start()
+            for name in ("", SERVICE_NAME, *([TRAINING_SERVICE_NAME] if jobs else [])):
+                await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+            self._running = Running(_format_address(config.host, port), jobs)
+            self._ready.set()
+            await self._stop.wait()
+            await health_servicer.enter_graceful_shutdown()
+            if jobs is not None:
+                # The running job checkpoints and is recorded INTERRUPTED; calls go on meanwhile.
+                await self._loop.run_in_executor(None, jobs.shutdown)
+                jobs = None
+            await server.stop(config.grace)
+        finally:
+            if jobs is not None:
+                jobs.shutdown()
+            regions.close()
+
+
 @contextmanager
-def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
-    """Start a server, yield ``HOST:PORT`` it is bound to, stop it on exit."""
+def serving(config: ServerConfig = ServerConfig()) -> Iterator[Running]:
+    """Start a server; yield where it listens (and its job manager); stop it on exit."""
     if not config.token and not is_loopback(config.host):
         raise UsageError(
             f"refusing to listen on {config.host} without a token: anyone on the network could use the "
@@ -120,59 +281,19 @@ def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
         models_dir=config.models_dir,
         memory_budget_bytes=config.memory_budget_bytes,
     )
-    options = [
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.so_reuseport", 0),
-    ]
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="plateforge"),
-        interceptors=[ServerInterceptor(config.token)],
-        options=options,
-    )
-    service = InferenceService(
-        registry, max_frame_pixels=config.max_frame_pixels, max_request_bytes=config.max_request_bytes
-    )
-    add_to_server(service, server)
-    # Same-host clients' shared-memory regions; released when their process ends or we stop.
-    regions = RegionTable()
-    service.shm_regions = regions
-    add_shm_service(server, regions)
-    health_servicer = health.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, TRAINING_SERVICE_NAME, SHM_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
-
-    address = _format_address(config.host, config.port)
-    credentials = _tls_credentials(config)
+    thread = _ServerThread(config, registry)
+    running = thread.start()
     try:
-        port = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
-    except RuntimeError as error:
-        raise UsageError(f"cannot listen on {address}: {error}") from None
-    if port == 0:
-        raise UsageError(f"cannot listen on {address}: the address is in use or not on this machine")
-    # Jobs only once the port is ours: the manager resumes interrupted jobs as it starts.
-    jobs: JobManager | None = None
-    if config.jobs_dir is not None:
-        jobs = add_training_service(
-            server,
-            jobs_dir=config.jobs_dir,
-            device=config.device,
-            publish=_publisher(config, registry),
-            data_roots=config.data_roots,
-        )
-    server.start()
-    for name in ("", SERVICE_NAME, *([TRAINING_SERVICE_NAME] if jobs else [])):
-        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    try:
-        yield _format_address(config.host, port)
+        yield running
     finally:
-        health_servicer.enter_graceful_shutdown()
-        if jobs is not None:
-            jobs.shutdown()  # the running job checkpoints and is recorded INTERRUPTED
-        server.stop(config.grace).wait()
-        regions.close()
+        thread.stop()
+
+
+@contextmanager
+def running_server(config: ServerConfig = ServerConfig()) -> Iterator[str]:
+    """Start a server, yield ``HOST:PORT`` it is bound to, stop it on exit."""
+    with serving(config) as running:
+        yield running.address
 
 
 def serve(config: ServerConfig) -> int:

@@ -1,143 +1,219 @@
-"""Checks that apply to every call, in one place: the bearer token and error translation.
+"""Checks that apply to every call, in one place: the token, stream caps, idle deadlines, errors.
 
 * Every method except ``grpc.health.v1.Health`` needs ``authorization: Bearer <token>`` when the
-  server has a token; the comparison is constant-time.
+  server has a token; the comparison is constant-time. The token is checked before the method
+  is looked up, so a caller without it learns nothing, not even which methods exist: every
+  method, known or not, answers UNAUTHENTICATED.
+* Streaming calls take a slot (:mod:`plateforge.server.limits`): past the caps, per peer or in
+  all, RESOURCE_EXHAUSTED. A client stream that sends nothing for the idle timeout ends with
+  DEADLINE_EXCEEDED.
+* Text fields of a request may not hold NUL bytes (:mod:`plateforge.server.fields`).
 * A :class:`PlateforgeError` raised by a handler becomes its ``grpc_code`` with the error's
   message, and the class name travels in trailing metadata (``plateforge-error``) so the client
   re-raises the same class. Anything else becomes INTERNAL with a short message; the traceback
-  goes to the server log, never to the user.
+  goes to the server log, never to the user. Every message is cut to :data:`MAX_DETAILS`
+  characters, since many echo what the caller sent.
+
+Handlers may be coroutines (async generators for streamed responses), which run on the event
+loop, or plain functions, which run on the ``blocking`` executor so that they never stall it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import inspect
 import logging
-from collections.abc import Callable, Iterator
-from typing import Any, cast
+from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import Executor
+from typing import Any, NoReturn, TypeAlias, cast
 
 import grpc
+from google.protobuf.message import Message
+from grpc import aio
 
 from plateforge.errors import ERROR_CLASS_KEY, PlateforgeError
+from plateforge.server.fields import check_text_fields
+from plateforge.server.limits import StreamLimits, StreamSlots, idle_guarded, peer_host
 
-__all__ = ["ServerInterceptor"]
+__all__ = ["MAX_DETAILS", "ServerInterceptor", "bounded", "when_done"]
 
 log = logging.getLogger("plateforge.server")
 
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 
+#: The most characters of an error message sent back; the rest is counted, not sent.
+MAX_DETAILS = 2000
 
-def _abort(context: grpc.ServicerContext, error: BaseException) -> None:
+Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"
+
+
+def when_done(context: aio.ServicerContext[Any, Any], action: Callable[[], None]) -> None:
+    """Run ``action`` when the call ends for any reason: finished, cancelled, past its deadline,
+    or its caller gone. This is how a call's end reaches work running on another thread."""
+    context.add_done_callback(cast("aio.DoneCallback[Any, Any]", lambda _: action()))
+
+
+def bounded(message: str, limit: int = MAX_DETAILS) -> str:
+    """``message`` cut to ``limit`` characters, saying how many were left out."""
+    if len(message) <= limit:
+        return message
+    return f"{message[:limit]}… ({len(message) - limit} more characters)"
+
+
+async def _fail(context: aio.ServicerContext[Any, Any], error: BaseException) -> NoReturn:
     if isinstance(error, PlateforgeError):
-        code = getattr(grpc.StatusCode, error.grpc_code)
         context.set_trailing_metadata(((ERROR_CLASS_KEY, type(error).__name__),))
-        context.abort(code, str(error))
-    log.exception("unexpected error in a handler")
-    context.abort(grpc.StatusCode.INTERNAL, f"internal server error: {type(error).__name__}: {error}")
+        await context.abort(getattr(grpc.StatusCode, error.grpc_code), bounded(str(error)))
+    log.error("unexpected error in a handler", exc_info=error)
+    await context.abort(grpc.StatusCode.INTERNAL, bounded(f"internal server error: {type(error).__name__}: {error}"))
+    raise AssertionError("unreachable: abort raises")
 
 
-def _wrap_unary(behaviour: Callable[..., Any]) -> Callable[..., Any]:
-    def handler(request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return behaviour(request, context)
-        except Exception as error:  # translated at the edge, by design
-            if _status_already_set(context):
-                raise
-            if _caller_gone(context, error):
-                return None
-            _abort(context, error)
-
-    return handler
-
-
-def _wrap_stream(behaviour: Callable[..., Iterator[Any]]) -> Callable[..., Iterator[Any]]:
-    def handler(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        try:
-            yield from behaviour(request, context)
-        except Exception as error:
-            if _status_already_set(context):
-                raise
-            if _caller_gone(context, error):
-                return
-            _abort(context, error)
-
-    return handler
-
-
-def _caller_gone(context: grpc.ServicerContext, error: Exception) -> bool:
+def _caller_gone(context: aio.ServicerContext[Any, Any], error: Exception) -> bool:
     """True when the call failed because its caller cancelled or disconnected (a client killed
-    mid-stream): nobody is left to tell, and it is no bug.
-
-    gRPC keeps the error it raised into the handler in the call's state, and the error's
-    traceback holds the handler's frames: the pixels it had gathered so far. Dropping the
-    traceback gives their memory back now instead of whenever gRPC lets go of the call."""
-    if context.is_active():
+    mid-stream): nobody is left to tell, and it is no bug. The error's traceback holds the
+    handler's frames (the pixels it had gathered): dropping it gives their memory back now."""
+    if not (context.cancelled() or context.done()):
         return False
     log.info("a call ended because its caller went away (%s)", type(error).__name__)
     error.__traceback__ = None
     return True
 
 
-def _status_already_set(context: grpc.ServicerContext) -> bool:
-    # context.abort() records its status and raises a bare Exception: let that through untouched.
-    return cast(Any, context).code() is not None  # code() is missing from grpc-stubs
-
-
-class ServerInterceptor(grpc.ServerInterceptor):  # type: ignore[type-arg]
-    def __init__(self, token: str | None) -> None:
+class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
+    def __init__(self, token: str | None, *, limits: StreamLimits, blocking: Executor) -> None:
         self._expected = f"Bearer {token}".encode() if token else None
+        self._slots = StreamSlots(limits)
+        self._blocking = blocking
 
-    def intercept_service(
+    @property
+    def open_streams(self) -> int:
+        return self._slots.open
+
+    async def intercept_service(  # type: ignore[override]  # None: no such method (UNIMPLEMENTED)
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], grpc.RpcMethodHandler[Any, Any] | None],
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[Any, Any] | None:
-        handler = continuation(handler_call_details)
-        if handler is None:
-            return None
+    ) -> Handler | None:
         method = handler_call_details.method
         if self._expected is not None and not method.startswith(_OPEN_PREFIXES):
             given = dict(handler_call_details.invocation_metadata or ()).get("authorization", "")
             given_bytes = given.encode() if isinstance(given, str) else given
             if not hmac.compare_digest(given_bytes, self._expected):
                 reason = "missing token" if not given else "wrong token"
-                return _denial_like(handler, f"{reason}: send 'authorization: Bearer <token>' metadata")
-        return _wrapped_like(handler)
+                return _denial(f"{reason}: send 'authorization: Bearer <token>' metadata")
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None
+        return self._wrapped(handler)
+
+    def _wrapped(self, handler: Handler) -> Handler:
+        des, ser = handler.request_deserializer, handler.response_serializer
+        if handler.unary_unary:
+            return grpc.unary_unary_rpc_method_handler(self._unary(handler.unary_unary), des, ser)
+        if handler.stream_unary:
+            return grpc.stream_unary_rpc_method_handler(self._client_stream(handler.stream_unary), des, ser)
+        if handler.unary_stream:
+            return grpc.unary_stream_rpc_method_handler(self._server_stream(handler.unary_stream, False), des, ser)
+        assert handler.stream_stream is not None
+        return grpc.stream_stream_rpc_method_handler(self._server_stream(handler.stream_stream, True), des, ser)
+
+    async def _call(self, behaviour: Callable[..., Any], request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+        if isinstance(request, Message):
+            check_text_fields(request, type(request).__name__)
+        if inspect.iscoroutinefunction(behaviour):
+            return await behaviour(request, context)
+        return await asyncio.get_running_loop().run_in_executor(self._blocking, behaviour, request, context)
+
+    def _unary(self, behaviour: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+        async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                return await self._call(behaviour, request, context)
+            except aio.AbortError:
+                raise
+            except Exception as error:  # translated at the edge, by design
+                if _caller_gone(context, error):
+                    return None
+                await _fail(context, error)
+
+        return handler
+
+    def _client_stream(self, behaviour: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+        async def handler(requests: AsyncIterator[Any], context: aio.ServicerContext[Any, Any]) -> Any:
+            peer = await self._take_slot(context)
+            try:
+                return await behaviour(idle_guarded(requests, self._slots.limits.idle_timeout), context)
+            except aio.AbortError:
+                raise
+            except Exception as error:
+                if _caller_gone(context, error):
+                    return None
+                await _fail(context, error)
+            finally:
+                self._slots.give_back(peer)
+
+        return handler
+
+    def _server_stream(self, behaviour: Callable[..., Any], streaming_in: bool) -> Callable[..., Any]:
+        """Handlers that stream replies either yield them (async generators) or write them with
+        ``context.write`` (coroutines, like grpcio's asyncio health servicer); both are wrapped."""
+        if inspect.isasyncgenfunction(behaviour):
+
+            async def generator(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
+                peer = await self._take_slot(context)
+                try:
+                    async for response in behaviour(self._checked(request, streaming_in), context):
+                        yield response
+                except aio.AbortError:
+                    raise
+                except Exception as error:
+                    if not _caller_gone(context, error):
+                        await _fail(context, error)
+                finally:
+                    self._slots.give_back(peer)
+
+            return generator
+        if not inspect.iscoroutinefunction(behaviour):
+            raise TypeError(f"streaming handler {behaviour!r} must be async (a plain one would hold a thread)")
+
+        async def writer(request: Any, context: aio.ServicerContext[Any, Any]) -> None:
+            peer = await self._take_slot(context)
+            try:
+                await behaviour(self._checked(request, streaming_in), context)
+            except aio.AbortError:
+                raise
+            except Exception as error:
+                if not _caller_gone(context, error):
+                    await _fail(context, error)
+            finally:
+                self._slots.give_back(peer)
+
+        return writer
+
+    def _checked(self, request: Any, streaming_in: bool) -> Any:
+        """A request stream under the idle deadline, or one request whose text fields are checked."""
+        if streaming_in:
+            return idle_guarded(request, self._slots.limits.idle_timeout)
+        if isinstance(request, Message):
+            check_text_fields(request, type(request).__name__)
+        return request
+
+    async def _take_slot(self, context: aio.ServicerContext[Any, Any]) -> str:
+        peer = peer_host(context.peer() or "")
+        refused = self._slots.take(peer)
+        if refused is not None:
+            await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many streams: {refused}; try again later")
+        return peer
 
 
-def _wrapped_like(handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(
-            _wrap_unary(handler.unary_unary), handler.request_deserializer, handler.response_serializer
-        )
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(
-            _wrap_stream(handler.unary_stream), handler.request_deserializer, handler.response_serializer
-        )
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(
-            _wrap_unary(handler.stream_unary), handler.request_deserializer, handler.response_serializer
-        )
-    assert handler.stream_stream is not None
-    return grpc.stream_stream_rpc_method_handler(
-        _wrap_stream(handler.stream_stream), handler.request_deserializer, handler.response_serializer
-    )
+def _denial(message: str) -> Handler:
+    """A handler that refuses any call, whatever its kind: on the wire every call is a stream of
+    messages, so one bidirectional handler answers unary and streaming methods alike (and
+    methods that do not exist, without saying so)."""
 
-
-def _denial_like(handler: grpc.RpcMethodHandler[Any, Any], message: str) -> grpc.RpcMethodHandler[Any, Any]:
-    def unary(request: Any, context: grpc.ServicerContext) -> Any:
+    async def deny(requests: object, context: aio.ServicerContext[Any, Any]) -> None:
         context.set_trailing_metadata(((ERROR_CLASS_KEY, "AuthError"),))
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
+        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
 
-    def stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        context.set_trailing_metadata(((ERROR_CLASS_KEY, "AuthError"),))
-        context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-        yield from ()
-
-    des, ser = handler.request_deserializer, handler.response_serializer
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(unary, des, ser)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(stream, des, ser)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(unary, des, ser)
-    return grpc.stream_stream_rpc_method_handler(stream, des, ser)
+    return grpc.stream_stream_rpc_method_handler(deny)

@@ -3,16 +3,28 @@
 Handlers only translate: decode the request (codec), check it (checks), run the tool, encode
 the result. Errors are PlateforgeError subclasses; the interceptor turns them into status codes.
 A cancelled or abandoned call sets an Event the tool polls, so its work stops early.
+
+The handlers are coroutines on the server's event loop, so a call that waits (for its client's
+next message, or for a free worker) holds no thread. Tools run on the ``compute`` executor
+(``--workers`` threads). A ProcessStream's chunks are assembled on the ``receive`` executor from
+its first message on: the assembler copies each chunk into place while the next one travels.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Executor
+from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
+from grpc import aio
 
 from plateforge import __version__, codec, streams
 from plateforge.calls import ProcessCall, ProcessResult
@@ -20,6 +32,8 @@ from plateforge.errors import FrameError, SharedMemoryError
 from plateforge.provenance import pixels_digest, record
 from plateforge.server import shm
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUEST_BYTES, check_call, check_frame_size
+from plateforge.server.fields import check_text_fields
+from plateforge.server.interceptors import when_done
 from plateforge.server.registry import Registry
 from plateforge.v1 import inference_pb2
 
@@ -29,6 +43,62 @@ SERVICE_NAME = inference_pb2.DESCRIPTOR.services_by_name["Inference"].full_name
 
 log = logging.getLogger("plateforge.server")
 
+#: Messages the event loop may hand the assembler ahead of it: enough to keep it busy, few
+#: enough that a slow assembler slows the sender (gRPC flow control) instead of filling memory.
+_AHEAD = 4
+
+Context = aio.ServicerContext[Any, Any]
+
+
+def _cancel_event(context: Context) -> threading.Event:
+    """An Event set when the call ends for any reason (done, cancelled, deadline): tools poll it."""
+    cancelled = threading.Event()
+    when_done(context, cancelled.set)
+    return cancelled
+
+
+def _soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+    """``callback`` on ``loop``'s thread, unless the loop has already closed (server stopped)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback)
+
+
+class _Inbox(Iterator[bytes]):
+    """A blocking iterator on the assembler's thread, fed from the event loop."""
+
+    _END = object()
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._loop = loop
+        self._room = asyncio.Semaphore(_AHEAD)
+        self._reader_gone = False
+
+    async def put(self, message: bytes) -> None:
+        await self._room.acquire()
+        if not self._reader_gone:
+            self._queue.put(message)
+
+    def reader_gone(self) -> None:
+        """The assembler stopped reading (it refused the stream): let :meth:`put` return."""
+        self._reader_gone = True
+        self._room.release()
+
+    def end(self, error: BaseException | None = None) -> None:
+        self._queue.put(self._END if error is None else error)
+
+    def __next__(self) -> bytes:
+        item = self._queue.get()
+        if item is self._END:
+            self._queue.put(item)  # stays ended for any further read
+            raise StopIteration
+        if isinstance(item, BaseException):
+            self._queue.put(item)
+            raise item
+        _soon(self._loop, self._room.release)
+        assert isinstance(item, bytes)
+        return item
+
 
 class InferenceService:
     def __init__(
@@ -37,44 +107,100 @@ class InferenceService:
         *,
         max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        compute: Executor,
+        receive: Executor,
     ) -> None:
         self.registry = registry
+        #: Runs tools: its size is how many frames are computed at once.
+        self.compute = compute
+        #: Assembles streamed frames, one thread per stream that is sending.
+        self.receive = receive
         self.max_frame_pixels = max_frame_pixels
         self.max_request_bytes = max_request_bytes
         #: Same-host shared-memory regions (server/shm.py); None: Process refuses references.
         self.shm_regions: shm.RegionTable | None = None
 
-    def ListModels(
-        self, request: inference_pb2.ListModelsRequest, context: grpc.ServicerContext
+    async def ListModels(
+        self, request: inference_pb2.ListModelsRequest, context: Context
     ) -> inference_pb2.ListModelsResponse:
         return inference_pb2.ListModelsResponse(models=[codec.info_to_proto(i) for i in self.registry.infos()])
 
-    def Process(
-        self, request: inference_pb2.ProcessRequest, context: grpc.ServicerContext
-    ) -> inference_pb2.ProcessResponse:
+    async def Process(self, request: bytes, context: Context) -> bytes:
+        # Frames are up to the message limit: parsing and serialising them happens on the compute
+        # thread too, never on the event loop every other call needs.
+        cancelled = _cancel_event(context)
+        return await asyncio.get_running_loop().run_in_executor(self.compute, self._process, request, cancelled)
+
+    def _process(self, raw: bytes, cancelled: threading.Event) -> bytes:
+        try:
+            request = inference_pb2.ProcessRequest.FromString(raw)
+        except DecodeError as error:
+            raise FrameError(f"a ProcessRequest does not parse: {error}") from None
+        check_text_fields(request, "ProcessRequest")
         if shm.uses_shm(request):
-            return self._process_shm(request, context)
-        result = self.run(codec.decode_call(request), context)
-        return codec.encode_result(result)
+            return self._process_shm(request, cancelled).SerializeToString()
+        result = self.run(codec.decode_call(request), cancelled)
+        return codec.encode_result(result).SerializeToString()
 
     def _process_shm(
-        self, request: inference_pb2.ProcessRequest, context: grpc.ServicerContext
+        self, request: inference_pb2.ProcessRequest, cancelled: threading.Event
     ) -> inference_pb2.ProcessResponse:
         if self.shm_regions is None:
             raise SharedMemoryError("this server takes no shared-memory references; send bytes")
         targets = self._inspect_header(request)
         call = shm.decode_call(self.shm_regions, request, targets[0] if targets else None)
-        return shm.encode_result(self.shm_regions, request, self.run(call, context))
+        return shm.encode_result(self.shm_regions, request, self.run(call, cancelled))
 
-    def ProcessStream(self, request_iterator: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+    async def ProcessStream(self, messages: AsyncIterator[bytes], context: Context) -> AsyncIterator[bytes]:
         # Messages arrive and leave serialised: the codec reads and writes their chunks without
         # protobuf's copies (plateforge.chunkwire); the bytes are the .proto's wire format.
-        call = streams.gather_call(
-            request_iterator, max_bytes=self.max_request_bytes, inspect_header=self._inspect_stream_header
+        cancelled = _cancel_event(context)
+        call = await self._gather(messages)
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self.compute, self.run, call, cancelled)
+        finally:
+            # gRPC keeps a failed or cancelled handler's error, whose traceback holds this frame:
+            # without this the frame's pixels would live as long as that error.
+            del call
+        for message in streams.stream_result(result):
+            yield message
+
+    async def _gather(self, messages: AsyncIterator[bytes]) -> ProcessCall:
+        """The stream's call. Until its first message the stream costs no thread; from then on
+        :func:`streams.gather_call` assembles it on the ``receive`` executor while this
+        coroutine hands it the messages, at most ``_AHEAD`` ahead."""
+        iterator = aiter(messages)
+        try:
+            first = await anext(iterator)
+        except StopAsyncIteration:
+            raise FrameError("a ProcessStream request must start with its header; the stream was empty") from None
+        loop = asyncio.get_running_loop()
+        inbox = _Inbox(loop)
+        await inbox.put(first)
+        del first
+        gathered = self.receive.submit(
+            _gather_call, inbox, max_bytes=self.max_request_bytes, inspect_header=self._inspect_stream_header
         )
-        yield from streams.stream_result(self.run(call, context))
+        gathered.add_done_callback(lambda _: _soon(loop, inbox.reader_gone))
+        waiting = asyncio.wrap_future(gathered)
+        try:
+            async for message in iterator:
+                if gathered.done():
+                    break  # the assembler refused the stream: its error is the answer
+                await inbox.put(message)
+            inbox.end()
+            return await waiting
+        except BaseException as error:
+            # Idle, cancelled or broken: the assembler must not wait for more, and nothing here
+            # may keep what it gathered alive (see ProcessStream).
+            log.info("a ProcessStream failed while it was received (%s)", type(error).__name__)
+            inbox.end(FrameError(f"the stream ended before its last chunk ({type(error).__name__})"))
+            waiting.cancel()
+            del inbox, gathered, waiting
+            raise
 
     def _inspect_stream_header(self, header: inference_pb2.ProcessRequest) -> list[tuple[int, int]]:
+        check_text_fields(header, "ProcessStreamRequest.header")
         if shm.uses_shm(header):
             raise FrameError("ProcessStream carries samples as DataChunks; shared-memory references go through Process")
         return self._inspect_header(header)
@@ -101,10 +227,9 @@ class InferenceService:
                     return [(i, j)]
         return []
 
-    def run(self, call: ProcessCall, context: grpc.ServicerContext) -> ProcessResult:
+    def run(self, call: ProcessCall, cancelled: threading.Event) -> ProcessResult:
+        """Run ``call`` (on a compute thread); its tool stops early once ``cancelled`` is set."""
         model = self.registry.get(call.model, call.version)
-        cancelled = threading.Event()
-        context.add_callback(cancelled.set)
         tool_call = check_call(model.info, call, max_frame_pixels=self.max_frame_pixels, cancelled=cancelled)
         started = time.perf_counter()
         outputs = model.tool.run(model.state, tool_call)
@@ -135,20 +260,25 @@ class InferenceService:
         return ProcessResult(outputs=finished, provenance=provenance)
 
 
-def add_to_server(service: InferenceService, server: grpc.Server) -> None:
-    """Register ``service`` as plateforge.v1.Inference. ListModels and Process use protobuf's
-    (de)serialisers; ProcessStream takes and yields serialised messages (see its handler)."""
+def _gather_call(messages: Iterator[bytes], **options: Any) -> ProcessCall:
+    """:func:`streams.gather_call`, raising its errors without their traceback: a failed future
+    keeps its error, and the traceback's frames would keep every chunk gathered so far."""
+    try:
+        return streams.gather_call(messages, **options)
+    except Exception as error:
+        raise error.with_traceback(None) from None
+
+
+def add_to_server(service: InferenceService, server: aio.Server) -> None:
+    """Register ``service`` as plateforge.v1.Inference. ListModels uses protobuf's (de)serialisers;
+    Process and ProcessStream take and give serialised messages (see their handlers)."""
     handlers = {
         "ListModels": grpc.unary_unary_rpc_method_handler(
             service.ListModels,
             request_deserializer=inference_pb2.ListModelsRequest.FromString,
             response_serializer=inference_pb2.ListModelsResponse.SerializeToString,
         ),
-        "Process": grpc.unary_unary_rpc_method_handler(
-            service.Process,
-            request_deserializer=inference_pb2.ProcessRequest.FromString,
-            response_serializer=inference_pb2.ProcessResponse.SerializeToString,
-        ),
+        "Process": grpc.unary_unary_rpc_method_handler(service.Process),
         "ProcessStream": grpc.stream_stream_rpc_method_handler(service.ProcessStream),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

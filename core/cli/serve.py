@@ -26,7 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--token", help="require this bearer token (default: $PLATEFORGE_TOKEN)")
     parser.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate chain (needs --tls-key)")
     parser.add_argument("--tls-key", metavar="PEM", help="the certificate's private key")
-    parser.add_argument("--workers", type=int, default=4, help="concurrent calls (default 4)")
+    parser.add_argument("--workers", type=int, default=4, help="frames computed at once (default 4)")
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="end a stream that sends nothing for this long, with DEADLINE_EXCEEDED (default 30)",
+    )
+    parser.add_argument("--max-streams", type=int, default=None, help="streams open at once in all (default 512)")
+    parser.add_argument(
+        "--max-streams-per-peer", type=int, default=None, help="streams open at once from one address (default 128)"
+    )
     parser.add_argument(
         "--max-frame-pixels", type=int, default=None, help="refuse frames with more pixels (default 16384x16384)"
     )
@@ -121,9 +132,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from plateforge.server.app import ServerConfig, serve
         from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS
         from plateforge.server.device import pick_device
+        from plateforge.server.limits import StreamLimits
         from plateforge.server.roots import data_roots_from_env
     except ImportError as error:
         raise UsageError(f"this Python cannot run the server ({error}); install plateforge[server]") from None
+    given = {"idle_timeout": args.idle_timeout, "max_streams": args.max_streams}
+    given["max_streams_per_peer"] = args.max_streams_per_peer
+    try:
+        limits = StreamLimits(**{k: v for k, v in given.items() if v is not None})
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     logging.getLogger("plateforge").setLevel(args.log_level)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     config = ServerConfig(
@@ -131,6 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         port=args.port,
         token=args.token or os.environ.get("PLATEFORGE_TOKEN") or None,
         workers=args.workers,
+        limits=limits,
         max_frame_pixels=args.max_frame_pixels or DEFAULT_MAX_FRAME_PIXELS,
         device=pick_device(args.device),
         tls_cert=args.tls_cert,

@@ -3,19 +3,29 @@
 Handlers only translate between protobuf and :class:`~plateforge.server.jobs.JobManager`; errors
 are PlateforgeError subclasses that the interceptor turns into status codes. A WatchJob stream
 that the caller closes (or whose connection drops) closes its watcher; the job keeps running.
+
+The server is asyncio (server/app.py): WatchJob is a coroutine that waits for each event on the
+``waiting`` executor, never on the event loop; the other handlers are plain functions, which the
+interceptor runs on a thread pool of their own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import Executor
 from pathlib import Path
+from typing import Any
 
 import grpc
+from grpc import aio
 
 from plateforge import codec
 from plateforge.server.datasets.manifest import load_manifest
+from plateforge.server.fields import check_json_depth
+from plateforge.server.interceptors import when_done
 from plateforge.server.jobs._manager import JobEvent, JobManager, build_config
 from plateforge.server.jobs._records import JobRecord
 from plateforge.server.roots import check_all_inside, check_model_name, inside_roots
@@ -88,14 +98,17 @@ def _event_to_proto(event: JobEvent, preview: bytes) -> training_pb2.JobEvent:
 
 
 class TrainingService:
-    def __init__(self, manager: JobManager, *, data_roots: tuple[Path, ...] = ()) -> None:
+    def __init__(self, manager: JobManager, *, waiting: Executor, data_roots: tuple[Path, ...] = ()) -> None:
         self.manager = manager
+        #: Where WatchJob streams wait for their next event (one thread each while they wait).
+        self.waiting = waiting
         #: Folders a dataset manifest and its files must lie in (server/roots.py); empty: anywhere.
         self.data_roots = data_roots
 
     def StartTraining(
         self, request: training_pb2.StartTrainingRequest, context: grpc.ServicerContext
     ) -> training_pb2.Job:
+        check_json_depth(request.config_json, "StartTrainingRequest.config_json")
         check_model_name(request.model_name, "model name")
         check_model_name(request.model_version, "model version")
         if self.data_roots:
@@ -122,13 +135,15 @@ class TrainingService:
         )
         return job_to_proto(record)
 
-    def WatchJob(
-        self, request: training_pb2.WatchJobRequest, context: grpc.ServicerContext
-    ) -> Iterator[training_pb2.JobEvent]:
+    async def WatchJob(
+        self, request: training_pb2.WatchJobRequest, context: aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[training_pb2.JobEvent]:
         previews = _Previews(request.preview_interval_seconds)
+        loop = asyncio.get_running_loop()
         with self.manager.watch(request.id) as watcher:
-            context.add_callback(watcher.close)
-            for event in watcher:
+            when_done(context, watcher.close)
+            events = iter(watcher)
+            while (event := await loop.run_in_executor(self.waiting, next, events, None)) is not None:
                 final = event.state_changed and event.job.finished
                 yield _event_to_proto(event, previews.due(event.job, force=final))
 
@@ -144,7 +159,7 @@ class TrainingService:
         return job_to_proto(self.manager.resume(request.id))
 
 
-def add_to_server(service: TrainingService, server: grpc.Server) -> None:
+def add_to_server(service: TrainingService, server: aio.Server) -> None:
     """Register ``service`` as plateforge.v1.Training."""
     handlers = {
         "StartTraining": grpc.unary_unary_rpc_method_handler(
@@ -177,9 +192,10 @@ def add_to_server(service: TrainingService, server: grpc.Server) -> None:
 
 
 def add_training_service(
-    server: grpc.Server,
+    server: aio.Server,
     *,
     jobs_dir: Path,
+    waiting: Executor,
     device: str,
     auto_resume: bool = True,
     publish: Callable[[Path], Path] | None = None,
@@ -189,5 +205,5 @@ def add_training_service(
     as plateforge.v1.Training on ``server``. ``publish`` puts each finished model where the
     server serves it from. Call the manager's ``shutdown()`` when the server stops."""
     manager = JobManager(jobs_dir, device=device, auto_resume=auto_resume, publish=publish)
-    add_to_server(TrainingService(manager, data_roots=data_roots), server)
+    add_to_server(TrainingService(manager, waiting=waiting, data_roots=data_roots), server)
     return manager

@@ -8,20 +8,17 @@ import dataclasses
 import json
 import time
 from collections.abc import Iterator
-from concurrent import futures
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import grpc
 import pytest
-from grpc_health.v1 import health, health_pb2_grpc
 
 from plateforge.client import Client
 from plateforge.errors import AuthError, LicenceError, UsageError
 from plateforge.jobs_client import JobInfo, JobStateError, TrainingClient, UnknownJobError
-from plateforge.server.interceptors import ServerInterceptor
-from plateforge.server.jobs import JOB_SCHEMA, JobManager, add_training_service, read_job, write_job
+from plateforge.server.app import ServerConfig, serving
+from plateforge.server.jobs import JOB_SCHEMA, JobManager, read_job, write_job
 from plateforge.server.training import latest
 from tests.server.training.helpers import write_pairs
 
@@ -51,20 +48,10 @@ class InProcess:
 
 @contextmanager
 def training_server(jobs_dir: Path, *, auto_resume: bool = True) -> Iterator[InProcess]:
-    server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=8),
-        interceptors=[ServerInterceptor(TOKEN)],
-        options=[("grpc.so_reuseport", 0)],
-    )
-    manager = add_training_service(server, jobs_dir=jobs_dir, device="cpu", auto_resume=auto_resume)
-    health_pb2_grpc.add_HealthServicer_to_server(health.HealthServicer(), server)  # for Client.wait_ready
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    try:
-        yield InProcess(f"127.0.0.1:{port}", manager, jobs_dir)
-    finally:
-        manager.shutdown()
-        server.stop(2).wait()
+    config = ServerConfig(token=TOKEN, tools=(), jobs_dir=jobs_dir, resume_jobs=auto_resume, grace=2.0)
+    with serving(config) as running:
+        assert running.jobs is not None
+        yield InProcess(running.address, running.jobs, jobs_dir)
 
 
 @pytest.fixture(scope="module")

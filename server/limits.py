@@ -1,0 +1,118 @@
+"""What one caller may hold open: stream caps per peer and in all, and the idle deadline.
+
+A call that waits costs the asyncio server no thread, but it still holds a little memory and a
+slot in whatever it waits on. So streaming calls (ProcessStream, WatchJob, health Watch,
+reflection) are counted: past ``max_streams`` in all, or ``max_streams_per_peer`` from one
+address, a new stream is refused with RESOURCE_EXHAUSTED. A peer is the caller's IP address
+(its port changes with every connection, so it would bound nothing); all callers over a Unix
+socket are one peer. A stream that sends nothing for ``idle_timeout`` seconds is ended with
+DEADLINE_EXCEEDED, whether it never started or stalled half way.
+
+Counters are only touched from the event loop's thread, so they need no lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+from plateforge.errors import DeadlineError
+
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_MAX_STREAMS",
+    "DEFAULT_MAX_STREAMS_PER_PEER",
+    "StreamLimits",
+    "StreamSlots",
+    "idle_guarded",
+    "peer_host",
+]
+
+#: Seconds a stream may go without sending a message (a stalled or forgotten client).
+DEFAULT_IDLE_TIMEOUT = 30.0
+#: Streams open at once in all: each idle one holds a few KiB; a frame in flight holds its pixels.
+DEFAULT_MAX_STREAMS = 512
+#: Streams open at once from one IP address; a workstation's client keeps 2 in flight per sequence.
+DEFAULT_MAX_STREAMS_PER_PEER = 128
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    max_streams: int = DEFAULT_MAX_STREAMS
+    max_streams_per_peer: int = DEFAULT_MAX_STREAMS_PER_PEER
+
+    def __post_init__(self) -> None:
+        if not self.idle_timeout > 0:
+            raise ValueError(f"idle timeout must be above 0 seconds, got {self.idle_timeout}")
+        if self.max_streams < 1 or self.max_streams_per_peer < 1:
+            raise ValueError(
+                f"stream caps must be at least 1, got {self.max_streams} in all, {self.max_streams_per_peer} per peer"
+            )
+
+
+def peer_host(peer: str) -> str:
+    """The address part of a gRPC peer string: ``ipv4:10.0.0.5:41234`` → ``10.0.0.5``,
+    ``ipv6:[::1]:41234`` → ``::1``; ``unix:…`` and anything unknown → its scheme."""
+    scheme, _, rest = peer.partition(":")
+    if scheme == "ipv4":
+        return rest.rpartition(":")[0] or rest
+    if scheme == "ipv6":
+        host = rest.rpartition(":")[0] if rest.startswith("[") else rest
+        return host.strip("[]")
+    return scheme
+
+
+class StreamSlots:
+    """Counts open streams; :meth:`take` says why a new one is refused, or takes its slot."""
+
+    def __init__(self, limits: StreamLimits) -> None:
+        self.limits = limits
+        self._open = 0
+        self._by_peer: Counter[str] = Counter()
+
+    def take(self, peer: str) -> str | None:
+        """Take a slot for ``peer`` (see :func:`peer_host`); the refusal's reason when full."""
+        if self._open >= self.limits.max_streams:
+            return f"the server has {self._open} streams open, its limit (--max-streams {self.limits.max_streams})"
+        if self._by_peer[peer] >= self.limits.max_streams_per_peer:
+            return (
+                f"{peer} has {self._by_peer[peer]} streams open, the limit per address "
+                f"(--max-streams-per-peer {self.limits.max_streams_per_peer})"
+            )
+        self._open += 1
+        self._by_peer[peer] += 1
+        return None
+
+    def give_back(self, peer: str) -> None:
+        self._open -= 1
+        self._by_peer[peer] -= 1
+        if self._by_peer[peer] <= 0:
+            del self._by_peer[peer]
+
+    @property
+    def open(self) -> int:
+        return self._open
+
+
+async def idle_guarded(messages: AsyncIterator[_T], seconds: float) -> AsyncIterator[_T]:
+    """``messages``, raising :class:`DeadlineError` when the next one takes over ``seconds``."""
+    iterator = aiter(messages)
+    received = 0
+    while True:
+        try:
+            message = await asyncio.wait_for(anext(iterator), seconds)
+        except StopAsyncIteration:
+            return
+        except asyncio.TimeoutError:
+            what = "its first message" if received == 0 else f"a message after {received}"
+            raise DeadlineError(
+                f"the stream sent nothing for {seconds:g} s, waiting for {what} (the server's --idle-timeout)"
+            ) from None
+        received += 1
+        yield message
