@@ -91,7 +91,9 @@ class TrainingServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """Every job this server knows, oldest first.
+        """The jobs this server knows, oldest first, a page at a time (see ListJobsRequest). A job
+        whose record on disk cannot be read is listed as STATE_BROKEN with the reason, never an
+        error for the whole listing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

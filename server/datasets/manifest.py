@@ -80,6 +80,7 @@ __all__ = [
     "frame_number",
     "load_manifest",
     "pairs",
+    "parse_manifest",
     "register",
     "to_toml",
 ]
@@ -262,8 +263,12 @@ def _header_comments(text: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def load_manifest(path: StrPath) -> Manifest:
-    """Read and check a manifest; :class:`ManifestError` naming it on any problem."""
+def load_manifest(path: StrPath | Manifest) -> Manifest:
+    """Read and check a manifest; :class:`ManifestError` naming it on any problem. A
+    :class:`Manifest` is returned as it is (a job's snapshot, :mod:`.snapshot`), so training code
+    takes either a path or the manifest a job checked when it was queued."""
+    if isinstance(path, Manifest):
+        return path
     where_path = Path(os.path.abspath(path))
     where = _where(where_path)
     try:
@@ -272,6 +277,14 @@ def load_manifest(path: StrPath) -> Manifest:
         raise ManifestError(f"{where} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read {where}: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_manifest(text, path=where_path)
+
+
+def parse_manifest(text: str, *, path: Path) -> Manifest:
+    """The manifest ``text`` read from ``path`` (an absolute path: relative sources are relative
+    to its folder); :class:`ManifestError` naming ``path`` on any problem."""
+    where_path = path
+    where = _where(where_path)
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -438,11 +451,14 @@ def _write_atomically(path: Path, text: str) -> None:
 # -- checking for training ------------------------------------------------------------------
 
 
-def check_for_training(manifest: Manifest) -> list[SourceFile]:
+def check_for_training(manifest: Manifest, *, hash_files: bool = True) -> list[SourceFile]:
     """The files of ``manifest`` that a model may be trained on, each with its verified SHA-256,
     or one :class:`LicenceError` naming every file that may not be used and why: no licence, no
     rights holder, permitted uses without "train", missing, unreadable, changed since it was
-    registered, or not registered where its source was."""
+    registered, or not registered where its source was.
+
+    With ``hash_files`` False nothing is hashed (a quick check of the terms, for a call that must
+    answer at once): files must exist as regular files, and carry their recorded hash, or None."""
     problems: list[str] = []
     files: list[SourceFile] = []
     expanded = [(source, _expand(manifest, source)) for source in manifest.sources]
@@ -463,7 +479,10 @@ def check_for_training(manifest: Manifest) -> list[SourceFile]:
             item = _source_file(manifest, source, path)
             names.add(item.name)
             reasons = list(terms)
-            digest = _sha256(path) if path.is_file() else None
+            if not hash_files:
+                digest = (item.sha256 or "") if path.is_file() else None
+            else:
+                digest = _sha256(path) if path.is_file() else None
             if digest is None:
                 reasons.append("does not exist" if not path.exists() else "cannot be read as a file")
             elif item.sha256 is not None and digest != item.sha256:
@@ -475,7 +494,7 @@ def check_for_training(manifest: Manifest) -> list[SourceFile]:
             if reasons:
                 problems.append(f"'{item.name}' {' and '.join(reasons)}")
             else:
-                files.append(replace(item, sha256=digest))
+                files.append(replace(item, sha256=digest or None))
         for gone in sorted(set(source.sha256) - names):
             problems.append(f"'{gone}' was registered but does not exist any more")
     if problems:

@@ -47,7 +47,7 @@ import torch
 
 from plateforge.errors import ExrError, FrameError, ManifestError, NonFiniteError, PlateforgeError
 from plateforge.exr import StrPath, read_exr
-from plateforge.server.datasets.manifest import SourceFile, check_for_training, load_manifest, pairs
+from plateforge.server.datasets.manifest import Manifest, SourceFile, check_for_training, load_manifest, pairs
 from plateforge.server.training.config import TrainConfig
 
 __all__ = [
@@ -175,7 +175,7 @@ def check_same_size(files: Mapping[str, SourceFile], planes: Mapping[str, np.nda
         raise FrameError(f"the files of one training frame differ in size: {listed}")
 
 
-def load_training_data(config: TrainConfig, manifest_path: StrPath) -> TrainingData:
+def load_training_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> TrainingData:
     """Check the manifest's licences, then load its frames for ``config.mode`` (see the module doc)."""
     manifest = load_manifest(manifest_path)
     licensed = check_for_training(manifest)  # refuses unlicensed, forbidden, missing, changed: before any read
