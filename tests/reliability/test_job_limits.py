@@ -224,7 +224,7 @@ def test_a_broken_job_record_is_listed_as_broken_while_the_others_list_fine(tmp_
             listed = {j.id: j for j in jobs.list_jobs()}
             assert {j.id for j in good} <= set(listed)
             assert all(listed[j.id].state == "CANCELLED" for j in good)
-            for job_id, (text, reason) in broken.items():
+            for job_id, (_, reason) in broken.items():
                 job = listed[job_id]
                 assert job.state == "BROKEN" and reason in job.error and len(job.error) <= 5000, (job_id, job.error)
                 assert job.job_dir == str(jobs_dir / job_id)
