@@ -217,7 +217,7 @@ def test_start_training_answers_fast_on_large_footage_and_the_hash_phase_can_be_
     folder = farm.root / "big"
     (folder / "in").mkdir(parents=True)
     (folder / "out").mkdir()
-    size = 1 << 30  # 4 files of 1 GiB, sparse: no disk, but every byte must be read to hash them
+    size = 1 << 29  # 4 files of 512 MiB, sparse: no disk, but every byte must be read to hash them
     paths = [folder / role / f"big.{n}.exr" for role in ("in", "out") for n in (1001, 1002)]
     for path in paths:
         with open(path, "wb") as handle:
