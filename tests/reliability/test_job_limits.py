@@ -216,6 +216,8 @@ def test_a_broken_job_record_is_listed_as_broken_while_the_others_list_fine(tmp_
     plant("00000000000c", json.dumps(huge_text), "at most 1_048_576 bytes")
     nan_step = {**template, "id": "00000000000d", "state": "INTERRUPTED", "step": 1e300}
     plant("00000000000d", json.dumps(nan_step), "step")
+    huge_batch = {**template, "id": "00000000000e", "state": "QUEUED", "config": {**template["config"], "batch": 10**8}}
+    plant("00000000000e", json.dumps(huge_batch), "batch")  # would run the server out of memory if resumed
 
     proc = start_server(*args)
     try:
