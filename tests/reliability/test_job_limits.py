@@ -255,3 +255,24 @@ def test_the_manager_quarantines_a_record_that_read_job_cannot_read(tmp_path: Pa
         assert [r.id for r in page] == ["0123456789ab"] and token == ""
     finally:
         manager.shutdown()
+
+
+def test_plateforge_jobs_lists_every_page(
+    rooted: tuple[ServerProcess, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plateforge.cli.main import main
+
+    proc, manifest = rooted
+    monkeypatch.delenv("PLATEFORGE_SERVER", raising=False)
+    monkeypatch.delenv("PLATEFORGE_TOKEN", raising=False)
+    with Client(proc.address, token=TOKEN, retries=0) as client:
+        jobs = TrainingClient(client)
+        while len(jobs.list_jobs(page_size=LIMITS.max_page_size)) <= LIMITS.default_page_size:
+            jobs.cancel(jobs.start_training(dataset=str(manifest), tool="look", config=LONG).id)
+        _cancel_all(proc.address)
+        everything = [j.id for j in jobs.list_jobs(page_size=LIMITS.max_page_size)]
+    assert main(["jobs", "--server", proc.address, "--token", TOKEN, "--json"]) == 0
+    assert [j["id"] for j in json.loads(capsys.readouterr().out)] == everything
+    assert main(["jobs", "--server", proc.address, "--token", TOKEN]) == 0
+    table = capsys.readouterr().out
+    assert all(job_id in table for job_id in everything)
