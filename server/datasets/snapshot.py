@@ -31,7 +31,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-from plateforge.errors import CancelledError, LicenceError, ManifestError, PathNotAllowedError, UsageError
+from plateforge.errors import (
+    CancelledError,
+    LicenceError,
+    ManifestError,
+    PathNotAllowedError,
+    PlateforgeError,
+    UsageError,
+)
 from plateforge.server.datasets.manifest import (
     Manifest,
     _write_atomically,
@@ -176,17 +183,18 @@ def _real_path(handle: BinaryIO, path: Path) -> Path:
         return path.resolve()
 
 
-def _open_inside(path: Path, roots: Sequence[Path], what: str) -> BinaryIO:
-    """``path`` open for reading, if it is a regular file whose real path lies inside ``roots``."""
+def _open_inside(path: Path, roots: Sequence[Path], what: str, error: type[PlateforgeError] = LicenceError) -> BinaryIO:
+    """``path`` open for reading, if it is a regular file whose real path lies inside ``roots``;
+    else ``error`` (or :class:`PathNotAllowedError`) naming it."""
     try:
         handle = open(path, "rb")  # noqa: SIM115 - returned to the caller, who closes it
     except FileNotFoundError:
-        raise LicenceError(f"{what} '{path}' does not exist") from None
-    except OSError as error:
-        raise LicenceError(f"{what} '{path}' cannot be read: {error.strerror or error}") from None
+        raise error(f"{what} '{path}' does not exist") from None
+    except OSError as exc:
+        raise error(f"{what} '{path}' cannot be read: {exc.strerror or exc}") from None
     try:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise LicenceError(f"{what} '{path}' is not a regular file")
+            raise error(f"{what} '{path}' is not a regular file")
         if roots:
             real = _real_path(handle, path)
             try:
@@ -203,7 +211,7 @@ def _open_inside(path: Path, roots: Sequence[Path], what: str) -> BinaryIO:
 
 
 def _manifest_bytes(path: Path, roots: Sequence[Path], max_bytes: int) -> bytes:
-    with _open_inside(path, roots, "dataset manifest") as handle:
+    with _open_inside(path, roots, "dataset manifest", ManifestError) as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
         raise ManifestError(f"manifest '{path}' is larger than the {max_bytes:_} bytes a dataset manifest may be")
