@@ -50,11 +50,12 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import math
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -83,6 +84,7 @@ __all__ = [
     "parse_manifest",
     "register",
     "to_toml",
+    "verified_path",
 ]
 
 #: The schema this version writes.
@@ -506,6 +508,33 @@ def check_for_training(manifest: Manifest, *, hash_files: bool = True) -> list[S
             + "; ".join(listed)
         )
     return files
+
+
+@contextlib.contextmanager
+def verified_path(item: SourceFile) -> Iterator[str]:
+    """A path to read ``item`` from that names the very file whose bytes were just hashed and
+    match ``item.sha256``: the file is opened once, hashed through that open file, and read
+    through it (``/proc/self/fd/N`` on Linux), so a symlink or a file swapped in after the hash
+    is never what is read. :class:`LicenceError` naming the file when its bytes differ. An item
+    with no hash (never checked) is read by its path."""
+    if item.sha256 is None:
+        yield str(item.path)
+        return
+    try:
+        handle = open(item.path, "rb")  # noqa: SIM115 - held open while the caller reads through it
+    except OSError as exc:
+        raise LicenceError(f"'{item.name}' cannot be read any more: {exc.strerror or exc}") from None
+    with handle:
+        digest = hashlib.sha256()
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+        if digest.hexdigest() != item.sha256:
+            raise LicenceError(
+                f"'{item.name}' has changed since it was checked (sha256 {digest.hexdigest()[:12]}…, checked "
+                f"{item.sha256[:12]}…)"
+            )
+        through = Path(f"/proc/self/fd/{handle.fileno()}")
+        yield str(through) if through.exists() else str(item.path)
 
 
 # -- writing TOML ---------------------------------------------------------------------------

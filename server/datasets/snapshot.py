@@ -14,7 +14,9 @@ job does not trust the manifest's path after it is queued:
    checks the manifest on disk still has the snapshot's bytes (:func:`check_manifest_unchanged`),
    then trains from :meth:`DatasetSnapshot.manifest`: the snapshot's text with every file's hash
    recorded, so the training code's own check (:func:`~.manifest.check_for_training`) refuses any
-   file whose bytes differ from what was hashed, and any file a glob picked up since.
+   file whose bytes differ from what was hashed, and any file a glob picked up since; and every
+   frame is read through :func:`~.manifest.verified_path` (hashed again through one open file and
+   read through that same file), so a file swapped after the check is never what is read.
 
 Every refusal names the file (the manifest, or the footage file) and fails the job; no model is
 published. The snapshot is ``<job folder>/dataset.json`` (schema ``plateforge.datasetsnapshot/1``).

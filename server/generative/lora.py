@@ -38,7 +38,7 @@ import torch
 
 from plateforge.errors import CancelledError, UsageError
 from plateforge.exr import StrPath, read_exr
-from plateforge.server.datasets.manifest import Manifest, check_for_training, load_manifest
+from plateforge.server.datasets.manifest import Manifest, check_for_training, load_manifest, verified_path
 from plateforge.server.generative.folder import verify_pipeline_folder
 from plateforge.server.generative.inpaint import base_model_card, encode_linear, load_pipeline
 from plateforge.server.modelcard import SourceRecord, save_model
@@ -84,7 +84,8 @@ def _stills(dataset: Path | Manifest) -> tuple[list[np.ndarray], tuple[SourceRec
     files = check_for_training(load_manifest(dataset))
     images, records = [], []
     for item in files:
-        frame = read_exr(item.path)
+        with verified_path(item) as path:  # the bytes check_for_training hashed, read through one open file
+            frame = read_exr(path)
         frame.require(_RGB, role=f"still '{item.name}'")
         rgb = np.nan_to_num(frame.stack(_RGB).astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         images.append(encode_linear(rgb))

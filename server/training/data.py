@@ -47,7 +47,14 @@ import torch
 
 from plateforge.errors import ExrError, FrameError, ManifestError, NonFiniteError, PlateforgeError
 from plateforge.exr import StrPath, read_exr
-from plateforge.server.datasets.manifest import Manifest, SourceFile, check_for_training, load_manifest, pairs
+from plateforge.server.datasets.manifest import (
+    Manifest,
+    SourceFile,
+    check_for_training,
+    load_manifest,
+    pairs,
+    verified_path,
+)
 from plateforge.server.training.config import TrainConfig
 
 __all__ = [
@@ -147,10 +154,11 @@ class TrainingData:
 
 def read_planes(item: SourceFile, names: Sequence[str] | None) -> np.ndarray:
     """``(C, H, W)`` float32 linear planes of a file: ``names``, or (None) a mask's alpha/only channel."""
-    try:
-        frame = read_exr(item.path)
-    except ExrError as exc:
-        raise ExrError(f"training source '{item.name}': {exc}") from exc
+    with verified_path(item) as path:  # the bytes check_for_training hashed, read through one open file
+        try:
+            frame = read_exr(path)
+        except ExrError as exc:
+            raise ExrError(f"training source '{item.name}': {exc}".replace(path, str(item.path))) from exc
     if names is None:
         channels = list(frame.channels)
         if "A" in frame.channels:

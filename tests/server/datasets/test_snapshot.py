@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from plateforge.errors import CancelledError, LicenceError, ManifestError, PathNotAllowedError
-from plateforge.server.datasets.manifest import check_for_training
+from plateforge.exr import read_exr
+from plateforge.server.datasets.manifest import check_for_training, load_manifest, verified_path
 from plateforge.server.datasets.snapshot import (
     check_manifest_unchanged,
     hash_footage,
@@ -97,3 +99,19 @@ def test_bad_manifests_are_refused_without_hanging(tmp_path: Path, make: object,
     assert callable(make)
     with pytest.raises(error, match=match):
         take_snapshot(make(tmp_path), **BOUNDS)
+
+
+def test_training_reads_the_bytes_it_hashed_through_one_open_file(roots: tuple[Path, Path]) -> None:
+    """verified_path: a file swapped after the check is refused; one swapped while it is being read
+    is not what is read (the open file is)."""
+    root, outside = roots
+    [item, *_] = check_for_training(load_manifest(root / "shot" / "dataset.toml"))
+    original = read_exr(item.path)
+    with verified_path(item) as path:
+        item.path.unlink()
+        item.path.symlink_to(outside / "in" / "img.1001.exr")  # swapped between the hash and the read
+        read = read_exr(path)
+        assert all(np.array_equal(read.channels[c], original.channels[c]) for c in original.channels)
+        assert not np.array_equal(read_exr(item.path).channels["R"], original.channels["R"])
+    with pytest.raises(LicenceError, match=r"in/img\.1001\.exr' has changed since it was checked"), verified_path(item):
+        pass
