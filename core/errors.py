@@ -25,6 +25,7 @@ __all__ = [
     "ParameterError",
     "PathNotAllowedError",
     "PlateforgeError",
+    "QueueFullError",
     "ServerUnavailableError",
     "SharedMemoryError",
     "UnknownJobError",
@@ -158,3 +159,9 @@ class JobStateError(PlateforgeError):
     the server shuts down)."""
 
     grpc_code = "FAILED_PRECONDITION"
+
+
+class QueueFullError(JobStateError):
+    """The server's training queue is full; start (or resume) the job once others have finished."""
+
+    grpc_code = "RESOURCE_EXHAUSTED"

@@ -39,11 +39,20 @@ __all__ = [
 
 T = TypeVar("T")
 
-JobState = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"]
-#: Every state, in the order of the proto's enum.
-STATES: Final[tuple[JobState, ...]] = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED")
-#: States a job stays in until it is resumed.
-FINISHED_STATES: Final = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED"})
+JobState = Literal["QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED", "BROKEN"]
+#: Every state, in the order of the proto's enum. BROKEN: the server cannot read the job's
+#: record (``error`` says why); it is listed, never run.
+STATES: Final[tuple[JobState, ...]] = (
+    "QUEUED",
+    "RUNNING",
+    "SUCCEEDED",
+    "FAILED",
+    "CANCELLED",
+    "INTERRUPTED",
+    "BROKEN",
+)
+#: States a job stays in until it is resumed (BROKEN: for good).
+FINISHED_STATES: Final = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED", "BROKEN"})
 
 _SERVICE = "/plateforge.v1.Training/"
 
@@ -196,13 +205,27 @@ class TrainingClient:
         """Queue an INTERRUPTED, CANCELLED or FAILED job again, from its last checkpoint."""
         return job_from_proto(self._unary(self._resume, training_pb2.ResumeJobRequest(id=job_id)))
 
-    def list_jobs(self) -> list[JobInfo]:
-        """Every job on the server, oldest first."""
-        reply = self._unary(self._list, training_pb2.ListJobsRequest())
-        return [job_from_proto(j) for j in reply.jobs]
+    def list_jobs(self, *, page_size: int = 0) -> list[JobInfo]:
+        """Every job on the server, oldest first, fetched a page at a time (``page_size`` jobs a
+        call; 0: the server's default)."""
+        return list(self.iter_jobs(page_size=page_size))
+
+    def iter_jobs(self, *, page_size: int = 0) -> Iterator[JobInfo]:
+        """Every job on the server, oldest first, one ListJobs page at a time as they are used."""
+        token = ""
+        seen: set[str] = set()
+        while True:
+            request = training_pb2.ListJobsRequest(page_size=page_size, page_token=token)
+            reply = self._unary(self._list, request)
+            for message in reply.jobs:
+                yield job_from_proto(message)
+            seen.add(token)
+            if not reply.next_page_token or reply.next_page_token in seen:
+                return  # the last page (a token seen before would loop forever: a server bug)
+            token = reply.next_page_token
 
     def get(self, job_id: str) -> JobInfo:
-        for job in self.list_jobs():
+        for job in self.iter_jobs():
             if job.id == job_id:
                 return job
         raise UnknownJobError(f"no job {job_id!r} on {self._client.address}")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from plateforge.v1 import models_pb2 as plateforge_dot_v1_dot_models__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cplateforge/v1/training.proto\x12\rplateforge.v1\x1a\x1aplateforge/v1/models.proto\"\x80\x02\n\x14StartTrainingRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0c\n\x04tool\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\x12?\n\x06params\x18\x04 \x03(\x0b\x32/.plateforge.v1.StartTrainingRequest.ParamsEntry\x12\x12\n\nmodel_name\x18\x05 \x01(\t\x12\x15\n\rmodel_version\x18\x06 \x01(\t\x1aH\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.plateforge.v1.ParamValue:\x02\x38\x01\"\xc6\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.plateforge.v1.Job.State\x12\x0c\n\x04tool\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12\x0c\n\x04step\x18\x05 \x01(\x03\x12\r\n\x05steps\x18\x06 \x01(\x03\x12\x0c\n\x04loss\x18\x07 \x01(\x01\x12\x15\n\x08val_psnr\x18\x08 \x01(\x01H\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x11\n\tmodel_dir\x18\n \x01(\t\x12\x0f\n\x07job_dir\x18\x0b \x01(\t\x12\x12\n\ncreated_at\x18\x0c \x01(\x01\x12\x12\n\nstarted_at\x18\r \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x0e \x01(\x01\x12\x13\n\x0b\x63onfig_json\x18\x0f \x01(\t\"\x96\x01\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_QUEUED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x03\x12\x10\n\x0cSTATE_FAILED\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05\x12\x15\n\x11STATE_INTERRUPTED\x10\x06\x42\x0b\n\t_val_psnr\"?\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12 \n\x18preview_interval_seconds\x18\x02 \x01(\x01\"\x8d\x01\n\x08JobEvent\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\x12.plateforge.v1.Job\x12\x15\n\rstate_changed\x18\x02 \x01(\x08\x12\n\n\x02lr\x18\x03 \x01(\x01\x12\x18\n\x0b\x65ta_seconds\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0bpreview_png\x18\x05 \x01(\x0c\x42\x0e\n\x0c_eta_seconds\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"\x11\n\x0fListJobsRequest\"4\n\x10ListJobsResponse\x12 \n\x04jobs\x18\x01 \x03(\x0b\x32\x12.plateforge.v1.Job\"\x1e\n\x10ResumeJobRequest\x12\n\n\x02id\x18\x01 \x01(\t2\xec\x02\n\x08Training\x12H\n\rStartTraining\x12#.plateforge.v1.StartTrainingRequest\x1a\x12.plateforge.v1.Job\x12\x45\n\x08WatchJob\x12\x1e.plateforge.v1.WatchJobRequest\x1a\x17.plateforge.v1.JobEvent0\x01\x12@\n\tCancelJob\x12\x1f.plateforge.v1.CancelJobRequest\x1a\x12.plateforge.v1.Job\x12K\n\x08ListJobs\x12\x1e.plateforge.v1.ListJobsRequest\x1a\x1f.plateforge.v1.ListJobsResponse\x12@\n\tResumeJob\x12\x1f.plateforge.v1.ResumeJobRequest\x1a\x12.plateforge.v1.Jobb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cplateforge/v1/training.proto\x12\rplateforge.v1\x1a\x1aplateforge/v1/models.proto\"\x80\x02\n\x14StartTrainingRequest\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0c\n\x04tool\x18\x02 \x01(\t\x12\x13\n\x0b\x63onfig_json\x18\x03 \x01(\t\x12?\n\x06params\x18\x04 \x03(\x0b\x32/.plateforge.v1.StartTrainingRequest.ParamsEntry\x12\x12\n\nmodel_name\x18\x05 \x01(\t\x12\x15\n\rmodel_version\x18\x06 \x01(\t\x1aH\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12(\n\x05value\x18\x02 \x01(\x0b\x32\x19.plateforge.v1.ParamValue:\x02\x38\x01\"\xd8\x03\n\x03Job\x12\n\n\x02id\x18\x01 \x01(\t\x12\'\n\x05state\x18\x02 \x01(\x0e\x32\x18.plateforge.v1.Job.State\x12\x0c\n\x04tool\x18\x03 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x04 \x01(\t\x12\x0c\n\x04step\x18\x05 \x01(\x03\x12\r\n\x05steps\x18\x06 \x01(\x03\x12\x0c\n\x04loss\x18\x07 \x01(\x01\x12\x15\n\x08val_psnr\x18\x08 \x01(\x01H\x00\x88\x01\x01\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x11\n\tmodel_dir\x18\n \x01(\t\x12\x0f\n\x07job_dir\x18\x0b \x01(\t\x12\x12\n\ncreated_at\x18\x0c \x01(\x01\x12\x12\n\nstarted_at\x18\r \x01(\x01\x12\x13\n\x0b\x66inished_at\x18\x0e \x01(\x01\x12\x13\n\x0b\x63onfig_json\x18\x0f \x01(\t\"\xa8\x01\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_QUEUED\x10\x01\x12\x11\n\rSTATE_RUNNING\x10\x02\x12\x13\n\x0fSTATE_SUCCEEDED\x10\x03\x12\x10\n\x0cSTATE_FAILED\x10\x04\x12\x13\n\x0fSTATE_CANCELLED\x10\x05\x12\x15\n\x11STATE_INTERRUPTED\x10\x06\x12\x10\n\x0cSTATE_BROKEN\x10\x07\x42\x0b\n\t_val_psnr\"?\n\x0fWatchJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12 \n\x18preview_interval_seconds\x18\x02 \x01(\x01\"\x8d\x01\n\x08JobEvent\x12\x1f\n\x03job\x18\x01 \x01(\x0b\x32\x12.plateforge.v1.Job\x12\x15\n\rstate_changed\x18\x02 \x01(\x08\x12\n\n\x02lr\x18\x03 \x01(\x01\x12\x18\n\x0b\x65ta_seconds\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0bpreview_png\x18\x05 \x01(\x0c\x42\x0e\n\x0c_eta_seconds\"\x1e\n\x10\x43\x61ncelJobRequest\x12\n\n\x02id\x18\x01 \x01(\t\"8\n\x0fListJobsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"M\n\x10ListJobsResponse\x12 \n\x04jobs\x18\x01 \x03(\x0b\x32\x12.plateforge.v1.Job\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x1e\n\x10ResumeJobRequest\x12\n\n\x02id\x18\x01 \x01(\t2\xec\x02\n\x08Training\x12H\n\rStartTraining\x12#.plateforge.v1.StartTrainingRequest\x1a\x12.plateforge.v1.Job\x12\x45\n\x08WatchJob\x12\x1e.plateforge.v1.WatchJobRequest\x1a\x17.plateforge.v1.JobEvent0\x01\x12@\n\tCancelJob\x12\x1f.plateforge.v1.CancelJobRequest\x1a\x12.plateforge.v1.Job\x12K\n\x08ListJobs\x12\x1e.plateforge.v1.ListJobsRequest\x1a\x1f.plateforge.v1.ListJobsResponse\x12@\n\tResumeJob\x12\x1f.plateforge.v1.ResumeJobRequest\x1a\x12.plateforge.v1.Jobb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,21 +39,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STARTTRAININGREQUEST_PARAMSENTRY']._serialized_start=260
   _globals['_STARTTRAININGREQUEST_PARAMSENTRY']._serialized_end=332
   _globals['_JOB']._serialized_start=335
-  _globals['_JOB']._serialized_end=789
+  _globals['_JOB']._serialized_end=807
   _globals['_JOB_STATE']._serialized_start=626
-  _globals['_JOB_STATE']._serialized_end=776
-  _globals['_WATCHJOBREQUEST']._serialized_start=791
-  _globals['_WATCHJOBREQUEST']._serialized_end=854
-  _globals['_JOBEVENT']._serialized_start=857
-  _globals['_JOBEVENT']._serialized_end=998
-  _globals['_CANCELJOBREQUEST']._serialized_start=1000
-  _globals['_CANCELJOBREQUEST']._serialized_end=1030
-  _globals['_LISTJOBSREQUEST']._serialized_start=1032
-  _globals['_LISTJOBSREQUEST']._serialized_end=1049
-  _globals['_LISTJOBSRESPONSE']._serialized_start=1051
-  _globals['_LISTJOBSRESPONSE']._serialized_end=1103
-  _globals['_RESUMEJOBREQUEST']._serialized_start=1105
-  _globals['_RESUMEJOBREQUEST']._serialized_end=1135
-  _globals['_TRAINING']._serialized_start=1138
-  _globals['_TRAINING']._serialized_end=1502
+  _globals['_JOB_STATE']._serialized_end=794
+  _globals['_WATCHJOBREQUEST']._serialized_start=809
+  _globals['_WATCHJOBREQUEST']._serialized_end=872
+  _globals['_JOBEVENT']._serialized_start=875
+  _globals['_JOBEVENT']._serialized_end=1016
+  _globals['_CANCELJOBREQUEST']._serialized_start=1018
+  _globals['_CANCELJOBREQUEST']._serialized_end=1048
+  _globals['_LISTJOBSREQUEST']._serialized_start=1050
+  _globals['_LISTJOBSREQUEST']._serialized_end=1106
+  _globals['_LISTJOBSRESPONSE']._serialized_start=1108
+  _globals['_LISTJOBSRESPONSE']._serialized_end=1185
+  _globals['_RESUMEJOBREQUEST']._serialized_start=1187
+  _globals['_RESUMEJOBREQUEST']._serialized_end=1217
+  _globals['_TRAINING']._serialized_start=1220
+  _globals['_TRAINING']._serialized_end=1584
 # @@protoc_insertion_point(module_scope)

@@ -42,6 +42,7 @@ class Job(_message.Message):
         STATE_FAILED: _ClassVar[Job.State]
         STATE_CANCELLED: _ClassVar[Job.State]
         STATE_INTERRUPTED: _ClassVar[Job.State]
+        STATE_BROKEN: _ClassVar[Job.State]
     STATE_UNSPECIFIED: Job.State
     STATE_QUEUED: Job.State
     STATE_RUNNING: Job.State
@@ -49,6 +50,7 @@ class Job(_message.Message):
     STATE_FAILED: Job.State
     STATE_CANCELLED: Job.State
     STATE_INTERRUPTED: Job.State
+    STATE_BROKEN: Job.State
     ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     TOOL_FIELD_NUMBER: _ClassVar[int]
@@ -110,14 +112,20 @@ class CancelJobRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ()
-    def __init__(self) -> None: ...
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
 
 class ListJobsResponse(_message.Message):
-    __slots__ = ("jobs",)
+    __slots__ = ("jobs", "next_page_token")
     JOBS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     jobs: _containers.RepeatedCompositeFieldContainer[Job]
-    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ...) -> None: ...
+    next_page_token: str
+    def __init__(self, jobs: _Optional[_Iterable[_Union[Job, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ResumeJobRequest(_message.Message):
     __slots__ = ("id",)

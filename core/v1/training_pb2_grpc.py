@@ -67,7 +67,10 @@ class TrainingServicer:
     """
 
     def StartTraining(self, request, context):
-        """Check the request (config, manifest, licences) and queue a job; returns it QUEUED.
+        """Check the request (config against its bounds, manifest, data roots, licences) and queue a
+        job; returns it QUEUED. Answers at once: nothing is hashed here. The job keeps the manifest as
+        it was read now, and its first phase hashes the footage (checking any hash the manifest
+        recorded); a manifest or file changed after this call fails the job, naming the file.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -91,14 +94,17 @@ class TrainingServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListJobs(self, request, context):
-        """Every job this server knows, oldest first.
+        """The jobs this server knows, oldest first, a page at a time (see ListJobsRequest). A job
+        whose record on disk cannot be read is listed as STATE_BROKEN with the reason, never an
+        error for the whole listing.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ResumeJob(self, request, context):
-        """Queue an INTERRUPTED, CANCELLED or FAILED job again; it continues from its last checkpoint.
+        """Queue an INTERRUPTED, CANCELLED or FAILED job again; it continues from its last checkpoint,
+        on the dataset as it was when the job was first queued (a changed manifest fails it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

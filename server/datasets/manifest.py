@@ -50,11 +50,12 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import math
 import os
 import re
 import secrets
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -80,8 +81,10 @@ __all__ = [
     "frame_number",
     "load_manifest",
     "pairs",
+    "parse_manifest",
     "register",
     "to_toml",
+    "verified_path",
 ]
 
 #: The schema this version writes.
@@ -262,8 +265,12 @@ def _header_comments(text: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def load_manifest(path: StrPath) -> Manifest:
-    """Read and check a manifest; :class:`ManifestError` naming it on any problem."""
+def load_manifest(path: StrPath | Manifest) -> Manifest:
+    """Read and check a manifest; :class:`ManifestError` naming it on any problem. A
+    :class:`Manifest` is returned as it is (a job's snapshot, :mod:`.snapshot`), so training code
+    takes either a path or the manifest a job checked when it was queued."""
+    if isinstance(path, Manifest):
+        return path
     where_path = Path(os.path.abspath(path))
     where = _where(where_path)
     try:
@@ -272,6 +279,14 @@ def load_manifest(path: StrPath) -> Manifest:
         raise ManifestError(f"{where} does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ManifestError(f"cannot read {where}: {getattr(exc, 'strerror', None) or exc}") from None
+    return parse_manifest(text, path=where_path)
+
+
+def parse_manifest(text: str, *, path: Path) -> Manifest:
+    """The manifest ``text`` read from ``path`` (an absolute path: relative sources are relative
+    to its folder); :class:`ManifestError` naming ``path`` on any problem."""
+    where_path = path
+    where = _where(where_path)
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -457,11 +472,14 @@ def _grouped(problems: Sequence[tuple[str, str]]) -> str:
     return "; ".join(clauses)
 
 
-def check_for_training(manifest: Manifest) -> list[SourceFile]:
+def check_for_training(manifest: Manifest, *, hash_files: bool = True) -> list[SourceFile]:
     """The files of ``manifest`` that a model may be trained on, each with its verified SHA-256,
     or one :class:`LicenceError` naming every file that may not be used and why: no licence, no
     rights holder, permitted uses without "train", missing, unreadable, changed since it was
-    registered, or not registered where its source was."""
+    registered, or not registered where its source was.
+
+    With ``hash_files`` False nothing is hashed (a quick check of the terms, for a call that must
+    answer at once): files must exist as regular files, and carry their recorded hash, or None."""
     #: (what, why) for every file (or glob) that may not be used, in manifest order.
     problems: list[tuple[str, str]] = []
     files: list[SourceFile] = []
@@ -483,7 +501,10 @@ def check_for_training(manifest: Manifest) -> list[SourceFile]:
             item = _source_file(manifest, source, path)
             names.add(item.name)
             reasons = list(terms)
-            digest = _sha256(path) if path.is_file() else None
+            if not hash_files:
+                digest = (item.sha256 or "") if path.is_file() else None
+            else:
+                digest = _sha256(path) if path.is_file() else None
             if digest is None:
                 reasons.append("does not exist" if not path.exists() else "cannot be read as a file")
             elif item.sha256 is not None and digest != item.sha256:
@@ -495,7 +516,7 @@ def check_for_training(manifest: Manifest) -> list[SourceFile]:
             if reasons:
                 problems.append((f"'{item.name}'", " and ".join(reasons)))
             else:
-                files.append(replace(item, sha256=digest))
+                files.append(replace(item, sha256=digest or None))
         for gone in sorted(set(source.sha256) - names):
             problems.append((f"'{gone}'", "was registered but does not exist any more"))
     if problems:
@@ -504,6 +525,33 @@ def check_for_training(manifest: Manifest) -> list[SourceFile]:
             + _grouped(problems)
         )
     return files
+
+
+@contextlib.contextmanager
+def verified_path(item: SourceFile) -> Iterator[str]:
+    """A path to read ``item`` from that names the very file whose bytes were just hashed and
+    match ``item.sha256``: the file is opened once, hashed through that open file, and read
+    through it (``/proc/self/fd/N`` on Linux), so a symlink or a file swapped in after the hash
+    is never what is read. :class:`LicenceError` naming the file when its bytes differ. An item
+    with no hash (never checked) is read by its path."""
+    if item.sha256 is None:
+        yield str(item.path)
+        return
+    try:
+        handle = open(item.path, "rb")  # noqa: SIM115 - held open while the caller reads through it
+    except OSError as exc:
+        raise LicenceError(f"'{item.name}' cannot be read any more: {exc.strerror or exc}") from None
+    with handle:
+        digest = hashlib.sha256()
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+        if digest.hexdigest() != item.sha256:
+            raise LicenceError(
+                f"'{item.name}' has changed since it was checked (sha256 {digest.hexdigest()[:12]}…, checked "
+                f"{item.sha256[:12]}…)"
+            )
+        through = Path(f"/proc/self/fd/{handle.fileno()}")
+        yield str(through) if through.exists() else str(item.path)
 
 
 # -- writing TOML ---------------------------------------------------------------------------

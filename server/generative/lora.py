@@ -38,7 +38,7 @@ import torch
 
 from plateforge.errors import CancelledError, UsageError
 from plateforge.exr import StrPath, read_exr
-from plateforge.server.datasets.manifest import check_for_training, load_manifest
+from plateforge.server.datasets.manifest import Manifest, check_for_training, load_manifest, verified_path
 from plateforge.server.generative.folder import verify_pipeline_folder
 from plateforge.server.generative.inpaint import base_model_card, encode_linear, load_pipeline
 from plateforge.server.modelcard import SourceRecord, save_model
@@ -79,12 +79,13 @@ class LoraConfig:
             raise UsageError("LoRA config: " + "; ".join(problems))
 
 
-def _stills(dataset: Path) -> tuple[list[np.ndarray], tuple[SourceRecord, ...]]:
+def _stills(dataset: Path | Manifest) -> tuple[list[np.ndarray], tuple[SourceRecord, ...]]:
     """Every licensed still of the dataset as encoded ``(H, W, 3)`` [0, 1] arrays, with their records."""
     files = check_for_training(load_manifest(dataset))
     images, records = [], []
     for item in files:
-        frame = read_exr(item.path)
+        with verified_path(item) as path:  # the bytes check_for_training hashed, read through one open file
+            frame = read_exr(path)
         frame.require(_RGB, role=f"still '{item.name}'")
         rgb = np.nan_to_num(frame.stack(_RGB).astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         images.append(encode_linear(rgb))
@@ -125,7 +126,7 @@ def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 def train_lora(
     *,
     pipeline: Path,
-    dataset: Path,
+    dataset: Path | Manifest,
     out: Path,
     name: str,
     version: str = "1",
@@ -145,7 +146,7 @@ def train_lora(
     config = config or LoraConfig()
     config.check()
     verified = verify_pipeline_folder(pipeline, uses=("infer", "train"))
-    images, sources = _stills(Path(dataset))
+    images, sources = _stills(dataset)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(config.seed)
@@ -233,7 +234,7 @@ def train_lora(
             "crop": config.crop,
             "prompt": config.prompt,
             "seed": config.seed,
-            "dataset": str(dataset),
+            "dataset": str(dataset.path if isinstance(dataset, Manifest) else dataset),
             "last_loss": losses[-1] if losses else None,
         },
     )
@@ -245,7 +246,7 @@ def train_lora(
 def train_job(
     config: TrainConfig,
     *,
-    manifest_path: StrPath,
+    manifest_path: StrPath | Manifest,
     out_dir: StrPath,
     progress: Callable[[TrainProgress], None] | None = None,
     cancelled: Callable[[], bool] | None = None,
@@ -284,7 +285,7 @@ def train_job(
     name = config.name or load_manifest(manifest_path).name
     model = train_lora(
         pipeline=Path(config.base_model),
-        dataset=Path(manifest_path),
+        dataset=manifest_path if isinstance(manifest_path, Manifest) else Path(manifest_path),
         out=out,
         name=name,
         config=lora,

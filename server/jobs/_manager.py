@@ -10,16 +10,28 @@
 * **Cancel.** A running job's cancel flag is the engine's ``cancelled()``: the engine checkpoints
   and raises :class:`~plateforge.errors.CancelledError`, and the job ends CANCELLED. A queued one
   ends CANCELLED at once.
-* **Restart recovery.** A new manager reads every job folder. Jobs left RUNNING (the server died)
-  become INTERRUPTED. With ``auto_resume`` (the default) the INTERRUPTED and QUEUED ones are queued
-  again, oldest first, and the engine resumes each from its newest checkpoint; without it, QUEUED
-  ones become INTERRUPTED too and wait for :meth:`JobManager.resume`.
+* **Bounds.** A job is checked against :mod:`._limits` before it exists (every config field, the
+  request's sizes, the memory of one step); at most ``limits.max_queued`` jobs wait or run, more
+  is :class:`~plateforge.errors.QueueFullError` (RESOURCE_EXHAUSTED). :meth:`JobManager.page`
+  lists them a page at a time.
+* **The dataset as checked.** :meth:`JobManager.start` keeps a snapshot of the manifest and its
+  files (:mod:`plateforge.server.datasets.snapshot`), quickly, hashing nothing; the job's first
+  phase hashes the footage (cancellable); every run checks the manifest is unchanged and trains
+  only from the snapshot, so a manifest or file changed after the job was queued fails it,
+  naming the file, and no model is published.
+* **Restart recovery.** A new manager reads every job folder. A record that cannot be read (or
+  holds values outside the bounds) is listed BROKEN with the reason and left as it is on disk.
+  Jobs left RUNNING (the server died) become INTERRUPTED. With ``auto_resume`` (the default) the
+  INTERRUPTED and QUEUED ones are queued again, oldest first, and the engine resumes each from
+  its newest checkpoint; without it, QUEUED ones become INTERRUPTED too and wait for
+  :meth:`JobManager.resume`.
 * **Shutdown.** :meth:`JobManager.shutdown` stops the running job the way a cancel does, but
   records it INTERRUPTED, so the next manager resumes it.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import json
@@ -35,12 +47,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from plateforge.errors import CancelledError, JobStateError, PlateforgeError, UnknownJobError, UsageError
+from plateforge.errors import (
+    CancelledError,
+    JobStateError,
+    PlateforgeError,
+    QueueFullError,
+    UnknownJobError,
+    UsageError,
+)
 from plateforge.models import ParamValue
-from plateforge.server.datasets.manifest import check_for_training, load_manifest
-from plateforge.server.jobs._records import JobRecord, JobState, read_job, write_job
+from plateforge.server.datasets.manifest import Manifest, parse_manifest
+from plateforge.server.datasets.snapshot import (
+    check_manifest_unchanged,
+    hash_footage,
+    read_snapshot,
+    take_snapshot,
+    write_snapshot,
+)
+from plateforge.server.jobs._limits import LIMITS, Limits, check_config, check_override, shown
+from plateforge.server.jobs._paging import page_of
+from plateforge.server.jobs._records import JOB_FILE, JobRecord, JobState, read_job, write_job
+from plateforge.server.roots import check_all_inside, check_model_name, inside_roots
 from plateforge.server.training import TrainConfig, TrainProgress, TrainResult, train
 from plateforge.server.training.config import with_mode_defaults
+from plateforge.server.training.roles import check_roles_fit
 
 __all__ = ["JobEvent", "JobManager", "Watcher", "build_config"]
 
@@ -112,17 +142,6 @@ class Watcher:
                 return
 
 
-def _coerce(name: str, value: object, default: object) -> object:
-    """An override for TrainConfig field ``name`` in the default's type (numbers arrive as floats)."""
-    if isinstance(default, (bool, str)):
-        return value
-    if isinstance(default, int) and isinstance(value, float) and not isinstance(value, bool):
-        if value.is_integer():
-            return int(value)
-        raise UsageError(f"training config: {name} must be a whole number, got {value!r}")
-    return value
-
-
 def build_config(
     *,
     tool: str,
@@ -130,35 +149,51 @@ def build_config(
     params: Mapping[str, ParamValue] | None = None,
     model_name: str = "",
     device: str = "auto",
+    limits: Limits = LIMITS,
 ) -> TrainConfig:
     """The TrainConfig of a StartTraining request: defaults, then ``config_json``, then ``params``;
     ``tool`` "cleanup" means mode "cleanup" (the temporally guided paint-out) and "matte" mode
-    "matte" (few-shot matting on keyframe mattes) unless a mode is given; ``device`` always wins."""
+    "matte" (few-shot matting on keyframe mattes) unless a mode is given; ``device`` always wins.
+    Every value, given or default, is held to its bound (:mod:`._limits`) before the config exists."""
     if not tool.strip():
         raise UsageError("StartTraining needs a tool (cleanup, look, matte, relight ...)")
-    fields = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    if len(tool) > limits.max_tool_chars:
+        raise UsageError(f"tool must be at most {limits.max_tool_chars} characters, got {shown(tool)}")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
     overrides: dict[str, Any] = {}
     if config_json.strip():
+        if len(config_json.encode("utf-8", "surrogatepass")) > limits.max_config_json_bytes:
+            raise UsageError(
+                f"config_json must be at most {limits.max_config_json_bytes:_} bytes, "
+                f"got {len(config_json):_} characters"
+            )
         try:
             given = json.loads(config_json)
-        except ValueError as error:
-            raise UsageError(f"training config JSON is not valid JSON: {error}") from None
+        except (ValueError, RecursionError) as error:
+            raise UsageError(f"config_json is not valid JSON: {shown(str(error))}") from None
         if not isinstance(given, dict):
-            raise UsageError("training config JSON must be an object of TrainConfig fields")
+            raise UsageError("config_json must be a JSON object of TrainConfig fields")
         given.pop("schema", None)
         overrides.update(given)
     overrides.update(params or {})
-    unknown = sorted(set(overrides) - set(fields))
+    unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise UsageError(f"training config: unknown field(s) {unknown}; known fields: {sorted(fields)}")
-    values: dict[str, Any] = {k: _coerce(k, v, fields[k]) for k, v in overrides.items()}
+        raise UsageError(f"training config: unknown field(s) {shown(unknown)}; known fields: {sorted(fields)}")
+    values: dict[str, Any] = {k: check_override(k, v) for k, v in overrides.items()}
     values.setdefault("mode", {"cleanup": "cleanup", "matte": "matte", "generative-fill": "lora"}.get(tool, "pairs"))
     values = with_mode_defaults(values)
     values["tool"] = tool
     if model_name:
         values["name"] = model_name
     values["device"] = device
-    return TrainConfig(**values)
+    return check_config(TrainConfig(**values), limits=limits)
+
+
+def _cut(text: str, most: int) -> str:
+    """``text`` cut to ``most`` characters, saying how much was cut."""
+    if len(text) <= most:
+        return text
+    return f"{text[:most]}… ({len(text) - most:_} more characters)"
 
 
 class JobManager:
@@ -173,8 +208,11 @@ class JobManager:
         save_interval: float = 2.0,
         start: bool = True,
         publish: Callable[[Path], Path] | None = None,
+        limits: Limits = LIMITS,
     ) -> None:
         self.jobs_dir = Path(jobs_dir)
+        #: The bounds jobs are held to (queue length, page sizes, record sizes, config fields).
+        self.limits = limits
         #: Called with a finished job's exported model folder; returns where the model is served
         #: from (the server copies it into its models directory). A failure fails the job.
         self.publish = publish
@@ -198,12 +236,18 @@ class JobManager:
 
     def _recover(self, auto_resume: bool) -> None:
         found: list[JobRecord] = []
-        for folder in sorted(p for p in self.jobs_dir.iterdir() if (p / "job.json").is_file()):
+        for folder in sorted(p for p in self.jobs_dir.iterdir() if (p / JOB_FILE).exists()):
             try:
-                found.append(read_job(folder))
-            except PlateforgeError as error:
-                log.warning("skipping job folder %s: %s", folder, error)
+                found.append(read_job(folder, limits=self.limits))
+            except Exception as error:  # anything on disk: quarantined, never fatal to the listing
+                reason = str(error) if isinstance(error, PlateforgeError) else f"{type(error).__name__}: {error}"
+                reason = _cut(reason, self.limits.max_error_chars)
+                log.warning("job folder %s is broken, listed as such and never run: %s", folder, reason)
+                found.append(JobRecord.broken(folder, reason))
         for record in sorted(found, key=lambda r: (r.created_at, r.id)):
+            if record.state == "BROKEN":
+                self._jobs[record.id] = record
+                continue
             if record.state == "RUNNING" or (record.state == "QUEUED" and not auto_resume):
                 what = "ran" if record.state == "RUNNING" else "waited"
                 record = dataclasses.replace(
@@ -230,19 +274,51 @@ class JobManager:
         params: Mapping[str, ParamValue] | None = None,
         model_name: str = "",
         model_version: str = "",
+        data_roots: tuple[Path, ...] = (),
     ) -> JobRecord:
-        """Check the config and the dataset's licences, then queue a job. Refuses early, creating no
-        job: :class:`UsageError` for a bad config, :class:`~plateforge.errors.ManifestError` for a
-        bad manifest, :class:`~plateforge.errors.LicenceError` naming every file that may not be
-        trained on. (Material that changes after this check fails the job, naming the file.)"""
+        """Check the request, the config and the dataset, then queue a job; quick (the footage
+        is hashed by the job, not here). Refuses early, creating no job: :class:`UsageError` for a
+        value outside its bound (:mod:`._limits`), :class:`~plateforge.errors.ManifestError` for
+        a bad manifest, :class:`~plateforge.errors.PathNotAllowedError` for a manifest, file or
+        base model outside ``data_roots`` (when given), :class:`~plateforge.errors.LicenceError`
+        naming every file that may not be trained on, :class:`QueueFullError` when
+        ``limits.max_queued`` jobs wait or run. (Material that changes after this check fails
+        the job, naming the file.)"""
+        limits = self.limits
+        dataset = str(dataset)
+        if len(dataset) > limits.max_dataset_chars or "\0" in dataset or not dataset.strip():
+            raise UsageError(
+                f"dataset must be a manifest path of at most {limits.max_dataset_chars} characters, without NUL; "
+                f"got {shown(dataset)}"
+            )
+        check_model_name(model_name[:200], "model name")
+        check_model_name(model_version[:200], "model version")
         config = build_config(
-            tool=tool, config_json=config_json, params=params, model_name=model_name, device=self.device
+            tool=tool,
+            config_json=config_json,
+            params=params,
+            model_name=model_name,
+            device=self.device,
+            limits=limits,
         )
-        manifest = Path(dataset).expanduser().absolute()
-        check_for_training(load_manifest(manifest))
+        self._check_queue_room()
+        if data_roots and config.base_model:  # "lora" mode reads a base model folder: inside the roots too
+            folder = inside_roots(config.base_model, data_roots, "base model folder")
+            check_all_inside(sorted(folder.rglob("*")), data_roots, "base model files")
+        snapshot = take_snapshot(
+            dataset,
+            data_roots=data_roots,
+            max_manifest_bytes=limits.max_manifest_bytes,
+            max_files=limits.max_dataset_files,
+        )
+        manifest = Path(snapshot.manifest_path)
+        # A dataset whose roles cannot feed the tool's mode (a typo'd tool name trains pairs) is
+        # refused now, not after queueing with an unrelated pairing error.
+        check_roles_fit(config, parse_manifest(snapshot.manifest_text, path=manifest))
         with self._lock:
             if self._stopping.is_set():
                 raise JobStateError("the server is shutting down; no new jobs")
+            self._check_queue_room()
             job_id = secrets.token_hex(6)
             while job_id in self._jobs or (self.jobs_dir / job_id).exists():
                 job_id = secrets.token_hex(6)
@@ -256,6 +332,7 @@ class JobManager:
                 model_version=model_version,
                 created_at=time.time(),
             )
+            write_snapshot(snapshot, record.job_dir)
             write_job(record)
             self._jobs[job_id] = record
             self._enqueue(record)
@@ -270,9 +347,13 @@ class JobManager:
             return record
 
     def list(self) -> list[JobRecord]:
-        """Every job, oldest first."""
+        """Every job, oldest first (BROKEN ones too)."""
         with self._lock:
             return sorted(self._jobs.values(), key=lambda r: (r.created_at, r.id))
+
+    def page(self, *, page_size: int = 0, page_token: str = "") -> tuple[builtins.list[JobRecord], str]:
+        """One page of :meth:`list` and the token of the next ("" after the last); see :mod:`._paging`."""
+        return page_of(self.list(), page_size=page_size, page_token=page_token, limits=self.limits)
 
     def cancel(self, job_id: str) -> JobRecord:
         """Cancel a queued job now, or ask a running one to checkpoint and stop (its state turns
@@ -298,6 +379,7 @@ class JobManager:
                 )
             if self._stopping.is_set():
                 raise JobStateError("the server is shutting down; no jobs are resumed")
+            self._check_queue_room()
             self._enqueue(record)
             return self._jobs[job_id]
 
@@ -336,6 +418,15 @@ class JobManager:
             watcher.close()
 
     # -- internals ----------------------------------------------------------------------------------
+
+    def _check_queue_room(self) -> None:
+        with self._lock:
+            waiting = sum(1 for r in self._jobs.values() if r.state in ("QUEUED", "RUNNING"))
+            if waiting >= self.limits.max_queued:
+                raise QueueFullError(
+                    f"the training queue is full: {waiting} job(s) queued or running, at most "
+                    f"{self.limits.max_queued}; try again once some have finished"
+                )
 
     def _enqueue(self, record: JobRecord) -> None:
         with self._wake:
@@ -419,9 +510,10 @@ class JobManager:
             self._update(updated, state_changed=False, lr=p.lr, eta=p.eta_seconds, save=due)
 
         try:
+            dataset = self._checked_dataset(record, cancelled)
             result = train(
                 record.config,
-                manifest_path=record.dataset,
+                manifest_path=dataset,
                 out_dir=record.out_dir,
                 progress=progress,
                 cancelled=cancelled,
@@ -456,6 +548,17 @@ class JobManager:
         self._update(finished, state_changed=True)
         log.info("job %s succeeded: %s", record.id, model_dir)
 
+    def _checked_dataset(self, record: JobRecord, cancelled: Callable[[], bool]) -> Manifest:
+        """The job's first phase: the manifest unchanged since submit, the footage hashed (once,
+        saved with the snapshot); the manifest to train from (the snapshot's, every hash recorded)."""
+        snapshot = read_snapshot(record.job_dir)
+        check_manifest_unchanged(snapshot, max_manifest_bytes=self.limits.max_manifest_bytes)
+        if not snapshot.hashed:
+            log.info("job %s: hashing %d footage file(s)", record.id, len(snapshot.files))
+            snapshot = hash_footage(snapshot, cancelled=cancelled)
+            write_snapshot(snapshot, record.job_dir)
+        return snapshot.manifest()
+
     def _finish_model(self, record: JobRecord, result: TrainResult) -> Path:
         """The exported model folder, re-versioned when the job asked for a version."""
         if record.model_version:
@@ -471,6 +574,7 @@ class JobManager:
     def _end(self, job_id: str, state: JobState, *, error: str) -> None:
         current = self.get(job_id)
         log.info("job %s %s: %s", job_id, state.lower(), error)
+        error = _cut(error, self.limits.max_error_chars)
         ended = dataclasses.replace(current, state=state, error=error, finished_at=time.time())
         self._update(ended, state_changed=True)
         self._cancel.pop(job_id, None)

@@ -23,13 +23,10 @@ import grpc
 from grpc import aio
 
 from plateforge import codec
-from plateforge.server.datasets.manifest import load_manifest
 from plateforge.server.fields import check_json_depth
 from plateforge.server.interceptors import when_done
-from plateforge.server.jobs._manager import JobEvent, JobManager, build_config
+from plateforge.server.jobs._manager import JobEvent, JobManager
 from plateforge.server.jobs._records import JobRecord
-from plateforge.server.roots import check_all_inside, check_model_name, inside_roots
-from plateforge.server.training.roles import check_roles_fit
 from plateforge.v1 import training_pb2
 
 __all__ = ["TRAINING_SERVICE_NAME", "TrainingService", "add_training_service", "job_to_proto"]
@@ -41,6 +38,9 @@ PREVIEW_FILE = "preview.png"
 
 
 def job_to_proto(record: JobRecord) -> training_pb2.Job:
+    if record.state == "BROKEN":  # a record that could not be read: only what is known
+        state = training_pb2.Job.STATE_BROKEN
+        return training_pb2.Job(id=record.id, state=state, error=record.error, job_dir=str(record.job_dir))
     msg = training_pb2.Job(
         id=record.id,
         state=f"STATE_{record.state}",
@@ -109,29 +109,14 @@ class TrainingService:
         self, request: training_pb2.StartTrainingRequest, context: grpc.ServicerContext
     ) -> training_pb2.Job:
         check_json_depth(request.config_json, "StartTrainingRequest.config_json")
-        check_model_name(request.model_name, "model name")
-        check_model_name(request.model_version, "model version")
-        if self.data_roots:
-            manifest = inside_roots(request.dataset, self.data_roots, "dataset manifest")
-            files = [f.path for f in load_manifest(manifest).resolve()]
-            check_all_inside(files, self.data_roots, "dataset files")
-            params = {k: codec.param_from_proto(v) for k, v in request.params.items()}
-            base = build_config(tool=request.tool, config_json=request.config_json, params=params).base_model
-            if base:  # "lora" mode reads a base model folder: it must lie inside the roots too
-                folder = inside_roots(base, self.data_roots, "base model folder")
-                check_all_inside(sorted(folder.rglob("*")), self.data_roots, "base model files")
-        # Before a job exists: a dataset whose roles cannot feed the tool's mode (a typo'd tool
-        # name trains pairs) is refused now, not after queueing with an unrelated pairing error.
-        params = {k: codec.param_from_proto(v) for k, v in request.params.items()}
-        config = build_config(tool=request.tool, config_json=request.config_json, params=params)
-        check_roles_fit(config, load_manifest(request.dataset))
-        record = self.manager.start(
+        record = self.manager.start(  # every check (bounds, roots, licences) is the manager's
             dataset=request.dataset,
             tool=request.tool,
             config_json=request.config_json,
             params={k: codec.param_from_proto(v) for k, v in request.params.items()},
             model_name=request.model_name,
             model_version=request.model_version,
+            data_roots=self.data_roots,
         )
         return job_to_proto(record)
 
@@ -153,7 +138,8 @@ class TrainingService:
     def ListJobs(
         self, request: training_pb2.ListJobsRequest, context: grpc.ServicerContext
     ) -> training_pb2.ListJobsResponse:
-        return training_pb2.ListJobsResponse(jobs=[job_to_proto(r) for r in self.manager.list()])
+        page, next_token = self.manager.page(page_size=request.page_size, page_token=request.page_token)
+        return training_pb2.ListJobsResponse(jobs=[job_to_proto(r) for r in page], next_page_token=next_token)
 
     def ResumeJob(self, request: training_pb2.ResumeJobRequest, context: grpc.ServicerContext) -> training_pb2.Job:
         return job_to_proto(self.manager.resume(request.id))

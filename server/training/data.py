@@ -47,7 +47,14 @@ import torch
 
 from plateforge.errors import ExrError, FrameError, ManifestError, NonFiniteError, PlateforgeError
 from plateforge.exr import StrPath, read_exr
-from plateforge.server.datasets.manifest import SourceFile, check_for_training, load_manifest, pairs
+from plateforge.server.datasets.manifest import (
+    Manifest,
+    SourceFile,
+    check_for_training,
+    load_manifest,
+    pairs,
+    verified_path,
+)
 from plateforge.server.training.config import TrainConfig
 
 __all__ = [
@@ -147,10 +154,11 @@ class TrainingData:
 
 def read_planes(item: SourceFile, names: Sequence[str] | None) -> np.ndarray:
     """``(C, H, W)`` float32 linear planes of a file: ``names``, or (None) a mask's alpha/only channel."""
-    try:
-        frame = read_exr(item.path)
-    except ExrError as exc:
-        raise ExrError(f"training source '{item.name}': {exc}") from exc
+    with verified_path(item) as path:  # the bytes check_for_training hashed, read through one open file
+        try:
+            frame = read_exr(path)
+        except ExrError as exc:
+            raise ExrError(f"training source '{item.name}': {exc}".replace(path, str(item.path))) from exc
     if names is None:
         channels = list(frame.channels)
         if "A" in frame.channels:
@@ -175,7 +183,7 @@ def check_same_size(files: Mapping[str, SourceFile], planes: Mapping[str, np.nda
         raise FrameError(f"the files of one training frame differ in size: {listed}")
 
 
-def load_training_data(config: TrainConfig, manifest_path: StrPath) -> TrainingData:
+def load_training_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> TrainingData:
     """Check the manifest's licences, then load its frames for ``config.mode`` (see the module doc)."""
     manifest = load_manifest(manifest_path)
     licensed = check_for_training(manifest)  # refuses unlicensed, forbidden, missing, changed: before any read

@@ -40,6 +40,7 @@ from plateforge.errors import CancelledError, UsageError
 from plateforge.exr import StrPath
 from plateforge.metrics import psnr
 from plateforge.models import InputSpec, OutputSpec
+from plateforge.server.datasets.manifest import Manifest
 from plateforge.server.device import pick_device
 from plateforge.server.modelcard import ModelCard, NetSpec, SourceRecord, save_model
 from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS
@@ -137,7 +138,7 @@ def _autocast(enabled: bool) -> contextlib.AbstractContextManager[Any]:
 def train(
     config: TrainConfig,
     *,
-    manifest_path: StrPath,
+    manifest_path: StrPath | Manifest,
     out_dir: StrPath,
     progress: Callable[[TrainProgress], None] | None = None,
     cancelled: Callable[[], bool] | None = None,

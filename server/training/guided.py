@@ -45,7 +45,7 @@ import numpy as np
 
 from plateforge.errors import ManifestError
 from plateforge.exr import StrPath
-from plateforge.server.datasets.manifest import SourceFile, check_for_training, load_manifest, pairs
+from plateforge.server.datasets.manifest import Manifest, SourceFile, check_for_training, load_manifest, pairs
 from plateforge.server.nets.guide import guide_planes
 from plateforge.server.tools.cleanup_classical import Neighbour, align_neighbours, fill_plate
 from plateforge.server.training.config import TrainConfig
@@ -125,7 +125,7 @@ def _box_distance(xs: np.ndarray, ys: np.ndarray, cx: float, cy: float, a: float
     return np.asarray(outside + np.minimum(np.maximum(qx, qy), 0), np.float32)
 
 
-def load_guided_data(config: TrainConfig, manifest_path: StrPath) -> TrainingData:
+def load_guided_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> TrainingData:
     """Check the manifest's licences, then build the ``"cleanup"`` samples (see the module doc)."""
     manifest = load_manifest(manifest_path)
     licensed = check_for_training(manifest)

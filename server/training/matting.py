@@ -41,7 +41,7 @@ import numpy as np
 
 from plateforge.errors import ManifestError
 from plateforge.exr import StrPath
-from plateforge.server.datasets.manifest import SourceFile, check_for_training, load_manifest, pairs
+from plateforge.server.datasets.manifest import Manifest, SourceFile, check_for_training, load_manifest, pairs
 from plateforge.server.nets.matte_guide import KEY_CHANNEL, LIGHT_CHANNELS, matte_planes, unknown_band
 from plateforge.server.training.config import MATTE_LOSS_SETTINGS, TrainConfig
 from plateforge.server.training.data import (
@@ -65,7 +65,7 @@ LOSS_SETTINGS: Final[Mapping[str, float]] = MATTE_LOSS_SETTINGS
 _EDGE_GROW = 6
 
 
-def load_matte_data(config: TrainConfig, manifest_path: StrPath) -> TrainingData:
+def load_matte_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> TrainingData:
     """Check the manifest's licences, then build the ``"matte"`` samples (see the module doc)."""
     manifest = load_manifest(manifest_path)
     licensed = check_for_training(manifest)

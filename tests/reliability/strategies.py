@@ -5,6 +5,7 @@ behind the first refusal)."""
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from google.protobuf.message import Message
 from hypothesis import strategies as st
 
 from plateforge.frames import Box, Frame
-from plateforge.v1 import frame_pb2, inference_pb2, models_pb2
+from plateforge.v1 import frame_pb2, inference_pb2, models_pb2, training_pb2
 
 #: Strings a hostile or confused caller would try, mixed into random text.
 NASTY_TEXT = (
@@ -329,3 +330,49 @@ def chunk_plans(draw: st.DrawFn, sizes: list[int]) -> list[ChunkPlan]:
     if draw(st.booleans()):
         plan = draw(st.permutations(plan))
     return plan
+
+
+# -- training configs ---------------------------------------------------------------------------------
+#
+# StartTraining's config: TrainConfig fields (and a few unknown ones) with values inside, at and far
+# outside their bounds, of the wrong type, huge, NaN, nested; sent as config_json or as params.
+
+_CONFIG_VALUES: st.SearchStrategy[Any] = st.one_of(
+    st.integers(-3, 70),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([0, 1, 16, 64, 65, 1024, 1025, 2**31, 2**32, 2**63, 10**30, 10**300]),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([1e30, 1e8, -0.0, 0.5, 2.5, 1e-9, 1e300]),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=24),
+    st.sampled_from(NASTY_TEXT),
+    st.sampled_from(["pairs", "inpaint", "cleanup", "matte", "lora", "small", "large", "auto", "off", "R,G,B,N.x"]),
+    st.just("x" * 5000),
+    st.lists(st.sampled_from(["R", "G", "B", "N.x", "", "\x00"]), max_size=40),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+
+
+@st.composite
+def start_training_requests(draw: st.DrawFn, *, dataset: str, fields: tuple[str, ...]) -> Message:
+    """A StartTrainingRequest for ``dataset`` whose config sets some of ``fields`` (TrainConfig's)
+    and perhaps an unknown one, to anything: in ``config_json`` (JSON with NaN and huge numbers,
+    or not JSON at all) or in ``params`` (the values a ParamValue can carry)."""
+    names = st.sampled_from([*fields, "stepz", "schema"])
+    config = draw(st.dictionaries(names, _CONFIG_VALUES, max_size=6))
+    request = training_pb2.StartTrainingRequest(dataset=dataset, tool=draw(st.sampled_from(["look", "cleanup", "x"])))
+    how = draw(st.sampled_from(["json", "params", "broken-json"]))
+    if how == "json":
+        request.config_json = json.dumps(config)
+    elif how == "broken-json":
+        request.config_json = draw(st.sampled_from(["[" * 5000, "{", '{"steps": 1e999}', "null", '"x"', "1" * 5000]))
+    else:
+        for key, value in config.items():
+            if isinstance(value, bool):
+                request.params[key].boolean = value
+            elif isinstance(value, (int, float)):
+                request.params[key].number = float(value)
+            elif isinstance(value, str):
+                request.params[key].text = value
+    return request

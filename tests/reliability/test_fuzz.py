@@ -9,7 +9,10 @@ The damaged-file half of "bad input" is tests/reliability/test_damaged_files.py.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -24,13 +27,25 @@ from plateforge.chunkwire import decode_chunk, encode_chunk
 from plateforge.client import Client
 from plateforge.errors import PlateforgeError
 from plateforge.frames import Frame
+from plateforge.jobs_client import TrainingClient
 from plateforge.server.checks import check_call
+from plateforge.server.jobs._limits import CONFIG_BOUNDS, LIMITS
 from plateforge.server.tools import cleanup_classical, passthrough
-from plateforge.v1 import frame_pb2, inference_pb2
+from plateforge.server.training import TrainConfig
+from plateforge.v1 import frame_pb2, inference_pb2, training_pb2, training_pb2_grpc
 from tests.conftest import TOKEN, ServerProcess, start_server
 from tests.frames_for_tests import assert_same_frame
 from tests.reliability.rpcs import Rpc, all_rpcs
-from tests.reliability.strategies import ChunkPlan, chunk_plans, frames, messages, process_requests, stream_frames
+from tests.reliability.strategies import (
+    ChunkPlan,
+    chunk_plans,
+    frames,
+    messages,
+    process_requests,
+    start_training_requests,
+    stream_frames,
+)
+from tests.server.training.helpers import write_pairs
 
 pytestmark = pytest.mark.timeout(150)
 
@@ -248,3 +263,62 @@ def test_every_rpc_answers_bad_input_clearly(fuzz_server: ServerProcess, rpc: Rp
         run()
     with Client(fuzz_server.address, token=TOKEN, retries=0) as client:
         assert client.health(), f"the server stopped serving after fuzzing {rpc.path}: {seen}"
+
+
+# -- StartTraining configs -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def training_fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path, Path]]:
+    base = tmp_path_factory.mktemp("config-fuzz")
+    manifest = write_pairs(base / "footage", frames=2, size=32)
+    args = ("--data-root", str(base / "footage"), "--jobs-dir", str(base / "jobs"), "--models-dir", str(base / "m"))
+    proc = start_server(*args)
+    yield proc, manifest, base
+    proc.stop()
+
+
+def test_start_training_configs_are_accepted_within_bounds_or_refused(
+    training_fuzz_server: tuple[ServerProcess, Path, Path],
+) -> None:
+    """Any config is either accepted, every field within its documented bound, or INVALID_ARGUMENT
+    with a short message naming the problem; and ListJobs answers afterwards, on this server and
+    on one restarted on the same jobs, every job readable (none BROKEN)."""
+    proc, manifest, base = training_fuzz_server
+    fields = tuple(f.name for f in dataclasses.fields(TrainConfig))
+    seen: dict[str, int] = {}
+    with grpc.insecure_channel(proc.address) as channel, Client(proc.address, token=TOKEN, retries=0) as client:
+        stub, jobs = training_pb2_grpc.TrainingStub(channel), TrainingClient(client)
+
+        @settings(FUZZ, max_examples=120)
+        @given(start_training_requests(dataset=str(manifest), fields=fields))
+        def run(request: training_pb2.StartTrainingRequest) -> None:
+            try:
+                job = stub.StartTraining(request, metadata=AUTH, timeout=30)
+            except grpc.RpcError as error:
+                seen[error.code().name] = seen.get(error.code().name, 0) + 1
+                details = error.details() or ""
+                assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, (error.code(), details[:300])
+                assert details.strip() and len(details) < 3000, details[:300]
+                return
+            seen["OK"] = seen.get("OK", 0) + 1
+            jobs.cancel(job.id)  # the queue stays short
+            config = json.loads(job.config_json)
+            for name, bound in CONFIG_BOUNDS.items():
+                bound.check(name, config[name])  # raises when out of bounds
+            assert config["batch"] * config["crop"] ** 2 <= LIMITS.max_step_pixels
+            assert 0 <= job.step <= job.steps <= 1_000_000
+
+        run()
+        assert seen.get("OK", 0) > 0 and seen.get("INVALID_ARGUMENT", 0) > 0, seen
+        listed = jobs.list_jobs(page_size=7)
+        assert len(listed) == seen["OK"] and all(j.state != "BROKEN" for j in listed)
+    proc.stop()
+    again = start_server("--jobs-dir", str(base / "jobs"), "--models-dir", str(base / "m"))
+    try:
+        with Client(again.address, token=TOKEN, retries=0) as client:
+            relisted = TrainingClient(client).list_jobs()
+        assert sorted(j.id for j in relisted) == sorted(j.id for j in listed)
+        assert all(j.state != "BROKEN" for j in relisted), [j.error for j in relisted if j.state == "BROKEN"]
+    finally:
+        again.stop()

@@ -271,14 +271,20 @@ def test_a_watcher_that_goes_away_is_dropped(running: InProcess, jobs: TrainingC
     wait_for(jobs, job.id, {"CANCELLED"})
 
 
-def test_unknown_job_schema_is_skipped(tmp_path: Path) -> None:
+def test_unknown_job_schema_is_listed_broken_and_never_run(tmp_path: Path) -> None:
     folder = tmp_path / "jobs" / "abc"
     folder.mkdir(parents=True)
-    (folder / "job.json").write_text(json.dumps({"schema": "plateforge.job/99", "id": "abc"}))
+    text = json.dumps({"schema": "plateforge.job/99", "id": "abc", "state": "QUEUED"})
+    (folder / "job.json").write_text(text)
     with pytest.raises(UsageError, match=r"plateforge\.job/1"):
         read_job(folder)
     manager = JobManager(tmp_path / "jobs", device="cpu")
     try:
-        assert manager.list() == []
+        [broken] = manager.list()
+        assert broken.id == "abc" and broken.state == "BROKEN" and "plateforge.job/99" in broken.error
+        assert not manager._queue  # never auto-resumed
+        with pytest.raises(JobStateError, match="BROKEN"):
+            manager.resume("abc")
+        assert (folder / "job.json").read_text() == text  # left as it was, for someone to look at
     finally:
         manager.shutdown()
