@@ -308,13 +308,15 @@ def send(
         if progress is not None:
             progress("send", done, total)
 
-    # The server may serve a newer version than the node stored: the cache is then keyed with what
-    # it ran, and ``finish`` stores that description so the next bake can be checked offline.
-    plan.served = client.model_info(plan.info.name)
+    # The node's version is pinned (NAME@VERSION): a model published mid-bake never changes the
+    # shot. Its description may still differ (a reinstalled model): the cache is then keyed with
+    # what ran, and ``finish`` stores that description so the next bake can be checked offline.
+    reference = f"{plan.info.name}@{plan.info.version}"
+    plan.served = client.model_info(reference)
     plan.report = process_cached(
         client,
         layout=plan.layout,
-        model=plan.info.name,
+        model=reference,
         frames=range(plan.first, plan.last + 1),
         inputs=plan.inputs,
         params=plan.params,

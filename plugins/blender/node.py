@@ -196,7 +196,7 @@ def set_model(node: PlateforgeNode, info: Any) -> None:
         if kind not in (None, knob.kind):
             value = knob.default
         setattr(item, item.field, value)
-    node.model = info.name
+    node.model = f"{info.name}@{info.version}"  # the version shown is the version baked
     node.model_info = encode_model_info(info)
     node.status = f"{info.name} {info.version}: {', '.join(wanted) or 'no inputs'}"
 

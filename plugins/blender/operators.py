@@ -86,7 +86,7 @@ class PLATEFORGE_MT_models(bpy.types.Menu):
             self.layout.operator("plateforge.refresh_models", text="Ask the server", icon="FILE_REFRESH")
         for name, version, _description in _models:
             op = self.layout.operator("plateforge.set_model", text=f"{name} ({version})")
-            op.model = name
+            op.model = f"{name}@{version}"
             op.node_name = node.name if node is not None else ""
 
 
