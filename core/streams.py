@@ -150,10 +150,16 @@ class _RunningDigest:
         while (data := self._queue.get()) is not None:
             self.hasher.update(data)
 
+    def close(self) -> None:
+        """Stop the hashing thread (idempotent): a stream that fails before :meth:`digest` must not
+        leave it waiting on its queue for ever."""
+        if self._worker.is_alive():
+            self._queue.put(None)
+            self._worker.join()
+
     def digest(self) -> str | None:
         """The digest, or None when chunks came out of order (or ended early)."""
-        self._queue.put(None)
-        self._worker.join()
+        self.close()
         return finish(self.hasher) if self.in_order and self.channel == len(self.sizes) else None
 
 
@@ -331,6 +337,11 @@ class ChunkAssembler:
             found[(i, j)].append(self._headers[(i, j)].channels[c].name)
         return found
 
+    def close(self) -> None:
+        """Stop every running digest's thread; for a stream given up before :meth:`digests`."""
+        for running in self._digests.values():
+            running.close()
+
     def digests(self, frames: dict[tuple[int, int], Frame]) -> dict[tuple[int, int], str]:
         """provenance.pixels_digest of the images asked for, from the running hashes where the
         chunks came in order."""
@@ -357,14 +368,17 @@ def gather_call(
     labels = dict(zip(headers, (label for label, _ in labelled), strict=True))
     wanted = list(inspect_header(header)) if inspect_header is not None else []
     assembler = ChunkAssembler(headers, max_bytes=max_bytes, scan_finite=True, digest=wanted, labels=labels)
-    for raw in messages:
-        assembler.add(*_read_chunk(raw, inference_pb2.ProcessStreamRequest, "request"))
-    frames = assembler.frames()
-    call = call_from(header, frames)
-    names = [inp.name for inp in header.inputs]
-    call.non_finite = {(names[i], j): bad for (i, j), bad in assembler.non_finite().items()}
-    call.pixel_digests = {(names[i], j): d for (i, j), d in assembler.digests(frames).items()}
-    return call
+    try:
+        for raw in messages:
+            assembler.add(*_read_chunk(raw, inference_pb2.ProcessStreamRequest, "request"))
+        frames = assembler.frames()
+        call = call_from(header, frames)
+        names = [inp.name for inp in header.inputs]
+        call.non_finite = {(names[i], j): bad for (i, j), bad in assembler.non_finite().items()}
+        call.pixel_digests = {(names[i], j): d for (i, j), d in assembler.digests(frames).items()}
+        return call
+    finally:
+        assembler.close()  # a refused or abandoned stream leaves no hashing thread behind
 
 
 def gather_result(messages: Iterator[bytes]) -> ProcessResult:

@@ -74,4 +74,4 @@ def check_json_depth(text: str, name: str, *, limit: int = MAX_JSON_DEPTH) -> No
         return
     deepest = int(np.cumsum(steps, dtype=np.int32).max())  # messages are < 2 GiB
     if deepest > limit:
-        raise UsageError(f"{name} nests arrays and objects {deepest} levels deep; at most {limit} are allowed")
+        raise UsageError(f"{name}: JSON arrays and objects nest {deepest} levels deep; at most {limit} are allowed")

@@ -94,3 +94,21 @@ def test_too_many_channels_in_a_response_header_is_refused() -> None:
     raw = streams.inference_pb2.ProcessStreamResponse(header=header).SerializeToString()
     with pytest.raises(FrameError, match="MAX_CHANNELS_PER_FRAME"):
         streams.gather_result(iter([raw]))
+
+
+@pytest.mark.parametrize("mistake", ["repeat", "short"])
+def test_a_refused_stream_leaves_no_hashing_thread(mistake: str) -> None:
+    """A stream refused mid-way (or cut short) must stop the thread hashing its frame: one left
+    waiting per abandoned stream is a leak a hostile client can repeat."""
+    import threading
+
+    def digesting() -> int:
+        return sum(t.name == "plateforge-digest" and t.is_alive() for t in threading.enumerate())
+
+    before = digesting()
+    messages = list(streams.stream_call(ProcessCall("m", {"plate": [mixed_frame()]}), chunk_bytes=8))
+    sent = [*messages[:3], messages[2], *messages[3:]] if mistake == "repeat" else messages[:-1]
+    for _ in range(5):
+        with pytest.raises(FrameError):
+            streams.gather_call(iter(sent), inspect_header=lambda header: [(0, 0)])
+    assert digesting() == before
