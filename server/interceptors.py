@@ -87,10 +87,6 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         self._slots = StreamSlots(limits)
         self._blocking = blocking
 
-    @property
-    def open_streams(self) -> int:
-        return self._slots.open
-
     async def intercept_service(  # type: ignore[override]  # None: no such method (UNIMPLEMENTED)
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
@@ -140,6 +136,9 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         return handler
 
     def _client_stream(self, behaviour: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+        if not inspect.iscoroutinefunction(behaviour):
+            raise TypeError(f"streaming handler {behaviour!r} must be async (a plain one would hold a thread)")
+
         async def handler(requests: AsyncIterator[Any], context: aio.ServicerContext[Any, Any]) -> Any:
             peer = await self._take_slot(context)
             try:
