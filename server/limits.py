@@ -14,6 +14,7 @@ Counters are only touched from the event loop's thread, so they need no lock.
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -58,8 +59,9 @@ class StreamLimits:
 
 def peer_host(peer: str) -> str:
     """The address part of a gRPC peer string: ``ipv4:10.0.0.5:41234`` → ``10.0.0.5``,
-    ``ipv6:[::1]:41234`` → ``::1``; ``unix:…`` and anything unknown → its scheme."""
-    scheme, _, rest = peer.partition(":")
+    ``ipv6:%5B::1%5D:41234`` (gRPC percent-encodes the brackets) → ``::1``; ``unix:…`` and
+    anything unknown → its scheme."""
+    scheme, _, rest = urllib.parse.unquote(peer).partition(":")
     if scheme == "ipv4":
         return rest.rpartition(":")[0] or rest
     if scheme == "ipv6":

@@ -230,11 +230,34 @@ def test_streams_past_the_cap_are_refused_and_slots_come_back(args: tuple[str, .
         proc.stop()
 
 
+def test_one_address_at_its_cap_leaves_others_their_streams() -> None:
+    """Two loopback addresses are two peers: one flooding its share leaves the other its own."""
+    proc = start_server("--host", "localhost", "--max-streams-per-peer", "2", "--max-streams", "100")
+    port = proc.address.rsplit(":", 1)[1]
+    try:
+        with open_streams(f"127.0.0.1:{port}") as ipv4, open_streams(f"[::1]:{port}") as ipv6:
+            ipv4.health_watch()
+            ipv4.idle_process_stream()
+            with pytest.raises(grpc.RpcError) as refused:
+                ipv4.health_watch()
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "127.0.0.1 has 2 streams open" in (refused.value.details() or ""), refused.value.details()
+            ipv6.health_watch()
+            ipv6.health_watch()
+            with pytest.raises(grpc.RpcError) as refused_too:
+                ipv6.health_watch()
+            assert "::1 has 2 streams open" in (refused_too.value.details() or ""), refused_too.value.details()
+    finally:
+        proc.stop()
+
+
 @pytest.mark.parametrize(
     ("peer", "host"),
     [
         pytest.param("ipv4:10.0.0.5:41234", "10.0.0.5", id="ipv4"),
         pytest.param("ipv6:[::1]:41234", "::1", id="ipv6"),
+        pytest.param("ipv6:%5B::1%5D:41234", "::1", id="ipv6-as-grpc-writes-it"),
+        pytest.param("ipv6:%5B2001:db8::7%5D:443", "2001:db8::7", id="ipv6-global"),
         pytest.param("ipv6:[fe80::1%eth0]:5", "fe80::1%eth0", id="ipv6-scoped"),
         pytest.param("unix:/tmp/plateforge.sock", "unix", id="unix"),
         pytest.param("", "", id="unknown"),
