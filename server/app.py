@@ -27,7 +27,7 @@ from typing import cast
 
 import grpc
 from grpc import aio
-from grpc_health.v1 import _async as health_async
+from grpc_health.v1 import _async as health_async  # the asyncio servicer, health.aio at runtime
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -220,7 +220,7 @@ class _ServerThread:
         regions = RegionTable()
         service.shm_regions = regions
         add_shm_service(cast(grpc.Server, server), regions)  # it only adds handlers, as on any server
-        health_servicer = health_async.HealthServicer()
+        health_servicer = health_async.HealthServicer()  # a Watch waits on an asyncio Condition, no thread
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, TRAINING_SERVICE_NAME, SHM_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),

@@ -5,8 +5,8 @@
   is looked up, so a caller without it learns nothing, not even which methods exist: every
   method, known or not, answers UNAUTHENTICATED.
 * Streaming calls take a slot (:mod:`plateforge.server.limits`): past the caps, per peer or in
-  all, RESOURCE_EXHAUSTED. A client stream that sends nothing for the idle timeout ends with
-  DEADLINE_EXCEEDED.
+  all (callers without the token have a cap of their own), RESOURCE_EXHAUSTED. A client stream
+  that sends nothing for the idle timeout ends with DEADLINE_EXCEEDED.
 * Text fields of a request may not hold NUL bytes (:mod:`plateforge.server.fields`).
 * A :class:`PlateforgeError` raised by a handler becomes its ``grpc_code`` with the error's
   message, and the class name travels in trailing metadata (``plateforge-error``) so the client
@@ -87,10 +87,6 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         self._slots = StreamSlots(limits)
         self._blocking = blocking
 
-    @property
-    def open_streams(self) -> int:
-        return self._slots.open
-
     async def intercept_service(  # type: ignore[override]  # None: no such method (UNIMPLEMENTED)
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Handler | None]],
@@ -106,18 +102,21 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         handler = await continuation(handler_call_details)
         if handler is None:
             return None
-        return self._wrapped(handler)
+        return self._wrapped(handler, anonymous=method.startswith(_OPEN_PREFIXES))
 
-    def _wrapped(self, handler: Handler) -> Handler:
+    def _wrapped(self, handler: Handler, *, anonymous: bool) -> Handler:
         des, ser = handler.request_deserializer, handler.response_serializer
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(self._unary(handler.unary_unary), des, ser)
         if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(self._client_stream(handler.stream_unary), des, ser)
+            wrapped = self._client_stream(handler.stream_unary, anonymous)
+            return grpc.stream_unary_rpc_method_handler(wrapped, des, ser)
         if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(self._server_stream(handler.unary_stream, False), des, ser)
+            wrapped = self._server_stream(handler.unary_stream, anonymous, streaming_in=False)
+            return grpc.unary_stream_rpc_method_handler(wrapped, des, ser)
         assert handler.stream_stream is not None
-        return grpc.stream_stream_rpc_method_handler(self._server_stream(handler.stream_stream, True), des, ser)
+        wrapped = self._server_stream(handler.stream_stream, anonymous, streaming_in=True)
+        return grpc.stream_stream_rpc_method_handler(wrapped, des, ser)
 
     async def _call(self, behaviour: Callable[..., Any], request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
         if isinstance(request, Message):
@@ -139,9 +138,12 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
 
         return handler
 
-    def _client_stream(self, behaviour: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
+    def _client_stream(self, behaviour: Callable[..., Any], anonymous: bool) -> Callable[..., Awaitable[Any]]:
+        if not inspect.iscoroutinefunction(behaviour):
+            raise TypeError(f"streaming handler {behaviour!r} must be async (a plain one would hold a thread)")
+
         async def handler(requests: AsyncIterator[Any], context: aio.ServicerContext[Any, Any]) -> Any:
-            peer = await self._take_slot(context)
+            peer = await self._take_slot(context, anonymous)
             try:
                 return await behaviour(idle_guarded(requests, self._slots.limits.idle_timeout), context)
             except aio.AbortError:
@@ -151,17 +153,19 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
                     return None
                 await _fail(context, error)
             finally:
-                self._slots.give_back(peer)
+                self._slots.give_back(peer, anonymous=anonymous)
 
         return handler
 
-    def _server_stream(self, behaviour: Callable[..., Any], streaming_in: bool) -> Callable[..., Any]:
+    def _server_stream(
+        self, behaviour: Callable[..., Any], anonymous: bool, *, streaming_in: bool
+    ) -> Callable[..., Any]:
         """Handlers that stream replies either yield them (async generators) or write them with
         ``context.write`` (coroutines, like grpcio's asyncio health servicer); both are wrapped."""
         if inspect.isasyncgenfunction(behaviour):
 
             async def generator(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                peer = await self._take_slot(context)
+                peer = await self._take_slot(context, anonymous)
                 try:
                     async for response in behaviour(self._checked(request, streaming_in), context):
                         yield response
@@ -171,14 +175,14 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
                     if not _caller_gone(context, error):
                         await _fail(context, error)
                 finally:
-                    self._slots.give_back(peer)
+                    self._slots.give_back(peer, anonymous=anonymous)
 
             return generator
         if not inspect.iscoroutinefunction(behaviour):
             raise TypeError(f"streaming handler {behaviour!r} must be async (a plain one would hold a thread)")
 
         async def writer(request: Any, context: aio.ServicerContext[Any, Any]) -> None:
-            peer = await self._take_slot(context)
+            peer = await self._take_slot(context, anonymous)
             try:
                 await behaviour(self._checked(request, streaming_in), context)
             except aio.AbortError:
@@ -187,7 +191,7 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
                 if not _caller_gone(context, error):
                     await _fail(context, error)
             finally:
-                self._slots.give_back(peer)
+                self._slots.give_back(peer, anonymous=anonymous)
 
         return writer
 
@@ -199,9 +203,9 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
             check_text_fields(request, type(request).__name__)
         return request
 
-    async def _take_slot(self, context: aio.ServicerContext[Any, Any]) -> str:
+    async def _take_slot(self, context: aio.ServicerContext[Any, Any], anonymous: bool) -> str:
         peer = peer_host(context.peer() or "")
-        refused = self._slots.take(peer)
+        refused = self._slots.take(peer, anonymous=anonymous)
         if refused is not None:
             await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"too many streams: {refused}; try again later")
         return peer

@@ -39,6 +39,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-streams-per-peer", type=int, default=None, help="streams open at once from one address (default 128)"
     )
     parser.add_argument(
+        "--max-anonymous-streams",
+        type=int,
+        default=None,
+        help="health Watch streams (no token needed) open at once, on top of --max-streams (default 128)",
+    )
+    parser.add_argument(
         "--max-frame-pixels", type=int, default=None, help="refuse frames with more pixels (default 16384x16384)"
     )
     parser.add_argument(
@@ -138,6 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UsageError(f"this Python cannot run the server ({error}); install plateforge[server]") from None
     given = {"idle_timeout": args.idle_timeout, "max_streams": args.max_streams}
     given["max_streams_per_peer"] = args.max_streams_per_peer
+    given["max_anonymous_streams"] = args.max_anonymous_streams
     try:
         limits = StreamLimits(**{k: v for k, v in given.items() if v is not None})
     except ValueError as error:

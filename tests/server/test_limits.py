@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -191,41 +191,89 @@ def _paced(messages: Iterator[bytes], seconds: float) -> Iterator[bytes]:
 # -- stream caps ---------------------------------------------------------------------------------------
 
 
+def _refused(opening: Callable[[], object]) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as info:
+        call = opening()
+        if hasattr(call, "__iter__"):
+            list(call)  # type: ignore[call-overload]  # a refused stream ends at once
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, info.value.details()
+    return info.value
+
+
 @pytest.mark.parametrize(
-    ("args", "named"),
+    ("args", "watch_named", "stream_named"),
     [
         pytest.param(
-            ("--max-streams-per-peer", "4", "--max-streams", "100"), "--max-streams-per-peer 4", id="per-peer"
+            ("--max-streams-per-peer", "4", "--max-streams", "100"),
+            "--max-streams-per-peer 4",
+            "--max-streams-per-peer 4",
+            id="per-peer",
         ),
-        pytest.param(("--max-streams", "4", "--max-streams-per-peer", "100"), "--max-streams 4", id="in-all"),
+        pytest.param(
+            ("--max-streams", "2", "--max-anonymous-streams", "2", "--max-streams-per-peer", "100"),
+            "--max-anonymous-streams 2",
+            "--max-streams 2",
+            id="in-all",
+        ),
     ],
 )
-def test_streams_past_the_cap_are_refused_and_slots_come_back(args: tuple[str, ...], named: str) -> None:
+def test_streams_past_the_cap_are_refused_and_slots_come_back(
+    args: tuple[str, ...], watch_named: str, stream_named: str
+) -> None:
     proc = start_server(*args)
     try:
-        with ExitStack() as stack:
-            held = stack.enter_context(open_streams(proc.address))
+        with open_streams(proc.address) as held:
             idle = [held.idle_process_stream() for _ in range(2)]
             held.health_watch()
             held.health_watch()
-            with pytest.raises(grpc.RpcError) as refused_watch:
-                held.health_watch()
-            with pytest.raises(grpc.RpcError) as refused_stream:
-                list(held.idle_process_stream())  # type: ignore[call-overload]
-            for info in (refused_watch, refused_stream):
-                assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-                assert named in (info.value.details() or ""), info.value.details()
+            assert watch_named in (_refused(held.health_watch).details() or "")
+            assert stream_named in (_refused(held.idle_process_stream).details() or "")
             assert answers_within(proc.address, 1.0) < 1.0  # unary calls are not streams
             idle[0].cancel()  # type: ignore[attr-defined]
             deadline = time.monotonic() + 5
             while True:  # the cancelled stream's slot is given back
-                try:
-                    held.health_watch()
+                again = held.idle_process_stream()
+                time.sleep(0.3)
+                if again.is_active():  # type: ignore[attr-defined]
                     break
-                except grpc.RpcError as error:
-                    assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-                    assert time.monotonic() < deadline, "a cancelled stream's slot never came back"
-                    time.sleep(0.05)
+                assert again.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+                assert time.monotonic() < deadline, "a cancelled stream's slot never came back"
+    finally:
+        proc.stop()
+
+
+def test_callers_without_the_token_cannot_take_a_token_holders_slots() -> None:
+    proc = start_server("--max-anonymous-streams", "3", "--max-streams", "3", "--max-streams-per-peer", "100")
+    try:
+        with open_streams(proc.address) as anonymous, open_streams(proc.address) as holder:
+            for _ in range(3):
+                anonymous.health_watch()
+            assert "--max-anonymous-streams 3" in (_refused(anonymous.health_watch).details() or "")
+            calls = [holder.idle_process_stream() for _ in range(3)]
+            time.sleep(0.5)
+            assert all(c.is_active() for c in calls)  # type: ignore[attr-defined]
+            assert "--max-streams 3" in (_refused(holder.idle_process_stream).details() or "")
+    finally:
+        proc.stop()
+
+
+def test_one_address_at_its_cap_leaves_others_their_streams() -> None:
+    """Two loopback addresses are two peers: one flooding its share leaves the other its own."""
+    proc = start_server("--host", "localhost", "--max-streams-per-peer", "2", "--max-streams", "100")
+    port = proc.address.rsplit(":", 1)[1]
+    try:
+        with open_streams(f"127.0.0.1:{port}") as ipv4, open_streams(f"[::1]:{port}") as ipv6:
+            ipv4.health_watch()
+            ipv4.idle_process_stream()
+            with pytest.raises(grpc.RpcError) as refused:
+                ipv4.health_watch()
+            assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert "127.0.0.1 has 2 streams open" in (refused.value.details() or ""), refused.value.details()
+            ipv6.health_watch()
+            ipv6.health_watch()
+            with pytest.raises(grpc.RpcError) as refused_too:
+                ipv6.health_watch()
+            assert "::1 has 2 streams open" in (refused_too.value.details() or ""), refused_too.value.details()
     finally:
         proc.stop()
 
@@ -235,6 +283,8 @@ def test_streams_past_the_cap_are_refused_and_slots_come_back(args: tuple[str, .
     [
         pytest.param("ipv4:10.0.0.5:41234", "10.0.0.5", id="ipv4"),
         pytest.param("ipv6:[::1]:41234", "::1", id="ipv6"),
+        pytest.param("ipv6:%5B::1%5D:41234", "::1", id="ipv6-as-grpc-writes-it"),
+        pytest.param("ipv6:%5B2001:db8::7%5D:443", "2001:db8::7", id="ipv6-global"),
         pytest.param("ipv6:[fe80::1%eth0]:5", "fe80::1%eth0", id="ipv6-scoped"),
         pytest.param("unix:/tmp/plateforge.sock", "unix", id="unix"),
         pytest.param("", "", id="unknown"),
@@ -245,13 +295,17 @@ def test_a_peer_is_its_address_not_its_port(peer: str, host: str) -> None:
 
 
 def test_slots_are_counted_per_peer_and_in_all() -> None:
-    slots = StreamSlots(StreamLimits(max_streams=3, max_streams_per_peer=2))
+    slots = StreamSlots(StreamLimits(max_streams=3, max_streams_per_peer=2, max_anonymous_streams=1))
     assert slots.take("a") is None and slots.take("a") is None
     assert "per address" in (slots.take("a") or "")
     assert slots.take("b") is None
     assert "--max-streams 3" in (slots.take("c") or "")
     slots.give_back("a")
     assert slots.take("c") is None and slots.open == 3
+    assert slots.take("d", anonymous=True) is None  # anonymous streams have slots of their own
+    assert "--max-anonymous-streams 1" in (slots.take("e", anonymous=True) or "")
+    slots.give_back("d", anonymous=True)
+    assert slots.take("e", anonymous=True) is None and slots.open == 4
 
 
 @pytest.mark.parametrize(
@@ -260,6 +314,7 @@ def test_slots_are_counted_per_peer_and_in_all() -> None:
         pytest.param({"idle_timeout": 0}, id="no-idle-time"),
         pytest.param({"max_streams": 0}, id="no-streams"),
         pytest.param({"max_streams_per_peer": -1}, id="negative-per-peer"),
+        pytest.param({"max_anonymous_streams": 0}, id="no-anonymous-streams"),
     ],
 )
 def test_limits_refuse_nonsense(limits: dict[str, float]) -> None:
