@@ -46,6 +46,7 @@ from plateforge.exr import write_exr
 from plateforge.frames import Frame
 from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr, ssim
+from plateforge.models import ParamValue
 from plateforge.server.tools import matte_classical
 from plateforge.server.tools.base import ToolCall, ToolModule
 
@@ -240,19 +241,16 @@ def evaluate_matte(
     steps: int = 400,
     device: str = "auto",
     work_dir: Path,
-    size: str = "small",
-    crop: int = 96,
-    batch: int = 8,
-    lr: float = 2e-3,
-    seed: int = 0,
+    params: Mapping[str, ParamValue] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Figures per method (``"classical"``, ``"learned"``), lower-case metric names (see the
     module doc), over the shot's frames that are not keyframes. The learned matte is trained for
     ``steps`` on the ``keyframes`` (frame indices; their true alphas are its keyframe mattes) in
-    ``work_dir``; its figures include ``train_seconds``."""
+    ``work_dir``, with the config a user's ``plateforge train --tool matte`` gets (plus ``params``,
+    as ``--param`` would add them); its figures include ``train_seconds``."""
+    from plateforge.server.evaluation.runs import bench_config
     from plateforge.server.tools.learned import tool_module_for
-    from plateforge.server.training import TrainConfig, train
-    from plateforge.server.training.matting import LOSS_SETTINGS
+    from plateforge.server.training import train
 
     keys = sorted({int(k) for k in keyframes})
     bad = [k for k in keys if not 0 <= k < len(shot)]
@@ -263,24 +261,7 @@ def evaluate_matte(
         raise UsageError("every frame is a keyframe: nothing is left to evaluate")
     work_dir = Path(work_dir)
     manifest = write_matte_dataset(shot, work_dir / "dataset", keys)
-    config = TrainConfig(
-        mode="matte",
-        tool="matte",
-        name="matte-eval",
-        size=size,
-        steps=steps,
-        batch=batch,
-        crop=crop,
-        lr=lr,
-        warmup=min(50, max(1, steps // 10)),
-        checkpoint_every=max(steps, 1),
-        preview_every=max(steps, 1),
-        validation_every=max(steps, 1),
-        seed=seed,
-        device=device,
-        mse_weight=LOSS_SETTINGS["mse_weight"],
-        ssim_weight=LOSS_SETTINGS["ssim_weight"],
-    )
+    config = bench_config("matte", steps=steps, device=device, params=params)
     started = time.monotonic()
     result = train(config, manifest_path=manifest, out_dir=work_dir / "run", resume=False)
     train_seconds = time.monotonic() - started
@@ -314,8 +295,5 @@ def bench_matte(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[
         steps=int(args.steps),
         device=str(args.device),
         work_dir=work_dir,
-        size=str(args.size),
-        crop=int(args.crop),
-        batch=int(args.batch),
-        lr=float(args.lr),
+        params=getattr(args, "params", None),
     )
