@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="most GiB of trained models kept loaded; least recently used ones are unloaded (default 8)",
     )
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N (default auto)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: $PLATEFORGE_TORCH_THREADS, else the cores this process may use)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -70,12 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from plateforge.server.app import ServerConfig, serve
         from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS
-        from plateforge.server.device import pick_device
+        from plateforge.server.device import configure_threads, pick_device
         from plateforge.server.roots import data_roots_from_env
     except ImportError as error:
         raise UsageError(f"this Python cannot run the server ({error}); install plateforge[server]") from None
     logging.getLogger("plateforge").setLevel(args.log_level)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_threads(args.threads)
     config = ServerConfig(
         host=args.host,
         port=args.port,
