@@ -193,12 +193,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, default=480)
     parser.add_argument("--height", type=int, default=270)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
+    parser.add_argument(
+        "--keys", default="1,2,4,8", help="relight and look: keyframe counts K to measure (default 1,2,4,8)"
+    )
     parser.add_argument("--quick", action="store_true", help="one tiny shot, a few steps (checks the plumbing)")
     args = parser.parse_args(argv)
     if args.quick:
         args.shots, args.steps, args.frames, args.width, args.height = 1, 4, 5, 160, 96
         args.param = ["batch=2", *args.param]
     args.params = parse_params(args.param)
+    args.keys = tuple(int(k) for k in str(args.keys).split(",") if k)
     configure_threads()  # as the server does: the cores this process may use, or $PLATEFORGE_TORCH_THREADS
     tools = [t for t in args.tools.split(",") if t]
     unknown = sorted(set(tools) - set(SUMMARY_METRICS))

@@ -15,7 +15,10 @@ shot's every pixel counts):
   is the sum of ``|phi_result - phi_truth|``, divided by 1000.
 
 Composites are scored with :func:`plateforge.metrics.psnr` and :func:`plateforge.metrics.ssim`
-against the exact replacement (:meth:`~plateforge.dailies.MatteShot.composite`).
+against the exact replacement (:meth:`~plateforge.dailies.MatteShot.composite`): ``psnr`` and
+``ssim`` for the composite the tool delivers (its clamped foreground over the background),
+``psnr_unmixed`` for the same alpha composited by the plain unmix ``plate - (1 - alpha) *
+(clean - background)``.
 
 :func:`warp_error` is temporal stability: for each pair of consecutive frames, the previous
 alpha is warped onto the next with the subject's exact motion (known from the shot), and the
@@ -205,7 +208,7 @@ def _run_tool(tool: ToolModule, state: object, shot: MatteShot, index: int) -> n
 
 def _score(shot: MatteShot, alphas: Mapping[int, np.ndarray], frames: Sequence[int]) -> dict[str, float]:
     """The figures of one method over ``frames`` (indices, consecutive runs used for warp_error)."""
-    sums: dict[str, list[float]] = {k: [] for k in ("sad", "mse", "grad", "conn", "psnr", "ssim")}
+    sums: dict[str, list[float]] = {k: [] for k in ("sad", "mse", "grad", "conn", "psnr", "ssim", "psnr_unmixed")}
     for index in frames:
         alpha, truth = alphas[index], shot.alpha(index)
         sums["sad"].append(sad(alpha, truth))
@@ -219,6 +222,12 @@ def _score(shot: MatteShot, alphas: Mapping[int, np.ndarray], frames: Sequence[i
         value = psnr(over, exact)
         sums["psnr"].append(value if math.isfinite(value) else 100.0)
         sums["ssim"].append(ssim(over, exact))
+        # The same alpha composited by the plain unmix, no clamp and no zero where alpha is 0:
+        # plate - (1 - alpha) * (clean - background). Kept beside ``psnr`` so a shot where the
+        # tool's clamped foreground loses light (issue 16.4: shadows, bounce) shows as a gap.
+        unmixed = plate - (1.0 - alpha[:, :, None]) * (clean - shot.backgrounds[index].stack(_RGB))
+        value = psnr(unmixed, exact)
+        sums["psnr_unmixed"].append(value if math.isfinite(value) else 100.0)
     figures = {k: float(np.mean(v)) for k, v in sums.items()}
     pairs = [(a, a + 1) for a in frames if a + 1 in frames]
     figures["warp_error"] = float(

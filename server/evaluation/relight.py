@@ -196,9 +196,8 @@ def _train(
     return {**figures, "train_seconds": round(seconds, 1), "train_steps": args.steps}
 
 
-def _bench(
-    args: argparse.Namespace, seed: int, work_dir: Path, target: Target, keys: Sequence[int] = KEYS
-) -> dict[str, Any]:
+def _bench(args: argparse.Namespace, seed: int, work_dir: Path, target: Target) -> dict[str, Any]:
+    keys: Sequence[int] = getattr(args, "keys", None) or KEYS
     shot = make_relit_shot(width=args.width, height=args.height, frames=args.frames, seed=seed)
     scene = RelightScene(shot, target)
     work = Path(work_dir)

@@ -16,7 +16,7 @@ from plateforge.server.evaluation.matte import bench_matte, evaluate_matte, sad
 from plateforge.server.tools import matte_classical
 
 RGB = ("R", "G", "B")
-METRICS = {"sad", "mse", "grad", "conn", "psnr", "ssim", "warp_error"}
+METRICS = {"sad", "mse", "grad", "conn", "psnr", "ssim", "psnr_unmixed", "warp_error"}
 
 
 def test_figures_per_method(tmp_path: Path) -> None:
