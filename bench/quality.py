@@ -50,9 +50,9 @@ from plateforge.models import ParamValue
 from plateforge.server.device import configure_threads, pick_device
 from plateforge.server.evaluation.cleanup import CleanupScene
 from plateforge.server.evaluation.matte import bench_matte
-from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.evaluation.relight import METRICS as RELIGHT_METRICS
 from plateforge.server.evaluation.relight import bench_look, bench_relight
+from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.modelcard import load_weights
 from plateforge.server.nets.unet import UNet
 from plateforge.server.training import TrainConfig, net_config_for, train

@@ -56,11 +56,11 @@ from plateforge.models import ParamValue
 from plateforge.relit import AOV_CHANNELS, RelitShot, make_relit_shot
 from plateforge.server.device import pick_device
 from plateforge.server.evaluation.colour import delta_e2000_image
+from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.inference.tiling import run_on_frame_arrays
 from plateforge.server.modelcard import load_weights
 from plateforge.server.nets.unet import UNet
 from plateforge.server.tools.relight_classical import fit_transform
-from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.training import TrainConfig, net_config_for, train
 
 __all__ = [

@@ -58,12 +58,12 @@ __all__ = [
     "check_same_size",
     "decode_planes",
     "encode_planes",
+    "focus_window",
+    "join_batches",
     "load_training_data",
     "random_holes",
     "read_planes",
     "validation_window",
-    "focus_window",
-    "join_batches",
 ]
 
 #: Channels read from every image source, in this order.
