@@ -44,13 +44,15 @@ from typing import Any
 
 import torch
 
+from plateforge.cli.train import parse_param
 from plateforge.manifests import Source, write_manifest
-from plateforge.server.device import pick_device
+from plateforge.models import ParamValue
+from plateforge.server.device import configure_threads, pick_device
 from plateforge.server.evaluation.cleanup import CleanupScene
 from plateforge.server.evaluation.matte import bench_matte
 from plateforge.server.evaluation.relight import METRICS as RELIGHT_METRICS
-from plateforge.server.evaluation.relight import MSE_WEIGHT as RELIGHT_MSE_WEIGHT
 from plateforge.server.evaluation.relight import bench_look, bench_relight
+from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.modelcard import load_weights
 from plateforge.server.nets.unet import UNet
 from plateforge.server.training import TrainConfig, net_config_for, train
@@ -63,21 +65,14 @@ def write_dataset(folder: Path, roles: dict[str, str], name: str) -> Path:
     return write_manifest(folder / "dataset.toml", name=name, sources=sources)
 
 
+def parse_params(texts: list[str]) -> dict[str, ParamValue]:
+    """``--param key=value`` overrides, parsed as ``plateforge train`` parses them."""
+    return dict(parse_param(t) for t in texts)
+
+
 def cleanup_config(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        mode="cleanup",
-        size=args.size,
-        steps=args.steps,
-        batch=args.batch,
-        crop=args.crop,
-        # --quick: a few steps with no warm-up at 2e-3 (and the MSE term) jump off the classical start.
-        lr=min(args.lr, 2e-4) if args.quick else args.lr,
-        warmup=min(50, args.steps // 10),
-        checkpoint_every=10**6,
-        preview_every=10**6,
-        validation_every=10**6,
-        device=args.device,
-    )
+    """What ``plateforge train --tool cleanup --steps N`` (plus ``--param``) gives a user."""
+    return bench_config("cleanup", steps=args.steps, device=args.device, params=args.params)
 
 
 def cleanup(args: argparse.Namespace, seed: int, work: Path) -> dict[str, dict[str, float]]:
@@ -173,6 +168,12 @@ def summary(report: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _config_summary(tool: str, args: argparse.Namespace) -> dict[str, Any]:
+    config = bench_config(tool, steps=args.steps, device=args.device, params=args.params).to_dict()
+    keep = ("mode", "size", "batch", "crop", "lr", "warmup", "ssim_weight", "mse_weight", "exposure_jitter")
+    return {k: config[k] for k in keep}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--shots", type=int, default=3, help="synthetic shots, seeds 0..N-1 (default 3)")
@@ -180,19 +181,29 @@ def main(argv: list[str] | None = None) -> int:
         "--tools", default="cleanup,matte,relight,look", help="tools to measure (default cleanup,matte,relight,look)"
     )
     parser.add_argument("--steps", type=int, default=600, help="training steps per shot (default 600)")
-    parser.add_argument("--size", default="small", help="net size (default small)")
-    parser.add_argument("--crop", type=int, default=96, help="training crop (default 96)")
-    parser.add_argument("--batch", type=int, default=8, help="training batch (default 8)")
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a training config field on top of the tool's defaults, as plateforge train --param takes it "
+        "(for tuning on tune seeds only; reported figures use the defaults); repeatable",
+    )
     parser.add_argument("--frames", type=int, default=24, help="frames a shot (default 24)")
     parser.add_argument("--width", type=int, default=480)
     parser.add_argument("--height", type=int, default=270)
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
+    parser.add_argument(
+        "--keys", default="1,2,4,8", help="relight and look: keyframe counts K to measure (default 1,2,4,8)"
+    )
     parser.add_argument("--quick", action="store_true", help="one tiny shot, a few steps (checks the plumbing)")
     args = parser.parse_args(argv)
     if args.quick:
         args.shots, args.steps, args.frames, args.width, args.height = 1, 4, 5, 160, 96
-        args.crop, args.batch = 48, 2
+        args.param = ["batch=2", *args.param]
+    args.params = parse_params(args.param)
+    args.keys = tuple(int(k) for k in str(args.keys).split(",") if k)
+    configure_threads()  # as the server does: the cores this process may use, or $PLATEFORGE_TORCH_THREADS
     tools = [t for t in args.tools.split(",") if t]
     unknown = sorted(set(tools) - set(SUMMARY_METRICS))
     if unknown:
@@ -221,15 +232,11 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "shots": args.shots,
         "shot_size": [args.width, args.height, args.frames],
-        "train": {"steps": args.steps, "size": args.size, "crop": args.crop, "batch": args.batch, "lr": args.lr},
-        "cleanup_train": {
-            "marker_holes": cleanup_config(args).marker_holes,
-            "soft_holes": cleanup_config(args).soft_holes,
-            "mse_weight": cleanup_config(args).loss_mse_weight,
-        },
+        "train": {"steps": args.steps, "params": args.params},
+        # The config of every tool's run (steps and device aside, what `plateforge train --tool X` gives).
+        "train_configs": {tool: _config_summary(tool, args) for tool in tools},
         "quick": args.quick,
         "relight_metrics": RELIGHT_METRICS,
-        "relight_train": {"mse_weight": RELIGHT_MSE_WEIGHT, "exposure_jitter": 0.0},
         "seconds": round(time.monotonic() - started, 1),
     }
     print(json.dumps(report, indent=2))

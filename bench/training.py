@@ -36,8 +36,9 @@ import numpy as np
 import torch
 
 from plateforge.manifests import Source, write_manifest
-from plateforge.server.device import pick_device
+from plateforge.server.device import configure_threads, pick_device
 from plateforge.server.evaluation.cleanup import CleanupScene
+from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.nets.unet import SIZES, UNet
 from plateforge.server.training import TrainConfig
 from plateforge.server.training.checkpoints import list_checkpoints, load_checkpoint
@@ -55,22 +56,15 @@ def write_dataset(shot: Shot, folder: Path) -> Path:
 
 
 def config_for(args: argparse.Namespace, size: str, steps: int, **changes: Any) -> TrainConfig:
-    fields: dict[str, Any] = {
-        "mode": "cleanup",
-        "size": size,
-        "steps": steps,
-        "batch": args.batch,
-        "crop": args.crop,
-        "lr": args.lr,
-        "warmup": min(50, steps // 10),
-        "checkpoint_every": 10**6,
-        "preview_every": 10**6,
-        "validation_every": 10**6,
-        "device": args.device,
-        "seed": args.seed,
-    }
-    fields.update(changes)
-    return TrainConfig(**fields)
+    """What ``plateforge train --tool cleanup --steps N --size SIZE`` gives (the tool's defaults),
+    with --crop/--batch/--lr only when given, and the bookkeeping this bench needs (``changes``)."""
+    params: dict[str, Any] = {"size": size, "seed": args.seed, "preview_every": 10**6, **changes}
+    params.setdefault("checkpoint_every", 10**6)
+    params.setdefault("validation_every", 10**6)
+    for name in ("crop", "batch", "lr"):
+        if getattr(args, name) is not None:
+            params[name] = getattr(args, name)
+    return bench_config("cleanup", steps=steps, device=args.device, params=params)
 
 
 def steps_per_second(args: argparse.Namespace, manifest: Path, size: str, out: Path) -> dict[str, Any]:
@@ -147,14 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=600, help="steps of the time-to-beat run (default 600)")
     parser.add_argument("--eval-every", type=int, default=50, help="steps between scored checkpoints (default 50)")
     parser.add_argument("--speed-steps", type=int, default=10, help="timed steps per size (default 10)")
-    parser.add_argument("--crop", type=int, default=96, help="crop side (default 96)")
-    parser.add_argument("--batch", type=int, default=8, help="crops per step (default 8)")
-    parser.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default 2e-3)")
+    parser.add_argument("--crop", type=int, default=None, help="crop side (default: the cleanup tool's)")
+    parser.add_argument("--batch", type=int, default=None, help="crops per step (default: the cleanup tool's)")
+    parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the cleanup tool's)")
     parser.add_argument("--frames", type=int, default=24, help="frames of the shot (default 24)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shot and the run (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
     parser.add_argument("--quick", action="store_true", help="a tiny shot, few steps, small preset only")
     args = parser.parse_args(argv)
+    configure_threads()  # as the server does
     unknown = [s for s in args.sizes.split(",") if s not in SIZES]
     if unknown:
         parser.error(f"unknown sizes {unknown}; known: {sorted(SIZES)}")
@@ -188,14 +183,14 @@ def main(argv: list[str] | None = None) -> int:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "shot": {"width": width, "height": height, "frames": args.frames, "seed": args.seed},
-        "crop": args.crop,
-        "batch": args.batch,
-        "lr": args.lr,
-        # The cleanup defaults that made the learned cleanup win (plateforge.server.training.config).
+        "crop": config_for(args, "small", 1).crop,
+        "batch": config_for(args, "small", 1).batch,
+        "lr": config_for(args, "small", 1).lr,
+        # The cleanup tool's defaults (plateforge.server.training.defaults) this bench trains with.
         "cleanup": {
             k: v
             for k, v in config_for(args, "small", 1).to_dict().items()
-            if k in ("marker_holes", "soft_holes", "mse_weight", "ssim_weight", "holes_per_frame")
+            if k in ("marker_holes", "soft_holes", "mse_weight", "ssim_weight", "holes_per_frame", "warmup")
         },
         "mse_weight_used": config_for(args, "small", 1).loss_mse_weight,
         "quick": args.quick,

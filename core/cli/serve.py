@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="most GiB of trained models kept loaded; least recently used ones are unloaded (default 8)",
     )
     parser.add_argument("--device", default="auto", help="torch device: auto, cpu, cuda, cuda:N (default auto)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch CPU threads (default: $PLATEFORGE_TORCH_THREADS, else the cores this process may use)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -137,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         from plateforge.server.app import ServerConfig, serve
         from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS
-        from plateforge.server.device import pick_device
+        from plateforge.server.device import configure_threads, pick_device
         from plateforge.server.limits import StreamLimits
         from plateforge.server.roots import data_roots_from_env
     except ImportError as error:
@@ -151,6 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise UsageError(str(error)) from None
     logging.getLogger("plateforge").setLevel(args.log_level)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_threads(args.threads)
     config = ServerConfig(
         host=args.host,
         port=args.port,

@@ -15,7 +15,10 @@ shot's every pixel counts):
   is the sum of ``|phi_result - phi_truth|``, divided by 1000.
 
 Composites are scored with :func:`plateforge.metrics.psnr` and :func:`plateforge.metrics.ssim`
-against the exact replacement (:meth:`~plateforge.dailies.MatteShot.composite`).
+against the exact replacement (:meth:`~plateforge.dailies.MatteShot.composite`): ``psnr`` and
+``ssim`` for the composite the tool delivers (its clamped foreground over the background),
+``psnr_unmixed`` for the same alpha composited by the plain unmix ``plate - (1 - alpha) *
+(clean - background)``.
 
 :func:`warp_error` is temporal stability: for each pair of consecutive frames, the previous
 alpha is warped onto the next with the subject's exact motion (known from the shot), and the
@@ -46,6 +49,7 @@ from plateforge.exr import write_exr
 from plateforge.frames import Frame
 from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr, ssim
+from plateforge.models import ParamValue
 from plateforge.server.tools import matte_classical
 from plateforge.server.tools.base import ToolCall, ToolModule
 
@@ -204,7 +208,7 @@ def _run_tool(tool: ToolModule, state: object, shot: MatteShot, index: int) -> n
 
 def _score(shot: MatteShot, alphas: Mapping[int, np.ndarray], frames: Sequence[int]) -> dict[str, float]:
     """The figures of one method over ``frames`` (indices, consecutive runs used for warp_error)."""
-    sums: dict[str, list[float]] = {k: [] for k in ("sad", "mse", "grad", "conn", "psnr", "ssim")}
+    sums: dict[str, list[float]] = {k: [] for k in ("sad", "mse", "grad", "conn", "psnr", "ssim", "psnr_unmixed")}
     for index in frames:
         alpha, truth = alphas[index], shot.alpha(index)
         sums["sad"].append(sad(alpha, truth))
@@ -218,6 +222,12 @@ def _score(shot: MatteShot, alphas: Mapping[int, np.ndarray], frames: Sequence[i
         value = psnr(over, exact)
         sums["psnr"].append(value if math.isfinite(value) else 100.0)
         sums["ssim"].append(ssim(over, exact))
+        # The same alpha composited by the plain unmix, no clamp and no zero where alpha is 0:
+        # plate - (1 - alpha) * (clean - background). Kept beside ``psnr`` so a shot where the
+        # tool's clamped foreground loses light (issue 16.4: shadows, bounce) shows as a gap.
+        unmixed = plate - (1.0 - alpha[:, :, None]) * (clean - shot.backgrounds[index].stack(_RGB))
+        value = psnr(unmixed, exact)
+        sums["psnr_unmixed"].append(value if math.isfinite(value) else 100.0)
     figures = {k: float(np.mean(v)) for k, v in sums.items()}
     pairs = [(a, a + 1) for a in frames if a + 1 in frames]
     figures["warp_error"] = float(
@@ -240,19 +250,16 @@ def evaluate_matte(
     steps: int = 400,
     device: str = "auto",
     work_dir: Path,
-    size: str = "small",
-    crop: int = 96,
-    batch: int = 8,
-    lr: float = 2e-3,
-    seed: int = 0,
+    params: Mapping[str, ParamValue] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Figures per method (``"classical"``, ``"learned"``), lower-case metric names (see the
     module doc), over the shot's frames that are not keyframes. The learned matte is trained for
     ``steps`` on the ``keyframes`` (frame indices; their true alphas are its keyframe mattes) in
-    ``work_dir``; its figures include ``train_seconds``."""
+    ``work_dir``, with the config a user's ``plateforge train --tool matte`` gets (plus ``params``,
+    as ``--param`` would add them); its figures include ``train_seconds``."""
+    from plateforge.server.evaluation.runs import bench_config
     from plateforge.server.tools.learned import tool_module_for
-    from plateforge.server.training import TrainConfig, train
-    from plateforge.server.training.matting import LOSS_SETTINGS
+    from plateforge.server.training import train
 
     keys = sorted({int(k) for k in keyframes})
     bad = [k for k in keys if not 0 <= k < len(shot)]
@@ -263,24 +270,7 @@ def evaluate_matte(
         raise UsageError("every frame is a keyframe: nothing is left to evaluate")
     work_dir = Path(work_dir)
     manifest = write_matte_dataset(shot, work_dir / "dataset", keys)
-    config = TrainConfig(
-        mode="matte",
-        tool="matte",
-        name="matte-eval",
-        size=size,
-        steps=steps,
-        batch=batch,
-        crop=crop,
-        lr=lr,
-        warmup=min(50, max(1, steps // 10)),
-        checkpoint_every=max(steps, 1),
-        preview_every=max(steps, 1),
-        validation_every=max(steps, 1),
-        seed=seed,
-        device=device,
-        mse_weight=LOSS_SETTINGS["mse_weight"],
-        ssim_weight=LOSS_SETTINGS["ssim_weight"],
-    )
+    config = bench_config("matte", steps=steps, device=device, params=params)
     started = time.monotonic()
     result = train(config, manifest_path=manifest, out_dir=work_dir / "run", resume=False)
     train_seconds = time.monotonic() - started
@@ -314,8 +304,5 @@ def bench_matte(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[
         steps=int(args.steps),
         device=str(args.device),
         work_dir=work_dir,
-        size=str(args.size),
-        crop=int(args.crop),
-        batch=int(args.batch),
-        lr=float(args.lr),
+        params=getattr(args, "params", None),
     )

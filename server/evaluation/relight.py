@@ -31,14 +31,9 @@ Training runs through :func:`plateforge.server.training.train` on EXR files and 
 manifest, like any job. The trainer holds the last pair of a manifest out for validation; so that
 all K keys are trained on, the manifest also lists a copy of the last key pair under a later frame
 number, which becomes the validation frame (a smoke check of a training frame, not an unseen
-one; the score that matters is the one here, on the non-key frames). Augmentation: flips only.
-Exposure jitter is off because neither target is homogeneous in exposure (the practical's
-emission, and the grade's offset and power, do not scale with the plate); measured, jitter cost
-the AOV net 4.6 dB tonemapped on the relight (shot 0, K = 4). The loss adds
-:data:`MSE_WEIGHT` times the squared error (on encoded values) to the default L1 + SSIM: L1 alone
-under-fits the rare bright pixels (the key light's gain on plate highlights came out at half its
-true value), which squared error, like PSNR, does not forgive (shot 0, K = 4: +2.0 dB
-scene-linear).
+one; the score that matters is the one here, on the non-key frames). The training settings are
+the tool's defaults, those ``plateforge train --tool relight`` (or ``look``) gives a user
+(:data:`plateforge.server.training.defaults.TOOL_DEFAULTS` says why each value).
 """
 
 from __future__ import annotations
@@ -57,9 +52,11 @@ from plateforge.exr import write_exr
 from plateforge.frames import Frame
 from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr
+from plateforge.models import ParamValue
 from plateforge.relit import AOV_CHANNELS, RelitShot, make_relit_shot
 from plateforge.server.device import pick_device
 from plateforge.server.evaluation.colour import delta_e2000_image
+from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.inference.tiling import run_on_frame_arrays
 from plateforge.server.modelcard import load_weights
 from plateforge.server.nets.unet import UNet
@@ -69,7 +66,6 @@ from plateforge.server.training import TrainConfig, net_config_for, train
 __all__ = [
     "KEYS",
     "METRICS",
-    "MSE_WEIGHT",
     "RelightScene",
     "bench_look",
     "bench_relight",
@@ -80,8 +76,6 @@ __all__ = [
 
 #: The keyframe counts measured.
 KEYS = (1, 2, 4, 8)
-#: Weight of the squared-error term the learned methods train with (see the module doc).
-MSE_WEIGHT = 4.0
 #: What the figures are, in words (bench/quality.py puts this in its settings).
 METRICS = {
     "psnr": "dB, scene-linear R, G, B, peak 1.0, no clipping; mean over the non-key frames",
@@ -180,23 +174,11 @@ class RelightScene:
 
 
 def _config(args: argparse.Namespace, tool: str, channels: Sequence[str]) -> TrainConfig:
-    return TrainConfig(
-        mode="pairs",
-        tool=tool,
-        input_channels=tuple(channels),
-        size=getattr(args, "size", "small"),
-        steps=args.steps,
-        batch=args.batch,
-        crop=args.crop,
-        lr=args.lr,
-        warmup=min(50, args.steps // 10),
-        exposure_jitter=0.0,
-        mse_weight=MSE_WEIGHT,
-        checkpoint_every=10**6,
-        preview_every=10**6,
-        validation_every=10**6,
-        device=args.device,
-    )
+    """What ``plateforge train --tool TOOL --steps N`` gives (``--param input_channels=...`` for AOVs)."""
+    params: dict[str, ParamValue] = {**(getattr(args, "params", None) or {})}
+    if tuple(channels) != RGB:
+        params["input_channels"] = ",".join(channels)
+    return bench_config(tool, steps=int(args.steps), device=str(args.device), params=params)
 
 
 def _train(
@@ -214,9 +196,8 @@ def _train(
     return {**figures, "train_seconds": round(seconds, 1), "train_steps": args.steps}
 
 
-def _bench(
-    args: argparse.Namespace, seed: int, work_dir: Path, target: Target, keys: Sequence[int] = KEYS
-) -> dict[str, Any]:
+def _bench(args: argparse.Namespace, seed: int, work_dir: Path, target: Target) -> dict[str, Any]:
+    keys: Sequence[int] = getattr(args, "keys", None) or KEYS
     shot = make_relit_shot(width=args.width, height=args.height, frames=args.frames, seed=seed)
     scene = RelightScene(shot, target)
     work = Path(work_dir)

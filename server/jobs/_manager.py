@@ -181,8 +181,8 @@ def build_config(
         raise UsageError(f"training config: unknown field(s) {shown(unknown)}; known fields: {sorted(fields)}")
     values: dict[str, Any] = {k: check_override(k, v) for k, v in overrides.items()}
     values.setdefault("mode", {"cleanup": "cleanup", "matte": "matte", "generative-fill": "lora"}.get(tool, "pairs"))
+    values["tool"] = tool  # before the defaults: they are per tool (relight and look differ from "pairs")
     values = with_mode_defaults(values)
-    values["tool"] = tool
     if model_name:
         values["name"] = model_name
     values["device"] = device

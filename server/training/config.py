@@ -31,6 +31,7 @@ from typing import Any, Final, Literal, get_args
 
 from plateforge.errors import UsageError
 from plateforge.server.nets.unet import SIZES
+from plateforge.server.training.defaults import CLEANUP_MSE_WEIGHT, MATTE_LOSS_SETTINGS, with_tool_defaults
 
 __all__ = [
     "CLEANUP_MSE_WEIGHT",
@@ -50,24 +51,14 @@ AmpMode = Literal["auto", "on", "off"]
 SCHEMA: Final = "plateforge.trainconfig/1"
 #: Schemas :meth:`TrainConfig.from_dict` reads; anything else is refused with this list.
 KNOWN_SCHEMAS: Final = (SCHEMA,)
-#: The MSE weight of "cleanup" runs (``mse_weight`` None). On the bench shots (seeds 0, 1, 2; 600
-#: steps) L1 + SSIM alone tied cleanup-classical in PSNR inside the mask; 10 * MSE won on shots 0
-#: and 1 (+0.19, +0.20 dB) and lost shot 2 (-0.04); 30 * MSE won all three (+0.37, +0.31, +0.05).
-CLEANUP_MSE_WEIGHT: Final = 30.0
-#: Loss fields a "matte" run starts from where it gives none of its own (mostly squared error, no
-#: SSIM: L1 pins a net that starts as the classical key; plateforge.server.training.matting, step 4).
-MATTE_LOSS_SETTINGS: Final[Mapping[str, float]] = {"mse_weight": 40.0, "ssim_weight": 0.0}
 
 
 def with_mode_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
-    """``given`` TrainConfig fields plus their mode's own defaults for the fields they leave out.
-    Every way a run's config is assembled (training jobs, ``python -m
-    plateforge.server.training.run``) goes through here, so a mode trains alike whichever starts it."""
-    values = dict(given)
-    if values.get("mode") == "matte":
-        for name, value in MATTE_LOSS_SETTINGS.items():
-            values.setdefault(name, value)
-    return values
+    """``given`` TrainConfig fields plus their tool's own defaults for the fields they leave out
+    (:func:`plateforge.server.training.defaults.with_tool_defaults`). Every way a run's config is
+    assembled (training jobs, ``python -m plateforge.server.training.run``, the quality bench)
+    goes through here, so a tool trains alike whichever starts it."""
+    return with_tool_defaults(given)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ __all__ = [
     "check_same_size",
     "decode_planes",
     "encode_planes",
+    "focus_window",
+    "join_batches",
     "load_training_data",
     "random_holes",
     "read_planes",
@@ -143,6 +145,14 @@ class TrainingData:
     held_out: bool
     #: Every file read, with its verified hash and licence terms.
     sources: tuple[SourceFile, ...]
+    #: What the validation data is, in words, for the model card ("" : said from ``held_out``).
+    validation_note: str = ""
+
+    @property
+    def validation_kind(self) -> str:
+        if self.validation_note:
+            return self.validation_note
+        return "held-out frame" if self.held_out else "fixed crops of the training frame"
 
     @property
     def in_channels(self) -> int:
@@ -242,6 +252,29 @@ def validation_window(config: TrainConfig, frame: TrainFrame) -> Batch:
     top, left = (frame.height - height) // 2, (frame.width - width) // 2
     rng = np.random.default_rng([config.seed, 2])
     return _assemble(config, rng, [_window(frame, top, left, height, width)])
+
+
+def focus_window(config: TrainConfig, frame: TrainFrame) -> Batch:
+    """A window of at most ``validation_size`` a side centred on the frame's ``focus`` (where the
+    loss counts: holes, an edge), or its middle when it has none."""
+    side_h, side_w = min(frame.height, config.validation_size), min(frame.width, config.validation_size)
+    if frame.focus is not None and frame.focus.size:
+        ys, xs = np.divmod(frame.focus, frame.width)
+        cy, cx = int(np.median(ys)), int(np.median(xs))
+    else:
+        cy, cx = frame.height // 2, frame.width // 2
+    top = min(max(0, cy - side_h // 2), frame.height - side_h)
+    left = min(max(0, cx - side_w // 2), frame.width - side_w)
+    return _assemble(config, np.random.default_rng([config.seed, 2]), [_window(frame, top, left, side_h, side_w)])
+
+
+def join_batches(batches: Sequence[Batch]) -> Batch:
+    """One batch of every image of ``batches`` (all of one window size)."""
+    return Batch(
+        torch.cat([b.inputs for b in batches]),
+        torch.cat([b.target for b in batches]),
+        torch.cat([b.weight for b in batches]),
+    )
 
 
 # -- crops ----------------------------------------------------------------------------------------

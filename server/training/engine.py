@@ -55,6 +55,7 @@ from plateforge.server.training.distributed import Group
 from plateforge.server.training.guided import load_guided_data
 from plateforge.server.training.loss import training_loss
 from plateforge.server.training.matting import load_matte_data
+from plateforge.server.training.selection import Best
 
 __all__ = ["TrainProgress", "TrainResult", "draw_loss_curve", "net_config_for", "train"]
 
@@ -184,6 +185,7 @@ def train(
     scaler = torch.amp.GradScaler("cuda", enabled=amp)  # type: ignore[attr-defined,unused-ignore]
     validation = data.validation.to(device)
     identity = _psnr(validation, _baseline(config, validation))
+    best = Best.start(identity)  # model selection: the untrained net (the classical tool) is step 0
 
     # 4. Resume.
     step, losses, val_psnr = 0, [], None
@@ -196,7 +198,9 @@ def train(
         _set_torch_rng(resumed.rng)
         if amp and resumed.state.get("scaler"):
             scaler.load_state_dict(resumed.state["scaler"])
-        step, losses, val_psnr = resumed.step, list(resumed.state["losses"]), resumed.state["val_psnr"]
+        step, val_psnr = resumed.step, resumed.state["val_psnr"]
+        losses = [math.nan if v is None else float(v) for v in resumed.state["losses"]]
+        best = Best.resume(out / "best", start_score=identity, upto=step)
     start_step = step
     last_checkpoint = resumed.path if resumed is not None else None
 
@@ -210,7 +214,7 @@ def train(
             "sampler": samplers[0],
             "samplers": samplers,
             "scaler": scaler.state_dict() if amp else {},
-            "losses": losses,
+            "losses": [v if math.isfinite(v) else None for v in losses],  # JSON: no NaN
             "val_psnr": val_psnr if val_psnr is not None and math.isfinite(val_psnr) else None,  # JSON: no NaN
         }
         return checkpoints.save_checkpoint(
@@ -241,18 +245,24 @@ def train(
             output, batch.target, batch.weight, ssim_weight=config.ssim_weight, mse_weight=config.loss_mse_weight
         )
         optimizer.zero_grad(set_to_none=True)
-        scaled: torch.Tensor = scaler.scale(terms.total)
-        scaled.backward()  # type: ignore[no-untyped-call,unused-ignore]
-        if config.grad_clip > 0:
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
-        scaler.step(optimizer)
-        scaler.update()
-        losses.append(float(terms.total.detach()))
+        loss = float(terms.total.detach())
+        # A diverged step (loss NaN or Inf: a learning rate far too high) changes nothing: the
+        # weights keep their last finite state, and model selection still has step 0 to publish.
+        if math.isfinite(loss) or amp:  # under AMP the scaler itself skips non-finite steps
+            scaled: torch.Tensor = scaler.scale(terms.total)
+            scaled.backward()  # type: ignore[no-untyped-call,unused-ignore]
+            if config.grad_clip > 0:
+                scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+        losses.append(loss)
 
         last = step == config.steps
         if ranks.is_main and (step % config.validation_every == 0 or last):
             val_psnr = _psnr(validation, _predict(net, validation, amp))
+            if best.offer(step, val_psnr, net.state_dict):
+                best.save(out / "best")
         if ranks.is_main and (step % config.preview_every == 0 or last):
             _write_previews(out, validation, _predict(net, validation, amp), losses)
         if step % config.checkpoint_every == 0 or last:
@@ -268,6 +278,7 @@ def train(
         last_checkpoint = save() or checkpoint_dir / checkpoints.checkpoint_name(step)
     if val_psnr is None:
         val_psnr = _psnr(validation, _predict(net, validation, amp))
+        best.offer(step, val_psnr, net.state_dict)
 
     # 6. Export (rank 0; the others wait, so every rank returns with the model on disk).
     model_dir = out / "model"
@@ -281,9 +292,12 @@ def train(
             val_psnr=val_psnr,
             identity=identity,
             step=step,
+            best=best,
             world_size=ranks.world_size,
         )
-        save_model(model_dir, tensors=net.state_dict(), card=card)
+        # The best checkpoint by validation, or the untrained net (the classical tool) if none beat it.
+        published = best.state_dict(lambda: UNet(net_config, seed=config.seed).state_dict())
+        save_model(model_dir, tensors=published, card=card)
     ranks.barrier()
     return TrainResult(
         steps=step,
@@ -356,10 +370,13 @@ def _hwc(encoded: torch.Tensor) -> Iterator[np.ndarray]:
 
 
 def _psnr(batch: Batch, encoded: torch.Tensor) -> float:
-    """Mean PSNR (dB, scene-linear) of ``encoded`` against the batch's target, where its weight says."""
+    """Mean PSNR (dB, scene-linear) of ``encoded`` against the batch's target, where its weight
+    says; -inf when the output is not finite (a diverged net: never the one selected)."""
     values = []
     weights = batch.weight[:, 0].cpu().numpy()
     for result, truth, weight in zip(_hwc(encoded), _hwc(batch.target), weights, strict=True):
+        if not np.isfinite(result).all():  # decoded: a finite encoded value can still overflow
+            return -math.inf
         if weight.sum() <= 0:
             continue
         values.append(psnr(result, truth, mask=weight))
@@ -425,6 +442,7 @@ def _card(
     val_psnr: float,
     identity: float,
     step: int,
+    best: Best,
     world_size: int = 1,
 ) -> ModelCard:
     """The exported model's card: contract, sources with hashes and licences, config, finite metrics."""
@@ -479,12 +497,18 @@ def _card(
         aovs = f", plus {', '.join(extra)} (AOVs, as rendered)" if extra else ""
         inputs = (InputSpec("plate", f"The plate, R, G, B scene-linear{aovs}.", channels=channels),)
         outputs = (OutputSpec("image", "The plate with the learned change applied.", rgb),)
+    start = "classical" if config.mode in ("cleanup", "matte") else "identity"
     metrics: dict[str, Any] = {
         "final_loss": final_loss,
         "val_psnr": val_psnr,
-        "classical_psnr" if config.mode in ("cleanup", "matte") else "identity_psnr": identity,
+        f"{start}_psnr": identity,
         "steps": step,
-        "validation": "held-out frame" if data.held_out else "fixed crops of the training frame",
+        "validation": data.validation_kind,
+        # Model selection (plateforge.server.training.selection): the published weights are those
+        # of selected_step (0: the untrained net, i.e. the classical tool, which no checkpoint beat).
+        f"{start}_val_psnr": best.start_score,
+        "selected_step": best.step,
+        "selected_val_psnr": best.score,
     }
     metrics = {k: v for k, v in metrics.items() if not isinstance(v, float) or math.isfinite(v)}
     sources = tuple(
@@ -493,7 +517,7 @@ def _card(
     )
     return ModelCard(
         name=config.name or f"{data.dataset}-{config.model_tool}",
-        version=f"step{step}",
+        version=f"step{best.step}",
         tool=config.model_tool,
         net=NetSpec(arch, net_config.to_dict()),
         description=description,

@@ -30,9 +30,12 @@ to turn that fill into the plate it removed. Read top to bottom:
    of that frame. It adds a sample of the real task: the real mask classically filled, the fix
    as target, the loss under the mask (weighted by it), repeated as often as a frame's hole
    patterns, so a few fixed frames teach what the shot's rig hides and the holes cannot.
-6. **Validation**: the last frame's patterns are held out (a centred window of the first one);
-   its classical fill's PSNR is the baseline the trained net has to beat, measured on the same
-   pixels.
+6. **Validation** (model selection keeps the checkpoint, the classical fill included, that does
+   best on it): the last frame is held out, and the user's own mask is copied onto it
+   (:data:`VALIDATION_COPIES` times, moved to where the roto is clear, its neighbours' rotos moved
+   alike so the rig keeps its motion), each copy classically filled as a real rig would be. The
+   net is scored on the truth under those copies: the case it will meet, shaped like it. A shot
+   without a roto falls back to the frame's random hole patterns.
 """
 
 from __future__ import annotations
@@ -51,10 +54,13 @@ from plateforge.server.tools.cleanup_classical import Neighbour, align_neighbour
 from plateforge.server.training.config import TrainConfig
 from plateforge.server.training.data import (
     RGB,
+    Batch,
     TrainFrame,
     TrainingData,
     check_same_size,
     encode_planes,
+    focus_window,
+    join_batches,
     random_holes,
     read_planes,
     validation_window,
@@ -172,10 +178,18 @@ def load_guided_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> 
             frame_samples += [fixed] * config.holes_per_frame
         samples.append(frame_samples)
     if len(samples) >= 2:
-        # The first of the held-out frame's patterns with holes inside the window (small markers may miss it).
+        k = len(numbers) - 1
+        near = [j for j, n in enumerate(numbers) if j != k and abs(n - numbers[k]) <= config.temporal_radius]
+        near.sort(key=lambda j: (abs(numbers[j] - numbers[k]), numbers[j]))
+        moved = _mask_shaped(config, plates[k], masks[k], [(plates[j], masks[j]) for j in near], numbers[k])
+        training = tuple(s for frame in samples[:-1] for s in frame)
+        if moved is not None:
+            validation, note = moved
+            return TrainingData(config.mode, manifest.name, training, validation, True, tuple(used), note)
+        # No roto to copy: the first of the held-out frame's patterns with holes inside the window
+        # (small markers may miss it).
         windows = [validation_window(config, sample) for sample in samples[-1]]
         validation = next((w for w in windows if float(w.weight.sum()) > 0), windows[0])
-        training = tuple(s for frame in samples[:-1] for s in frame)
     else:  # one frame: hold out its first pattern (a smoke check, said so in the card)
         if config.holes_per_frame < 2:
             raise ManifestError(
@@ -185,6 +199,70 @@ def load_guided_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> 
         validation = validation_window(config, samples[0][0])
         training = tuple(samples[0][1:])
     return TrainingData(config.mode, manifest.name, training, validation, len(samples) >= 2, tuple(used))
+
+
+#: Copies of the shot's mask, moved to clear parts of the held-out frame, that validation scores.
+VALIDATION_COPIES = 4
+#: Candidate moves tried per copy; the ones whose copy overlaps the roto and leaves the frame least win.
+_CANDIDATE_MOVES = 48
+
+
+def _shifted(mask: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``mask`` moved by whole pixels, zeros where it moved in from outside."""
+    height, width = mask.shape
+    out = np.zeros_like(mask)
+    src_y, dst_y = slice(max(0, -dy), min(height, height - dy)), slice(max(0, dy), min(height, height + dy))
+    src_x, dst_x = slice(max(0, -dx), min(width, width - dx)), slice(max(0, dx), min(width, width + dx))
+    out[dst_y, dst_x] = mask[src_y, src_x]
+    return out
+
+
+def _mask_shaped(
+    config: TrainConfig,
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    neighbours: Sequence[Neighbour],
+    number: int,
+) -> tuple[Batch, str] | None:
+    """Validation on holes shaped like the user's actual mask: the held-out frame's roto (and, moved
+    the same way, its neighbours' rotos: the rig's shape, thickness and motion) moved to
+    :data:`VALIDATION_COPIES` places where the roto is clear, each classically filled, the truth
+    under it known. None when the frame has no roto to copy."""
+    height, width = mask.shape
+    if float(mask.sum()) < 1.0:
+        return None
+    rng = np.random.default_rng([config.seed, 5])
+    grown = cv2.dilate((mask > 0).astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    area = float(mask.sum())
+    scored = []
+    for _ in range(_CANDIDATE_MOVES):
+        dx, dy = int(rng.integers(-width // 2, width // 2 + 1)), int(rng.integers(-height // 2, height // 2 + 1))
+        moved = _shifted(mask, dx, dy)
+        lost = area - float(moved.sum())
+        scored.append((float(moved[grown].sum()) + lost, dx, dy))
+    scored.sort()
+    matrices = align_neighbours(rgb, mask, neighbours)
+    windows = []
+    for _, dx, dy in scored[:VALIDATION_COPIES]:
+        holes = _shifted(mask, dx, dy) * (mask <= 0)
+        if float(holes.sum()) < 1.0:
+            continue
+        cut = [(n_rgb, np.maximum(n_mask, _shifted(n_mask, dx, dy))) for n_rgb, n_mask in neighbours]
+        fill = fill_plate(rgb, np.maximum(mask, holes), cut, matrices)
+        planes = guide_planes(rgb, np.maximum(mask, holes), fill.rgb, fill.shown).transpose(2, 0, 1)
+        frame = TrainFrame(
+            number=number,
+            image=encode_planes(planes),
+            target=encode_planes(np.ascontiguousarray(rgb.transpose(2, 0, 1))),
+            mask=holes.astype(np.float32),
+            light_channels=LIGHT_CHANNELS,
+            focus=np.flatnonzero(holes > 0),
+        )
+        windows.append(focus_window(config, frame))
+    if not windows:
+        return None
+    note = f"held-out frame {number}: {len(windows)} copies of its mask moved to where the roto is clear"
+    return join_batches(windows), note
 
 
 def _fixed(

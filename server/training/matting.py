@@ -27,8 +27,10 @@ every other frame. Read top to bottom:
    that flips with any change, so L1 alone pins the net at the key (measured: a single batch,
    50 Adam steps, L1 did not move off the key's 0.0316; with squared error weighted 40 it fell to
    0.017). Squared error pulls hardest where the key is most wrong: soft edges and hair.
-5. **Validation**: a window around the edge of the last keyframe (a training frame: keyframes are
-   too few to hold one out; the card says so), whose classical key is the baseline.
+5. **Validation** (model selection picks the checkpoint, the classical key included, that does
+   best on it): the middle keyframe with an edge, held out, when the run has more than
+   ``min_keyframes``; else a window around the edge of the last keyframe (a training frame; the
+   card says which).
 """
 
 from __future__ import annotations
@@ -51,8 +53,8 @@ from plateforge.server.training.data import (
     TrainingData,
     check_same_size,
     encode_planes,
+    focus_window,
     read_planes,
-    validation_window,
 )
 
 __all__ = ["LOSS_SETTINGS", "load_matte_data"]
@@ -117,7 +119,24 @@ def load_matte_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> T
         raise ManifestError(
             f"manifest '{manifest.path}': the keyframes differ in size ({sorted(sizes)}); one shot a run"
         )
-    return TrainingData(config.mode, manifest.name, tuple(frames), _validation(config, frames[-1]), False, tuple(used))
+    return _hold_out(config, manifest.name, frames, set(flat), tuple(used))
+
+
+def _hold_out(
+    config: TrainConfig, name: str, frames: list[TrainFrame], flat: set[int], used: tuple[SourceFile, ...]
+) -> TrainingData:
+    """Hold the middle keyframe with an edge out for validation (model selection picks the
+    checkpoint that does best on it, the classical key included) when the run has one more than
+    ``min_keyframes``; otherwise validate on a window of the last keyframe, trained on too."""
+    edged = sorted((f for f in frames if f.number not in flat), key=lambda f: f.number)
+    if len(edged) > config.min_keyframes:
+        held = edged[len(edged) // 2]
+        training = tuple(f for f in frames if f is not held)
+        note = f"held-out keyframe {held.number}"
+        return TrainingData(config.mode, name, training, _validation(config, held), True, used, note)
+    last = frames[-1]
+    note = f"keyframe {last.number}, also trained on (too few keyframes to hold one out)"
+    return TrainingData(config.mode, name, tuple(frames), _validation(config, last), False, used, note)
 
 
 def _edge(alpha: np.ndarray, key: np.ndarray) -> np.ndarray:
@@ -130,21 +149,4 @@ def _edge(alpha: np.ndarray, key: np.ndarray) -> np.ndarray:
 
 def _validation(config: TrainConfig, frame: TrainFrame) -> Batch:
     """A window of at most ``validation_size`` a side centred on the frame's edge (or its middle)."""
-    side_h, side_w = min(frame.height, config.validation_size), min(frame.width, config.validation_size)
-    if frame.focus is not None and frame.focus.size:
-        ys, xs = np.divmod(frame.focus, frame.width)
-        cy, cx = int(np.median(ys)), int(np.median(xs))
-    else:
-        cy, cx = frame.height // 2, frame.width // 2
-    top = min(max(0, cy - side_h // 2), frame.height - side_h)
-    left = min(max(0, cx - side_w // 2), frame.width - side_w)
-    rows, cols = slice(top, top + side_h), slice(left, left + side_w)
-    window = TrainFrame(
-        number=frame.number,
-        image=np.ascontiguousarray(frame.image[:, rows, cols]),
-        target=np.ascontiguousarray(frame.target[:, rows, cols]),
-        mask=None if frame.mask is None else np.ascontiguousarray(frame.mask[rows, cols]),
-        light_channels=frame.light_channels,
-        target_light=False,
-    )
-    return validation_window(config, window)
+    return focus_window(config, frame)

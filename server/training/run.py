@@ -30,6 +30,7 @@ from typing import Any
 
 from plateforge.cli.train import parse_param
 from plateforge.errors import CancelledError, PlateforgeError, UsageError
+from plateforge.server.device import configure_threads
 from plateforge.server.training.config import TrainConfig, with_mode_defaults
 from plateforge.server.training.distributed import join
 from plateforge.server.training.engine import TrainProgress, train
@@ -79,6 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         signal.signal(sig, lambda *_: stop.set())
     group = None
     try:
+        configure_threads()
         config = load_config(args.config, args.param)
         group = join(config.device)
 

@@ -16,12 +16,14 @@ from plateforge.server.evaluation.matte import bench_matte, evaluate_matte, sad
 from plateforge.server.tools import matte_classical
 
 RGB = ("R", "G", "B")
-METRICS = {"sad", "mse", "grad", "conn", "psnr", "ssim", "warp_error"}
+METRICS = {"sad", "mse", "grad", "conn", "psnr", "ssim", "psnr_unmixed", "warp_error"}
 
 
 def test_figures_per_method(tmp_path: Path) -> None:
     shot = make_matte_shot(width=96, height=64, frames=4, seed=1)
-    report = evaluate_matte(shot, keyframes=(0, 3), steps=2, device="cpu", work_dir=tmp_path, crop=32, batch=2)
+    report = evaluate_matte(
+        shot, keyframes=(0, 3), steps=2, device="cpu", work_dir=tmp_path, params={"crop": 32, "batch": 2}
+    )
     assert set(report) == {"classical", "learned"}
     assert set(report["classical"]) == METRICS
     assert set(report["learned"]) == METRICS | {"train_seconds", "keyframes"}
@@ -43,8 +45,6 @@ def test_keyframes_must_leave_frames_to_score(tmp_path: Path) -> None:
 
 
 def test_bench_entry_point(tmp_path: Path) -> None:
-    args = argparse.Namespace(
-        frames=4, width=80, height=48, steps=1, device="cpu", size="small", crop=32, batch=1, lr=1e-3
-    )
+    args = argparse.Namespace(frames=4, width=80, height=48, steps=1, device="cpu", params={"crop": 32, "batch": 1})
     report = bench_matte(args=args, seed=0, work_dir=tmp_path)
     assert set(report) == {"classical", "learned"}

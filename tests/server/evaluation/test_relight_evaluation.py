@@ -73,9 +73,7 @@ def test_classical_fits_the_look_far_better_than_the_relight() -> None:
 
 
 def test_bench_functions_report_every_method_per_k(tmp_path: Path) -> None:
-    args = argparse.Namespace(
-        width=32, height=32, frames=3, steps=2, batch=1, crop=16, lr=1e-3, size="small", device="cpu"
-    )
+    args = argparse.Namespace(width=32, height=32, frames=3, steps=2, device="cpu", params={"batch": 1, "crop": 16})
     for bench in (bench_relight, bench_look):
         report = bench(args=args, seed=0, work_dir=tmp_path / bench.__name__)
         assert sorted(report) == ["k1", "k2"]  # K = 4 and 8 need more than 3 frames

@@ -25,6 +25,7 @@ from plateforge.server.tools.base import ToolCall
 from plateforge.server.tools.learned import net_config_of, tool_module_for
 from plateforge.server.training import TrainConfig, train
 from plateforge.server.training.data import Sampler
+from plateforge.server.training.defaults import TOOL_DEFAULTS
 from plateforge.server.training.matting import LOSS_SETTINGS, load_matte_data
 from tests.conftest import TOKEN, start_server
 from tests.server.training.helpers import fast
@@ -58,7 +59,9 @@ def test_tool_matte_trains_in_matte_mode() -> None:
     matte = build_config(tool="matte")
     assert (matte.mse_weight, matte.ssim_weight) == (LOSS_SETTINGS["mse_weight"], LOSS_SETTINGS["ssim_weight"])
     assert build_config(tool="matte", params={"mse_weight": 2.0}).mse_weight == 2.0
-    assert build_config(tool="look").mse_weight == TrainConfig().mse_weight
+    # Look has its own defaults (plateforge.server.training.defaults); a tool without any keeps TrainConfig's.
+    assert build_config(tool="look").mse_weight == TOOL_DEFAULTS["look"].fields["mse_weight"]
+    assert build_config(tool="denoise").mse_weight == TrainConfig().mse_weight
 
 
 def test_the_band_holds_the_keys_uncertainty_and_merge_keeps_the_key_outside_it() -> None:
