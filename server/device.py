@@ -65,17 +65,19 @@ def usable_cores(*, cpu_max: Path = _CGROUP_CPU_MAX) -> int:
 
 def configure_threads(requested: int | None = None, *, environ: Mapping[str, str] | None = None) -> int:
     """Set torch's intra-op CPU thread count and return it: ``requested`` if given, else
-    ``$PLATEFORGE_TORCH_THREADS``, else :func:`usable_cores`. Called when a server starts, and by
-    training outside a server (``python -m plateforge.server.training.run``, the benches)."""
+    ``$PLATEFORGE_TORCH_THREADS``, else ``$OMP_NUM_THREADS``, else :func:`usable_cores`. Called
+    when a server starts, and by training outside a server (``python -m
+    plateforge.server.training.run``, the benches)."""
     env = os.environ if environ is None else environ
     source = "requested"
-    if requested is None and env.get(THREADS_ENV, "").strip():
-        raw = env[THREADS_ENV].strip()
-        try:
-            requested = int(raw)
-        except ValueError:
-            raise UsageError(f"{THREADS_ENV} must be a whole number of threads >= 1, got {raw!r}") from None
-        source = THREADS_ENV
+    for name in (THREADS_ENV, "OMP_NUM_THREADS"):  # OpenMP's own variable, the usual way to pin a job, too
+        if requested is None and env.get(name, "").strip():
+            raw = env[name].strip()
+            try:
+                requested = int(raw)
+            except ValueError:
+                raise UsageError(f"{name} must be a whole number of threads >= 1, got {raw!r}") from None
+            source = name
     if requested is not None and (isinstance(requested, bool) or requested < 1):
         raise UsageError(f"torch threads must be a whole number >= 1, got {requested!r} ({source})")
     threads = requested if requested is not None else usable_cores()

@@ -39,6 +39,8 @@ def test_configure_threads_sets_torch(restore_threads: None) -> None:
     assert configure_threads(environ={THREADS_ENV: "1"}) == 1 == torch.get_num_threads()
     assert configure_threads(2, environ={THREADS_ENV: "1"}) == 2 == torch.get_num_threads()  # the option wins
     assert configure_threads(environ={}) == usable_cores() == torch.get_num_threads()
+    assert configure_threads(environ={"OMP_NUM_THREADS": "1"}) == 1 == torch.get_num_threads()
+    assert configure_threads(environ={"OMP_NUM_THREADS": "1", THREADS_ENV: "2"}) == 2  # ours wins
     with pytest.raises(UsageError, match=f"{THREADS_ENV} must be a whole number of threads >= 1, got 'two'"):
         configure_threads(environ={THREADS_ENV: "two"})
     with pytest.raises(UsageError, match="got 0"):
@@ -53,6 +55,7 @@ def _started_threads(lines: list[str]) -> str:
 
 def test_a_server_limited_to_one_core_uses_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(THREADS_ENV, raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(before)})  # the child inherits this thread's affinity, as under taskset -c
     try:
@@ -67,6 +70,7 @@ def test_a_server_limited_to_one_core_uses_one_thread(monkeypatch: pytest.Monkey
 
 def test_the_environment_and_the_option_set_a_servers_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(THREADS_ENV, "3")
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     proc = start_server()
     try:
         assert f"torch uses 3 CPU thread(s) ({THREADS_ENV})" in _started_threads(proc.stderr_lines)
