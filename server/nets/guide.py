@@ -28,12 +28,15 @@ from typing import Final
 
 import numpy as np
 
-__all__ = ["FILL_CHANNELS", "GUIDE_CHANNELS", "guide_planes"]
+__all__ = ["FILL_CHANNELS", "GUIDE_CHANNELS", "SHOWN_CHANNEL", "guide_planes"]
 
 #: Channels of :func:`guide_planes`.
 GUIDE_CHANNELS: Final = 8
 #: The classical fill's channels: the net's output is residual on these.
 FILL_CHANNELS: Final = (3, 4, 5)
+#: The "a neighbouring frame showed this pixel" plane: the net's residual gate. Where it is set the
+#: output is the temporal fill exactly; the net only decides what no frame shows.
+SHOWN_CHANNEL: Final = 7
 
 
 def guide_planes(rgb: np.ndarray, mask: np.ndarray, fill: np.ndarray, shown: np.ndarray) -> np.ndarray:

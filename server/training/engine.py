@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -43,7 +44,7 @@ from plateforge.models import InputSpec, OutputSpec
 from plateforge.server.datasets.manifest import Manifest
 from plateforge.server.device import pick_device
 from plateforge.server.modelcard import ModelCard, NetSpec, SourceRecord, save_model
-from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS
+from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS, SHOWN_CHANNEL
 from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS
 from plateforge.server.nets.unet import UNet, UNetConfig, decode
 from plateforge.server.tools.cleanup_classical import INFO as CLASSICAL_INFO
@@ -105,7 +106,10 @@ def net_config_for(config: TrainConfig) -> UNetConfig:
     """The UNet a run trains: the configured size, residual on the plate's R, G, B (in "cleanup"
     mode on the classical fill's, see :mod:`plateforge.server.nets.guide`)."""
     if config.mode == "cleanup":
-        return UNetConfig.preset(config.size, in_channels=GUIDE_CHANNELS, out_channels=3, residual_from=FILL_CHANNELS)
+        return dataclasses.replace(
+            UNetConfig.preset(config.size, in_channels=GUIDE_CHANNELS, out_channels=3, residual_from=FILL_CHANNELS),
+            residual_gate=SHOWN_CHANNEL,
+        )
     if config.mode == "matte":  # alpha, residual on the classical key (plateforge.server.nets.matte_guide)
         return UNetConfig.preset(config.size, in_channels=MATTE_CHANNELS, out_channels=1, residual_from=(KEY_CHANNEL,))
     in_channels = 4 if config.mode == "inpaint" else len(config.input_channels)

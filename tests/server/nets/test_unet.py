@@ -11,6 +11,7 @@ import torch
 
 from plateforge.errors import FrameError, UsageError
 from plateforge.server.nets.unet import (
+    CONFIG_VERSION,
     SIZES,
     UNet,
     UNetConfig,
@@ -145,7 +146,7 @@ def test_invalid_configs_are_refused(changes: dict[str, Any], message: str) -> N
 )
 def test_config_round_trips_through_json_and_rebuilds_the_same_net(config: UNetConfig) -> None:
     data = json.loads(json.dumps(config.to_dict()))
-    assert data["version"] == 1
+    assert data["version"] == CONFIG_VERSION == 2
     rebuilt = UNetConfig.from_dict(data)
     assert rebuilt == config
     trained = UNet(config, seed=3)
@@ -161,7 +162,7 @@ def test_config_round_trips_through_json_and_rebuilds_the_same_net(config: UNetC
 @pytest.mark.parametrize(
     ("change", "drop", "message"),
     [
-        pytest.param({"version": 2}, (), r"version 2 is not one this code reads; known versions: \[1\]", id="future"),
+        pytest.param({"version": 3}, (), r"version 3 is not one this code reads; known versions: \[1, 2\]", id="future"),
         pytest.param({}, ("version",), "version None", id="no-version"),
         pytest.param({"width": 8}, (), r"unknown fields \['width'\]", id="unknown-field"),
         pytest.param({}, ("depth",), r"missing fields \['depth'\]", id="missing-field"),
@@ -256,3 +257,34 @@ def test_encode_compresses_highlights_and_keeps_order_and_sign() -> None:
     assert torch.equal(encode(-x), -y)
     assert float(encode(torch.tensor(100.0))) == pytest.approx(4.615, abs=1e-3)
     assert float(encode(torch.tensor(1e-4))) == pytest.approx(1e-4, rel=1e-3)
+
+
+def test_a_residual_gate_keeps_the_residual_input_exactly_where_it_is_set() -> None:
+    """The learned cleanup's gate: where the gate channel is set the output is the residual input
+    bit for bit, whatever the weights (a trained, even a diverged, net cannot touch it), and the
+    prediction counts everywhere else."""
+    config = UNetConfig(
+        in_channels=4, out_channels=2, base_width=4, max_width=8, depth=2, residual_from=(0, 1), residual_gate=3
+    )
+    net = UNet(config, seed=3)
+    with torch.no_grad():
+        for parameter in net.parameters():
+            parameter.add_(torch.randn_like(parameter))  # far from the zero-initialised head
+    x = torch.randn(2, 4, 9, 13)
+    x[:, 3] = (torch.rand(2, 9, 13) > 0.5).float()
+    y = net(x)
+    gated = x[:, 3:4].expand(-1, 2, -1, -1) > 0
+    assert torch.equal(y[gated], x[:, [0, 1]][gated])
+    assert (y[~gated] != x[:, [0, 1]][~gated]).float().mean() > 0.9
+    y.sum().backward()  # the gate passes no gradient through the kept pixels, and training still runs
+
+
+def test_a_version_1_config_reads_as_ungated_and_a_gate_needs_a_residual() -> None:
+    config = UNetConfig(in_channels=8, out_channels=3, residual_from=(3, 4, 5), residual_gate=7)
+    assert UNetConfig.from_dict(config.to_dict()) == config
+    old = {k: v for k, v in config.to_dict().items() if k != "residual_gate"} | {"version": 1}
+    assert UNetConfig.from_dict(old).residual_gate is None
+    with pytest.raises(UsageError, match="residual_gate needs residual_from"):
+        UNetConfig(in_channels=8, out_channels=3, residual_gate=7)
+    with pytest.raises(UsageError, match="residual_gate must be an input channel index"):
+        UNetConfig(in_channels=8, out_channels=3, residual_from=(3, 4, 5), residual_gate=8)

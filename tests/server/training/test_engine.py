@@ -54,12 +54,19 @@ def test_learns_a_colour_change(tmp_path: Path) -> None:
     assert card.training["steps"] == 150 and card.training["schema"] == "plateforge.trainconfig/1"
     assert all(math.isfinite(v) for v in card.metrics.values() if isinstance(v, float))
 
-    # The exported model, through tiled inference, gives what the trained net gives.
+    # The exported model, through tiled inference, gives what the net it publishes gives in one
+    # pass: the checkpoint that validated best (server/training/selection.py), the last one when
+    # the last step is that best.
     exported = UNet(net_config)
     exported.load_state_dict(load_weights(result.model_dir))
     exported.eval()
     trained = UNet(net_config)
-    trained.load_state_dict(load_checkpoint(result.checkpoint).model)
+    selected = card.metrics["selected_step"]
+    assert isinstance(selected, int) and 0 < selected <= 150  # a colour change is learned: never step 0
+    last = load_checkpoint(result.checkpoint)
+    best = last if selected == last.step else load_checkpoint(next((tmp_path / "run" / "best").glob("*.safetensors")))
+    assert best.step == selected
+    trained.load_state_dict(best.model)
     trained.eval()
     planes = read_exr(tmp_path / "data" / "in" / "img.1003.exr").stack(["R", "G", "B"])
     tiled = run_on_frame_arrays(exported, planes)

@@ -26,8 +26,9 @@ from tests.server.training.helpers import write_shot_dataset
 from tests.server.training.test_guided import _call
 from tests.server.training.test_matting import call_for
 
-#: Training sabotaged: a learning rate no net survives. Validation after every step.
-SABOTAGE = {"lr": 50.0, "warmup": 0, "validation_every": 1, "validation_size": 64}
+#: Training sabotaged: the highest learning rate the job bounds allow (server/jobs/_limits.py), which no
+#: net survives. Validation after every step.
+SABOTAGE = {"lr": 1.0, "warmup": 0, "validation_every": 1, "validation_size": 64}
 
 
 def _assert_fresh_weights(model_dir: Path, config: object) -> None:
