@@ -162,7 +162,9 @@ def test_config_round_trips_through_json_and_rebuilds_the_same_net(config: UNetC
 @pytest.mark.parametrize(
     ("change", "drop", "message"),
     [
-        pytest.param({"version": 3}, (), r"version 3 is not one this code reads; known versions: \[1, 2\]", id="future"),
+        pytest.param(
+            {"version": 3}, (), r"version 3 is not one this code reads; known versions: \[1, 2\]", id="future"
+        ),
         pytest.param({}, ("version",), "version None", id="no-version"),
         pytest.param({"width": 8}, (), r"unknown fields \['width'\]", id="unknown-field"),
         pytest.param({}, ("depth",), r"missing fields \['depth'\]", id="missing-field"),
