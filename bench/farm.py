@@ -113,7 +113,8 @@ def _measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     write_shot(make_shot(width=args.width, height=args.height, frames=args.frames, seed=1), shot)
     token = secrets.token_urlsafe(16)
     env = _env(root, token)
-    serve = [sys.executable, "-m", "plateforge.server", "--port", "0", "--device", "cpu", "--token", token]
+    # "--token=": a urlsafe token starts with "-" one time in 64, and argparse then takes it for an option.
+    serve = [sys.executable, "-m", "plateforge.server", "--port", "0", "--device", "cpu", f"--token={token}"]
     servers: list[tuple[subprocess.Popen[str], str]] = []
     try:
         for _ in range(2):
