@@ -21,6 +21,7 @@ loop, or plain functions, which run on the ``blocking`` executor so that they ne
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import inspect
 import logging
@@ -119,22 +120,34 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         return grpc.stream_stream_rpc_method_handler(wrapped, des, ser)
 
     async def _call(self, behaviour: Callable[..., Any], request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-        if isinstance(request, Message):
-            check_text_fields(request, type(request).__name__)
+        request = self._checked(request, streaming_in=False)
         if inspect.iscoroutinefunction(behaviour):
             return await behaviour(request, context)
         return await asyncio.get_running_loop().run_in_executor(self._blocking, behaviour, request, context)
 
+    @contextlib.asynccontextmanager
+    async def _edge(self, context: aio.ServicerContext[Any, Any], *, anonymous: bool | None) -> AsyncIterator[None]:
+        """Where a handler's errors are translated, by design: a PlateforgeError becomes its status
+        (anything else INTERNAL), a caller already gone gets nothing (the error is swallowed and the
+        handler ends). With ``anonymous`` given the call is a stream: it holds one of the stream
+        slots for as long as it runs (refused with RESOURCE_EXHAUSTED when none is free)."""
+        peer = await self._take_slot(context, anonymous) if anonymous is not None else None
+        try:
+            yield
+        except aio.AbortError:
+            raise
+        except Exception as error:
+            if not _caller_gone(context, error):
+                await _fail(context, error)
+        finally:
+            if peer is not None and anonymous is not None:
+                self._slots.give_back(peer, anonymous=anonymous)
+
     def _unary(self, behaviour: Callable[..., Any]) -> Callable[..., Awaitable[Any]]:
         async def handler(request: Any, context: aio.ServicerContext[Any, Any]) -> Any:
-            try:
+            async with self._edge(context, anonymous=None):
                 return await self._call(behaviour, request, context)
-            except aio.AbortError:
-                raise
-            except Exception as error:  # translated at the edge, by design
-                if _caller_gone(context, error):
-                    return None
-                await _fail(context, error)
+            return None  # the caller was gone
 
         return handler
 
@@ -143,17 +156,9 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
             raise TypeError(f"streaming handler {behaviour!r} must be async (a plain one would hold a thread)")
 
         async def handler(requests: AsyncIterator[Any], context: aio.ServicerContext[Any, Any]) -> Any:
-            peer = await self._take_slot(context, anonymous)
-            try:
-                return await behaviour(idle_guarded(requests, self._slots.limits.idle_timeout), context)
-            except aio.AbortError:
-                raise
-            except Exception as error:
-                if _caller_gone(context, error):
-                    return None
-                await _fail(context, error)
-            finally:
-                self._slots.give_back(peer, anonymous=anonymous)
+            async with self._edge(context, anonymous=anonymous):
+                return await behaviour(self._checked(requests, streaming_in=True), context)
+            return None  # the caller was gone
 
         return handler
 
@@ -165,33 +170,17 @@ class ServerInterceptor(aio.ServerInterceptor):  # type: ignore[type-arg]
         if inspect.isasyncgenfunction(behaviour):
 
             async def generator(request: Any, context: aio.ServicerContext[Any, Any]) -> AsyncIterator[Any]:
-                peer = await self._take_slot(context, anonymous)
-                try:
+                async with self._edge(context, anonymous=anonymous):
                     async for response in behaviour(self._checked(request, streaming_in), context):
                         yield response
-                except aio.AbortError:
-                    raise
-                except Exception as error:
-                    if not _caller_gone(context, error):
-                        await _fail(context, error)
-                finally:
-                    self._slots.give_back(peer, anonymous=anonymous)
 
             return generator
         if not inspect.iscoroutinefunction(behaviour):
             raise TypeError(f"streaming handler {behaviour!r} must be async (a plain one would hold a thread)")
 
         async def writer(request: Any, context: aio.ServicerContext[Any, Any]) -> None:
-            peer = await self._take_slot(context, anonymous)
-            try:
+            async with self._edge(context, anonymous=anonymous):
                 await behaviour(self._checked(request, streaming_in), context)
-            except aio.AbortError:
-                raise
-            except Exception as error:
-                if not _caller_gone(context, error):
-                    await _fail(context, error)
-            finally:
-                self._slots.give_back(peer, anonymous=anonymous)
 
         return writer
 
