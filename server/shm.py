@@ -419,9 +419,13 @@ def uses_shm(request: inference_pb2.ProcessRequest) -> bool:
     return request.HasField("output_region") or any(f.shm_region for i in request.inputs for f in i.frames)
 
 
-def _frame_in_place(region: _Region, buffer: np.ndarray, msg: frame_pb2.Frame, what: str) -> Frame:
+def _channel_layouts(
+    region: _Region, msg: frame_pb2.Frame, what: str
+) -> list[tuple[np.dtype, tuple[int, int], int]]:
+    """Each channel's dtype, shape and byte size, checked before a byte is read: no inline bytes
+    beside the reference, the size its window and type need, and inside the region."""
+    layouts: list[tuple[np.dtype, tuple[int, int], int]] = []
     offset = msg.shm_offset
-    arrays = []
     for channel in msg.channels:
         if channel.data:
             raise FrameError(f"{what} channel {channel.name!r} carries bytes and a shared-memory reference")
@@ -429,11 +433,23 @@ def _frame_in_place(region: _Region, buffer: np.ndarray, msg: frame_pb2.Frame, w
         if channel.byte_size != size:
             raise FrameError(f"{what} channel {channel.name!r} announces {channel.byte_size} bytes; it needs {size}")
         _check_span(region, offset, size, f"{what} channel {channel.name!r}")
-        # Read-only: a tool must never write into the client's input bytes.
-        array = buffer[offset : offset + size].view(dtype).reshape(shape)
+        layouts.append((dtype, shape, size))
+        offset += size
+    return layouts
+
+
+def _read_only_frame(
+    msg: frame_pb2.Frame, buffer: np.ndarray, start: int, layouts: list[tuple[np.dtype, tuple[int, int], int]]
+) -> Frame:
+    """The frame whose channels lie one after another in ``buffer`` from ``start``, as read-only
+    views: a tool must never write into the client's bytes (or into what was hashed)."""
+    arrays = []
+    position = start
+    for dtype, shape, size in layouts:
+        array = buffer[position : position + size].view(dtype).reshape(shape)
         array.flags.writeable = False
         arrays.append(array)
-        offset += size
+        position += size
     return frame_from_arrays(msg, arrays)
 
 
@@ -464,33 +480,17 @@ def _frame_in_region(table: RegionTable, msg: frame_pb2.Frame, what: str) -> Fra
     if not msg.shm_region:
         return codec.frame_from_proto(msg)
     region = table.get(msg.shm_region, msg.shm_secret)
-    buffer = region.buffer
-    if buffer is not None:  # a sealed memfd: read in place
-        return _frame_in_place(region, buffer, msg, what)
-    layouts: list[tuple[np.dtype, tuple[int, int], int]] = []
-    for channel in msg.channels:
-        if channel.data:
-            raise FrameError(f"{what} channel {channel.name!r} carries bytes and a shared-memory reference")
-        dtype, shape, size = channel_layout(msg, channel)
-        if channel.byte_size != size:
-            raise FrameError(f"{what} channel {channel.name!r} announces {channel.byte_size} bytes; it needs {size}")
-        _check_span(region, msg.shm_offset + sum(n for _, _, n in layouts), size, f"{what} channel {channel.name!r}")
-        layouts.append((dtype, shape, size))
+    mapped = region.buffer  # read once: the region may be unregistered meanwhile
+    layouts = _channel_layouts(region, msg, what)
+    if mapped is not None:  # a sealed memfd: read in place
+        return _read_only_frame(msg, mapped, msg.shm_offset, layouts)
     total = sum(size for _, _, size in layouts)
     # Zeroed, so a short read can never hand a tool another frame's bytes.
     buffer = np.zeros(total, dtype=np.uint8)
     with table.file(region) as fd:
         _read_exactly(fd, buffer, msg.shm_offset, region, what)
     table.remember_copy(buffer, _Copy(region.name, msg.shm_offset, total))
-    arrays = []
-    position = 0
-    for dtype, shape, size in layouts:
-        # Read-only: what the tool was given is what the client sent (and what was hashed).
-        array = buffer[position : position + size].view(dtype).reshape(shape)
-        array.flags.writeable = False
-        arrays.append(array)
-        position += size
-    return frame_from_arrays(msg, arrays)
+    return _read_only_frame(msg, buffer, 0, layouts)
 
 
 def decode_call(
