@@ -47,7 +47,15 @@ from plateforge.frames import Frame, has_non_finite
 from plateforge.provenance import channel_preamble, finish, pixels_digest, pixels_hasher
 from plateforge.v1 import frame_pb2, inference_pb2
 
-__all__ = ["MAX_HEADER_BYTES", "ChunkAssembler", "gather_call", "gather_result", "stream_call", "stream_result"]
+__all__ = [
+    "MAX_HEADER_BYTES",
+    "CallGatherer",
+    "ChunkAssembler",
+    "gather_call",
+    "gather_result",
+    "stream_call",
+    "stream_result",
+]
 
 #: Largest serialised stream header a receiver parses. A header holds no samples (they follow
 #: as DataChunks), only windows, channel names and string attributes: a request with every
@@ -348,6 +356,51 @@ class ChunkAssembler:
         return {key: running.digest() or pixels_digest(frames[key]) for key, running in self._digests.items()}
 
 
+class CallGatherer:
+    """A ProcessStreamRequest's call, built message by message: :func:`gather_call` for a
+    receiver that is handed messages one at a time (the server's event loop) rather than
+    reading an iterator on a thread of its own.
+
+    ``inspect_header`` sees the header before any pixel arrives: it may refuse the call (raise),
+    and it names the images (input index, frame index) whose provenance hash the receiver wants;
+    those are hashed while their chunks arrive. :meth:`close` must follow, whatever happens.
+    """
+
+    def __init__(
+        self,
+        first: bytes | None,
+        *,
+        max_bytes: int | None = None,
+        inspect_header: Callable[[inference_pb2.ProcessRequest], Iterable[tuple[int, int]]] | None = None,
+    ) -> None:
+        header = _read_header(first, inference_pb2.ProcessStreamRequest, "request").header
+        labelled = request_frames(header)
+        check_channel_counts(labelled)
+        headers = {(i, j): f for i, inp in enumerate(header.inputs) for j, f in enumerate(inp.frames)}
+        labels = dict(zip(headers, (label for label, _ in labelled), strict=True))
+        wanted = list(inspect_header(header)) if inspect_header is not None else []
+        self._header = header
+        self._assembler = ChunkAssembler(headers, max_bytes=max_bytes, scan_finite=True, digest=wanted, labels=labels)
+
+    def add(self, raw: bytes) -> None:
+        """One chunk message: refused at once if it repeats, overlaps or matches no channel."""
+        self._assembler.add(*_read_chunk(raw, inference_pb2.ProcessStreamRequest, "request"))
+
+    def call(self) -> ProcessCall:
+        """The call, once every message is in: refused if any channel misses bytes."""
+        assembler, header = self._assembler, self._header
+        frames = assembler.frames()
+        call = call_from(header, frames)
+        names = [inp.name for inp in header.inputs]
+        call.non_finite = {(names[i], j): bad for (i, j), bad in assembler.non_finite().items()}
+        call.pixel_digests = {(names[i], j): d for (i, j), d in assembler.digests(frames).items()}
+        return call
+
+    def close(self) -> None:
+        """Stop the hashing threads (idempotent): a refused or abandoned stream leaves none behind."""
+        self._assembler.close()
+
+
 def gather_call(
     messages: Iterator[bytes],
     *,
@@ -355,30 +408,14 @@ def gather_call(
     inspect_header: Callable[[inference_pb2.ProcessRequest], Iterable[tuple[int, int]]] | None = None,
 ) -> ProcessCall:
     """The call that serialised ProcessStreamRequest messages carry, scanned for NaN/Inf as
-    they arrived.
-
-    ``inspect_header`` sees the header before any pixel arrives: it may refuse the call (raise),
-    and it names the images (input index, frame index) whose provenance hash the receiver wants;
-    those are hashed while their chunks arrive.
-    """
-    header = _read_header(next(messages, None), inference_pb2.ProcessStreamRequest, "request").header
-    labelled = request_frames(header)
-    check_channel_counts(labelled)
-    headers = {(i, j): f for i, inp in enumerate(header.inputs) for j, f in enumerate(inp.frames)}
-    labels = dict(zip(headers, (label for label, _ in labelled), strict=True))
-    wanted = list(inspect_header(header)) if inspect_header is not None else []
-    assembler = ChunkAssembler(headers, max_bytes=max_bytes, scan_finite=True, digest=wanted, labels=labels)
+    they arrived (see :class:`CallGatherer`)."""
+    gatherer = CallGatherer(next(messages, None), max_bytes=max_bytes, inspect_header=inspect_header)
     try:
         for raw in messages:
-            assembler.add(*_read_chunk(raw, inference_pb2.ProcessStreamRequest, "request"))
-        frames = assembler.frames()
-        call = call_from(header, frames)
-        names = [inp.name for inp in header.inputs]
-        call.non_finite = {(names[i], j): bad for (i, j), bad in assembler.non_finite().items()}
-        call.pixel_digests = {(names[i], j): d for (i, j), d in assembler.digests(frames).items()}
-        return call
+            gatherer.add(raw)
+        return gatherer.call()
     finally:
-        assembler.close()  # a refused or abandoned stream leaves no hashing thread behind
+        gatherer.close()
 
 
 def gather_result(messages: Iterator[bytes]) -> ProcessResult:

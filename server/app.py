@@ -133,8 +133,8 @@ class _Pools:
 
     #: Tools: ``config.workers`` frames are computed at once, the rest wait their turn.
     compute: futures.ThreadPoolExecutor
-    #: ProcessStream assembly (from a stream's first message to its last) and WatchJob waits;
-    #: threads are made on demand, at most one per stream the caps allow.
+    #: The end of a ProcessStream's assembly (its chunks land on the event loop as they arrive)
+    #: and WatchJob waits; threads are made on demand, at most one per stream the caps allow.
     streams: futures.ThreadPoolExecutor
     #: Plain (non-async) handlers: job control, shared-memory registration. Short calls.
     blocking: futures.ThreadPoolExecutor
