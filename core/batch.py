@@ -62,7 +62,7 @@ from plateforge.errors import (
 from plateforge.exr import read_exr, read_exr_header, sha256_file, write_exr
 from plateforge.frames import Frame
 from plateforge.models import ModelInfo, ParamValue, resolve_params
-from plateforge.provenance import DEVICE_ATTRIBUTE, MODEL_HASH_ATTRIBUTE, PRECISION_ATTRIBUTE, PREFIX, from_attributes
+from plateforge.provenance import DEVICE_ATTRIBUTE, PRECISION_ATTRIBUTE, PREFIX, from_attributes
 from plateforge.sequences import frame_path, has_frame_token, same_pattern
 
 __all__ = ["SUMMARY_SCHEMA", "BatchReport", "FrameFailure", "SequenceJob", "run_batch", "run_sequence"]
@@ -280,7 +280,7 @@ def _already_done(
     paths = _output_paths(job, info, target)
     if not all(os.path.exists(p) for p in paths.values()):
         return None
-    model_hash = info.attributes.get(MODEL_HASH_ATTRIBUTE)
+    model_hash = info.served_hash
     if not model_hash:
         return False  # a server that does not say its model's hash: nothing proves the match
     try:
@@ -312,7 +312,7 @@ def _check_pinned_hash(job: SequenceJob, info: ModelInfo, address: str) -> None:
     """A job pinned to a model hash refuses a server whose model is another."""
     if not job.model_hash:
         return
-    served = info.attributes.get(MODEL_HASH_ATTRIBUTE, "")
+    served = info.served_hash
     if served != job.model_hash:
         raise UnknownModelError(
             f"model {info.name}@{info.version} on {address} has hash {served or '(not given)'}, but this job was "

@@ -264,6 +264,7 @@ def info_to_proto(info: ModelInfo) -> models_pb2.ModelInfo:
         padding=info.padding,
         provenance=info.provenance,
         attributes=info.attributes,
+        model_hash=info.model_hash,
     )
 
 
@@ -301,6 +302,7 @@ def info_from_proto(msg: models_pb2.ModelInfo) -> ModelInfo:
         padding=msg.padding,
         provenance=msg.provenance,
         attributes=dict(msg.attributes),
+        model_hash=msg.model_hash,
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from plateforge.errors import ParameterError, UnknownModelError, UsageError
+from plateforge.provenance import MODEL_HASH_ATTRIBUTE
 
 __all__ = [
     "InputSpec",
@@ -115,6 +116,16 @@ class ModelInfo:
     #: Short human-readable lineage: what the model learned from, under which licence.
     provenance: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
+    #: sha256 of what defines the model's behaviour (a learned model's weights, a classical
+    #: tool's source): what output frames record as ``modelHash``. Empty when the server did not
+    #: say (the registry fills it; see :attr:`served_hash` for servers older than the field).
+    model_hash: str = ""
+
+    @property
+    def served_hash(self) -> str:
+        """The model's hash as the server gave it: the typed field, else the ``model_hash``
+        attribute servers sent before the field existed; empty when neither."""
+        return self.model_hash or self.attributes.get(MODEL_HASH_ATTRIBUTE, "")
 
     def input(self, name: str) -> InputSpec:
         for spec in self.inputs:

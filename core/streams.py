@@ -11,9 +11,9 @@ A receiver trusts nothing about the chunks but their bytes: every byte of every 
 header declares must arrive exactly once (:class:`_Coverage` keeps the ranges written), so a
 stream whose chunks repeat, overlap or leave a gap is refused naming the channel and the bytes,
 whatever their total: a buffer is handed on only when every byte of it was written by this
-stream, so no byte of another caller's earlier frame can reach a tool or a response. A header is bounded before it is parsed (``MAX_HEADER_BYTES``) and its
-channels are counted (codec.MAX_CHANNELS_PER_FRAME, MAX_CHANNELS_PER_CALL) before anything is
-allocated for them.
+stream, so no byte of another caller's earlier frame can reach a tool or a response. A header
+is bounded before it is parsed (``MAX_HEADER_BYTES``) and its channels are counted
+(codec.MAX_CHANNELS_PER_FRAME, MAX_CHANNELS_PER_CALL) before anything is allocated for them.
 """
 
 from __future__ import annotations

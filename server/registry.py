@@ -191,11 +191,16 @@ class Registry:
         return found
 
     def infos(self) -> list[ModelInfo]:
-        """What is served, each with its hash under ``MODEL_HASH_ATTRIBUTE`` (resumed batches
-        compare it with the ``modelHash`` of outputs already on disk)."""
+        """What is served, each with its ``model_hash`` (resumed batches compare it with the
+        ``modelHash`` of outputs already on disk; farm jobs pin it). The hash also goes under
+        ``MODEL_HASH_ATTRIBUTE``, where hosts older than the typed field read it."""
         with self._lock:
             return [
-                dataclasses.replace(m.info, attributes={**m.info.attributes, MODEL_HASH_ATTRIBUTE: m.model_hash})
+                dataclasses.replace(
+                    m.info,
+                    model_hash=m.model_hash,
+                    attributes={**m.info.attributes, MODEL_HASH_ATTRIBUTE: m.model_hash},
+                )
                 for m in self._models.values()
             ]
 

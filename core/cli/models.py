@@ -24,7 +24,6 @@ from collections.abc import Sequence
 
 from plateforge.cli.common import add_server_arguments, connect
 from plateforge.models import ModelInfo, parse_model_ref, select_model
-from plateforge.provenance import MODEL_HASH_ATTRIBUTE
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = client.address
     if ref is not None:
         info = select_model(infos, ref, where=where)
-        pinned = {"model": f"{info.name}@{info.version}", "hash": info.attributes.get(MODEL_HASH_ATTRIBUTE, "")}
+        pinned = {"model": f"{info.name}@{info.version}", "hash": info.served_hash}
         print(json.dumps(pinned) if args.json else f"{pinned['model']} {pinned['hash']}")
         return 0
     if args.json:

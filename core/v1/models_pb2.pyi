@@ -80,7 +80,7 @@ class OutputSpec(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., channels: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ModelInfo(_message.Message):
-    __slots__ = ("name", "version", "tool", "description", "inputs", "outputs", "parameters", "padding", "provenance", "attributes")
+    __slots__ = ("name", "version", "tool", "description", "inputs", "outputs", "parameters", "padding", "provenance", "attributes", "model_hash")
     class AttributesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,7 @@ class ModelInfo(_message.Message):
     PADDING_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    MODEL_HASH_FIELD_NUMBER: _ClassVar[int]
     name: str
     version: str
     tool: str
@@ -108,4 +109,5 @@ class ModelInfo(_message.Message):
     padding: int
     provenance: str
     attributes: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., tool: _Optional[str] = ..., description: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[InputSpec, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[OutputSpec, _Mapping]]] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., padding: _Optional[int] = ..., provenance: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    model_hash: str
+    def __init__(self, name: _Optional[str] = ..., version: _Optional[str] = ..., tool: _Optional[str] = ..., description: _Optional[str] = ..., inputs: _Optional[_Iterable[_Union[InputSpec, _Mapping]]] = ..., outputs: _Optional[_Iterable[_Union[OutputSpec, _Mapping]]] = ..., parameters: _Optional[_Iterable[_Union[ParameterSpec, _Mapping]]] = ..., padding: _Optional[int] = ..., provenance: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., model_hash: _Optional[str] = ...) -> None: ...

@@ -117,6 +117,16 @@ def test_list_models(client: Client) -> None:
     assert all(p.description for p in cleanup.parameters)
 
 
+def test_list_models_gives_the_hash_outputs_record(client: Client) -> None:
+    """ModelInfo.model_hash is typed on the wire (not only an attribute) and is the modelHash
+    every output of that model records."""
+    info = next(i for i in client.list_models() if i.name == "passthrough")
+    assert re.fullmatch(r"[0-9a-f]{64}", info.model_hash), info.model_hash
+    assert info.attributes["model_hash"] == info.model_hash  # what older hosts read
+    result = client.process("passthrough", {"plate": _frame(16, 8)})
+    assert result.provenance["plateforge/modelHash"] == info.model_hash
+
+
 @pytest.mark.parametrize("transport", ["unary", "stream"])
 @pytest.mark.parametrize(
     ("size", "origin"),
