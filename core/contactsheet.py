@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
+
+from plateforge import atomic
 
 __all__ = ["contact_sheet", "to_display", "write_png"]
 
@@ -57,12 +57,4 @@ def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
         + _chunk(b"IDAT", zlib.compress(raw, 6))
         + _chunk(b"IEND", b"")
     )
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(png)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_bytes(path, png)

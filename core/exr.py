@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import secrets
 import struct
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from typing import Any, BinaryIO, NoReturn, TypeAlias
 import numpy as np
 import OpenEXR
 
+from plateforge import atomic
 from plateforge.errors import ExrError
 from plateforge.frames import PIXEL_DTYPES, Box, Frame, pixel_type_of
 
@@ -581,19 +581,6 @@ def _verify_subsampled(path: str, written: str, prepared: Sequence[_PreparedPart
                 _fail("write", path, f"subsampled channel '{channel_name}' did not survive writing")
 
 
-def _temp_path(directory: str, base: str) -> str:
-    """Create an empty, hidden temporary file beside the destination (mode honours the umask)."""
-    for _ in range(100):
-        candidate = os.path.join(directory, f".{base[:120]}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        os.close(fd)
-        return candidate
-    raise FileExistsError(f"no free temporary name in {directory}")
-
-
 def _write_parts(
     path: StrPath,
     entries: Sequence[tuple[str, Frame, Mapping[str, str] | None]],
@@ -630,23 +617,19 @@ def _write_parts(
             _fail("write", name, f"the folder '{directory}' does not exist")
         if os.path.isdir(target):
             _fail("write", name, "it is a directory")
+        temp = ""
         try:
-            temp = _temp_path(directory, os.path.basename(target))
-        except OSError as exc:
-            _fail("write", name, f"cannot create a temporary file in '{directory}': {_os_reason(exc)}")
-        try:
-            parts = [OpenEXR.Part(p.header, p.channels, p.name) for p in prepared]
-            OpenEXR.File(parts).write(temp)
-            _verify_subsampled(name, temp, prepared)
-            with open(temp, "r+b") as written:
-                os.fsync(written.fileno())
-            os.replace(temp, target)
+            with atomic.atomic_path(target, durable=True) as staged:
+                temp = os.fspath(staged)
+                parts = [OpenEXR.Part(p.header, p.channels, p.name) for p in prepared]
+                OpenEXR.File(parts).write(temp)
+                _verify_subsampled(name, temp, prepared)
         except BaseException as exc:
-            with contextlib.suppress(OSError):
-                os.remove(temp)
             if isinstance(exc, Exception) and not isinstance(exc, ExrError):
                 # The bindings name the file they were given: name the destination instead.
-                reason = _reason(exc).replace(temp, name).replace(os.path.basename(temp), os.path.basename(name))
+                reason = _reason(exc)
+                if temp:
+                    reason = reason.replace(temp, name).replace(os.path.basename(temp), os.path.basename(name))
                 raise ExrError(f"cannot write '{name}': {reason}") from exc
             raise
 

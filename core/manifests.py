@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from plateforge import atomic
 
 __all__ = ["MANIFEST_SCHEMA", "Source", "manifest_text", "write_manifest"]
 
@@ -66,12 +67,4 @@ def write_manifest(
     comment: str = "",
 ) -> Path:
     """Write :func:`manifest_text` to ``path`` atomically (temp file + rename); return the path."""
-    target = Path(path)
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        temp.write_text(manifest_text(name=name, sources=sources, description=description, comment=comment), "utf-8")
-        os.replace(temp, target)
-    finally:
-        if temp.exists():
-            temp.unlink()
-    return target
+    return atomic.write_text(path, manifest_text(name=name, sources=sources, description=description, comment=comment))

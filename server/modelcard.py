@@ -19,17 +19,14 @@ weights, which :func:`verify_model` reports; never a half-written file under eit
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import hashlib
 import json
-import os
-import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +36,7 @@ import safetensors.torch
 import torch
 
 import plateforge
+from plateforge import atomic
 from plateforge.errors import ModelIntegrityError, UsageError
 from plateforge.exr import StrPath
 from plateforge.modelcards import (
@@ -240,20 +238,6 @@ def _tuples(entry: Mapping[str, Any]) -> dict[str, Any]:
 # -- saving ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _atomic_target(target: Path) -> Iterator[Path]:
-    """A hidden temporary path beside ``target``, moved over it when the block succeeds."""
-    temp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-    try:
-        yield temp
-        with open(temp, "r+b") as written:
-            os.fsync(written.fileno())
-        os.replace(temp, target)
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-
-
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as stream:
@@ -280,11 +264,11 @@ def save_model(folder: StrPath, *, tensors: Mapping[str, torch.Tensor], card: Mo
     metadata = {CARD_KEY: text, "format": "pt"}
     target.mkdir(parents=True, exist_ok=True)
     contiguous = {name: tensor.detach().contiguous() for name, tensor in tensors.items()}
-    with _atomic_target(weights) as temp:
+    with atomic.atomic_path(weights, durable=True) as temp:
         save_file(contiguous, temp, metadata=metadata)  # sorted metadata: same card, same bytes
         digest = _file_sha256(temp)
     complete = dataclasses.replace(card, weights_sha256=digest).to_dict()
-    with _atomic_target(card_file) as temp:
+    with atomic.atomic_path(card_file, durable=True) as temp:
         temp.write_text(json.dumps(complete, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return weights
 
@@ -353,7 +337,7 @@ def publish_model(folder: Path, models_dir: Path) -> Path:
     try:
         for name in ("model.safetensors", "card.json"):
             shutil.copy2(Path(folder) / name, staging / name)
-        os.rename(staging, target)
+        atomic.publish_folder(staging, target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

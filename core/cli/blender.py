@@ -25,6 +25,7 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from plateforge import atomic
 from plateforge.errors import UsageError
 
 __all__ = ["BLENDER_PYTHON", "PLATFORMS", "build_extension", "main"]
@@ -148,8 +149,7 @@ def build_extension(
         )  # fmt: skip
         output.mkdir(parents=True, exist_ok=True)
         path = output / f"plateforge-{version}.zip"
-        partial = path.with_name(f".{path.name}.partial")
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
+        with atomic.atomic_path(path) as partial, zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as archive:
             text = _manifest_with(manifest_text, platforms=platforms, wheels=sorted(wheels))
             archive.writestr(zipfile.ZipInfo("blender_manifest.toml", _ZIP_TIME), text)
             for file in sorted(source.rglob("*")):
@@ -159,7 +159,6 @@ def build_extension(
                 archive.writestr(zipfile.ZipInfo(relative, _ZIP_TIME), file.read_bytes(), zipfile.ZIP_DEFLATED)
             for name, wheel in sorted(wheels.items()):
                 archive.writestr(zipfile.ZipInfo(f"wheels/{name}", _ZIP_TIME), wheel.read_bytes())
-        partial.replace(path)
     return path
 
 

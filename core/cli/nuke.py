@@ -12,19 +12,17 @@ wheel itself is built from this checkout unless --wheel gives one.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import platform
 import re
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from plateforge import atomic
 from plateforge.errors import PlateforgeError, UsageError
 
 __all__ = [
@@ -98,24 +96,6 @@ def build_wheel(out_dir: Path, *, checkout: Path = _CHECKOUT) -> Path:
     return final
 
 
-@contextlib.contextmanager
-def _replacing(final: Path) -> Iterator[Path]:
-    """A fresh folder beside ``final`` to fill; on success it replaces ``final`` (the old one is
-    removed only once the new one is in place), on failure it is removed and ``final`` is kept."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    staging = final.with_name(f".{final.name}.{secrets.token_hex(4)}.new")
-    staging.mkdir()
-    try:
-        yield staging
-        old = final.with_name(f".{final.name}.{secrets.token_hex(4)}.old")
-        if final.exists():
-            final.rename(old)
-        staging.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def add_to_init(init_py: Path, plugin_dir: Path) -> bool:
     """Make ``init_py`` add ``plugin_dir`` to Nuke's plugin path, in one marked block: added once,
     replaced in place on later runs, the rest of the file untouched. True when the file changed."""
@@ -133,14 +113,7 @@ def add_to_init(init_py: Path, plugin_dir: Path) -> bool:
     if updated == text:
         return False
     init_py.parent.mkdir(parents=True, exist_ok=True)
-    temp = init_py.with_name(f".{init_py.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        temp.write_text(updated, encoding="utf-8")
-        if init_py.exists():
-            shutil.copymode(init_py, temp)
-        os.replace(temp, init_py)
-    finally:
-        temp.unlink(missing_ok=True)
+    atomic.write_text(init_py, updated, keep_mode=True)
     return True
 
 
@@ -167,7 +140,7 @@ def install(
     plugin = root / "plugin"
     with tempfile.TemporaryDirectory(prefix="plateforge-nuke-") as temp:
         wheel = wheel or build_wheel(Path(temp))
-        with _replacing(lib) as staging:
+        with atomic.replace_folder(lib) as staging:
             command = [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile"]
             command += ["--target", str(staging), "--python-version", nuke_python, "--implementation", "cp"]
             command += ["--only-binary=:all:"]
@@ -180,7 +153,7 @@ def install(
             _run([*command, str(wheel)], f"installing the plateforge client for Python {nuke_python}")
             # The wheel carries the server too; it needs torch, which Nuke's Python never has.
             shutil.rmtree(staging / "plateforge" / "server", ignore_errors=True)
-    with _replacing(plugin) as staging:
+    with atomic.replace_folder(plugin) as staging:
         shutil.copytree(plugin_source, staging, dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__"))
     init_py = target.expanduser().resolve() / "init.py"
     add_to_init(init_py, plugin)

@@ -49,6 +49,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
+from plateforge import atomic
 from plateforge.batch import SUMMARY_SCHEMA, BatchReport, SequenceJob, run_batch
 from plateforge.calls import PRECISIONS
 from plateforge.cli.common import ProgressLine, add_server_arguments, connect
@@ -276,11 +277,8 @@ def write_summary(target: str, summary: dict[str, object]) -> None:
         print(text, flush=True)
         return
     path = os.path.abspath(target)
-    temp = f"{path}.{os.getpid()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(temp, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-        os.replace(temp, path)
+        atomic.write_text(path, text + "\n")
     except OSError as error:
         raise UsageError(f"cannot write the summary {target}: {error.strerror}") from None

@@ -21,12 +21,12 @@ import json
 import logging
 import os
 import re
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+from plateforge import atomic
 from plateforge.errors import ExrError, PlateforgeError
 from plateforge.exr import StrPath, sha256_file
 from plateforge.models import ModelInfo, ParamValue, resolve_params
@@ -129,13 +129,7 @@ def write_index(layout: CacheLayout, frames: Mapping[int, str]) -> None:
     """Write the index atomically (a reader sees the old one or the new one, never half)."""
     layout.folder.mkdir(parents=True, exist_ok=True)
     text = json.dumps({"schema": INDEX_SCHEMA, "frames": {str(f): frames[f] for f in sorted(frames)}}, indent=1)
-    temp = layout.index_path.with_name(f".index.{secrets.token_hex(6)}.tmp")
-    try:
-        temp.write_text(text + "\n", encoding="utf-8")
-        os.replace(temp, layout.index_path)
-    finally:
-        if temp.exists():
-            temp.unlink()
+    atomic.write_text(layout.index_path, text + "\n")
 
 
 @dataclass(frozen=True)

@@ -17,14 +17,13 @@ The folder must be one the server can read (the same machine, or shared storage)
 from __future__ import annotations
 
 import os
-import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from plateforge import manifests
+from plateforge import atomic, manifests
 from plateforge.cli.job import describe
 from plateforge.client import Client
 from plateforge.errors import PlateforgeError, UsageError
@@ -195,9 +194,7 @@ class TrainingMonitor:
                 self._losses.append((event.job.step, event.job.loss))
         if event.preview_png and self.preview_path is not None:
             self.preview_path.parent.mkdir(parents=True, exist_ok=True)
-            temp = self.preview_path.with_name(f".{self.preview_path.name}.{secrets.token_hex(6)}.tmp")
-            temp.write_bytes(event.preview_png)
-            os.replace(temp, self.preview_path)
+            atomic.write_bytes(self.preview_path, event.preview_png)
             with self._lock:
                 self._previews += 1
 

@@ -14,7 +14,6 @@ flight, cancel between frames, atomic writes with provenance.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -135,14 +134,13 @@ def _image_file(source: bpy.types.NodeSocket, scene: bpy.types.Scene) -> Callabl
 
 def _place(source: str, destination: str) -> None:
     """``source`` at ``destination`` (a hard link where possible, else a copy), atomically."""
-    temp = f"{destination}.{os.getpid()}.tmp"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(temp)
-    try:
-        os.link(source, temp)
-    except OSError:
-        shutil.copyfile(source, temp)
-    os.replace(temp, destination)
+    from plateforge import atomic
+
+    with atomic.atomic_path(destination) as temp:
+        try:
+            os.link(source, temp)
+        except OSError:
+            shutil.copyfile(source, temp)
 
 
 def _group_output(tree: bpy.types.NodeTree) -> bpy.types.Node:

@@ -54,7 +54,6 @@ import hashlib
 import math
 import os
 import re
-import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -64,6 +63,7 @@ from typing import Any
 # package as Python 3.10 (for the host side), which does not have it.
 import tomllib  # type: ignore[import-not-found,unused-ignore]
 
+from plateforge import atomic
 from plateforge.errors import ExrError, LicenceError, ManifestError
 from plateforge.exr import StrPath, sha256_file
 
@@ -434,20 +434,10 @@ def register(path: StrPath) -> Manifest:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
-        with open(temp, "x", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(temp, path.stat().st_mode & 0o7777)
-        os.replace(temp, path)
+        atomic.write_text(path, text, durable=True, keep_mode=True)
     except OSError as exc:
         raise ManifestError(f"cannot write {_where(path)}: {exc.strerror or exc}") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink()
 
 
 # -- checking for training ------------------------------------------------------------------

@@ -25,14 +25,12 @@ It returns a :class:`VerifiedPipeline` whose ``sha256`` is the hash of the sorte
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from plateforge import atomic
 from plateforge.errors import LicenceError, ManifestError, ModelIntegrityError, PlateforgeError
 from plateforge.exr import StrPath, sha256_file
 from plateforge.server.datasets.manifest import SCHEMA, Manifest, Source, load_manifest, register, to_toml
@@ -88,13 +86,7 @@ def write_licence(
         header_comments=(f"# Licence record of the base model {name}: plateforge refuses to load it without this.",),
     )
     path = root / LICENCE_FILE
-    temp = root / f".{LICENCE_FILE}.{secrets.token_hex(6)}.tmp"
-    try:
-        temp.write_text(to_toml(manifest), encoding="utf-8")
-        os.replace(temp, path)  # a reader sees the old record or the new, never half of one
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink()
+    atomic.write_text(path, to_toml(manifest))  # a reader sees the old record or the new, never half of one
     register(path)  # rewrites it atomically with every file's hash
     return path
 

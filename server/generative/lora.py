@@ -23,10 +23,7 @@ one device (no AMP, no DDP).
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from plateforge import atomic
 from plateforge.errors import CancelledError, UsageError
 from plateforge.exr import StrPath, read_exr
 from plateforge.server.datasets.manifest import Manifest, check_for_training, load_manifest, verified_path
@@ -114,13 +112,8 @@ def _batch(
 
 
 def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    try:
+    with atomic.atomic_path(path, durable=True) as temp:
         torch.save(state, temp)
-        os.replace(temp, path)
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink()
 
 
 def train_lora(

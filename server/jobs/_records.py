@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, cast, get_args
 
+from plateforge import atomic
 from plateforge.errors import UsageError
 from plateforge.server.jobs._limits import LIMITS, Limits, check_config, shown
 from plateforge.server.training.config import TrainConfig
@@ -180,16 +179,7 @@ def write_job(record: JobRecord) -> None:
         raise UsageError(f"job {record.id} is broken ({record.error}); its record is left as it is")
     record.job_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(record.to_dict(), indent=2, allow_nan=False) + "\n"
-    handle, temp = tempfile.mkstemp(prefix=".job.", suffix=".tmp", dir=record.job_dir)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, record.job_dir / JOB_FILE)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    atomic.write_text(record.job_dir / JOB_FILE, text, durable=True)
 
 
 def read_job(job_dir: Path, *, limits: Limits = LIMITS) -> JobRecord:

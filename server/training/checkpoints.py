@@ -32,9 +32,7 @@ import errno
 import hashlib
 import json
 import logging
-import os
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,7 @@ import safetensors
 import safetensors.torch
 import torch
 
+from plateforge import atomic
 from plateforge.errors import PlateforgeError
 from plateforge.exr import StrPath
 from plateforge.server.safetensors_files import save_file
@@ -196,13 +195,9 @@ def save_checkpoint(
         "tensors_sha256": tensors_sha256(tensors),
         "format": "pt",
     }
-    temp = root / f".{target.name}.{secrets.token_hex(6)}.tmp"
     try:
-        save_file(tensors, temp, metadata=metadata)  # sorted metadata: same state, same bytes
-        with open(temp, "r+b") as written:
-            os.fsync(written.fileno())
-        os.replace(temp, target)
-        _fsync_folder(root)
+        with atomic.atomic_path(target, durable=True) as temp:
+            save_file(tensors, temp, metadata=metadata)  # sorted metadata: same state, same bytes
     except (OSError, safetensors.SafetensorError) as exc:
         previous = next((p for s, p in list_checkpoints(root) if s != step), None)
         kept = f"; the previous checkpoint '{previous}' is intact" if previous else "; no earlier checkpoint exists"
@@ -211,23 +206,10 @@ def save_checkpoint(
             raise CheckpointError(message) from exc
         reason = getattr(exc, "strerror", None) or str(exc)
         raise CheckpointError(f"cannot write checkpoint '{target}': {reason}{kept}") from exc
-    finally:
-        with contextlib.suppress(OSError):
-            temp.unlink()
     for _, old in list_checkpoints(root)[max(1, keep) :]:
         with contextlib.suppress(OSError):
             old.unlink()
     return target
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable (where the platform allows opening a folder)."""
-    with contextlib.suppress(OSError):
-        descriptor = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 # -- loading --------------------------------------------------------------------------------------
