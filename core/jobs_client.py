@@ -25,7 +25,7 @@ from plateforge import codec
 from plateforge.client import Client, translate_rpc_error
 from plateforge.errors import JobStateError, PlateforgeError, UnknownJobError
 from plateforge.models import ParamValue
-from plateforge.v1 import training_pb2
+from plateforge.v1 import training_pb2, training_pb2_grpc
 
 __all__ = [
     "STATES",
@@ -54,7 +54,6 @@ STATES: Final[tuple[JobState, ...]] = (
 #: States a job stays in until it is resumed (BROKEN: for good).
 FINISHED_STATES: Final = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "INTERRUPTED", "BROKEN"})
 
-_SERVICE = "/plateforge.v1.Training/"
 
 
 @dataclass(frozen=True)
@@ -136,32 +135,12 @@ class TrainingClient:
 
     def __init__(self, client: Client) -> None:
         self._client = client
-        channel = client.channel
-        self._start = channel.unary_unary(
-            _SERVICE + "StartTraining",
-            request_serializer=training_pb2.StartTrainingRequest.SerializeToString,
-            response_deserializer=training_pb2.Job.FromString,
-        )
-        self._watch = channel.unary_stream(
-            _SERVICE + "WatchJob",
-            request_serializer=training_pb2.WatchJobRequest.SerializeToString,
-            response_deserializer=training_pb2.JobEvent.FromString,
-        )
-        self._cancel = channel.unary_unary(
-            _SERVICE + "CancelJob",
-            request_serializer=training_pb2.CancelJobRequest.SerializeToString,
-            response_deserializer=training_pb2.Job.FromString,
-        )
-        self._list = channel.unary_unary(
-            _SERVICE + "ListJobs",
-            request_serializer=training_pb2.ListJobsRequest.SerializeToString,
-            response_deserializer=training_pb2.ListJobsResponse.FromString,
-        )
-        self._resume = channel.unary_unary(
-            _SERVICE + "ResumeJob",
-            request_serializer=training_pb2.ResumeJobRequest.SerializeToString,
-            response_deserializer=training_pb2.Job.FromString,
-        )
+        stub = training_pb2_grpc.TrainingStub(client.channel)  # type: ignore[no-untyped-call]
+        self._start = stub.StartTraining
+        self._watch = stub.WatchJob
+        self._cancel = stub.CancelJob
+        self._list = stub.ListJobs
+        self._resume = stub.ResumeJob
 
     @property
     def _metadata(self) -> tuple[tuple[str, str], ...]:

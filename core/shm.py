@@ -51,7 +51,7 @@ from plateforge import codec
 from plateforge.calls import ProcessCall, ProcessResult
 from plateforge.errors import FrameError, SharedMemoryError
 from plateforge.frames import Frame
-from plateforge.v1 import frame_pb2, inference_pb2, shm_pb2
+from plateforge.v1 import frame_pb2, inference_pb2, shm_pb2, shm_pb2_grpc
 
 __all__ = ["HEADER_BYTES", "SHM_DIR", "Region", "SharedMemoryClient", "same_host_possible"]
 
@@ -66,8 +66,6 @@ SIZE_STEP = 1 << 20
 #: Idle regions a client keeps; beyond that the smallest are released.
 MAX_IDLE_REGIONS = 4
 
-_REGISTER = "/plateforge.v1.SharedMemory/RegisterRegion"
-_UNREGISTER = "/plateforge.v1.SharedMemory/UnregisterRegion"
 # Status codes that mean "shared memory cannot work with this server": stop trying, send bytes.
 _NOT_SHAREABLE = (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.UNIMPLEMENTED)
 
@@ -178,16 +176,9 @@ class SharedMemoryClient:
     ) -> None:
         self._metadata = metadata
         self._directory = directory
-        self._register = channel.unary_unary(
-            _REGISTER,
-            request_serializer=shm_pb2.RegisterRegionRequest.SerializeToString,
-            response_deserializer=shm_pb2.RegisterRegionResponse.FromString,
-        )
-        self._unregister = channel.unary_unary(
-            _UNREGISTER,
-            request_serializer=shm_pb2.UnregisterRegionRequest.SerializeToString,
-            response_deserializer=shm_pb2.UnregisterRegionResponse.FromString,
-        )
+        stub = shm_pb2_grpc.SharedMemoryStub(channel)  # type: ignore[no-untyped-call]
+        self._register = stub.RegisterRegion
+        self._unregister = stub.UnregisterRegion
         #: Why shared memory is off for this client; None: not known to be off.
         self.unavailable: str | None = None
         if not same_host_possible(addresses, directory=directory):

@@ -53,7 +53,7 @@ from plateforge.codec import call_from, channel_layout, frame_from_arrays, littl
 from plateforge.errors import FrameError, FrameTooLargeError, SharedMemoryError
 from plateforge.frames import Frame, has_non_finite
 from plateforge.provenance import pixels_digest
-from plateforge.v1 import frame_pb2, inference_pb2, shm_pb2
+from plateforge.v1 import frame_pb2, inference_pb2, shm_pb2, shm_pb2_grpc
 
 __all__ = [
     "HEADER_BYTES",
@@ -650,17 +650,5 @@ class SharedMemoryService:
 
 def add_shm_service(server: grpc.Server, table: RegionTable) -> SharedMemoryService:
     service = SharedMemoryService(table)
-    handlers = {
-        "RegisterRegion": grpc.unary_unary_rpc_method_handler(
-            service.RegisterRegion,
-            request_deserializer=shm_pb2.RegisterRegionRequest.FromString,
-            response_serializer=shm_pb2.RegisterRegionResponse.SerializeToString,
-        ),
-        "UnregisterRegion": grpc.unary_unary_rpc_method_handler(
-            service.UnregisterRegion,
-            request_deserializer=shm_pb2.UnregisterRegionRequest.FromString,
-            response_serializer=shm_pb2.UnregisterRegionResponse.SerializeToString,
-        ),
-    }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SHM_SERVICE_NAME, handlers),))
+    shm_pb2_grpc.add_SharedMemoryServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     return service

@@ -27,7 +27,7 @@ from plateforge.server.fields import check_json_depth
 from plateforge.server.interceptors import when_done
 from plateforge.server.jobs._manager import JobEvent, JobManager
 from plateforge.server.jobs._records import JobRecord
-from plateforge.v1 import training_pb2
+from plateforge.v1 import training_pb2, training_pb2_grpc
 
 __all__ = ["TRAINING_SERVICE_NAME", "TrainingService", "add_training_service", "job_to_proto"]
 
@@ -146,35 +146,8 @@ class TrainingService:
 
 
 def add_to_server(service: TrainingService, server: aio.Server) -> None:
-    """Register ``service`` as plateforge.v1.Training."""
-    handlers = {
-        "StartTraining": grpc.unary_unary_rpc_method_handler(
-            service.StartTraining,
-            request_deserializer=training_pb2.StartTrainingRequest.FromString,
-            response_serializer=training_pb2.Job.SerializeToString,
-        ),
-        "WatchJob": grpc.unary_stream_rpc_method_handler(
-            service.WatchJob,
-            request_deserializer=training_pb2.WatchJobRequest.FromString,
-            response_serializer=training_pb2.JobEvent.SerializeToString,
-        ),
-        "CancelJob": grpc.unary_unary_rpc_method_handler(
-            service.CancelJob,
-            request_deserializer=training_pb2.CancelJobRequest.FromString,
-            response_serializer=training_pb2.Job.SerializeToString,
-        ),
-        "ListJobs": grpc.unary_unary_rpc_method_handler(
-            service.ListJobs,
-            request_deserializer=training_pb2.ListJobsRequest.FromString,
-            response_serializer=training_pb2.ListJobsResponse.SerializeToString,
-        ),
-        "ResumeJob": grpc.unary_unary_rpc_method_handler(
-            service.ResumeJob,
-            request_deserializer=training_pb2.ResumeJobRequest.FromString,
-            response_serializer=training_pb2.Job.SerializeToString,
-        ),
-    }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(TRAINING_SERVICE_NAME, handlers),))
+    """Register ``service`` as plateforge.v1.Training, through the generated stubs."""
+    training_pb2_grpc.add_TrainingServicer_to_server(service, server)  # type: ignore[no-untyped-call]
 
 
 def add_training_service(
