@@ -32,7 +32,7 @@ from plateforge.server import shm
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUEST_BYTES, check_call, check_frame_size
 from plateforge.server.fields import check_text_fields
 from plateforge.server.interceptors import when_done
-from plateforge.server.registry import Registry
+from plateforge.server.registry import LoadedModel, Registry
 from plateforge.v1 import inference_pb2
 
 __all__ = ["SERVICE_NAME", "InferenceService", "add_to_server"]
@@ -98,26 +98,27 @@ class InferenceService:
     ) -> inference_pb2.ProcessResponse:
         if self.shm_regions is None:
             raise SharedMemoryError("this server takes no shared-memory references; send bytes")
-        targets = self._inspect_header(request)
+        model, targets = self._inspect_header(request)
         call = shm.decode_call(self.shm_regions, request, targets[0] if targets else None)
-        return shm.encode_result(self.shm_regions, request, self.run(call, cancelled))
+        return shm.encode_result(self.shm_regions, request, self.run(call, cancelled, model))
 
     async def ProcessStream(self, messages: AsyncIterator[bytes], context: Context) -> AsyncIterator[bytes]:
         # Messages arrive and leave serialised: the codec reads and writes their chunks without
         # protobuf's copies (plateforge.chunkwire); the bytes are the .proto's wire format.
         cancelled = _cancel_event(context)
-        call = await self._gather(messages)
+        model, call = await self._gather(messages)
         try:
-            result = await asyncio.get_running_loop().run_in_executor(self.compute, self.run, call, cancelled)
+            result = await asyncio.get_running_loop().run_in_executor(self.compute, self.run, call, cancelled, model)
         finally:
             # gRPC keeps a failed or cancelled handler's error, whose traceback holds this frame:
             # without this the frame's pixels would live as long as that error.
-            del call
+            del call, model
         for message in streams.stream_result(result):
             yield message
 
-    async def _gather(self, messages: AsyncIterator[bytes]) -> ProcessCall:
-        """The stream's call, assembled on the event loop as its messages arrive.
+    async def _gather(self, messages: AsyncIterator[bytes]) -> tuple[LoadedModel, ProcessCall]:
+        """The stream's model, resolved once from its header, and its call, assembled on the
+        event loop as its messages arrive.
 
         Each chunk costs the loop one copy into the frame's buffer and a NaN/Inf scan (well under
         a millisecond for a 2 MiB chunk; the provenance hash runs on a thread of its own), which
@@ -130,14 +131,20 @@ class InferenceService:
             first = await anext(iterator)
         except StopAsyncIteration:
             raise FrameError("a ProcessStream request must start with its header; the stream was empty") from None
-        gatherer = streams.CallGatherer(
-            first, max_bytes=self.max_request_bytes, inspect_header=self._inspect_stream_header
-        )
+        resolved: list[LoadedModel] = []
+
+        def inspect(header: inference_pb2.ProcessRequest) -> list[tuple[int, int]]:
+            model, targets = self._inspect_stream_header(header)
+            resolved.append(model)
+            return targets
+
+        gatherer = streams.CallGatherer(first, max_bytes=self.max_request_bytes, inspect_header=inspect)
         del first
         try:
             async for message in iterator:
                 gatherer.add(message)
-            return await asyncio.get_running_loop().run_in_executor(self.receive, gatherer.call)
+            call = await asyncio.get_running_loop().run_in_executor(self.receive, gatherer.call)
+            return resolved[0], call
         except BaseException as error:
             # Idle, cancelled or broken: nothing here may keep what was gathered alive (see
             # ProcessStream), and the error must not carry this frame's traceback.
@@ -148,17 +155,22 @@ class InferenceService:
             gatherer.close()
             del gatherer
 
-    def _inspect_stream_header(self, header: inference_pb2.ProcessRequest) -> list[tuple[int, int]]:
+    def _inspect_stream_header(
+        self, header: inference_pb2.ProcessRequest
+    ) -> tuple[LoadedModel, list[tuple[int, int]]]:
         check_text_fields(header, "ProcessStreamRequest.header")
         if shm.uses_shm(header):
             raise FrameError("ProcessStream carries samples as DataChunks; shared-memory references go through Process")
         return self._inspect_header(header)
 
-    def _inspect_header(self, header: inference_pb2.ProcessRequest) -> list[tuple[int, int]]:
-        """Refuse what can be refused before any pixel arrives (an unknown model, an oversized
-        frame), and name the image whose hash goes into the provenance record: the model's first
+    def _inspect_header(self, header: inference_pb2.ProcessRequest) -> tuple[LoadedModel, list[tuple[int, int]]]:
+        """Resolve the model (once for the whole request: the header's name and version then
+        mean the same model from the first pixel to the result, whatever is published meanwhile)
+        and refuse what can be refused before any pixel arrives (an unknown model, an oversized
+        frame); name the image whose hash goes into the provenance record: the model's first
         input at the target frame, hashed while it arrives."""
-        info = self.registry.get(header.model, header.version).info
+        model = self.registry.get(header.model, header.version)
+        info = model.info
         for given in header.inputs:
             for frame in given.frames:
                 box = frame.data_window
@@ -173,12 +185,14 @@ class InferenceService:
             for j, frame in enumerate(given.frames):
                 number = frame.frame_number if frame.HasField("frame_number") else None
                 if len(given.frames) == 1 or number == target:
-                    return [(i, j)]
-        return []
+                    return model, [(i, j)]
+        return model, []
 
-    def run(self, call: ProcessCall, cancelled: threading.Event) -> ProcessResult:
-        """Run ``call`` (on a compute thread); its tool stops early once ``cancelled`` is set."""
-        model = self.registry.get(call.model, call.version)
+    def run(self, call: ProcessCall, cancelled: threading.Event, model: LoadedModel | None = None) -> ProcessResult:
+        """Run ``call`` (on a compute thread) with ``model``, or the model it names when the
+        request's header has not resolved one; its tool stops early once ``cancelled`` is set."""
+        if model is None:
+            model = self.registry.get(call.model, call.version)
         tool_call = check_call(model.info, call, max_frame_pixels=self.max_frame_pixels, cancelled=cancelled)
         started = time.perf_counter()
         outputs = model.tool.run(model.state, tool_call)
