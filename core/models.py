@@ -138,6 +138,35 @@ class ModelInfo:
         return max((i.temporal_radius for i in self.inputs), default=0)
 
 
+_PARAM_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def parse_param(text: str) -> tuple[str, ParamValue]:
+    """One ``--param NAME=VALUE`` as every command takes it (process, train, the bench, the
+    Blender Train node's extra field). VALUE is read as true/false (any case), then an integer,
+    then a finite number, else text; a value in double quotes is always text (``tag="1001"``).
+    :class:`UsageError` names what is wrong."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if not sep or not _PARAM_NAME.match(name) or raw == "":
+        raise UsageError(f"--param {text!r}: write NAME=VALUE (a name of letters, digits and _; e.g. lr=1e-4)")
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        return name, raw[1:-1]
+    if raw.lower() in ("true", "false"):
+        return name, raw.lower() == "true"
+    try:
+        return name, int(raw)
+    except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
+        return name, raw
+    if not math.isfinite(number):
+        raise UsageError(f"--param {name}: {raw!r} is not a finite number")
+    return name, number
+
+
 def resolve_params(info: ModelInfo, given: Mapping[str, object]) -> dict[str, ParamValue]:
     """Defaults overlaid with ``given``, each checked; unknown names are refused by name."""
     known = {p.name: p for p in info.parameters}

@@ -147,12 +147,29 @@ def test_follow_prints_a_line_per_state_change() -> None:
         pytest.param("lr=1e-4", ("lr", 1e-4), id="float"),
         pytest.param("flips=false", ("flips", False), id="bool"),
         pytest.param("size=medium", ("size", "medium"), id="text"),
+        pytest.param("flips=TRUE", ("flips", True), id="bool-any-case"),
+        pytest.param('tag="1001"', ("tag", "1001"), id="quoted-text"),
+        pytest.param("note=a=b", ("note", "a=b"), id="text-with-equals"),
     ],
 )
 def test_parse_param(text: str, expected: tuple[str, object]) -> None:
     assert parse_param(text) == expected
 
 
-def test_parse_param_needs_key_value() -> None:
-    with pytest.raises(UsageError, match="key=value"):
-        parse_param("steps")
+@pytest.mark.parametrize("text", ["steps", "=3", "my lr=1", "lr="])
+def test_parse_param_needs_name_value(text: str) -> None:
+    with pytest.raises(UsageError, match="NAME=VALUE"):
+        parse_param(text)
+
+
+@pytest.mark.parametrize("text", ["lr=nan", "lr=inf", "lr=-Infinity"])
+def test_parse_param_refuses_non_finite_numbers(text: str) -> None:
+    with pytest.raises(UsageError, match="not a finite number"):
+        parse_param(text)
+
+
+def test_process_and_train_take_one_grammar() -> None:
+    """process, train, the bench and the Blender Train node all read --param with this one function."""
+    from plateforge.cli import process, train
+
+    assert process.parse_param is train.parse_param is parse_param

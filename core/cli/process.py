@@ -56,7 +56,7 @@ from plateforge.cli.common import ProgressLine, add_server_arguments, connect
 from plateforge.errors import PlateforgeError, UsageError
 from plateforge.exr import EXR_MAGIC
 from plateforge.messages import explain
-from plateforge.models import ParamValue, parse_model_ref
+from plateforge.models import parse_model_ref, parse_param
 from plateforge.sequences import parse_frames
 
 _NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)=(.+)$")
@@ -117,20 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--summary", metavar="FILE", help="write a JSON summary to FILE ('-': one line on stdout)")
     add_server_arguments(parser)
     return parser
-
-
-def parse_param(text: str) -> tuple[str, ParamValue]:
-    match = _NAMED.match(text)
-    if not match:
-        raise UsageError(f"--param {text!r}: write NAME=VALUE")
-    name, raw = match.groups()
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError:
-        value = raw
-    if not isinstance(value, (bool, int, float, str)):
-        raise UsageError(f"--param {name}: {raw!r} is not a number, true/false or text")
-    return name, value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

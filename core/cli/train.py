@@ -27,28 +27,9 @@ from plateforge.cli.common import add_server_arguments, connect
 from plateforge.cli.job import describe, watch
 from plateforge.errors import UsageError
 from plateforge.jobs_client import TrainingClient
-from plateforge.models import ParamValue
+from plateforge.models import ParamValue, parse_param
 
 __all__ = ["main", "parse_param"]
-
-
-def parse_param(text: str) -> tuple[str, ParamValue]:
-    """``key=value``: true/false, an integer, a number, else text."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key.strip():
-        raise UsageError(f"--param needs key=value, got {text!r}")
-    value: ParamValue
-    if raw.lower() in ("true", "false"):
-        value = raw.lower() == "true"
-    else:
-        try:
-            value = int(raw)
-        except ValueError:
-            try:
-                value = float(raw)
-            except ValueError:
-                value = raw
-    return key.strip(), value
 
 
 def build_parser() -> argparse.ArgumentParser:

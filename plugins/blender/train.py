@@ -106,8 +106,8 @@ class PlateforgeTrainNode(bpy.types.CompositorNodeCustomGroup):
         return KeyframeDataset(Path(root) / bpy.path.clean_name(self.name))
 
     def request(self) -> Any:
-        from plateforge.cli.train import parse_param
         from plateforge.hosts.training import TrainingRequest, parse_keyframes
+        from plateforge.models import parse_param
 
         extra = dict(parse_param(item) for item in self.extra.split())
         return TrainingRequest(

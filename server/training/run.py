@@ -28,8 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from plateforge.cli.train import parse_param
 from plateforge.errors import CancelledError, PlateforgeError, UsageError
+from plateforge.models import parse_param
 from plateforge.server.device import configure_threads
 from plateforge.server.training.config import TrainConfig, with_mode_defaults
 from plateforge.server.training.distributed import join
