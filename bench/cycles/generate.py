@@ -10,7 +10,7 @@ one spec gives one scene.
 
 The scene: a room (back wall, floor, side flat) textured with the photographs, set dressing
 (boxes and a pillar wearing photographs, a glossy sphere), a furry ball (particle hair) that
-moves across the frame (motion blur), a camera that trucks and pans (depth of field focused on
+moves across the frame shaking up and down (motion blur), a camera that trucks and pans (depth of field focused on
 the subject), a thin wire and a rig arm in front (visible to the camera only, so they cast no
 shadow and show in no reflection: the plate without them is exactly the clean plate), lights in
 three light groups: ``ambient`` (the world), ``key`` (the key light), ``relight`` (a second key
@@ -27,16 +27,21 @@ Renders per frame, all with the same Cycles seed, written by Blender as multilay
 * ``subject``: the subject with every set object a holdout and a transparent film: its
   premultiplied colour and its true coverage (motion blur and defocus included);
 * ``rig``: the rig with everything else a holdout: its true coverage;
-* ``backdrop``: the second set (other photographs, other dressing) seen by the same camera.
+* ``backdrop``: the second set (other photographs, other dressing) seen by the same camera;
+* ``still``: the middle frame only, as ``subject`` but with motion blur off (the subject at
+  mid-shutter), so a test can see what the blur adds.
 
 Beside them ``cameras.json``: per frame the world-to-camera matrix, the focal length in pixels,
-and the subject's screen motion (a 2x3 affine, pixel centre -> subject coordinates, mid-shutter).
+the subject's screen motion (a 2x3 affine, pixel centre -> subject coordinates, mid-shutter), its
+centre at mid-shutter and when the shutter opens and closes, and the body's radius and the fur's
+length in pixels.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import random
 import sys
 from pathlib import Path
@@ -46,6 +51,8 @@ import bpy
 from mathutils import Matrix, Vector
 
 GENERATOR_VERSION = 1
+SUBJECT_RADIUS = 0.32  # metres: the furry ball's body, without the fur
+SHAKE = 0.15  # metres the subject jumps up or down each frame: a blur of several pixels
 LAYER = "ViewLayer"
 
 
@@ -92,7 +99,14 @@ def _link(obj: Any, collection: Any) -> Any:
     return obj
 
 
-def _plane(name: str, size: tuple[float, float], location: tuple[float, float, float], rotation: tuple[float, float, float], material: Any, collection: Any) -> Any:
+def _plane(
+    name: str,
+    size: tuple[float, float],
+    location: tuple[float, float, float],
+    rotation: tuple[float, float, float],
+    material: Any,
+    collection: Any,
+) -> Any:
     bpy.ops.mesh.primitive_plane_add(size=1.0, location=location, rotation=rotation)
     obj = bpy.context.active_object
     obj.name = name
@@ -101,7 +115,14 @@ def _plane(name: str, size: tuple[float, float], location: tuple[float, float, f
     return _link(obj, collection)
 
 
-def _box(name: str, size: tuple[float, float, float], location: tuple[float, float, float], angle: float, material: Any, collection: Any) -> Any:
+def _box(
+    name: str,
+    size: tuple[float, float, float],
+    location: tuple[float, float, float],
+    angle: float,
+    material: Any,
+    collection: Any,
+) -> Any:
     bpy.ops.mesh.primitive_cube_add(size=1.0, location=location, rotation=(0.0, 0.0, angle))
     obj = bpy.context.active_object
     obj.name = name
@@ -118,28 +139,54 @@ def _build_set(tag: str, rng: random.Random, textures: list[str], collection: An
     flat = _material_image(f"{tag}-flat", textures[2 % len(textures)], 1.0, (0.9, 0.95, 1.0), 0.7)
     _plane(f"{tag}-wall", (16.0, 7.0), (0.0, 3.5, 3.5), (math.pi / 2, 0.0, 0.0), wall, collection)
     _plane(f"{tag}-floor", (16.0, 14.0), (0.0, -3.5, 0.0), (0.0, 0.0, 0.0), floor, collection)
-    _plane(f"{tag}-flat", (4.0, 5.0), (rng.uniform(-5.5, -4.0), 1.5, 2.5), (math.pi / 2, 0.0, rng.uniform(0.5, 0.9)), flat, collection)
+    _plane(
+        f"{tag}-flat",
+        (4.0, 5.0),
+        (rng.uniform(-5.5, -4.0), 1.5, 2.5),
+        (math.pi / 2, 0.0, rng.uniform(0.5, 0.9)),
+        flat,
+        collection,
+    )
     for k in range(4):
-        material = _material_image(f"{tag}-box{k}", textures[(k + 1) % len(textures)], rng.uniform(0.6, 1.2), (rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0)), 0.5)
+        material = _material_image(
+            f"{tag}-box{k}",
+            textures[(k + 1) % len(textures)],
+            rng.uniform(0.6, 1.2),
+            (rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0)),
+            0.5,
+        )
         width = rng.uniform(0.5, 1.4)
         height = rng.uniform(0.4, 1.6)
-        _box(f"{tag}-box{k}", (width, rng.uniform(0.5, 1.0), height), (rng.uniform(-4.0, 4.0), rng.uniform(0.8, 2.6), height / 2), rng.uniform(-0.6, 0.6), material, collection)
-    bpy.ops.mesh.primitive_cylinder_add(radius=0.25, depth=6.0, location=(rng.uniform(2.0, 4.5), rng.uniform(1.5, 2.8), 3.0))
+        _box(
+            f"{tag}-box{k}",
+            (width, rng.uniform(0.5, 1.0), height),
+            (rng.uniform(-4.0, 4.0), rng.uniform(0.8, 2.6), height / 2),
+            rng.uniform(-0.6, 0.6),
+            material,
+            collection,
+        )
+    bpy.ops.mesh.primitive_cylinder_add(
+        radius=0.25, depth=6.0, location=(rng.uniform(2.0, 4.5), rng.uniform(1.5, 2.8), 3.0)
+    )
     pillar = bpy.context.active_object
     pillar.name = f"{tag}-pillar"
     pillar.data.materials.append(_material_image(f"{tag}-pillar", textures[0], 2.0, (0.7, 0.7, 0.7), 0.4))
     _link(pillar, collection)
-    bpy.ops.mesh.primitive_uv_sphere_add(radius=0.35, location=(rng.uniform(-2.5, 2.5), rng.uniform(0.5, 1.5), 0.35), segments=32, ring_count=16)
+    bpy.ops.mesh.primitive_uv_sphere_add(
+        radius=0.35, location=(rng.uniform(-2.5, 2.5), rng.uniform(0.5, 1.5), 0.35), segments=32, ring_count=16
+    )
     ball = bpy.context.active_object
     ball.name = f"{tag}-ball"
     bpy.ops.object.shade_smooth()
-    ball.data.materials.append(_material_plain(f"{tag}-ball", (rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8)), 0.15, 0.6))
+    ball.data.materials.append(
+        _material_plain(f"{tag}-ball", (rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8), rng.uniform(0.2, 0.8)), 0.15, 0.6)
+    )
     _link(ball, collection)
 
 
 def _subject(shot: dict[str, Any], rng: random.Random, collection: Any, frames: tuple[int, int]) -> Any:
     """A furry ball moving across the frame (keyed linearly, so the blur is along its path)."""
-    radius = 0.32
+    radius = SUBJECT_RADIUS
     bpy.ops.mesh.primitive_uv_sphere_add(radius=radius, segments=48, ring_count=24, location=(0.0, 0.0, 0.0))
     body = bpy.context.active_object
     body.name = "subject"
@@ -176,12 +223,18 @@ def _subject(shot: dict[str, Any], rng: random.Random, collection: Any, frames: 
     settings.roughness_endpoint = 0.03
     modifier.particle_system.seed = rng.randrange(1 << 16)
     _link(body, collection)
-    start, end = shot["subject_from"], shot["subject_to"]
-    for frame, where in ((frames[0], start), (frames[1], end)):
-        body.location = Vector(where)
-        body.rotation_euler = (0.0, 0.0, 0.8 * (frame - frames[0]) / max(1, frames[1] - frames[0]))
-        body.keyframe_insert("location", frame=frame)
-        body.keyframe_insert("rotation_euler", frame=frame)
+    # From subject_from (first frame) to subject_to (last frame), shaken up and down by SHAKE
+    # metres each frame (as if the rig jiggled it): keyed on the half frames, so each frame's
+    # shutter sees one straight stretch of the path and the blur is a straight smear of a known
+    # length (its ends are in cameras.json).
+    start, end = Vector(shot["subject_from"]), Vector(shot["subject_to"])
+    span = max(1, frames[1] - frames[0])
+    for k in range(frames[1] - frames[0] + 2):
+        t = k - 0.5
+        body.location = start.lerp(end, t / span) + Vector((0.0, 0.0, SHAKE * (k % 2)))
+        body.rotation_euler = (0.0, 0.0, 0.3 * t / span)
+        body.keyframe_insert("location", frame=frames[0] + t)
+        body.keyframe_insert("rotation_euler", frame=frames[0] + t)
     _linear(body)
     return body
 
@@ -191,6 +244,9 @@ def _linear(obj: Any) -> None:
     for curve in _fcurves(action):
         for key in curve.keyframe_points:
             key.interpolation = "LINEAR"
+        # the motion goes on past the keyed frames: the first and last frames' shutters are blurred
+        # like the others instead of half standing still
+        curve.extrapolation = "LINEAR"
 
 
 def _fcurves(action: Any) -> list[Any]:
@@ -243,7 +299,6 @@ def _rig(shot: dict[str, Any], collection: Any, frames: tuple[int, int]) -> list
 def _lights(shot: dict[str, Any], rng: random.Random, collection: Any) -> None:
     world = bpy.data.worlds.new("world")
     bpy.context.scene.world = world
-    world.use_nodes = True
     world.node_tree.nodes["Background"].inputs["Color"].default_value = (*shot["ambient"], 1.0)
     world.node_tree.nodes["Background"].inputs["Strength"].default_value = 1.0
     world.lightgroup = "ambient"
@@ -287,7 +342,10 @@ def _camera(shot: dict[str, Any], frames: tuple[int, int]) -> Any:
     camera = bpy.data.objects.new("camera", data)
     bpy.context.scene.collection.objects.link(camera)
     bpy.context.scene.camera = camera
-    for frame, where, pan in ((frames[0], shot["camera_from"], shot["pan_from"]), (frames[1], shot["camera_to"], shot["pan_to"])):
+    for frame, where, pan in (
+        (frames[0], shot["camera_from"], shot["pan_from"]),
+        (frames[1], shot["camera_to"], shot["pan_to"]),
+    ):
         camera.location = where
         camera.rotation_euler = (math.radians(86.0), 0.0, math.radians(pan))
         camera.keyframe_insert("location", frame=frame)
@@ -347,13 +405,15 @@ def _project(camera: Any, point: Vector, width: int, height: int) -> tuple[float
     return (width / 2 + focal * local.x / -local.z, height / 2 - focal * local.y / -local.z)
 
 
-def _cameras(camera: Any, body: Any, frames: tuple[int, int], width: int, height: int) -> list[dict[str, Any]]:
+def _cameras(
+    camera: Any, body: Any, shot: dict[str, Any], frames: tuple[int, int], width: int, height: int
+) -> list[dict[str, Any]]:
     scene = bpy.context.scene
+    shutter = float(shot["shutter"])
     records = []
     for frame in range(frames[0], frames[1] + 1):
         scene.frame_set(frame)
-        world = body.matrix_world
-        centre = world.translation
+        centre = body.matrix_world.translation.copy()
         right = camera.matrix_world.to_3x3() @ Vector((1.0, 0.0, 0.0))
         up = camera.matrix_world.to_3x3() @ Vector((0.0, 1.0, 0.0))
         o = _project(camera, centre, width, height)
@@ -363,6 +423,13 @@ def _cameras(camera: Any, body: Any, frames: tuple[int, int], width: int, height
         forward = Matrix(((a[0] - o[0], b[0] - o[0], o[0]), (a[1] - o[1], b[1] - o[1], o[1]), (0.0, 0.0, 1.0)))
         inverse = forward.inverted()
         focal = camera.data.lens / camera.data.sensor_width * width
+        depth = -(camera.matrix_world.inverted() @ centre).z
+        # where the subject's centre is when the shutter opens and closes (the camera moves too)
+        ends = []
+        for time in (frame - shutter / 2, frame + shutter / 2):
+            scene.frame_set(math.floor(time), subframe=time - math.floor(time))
+            ends.append(list(_project(camera, body.matrix_world.translation.copy(), width, height)))
+        scene.frame_set(frame)
         records.append(
             {
                 "frame": frame,
@@ -370,6 +437,10 @@ def _cameras(camera: Any, body: Any, frames: tuple[int, int], width: int, height
                 "focal_px": focal,
                 "subject": [list(inverse[0]), list(inverse[1])],
                 "subject_centre_px": list(o),
+                "subject_shutter_px": ends,
+                # the body's and the fur's size on screen, at the subject's depth
+                "subject_radius_px": SUBJECT_RADIUS * focal / depth,
+                "hair_px": float(shot["hair_length"]) * focal / depth,
             }
         )
     return records
@@ -399,7 +470,8 @@ def main(spec_path: str, out_dir: str) -> None:
     rig = _rig(shot, rig_col, frames)
     _lights(shot, rng, lights_col)
     camera = _camera(shot, frames)
-    (out / "cameras.json").write_text(json.dumps(_cameras(camera, body, frames, shot["width"], shot["height"]), indent=1))
+    records = _cameras(camera, body, shot, frames, shot["width"], shot["height"])
+    (out / "cameras.json").write_text(json.dumps(records, indent=1))  # rewritten identically on a resume
 
     set_a_objects, set_b_objects = list(set_a.objects), list(set_b.objects)
 
@@ -409,6 +481,7 @@ def main(spec_path: str, out_dir: str) -> None:
             "plate": (set_a_objects, [body], []),
             "clean": (set_a_objects, [], []),
             "subject": (set_a_objects, [body], []),
+            "still": (set_a_objects, [body], []),
             "rig": ([], [], rig),
             "backdrop": (set_b_objects, [], []),
         }[variant]
@@ -416,17 +489,26 @@ def main(spec_path: str, out_dir: str) -> None:
         for obj in [*set_a_objects, *set_b_objects, body, *rig]:
             obj.hide_render = obj.name not in shown
             obj.is_holdout = False
-        scene.render.film_transparent = variant in ("subject", "rig")
-        if variant == "subject":
+        scene.render.film_transparent = variant in ("subject", "rig", "still")
+        scene.render.use_motion_blur = variant != "still"
+        if variant in ("subject", "still"):
             for obj in set_a_objects:
                 obj.is_holdout = True
 
     for variant in shot["variants"]:
+        wanted = [(frames[0] + frames[1]) // 2] if variant == "still" else range(frames[0], frames[1] + 1)
+        todo = [f for f in wanted if not (out / f"{variant}.{f:04d}.exr").is_file()]
+        if not todo:
+            continue  # resumed: this variant was rendered before an interruption
         configure(variant)
-        for frame in range(frames[0], frames[1] + 1):
+        for frame in todo:
             scene.frame_set(frame)
-            scene.render.filepath = str(out / f"{variant}.{frame:04d}.exr")
+            # Blender writes the file in place: render under a hidden name and rename it when
+            # complete, so an interrupted run never leaves a partial frame that a resume would keep.
+            temp = out / f".{variant}.{frame:04d}.partial.exr"
+            scene.render.filepath = str(temp)
             bpy.ops.render.render(write_still=True)
+            os.replace(temp, out / f"{variant}.{frame:04d}.exr")
     (out / "generator.json").write_text(json.dumps({"version": GENERATOR_VERSION, "blender": bpy.app.version_string}))
 
 

@@ -63,7 +63,7 @@ def load_set(name: str) -> list[ShotSpec]:
         _check_report_hash(path, data)
     document = json.loads(data)
     if document.get("set") != name:
-        raise ValueError(f"{path}: expected \"set\": {name!r}, found {document.get('set')!r}")
+        raise ValueError(f'{path}: expected "set": {name!r}, found {document.get("set")!r}')
     shots: list[ShotSpec] = document["shots"]
     for entry in shots:
         missing = [key for key in _REQUIRED if key not in entry]
@@ -86,7 +86,9 @@ def _round(values: list[float]) -> list[float]:
     return [round(v, 3) for v in values]
 
 
-def draft(name: str, seed: int, *, width: int = 480, height: int = 270, frames: int = 12, samples: int = 32) -> ShotSpec:
+def draft(
+    name: str, seed: int, *, width: int = 480, height: int = 270, frames: int = 12, samples: int = 32
+) -> ShotSpec:
     """Parameters for a new shot from ``seed`` (used once to write an entry into a set file)."""
     rng = random.Random(seed)
     photos = ["flower", "garden"]
