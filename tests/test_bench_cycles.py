@@ -15,6 +15,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -155,7 +156,7 @@ def test_subject_alpha_is_true_fractional_coverage_with_fur(shot: CyclesShot) ->
         over = (1 - alpha)[:, :, None] * matte.cleans[i].stack(("R", "G", "B"))
         comp = matte.foregrounds[i].stack(("R", "G", "B")) + over
         plate = matte.plates[i].stack(("R", "G", "B"))
-        assert np.median(np.abs(comp - plate)) < 1e-3
+        assert np.median(np.abs(comp - plate)) < 3e-3
 
 
 def _moments(alpha: np.ndarray, direction: np.ndarray) -> tuple[float, float]:
@@ -193,17 +194,22 @@ def test_plate_and_clean_plate_share_the_seed(shot: CyclesShot) -> None:
     cleanup = shot.cleanup()
     for i in range(len(shot)):
         rig = shot.alpha(i, "rig")
-        assert rig.max() > 0.2 and (rig > 0).mean() < 0.2  # the wire and arm are there, and thin
-        plate, clean = cleanup.plates[i].stack(("R", "G", "B")), cleanup.cleans[i].stack(("R", "G", "B"))
-        # the rig is seen by the camera only: off it, plate and clean plate are the same samples, bit for bit
-        assert np.array_equal(plate[rig == 0], clean[rig == 0])
+        assert rig.max() > 0.2 and (rig > 0.05).mean() < 0.2  # the wire and arm are there, and thin
         assert (cleanup.masks[i].channels["A"][rig > 0] == 1).all()
-        # the set alone (subject hidden) matches the plate bit for bit wherever no path met the
-        # subject: a different seed would leave no pixel equal at 16 samples
+        plate, clean = cleanup.plates[i].stack(("R", "G", "B")), cleanup.cleans[i].stack(("R", "G", "B"))
+        assert np.abs(plate - clean).max() > 0.1  # the rig shows
+        # The rig is seen by the camera only and both renders take the same samples: away from it
+        # they differ only by what the denoiser carries over from near it. Another seed leaves
+        # the denoiser's residual noise everywhere (median 6e-3 on tune-small).
+        far = cv2.distanceTransform((rig <= 0).astype(np.uint8), cv2.DIST_L2, 5) > 8
+        difference = np.abs(plate - clean).max(axis=-1)[far]
+        assert np.median(difference) < 5e-4 and np.percentile(difference, 99) < 1e-2, np.percentile(
+            difference, [50, 99]
+        )
+        # The set alone against the plate, away from the subject: the same, but for its shadow
         alpha = shot.alpha(i, "subject")
-        away = alpha == 0
-        same = (shot.rgb(i, "plate") == shot.rgb(i, "clean")).all(-1)
-        assert same[away].mean() > 0.6, same[away].mean()
+        away = cv2.distanceTransform((alpha <= 0).astype(np.uint8), cv2.DIST_L2, 5) > 16
+        assert np.median(np.abs(shot.rgb(i, "plate") - shot.rgb(i, "clean")).max(axis=-1)[away]) < 2.5e-3
     assert cleanup.revealed(cleanup.frame_numbers[2], 2).any()
 
 

@@ -10,23 +10,23 @@ one spec gives one scene.
 
 The scene: a room (back wall, floor, side flat) textured with the photographs, set dressing
 (boxes and a pillar wearing photographs, a glossy sphere), a furry ball (particle hair) that
-moves across the frame shaking up and down (motion blur), a camera that trucks and pans (depth of field focused on
-the subject), a thin wire and a rig arm in front (visible to the camera only, so they cast no
-shadow and show in no reflection: the plate without them is exactly the clean plate), lights in
-three light groups: ``ambient`` (the world), ``key`` (the key light), ``relight`` (a second key
-light from the other side and a practical lamp on the wall). The plate is ``ambient + key``; the
-relit plate is ``ambient + relight``: the key light moved and a practical switched on, from the
-same render and the same samples.
+moves across the frame shaking up and down (motion blur), a camera that trucks and pans (depth
+of field focused on the subject), a thin wire just in front of the subject and a rig arm nearer
+the camera (visible to the camera only, so they cast no shadow and show in no reflection), the
+world's ambient light, a key light, and for the relit version a second key light from the other
+side and a practical lamp on the back wall (the key light switched off).
 
-Renders per frame, all with the same Cycles seed, written by Blender as multilayer float EXRs
+Renders per frame, all with the same Cycles seed and the same samples (no adaptive sampling),
+denoised (OpenImageDenoise with albedo and normal), written by Blender as multilayer float EXRs
 (``render.render(write_still=True)``: scene-linear, no view transform):
 
 * ``rigged``: set, subject and rig (the cleanup plate);
-* ``plate``: set and subject, with the AOVs (Depth, Normal, Position, DiffCol) and light groups;
-* ``clean``: the set alone (the subject hidden), light groups;
+* ``plate``: set and subject, with the AOVs (Depth, Normal, Position, Diffuse Color);
+* ``relit``: as ``plate``, the key light moved and the practical switched on;
+* ``clean``: the set alone (the subject hidden);
 * ``subject``: the subject with every set object a holdout and a transparent film: its
   premultiplied colour and its true coverage (motion blur and defocus included);
-* ``rig``: the rig with everything else a holdout: its true coverage;
+* ``rig``: the rig alone, transparent film: its true coverage;
 * ``backdrop``: the second set (other photographs, other dressing) seen by the same camera;
 * ``still``: the middle frame only, as ``subject`` but with motion blur off (the subject at
   mid-shutter), so a test can see what the blur adds.
@@ -52,6 +52,7 @@ from mathutils import Matrix, Vector
 
 GENERATOR_VERSION = 1
 SUBJECT_RADIUS = 0.32  # metres: the furry ball's body, without the fur
+WIRE_FRAMES = 24  # frames the wire takes from wire_from to wire_to
 SHAKE = 0.15  # metres the subject jumps up or down each frame: a blur of several pixels
 LAYER = "ViewLayer"
 
@@ -265,7 +266,7 @@ def _rig(shot: dict[str, Any], collection: Any, frames: tuple[int, int]) -> list
     """A thin wire across the frame and a rig arm: camera-visible only, dark, swaying."""
     dark = _material_plain("rig-dark", (0.02, 0.02, 0.022), 0.5)
     grey = _material_plain("rig-grey", (0.18, 0.18, 0.19), 0.4, 0.3)
-    bpy.ops.mesh.primitive_cylinder_add(radius=0.012, depth=9.0, vertices=8, location=(0.0, 0.0, 0.0))
+    bpy.ops.mesh.primitive_cylinder_add(radius=0.015, depth=9.0, vertices=8, location=(0.0, 0.0, 0.0))
     wire = bpy.context.active_object
     wire.name = "rig-wire"
     wire.data.materials.append(dark)
@@ -274,9 +275,11 @@ def _rig(shot: dict[str, Any], collection: Any, frames: tuple[int, int]) -> list
     arm.name = "rig-arm"
     arm.scale = (0.04, 0.04, 0.9)
     arm.data.materials.append(grey)
+    # The wire sways at one speed whatever the shot's length: wire_to is where it is a second
+    # (24 frames) after wire_from, so a short shot's wire is not smeared thin by motion blur.
     x0, x1 = shot["wire_from"], shot["wire_to"]
-    for frame, x in ((frames[0], x0), (frames[1], x1)):
-        wire.location = (x, -3.4, 2.0)
+    for frame, x in ((frames[0], x0), (frames[0] + WIRE_FRAMES, x1)):
+        wire.location = (x, shot["subject_from"][1] - 0.4, 2.0)  # just in front of the subject: in focus
         wire.rotation_euler = (0.0, shot["wire_tilt"], 0.0)
         wire.keyframe_insert("location", frame=frame)
         wire.keyframe_insert("rotation_euler", frame=frame)
@@ -296,14 +299,13 @@ def _rig(shot: dict[str, Any], collection: Any, frames: tuple[int, int]) -> list
     return [wire, arm]
 
 
-def _lights(shot: dict[str, Any], rng: random.Random, collection: Any) -> None:
+def _lights(shot: dict[str, Any], rng: random.Random, collection: Any) -> tuple[Any, list[Any]]:
     world = bpy.data.worlds.new("world")
     bpy.context.scene.world = world
     world.node_tree.nodes["Background"].inputs["Color"].default_value = (*shot["ambient"], 1.0)
     world.node_tree.nodes["Background"].inputs["Strength"].default_value = 1.0
-    world.lightgroup = "ambient"
 
-    def area(name: str, where: list[float], power: float, colour: list[float], size: float, group: str) -> Any:
+    def area(name: str, where: list[float], power: float, colour: list[float], size: float) -> Any:
         data = bpy.data.lights.new(name, "AREA")
         data.energy = power
         data.color = colour
@@ -312,23 +314,20 @@ def _lights(shot: dict[str, Any], rng: random.Random, collection: Any) -> None:
         obj.location = where
         target = Vector((0.0, 0.0, 0.9)) - Vector(where)
         obj.rotation_euler = target.to_track_quat("-Z", "Y").to_euler()
-        obj.lightgroup = group
         collection.objects.link(obj)
         return obj
 
-    area("key", shot["key"], shot["key_power"], shot["key_colour"], 1.5, "key")
-    area("key-moved", shot["key_moved"], shot["key_power"], shot["key_moved_colour"], 1.5, "relight")
+    key = area("key", shot["key"], shot["key_power"], shot["key_colour"], 1.5)
+    moved = area("key-moved", shot["key_moved"], shot["key_power"], shot["key_moved_colour"], 1.5)
     data = bpy.data.lights.new("practical", "POINT")
     data.energy = shot["practical_power"]
     data.color = shot["practical_colour"]
     data.shadow_soft_size = 0.08
     lamp = bpy.data.objects.new("practical", data)
     lamp.location = shot["practical"]
-    lamp.lightgroup = "relight"
     collection.objects.link(lamp)
-    # The key light also lights the relit version's ambient part: the relit plate keeps the
-    # ambient light and swaps the key for the moved key plus the practical.
     del rng
+    return key, [moved, lamp]
 
 
 def _camera(shot: dict[str, Any], frames: tuple[int, int]) -> Any:
@@ -361,8 +360,14 @@ def _setup_render(shot: dict[str, Any]) -> None:
     cycles.device = "CPU"
     cycles.samples = int(shot["samples"])
     cycles.use_adaptive_sampling = False  # adaptive stopping differs between variants: same samples everywhere
-    cycles.use_denoising = False  # a denoiser couples pixels: the plate and clean plate would differ off the subject
-    cycles.seed = int(shot["seed"])
+    # Denoised, as production renders are: at these sample counts the noise alone would cap any
+    # fill's PSNR near 23 dB. The denoiser couples nearby pixels, so the plate and the clean plate
+    # (same seed) now differ by a little near the rig, not bit for bit; far from it they agree.
+    cycles.use_denoising = True
+    cycles.denoiser = "OPENIMAGEDENOISE"
+    cycles.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+    cycles.denoising_prefilter = "ACCURATE"
+    cycles.seed = int(shot.get("cycles_seed", shot["seed"]))  # cycles_seed: only for measuring noise
     cycles.use_animated_seed = False
     cycles.max_bounces = 4
     cycles.diffuse_bounces = 2
@@ -394,8 +399,6 @@ def _setup_render(shot: dict[str, Any]) -> None:
     layer.use_pass_normal = True
     layer.use_pass_position = True
     layer.use_pass_diffuse_color = True
-    for group in ("ambient", "key", "relight"):
-        layer.lightgroups.add(name=group)
 
 
 def _project(camera: Any, point: Vector, width: int, height: int) -> tuple[float, float]:
@@ -468,7 +471,7 @@ def main(spec_path: str, out_dir: str) -> None:
     _build_set("b", random.Random(int(shot["seed"]) + 7919), shot["textures"]["set_b"], set_b)
     body = _subject(shot, rng, subject_col, frames)
     rig = _rig(shot, rig_col, frames)
-    _lights(shot, rng, lights_col)
+    key, relight = _lights(shot, rng, lights_col)
     camera = _camera(shot, frames)
     records = _cameras(camera, body, shot, frames, shot["width"], shot["height"])
     (out / "cameras.json").write_text(json.dumps(records, indent=1))  # rewritten identically on a resume
@@ -479,6 +482,7 @@ def main(spec_path: str, out_dir: str) -> None:
         visible = {
             "rigged": (set_a_objects, [body], rig),
             "plate": (set_a_objects, [body], []),
+            "relit": (set_a_objects, [body], []),
             "clean": (set_a_objects, [], []),
             "subject": (set_a_objects, [body], []),
             "still": (set_a_objects, [body], []),
@@ -489,6 +493,9 @@ def main(spec_path: str, out_dir: str) -> None:
         for obj in [*set_a_objects, *set_b_objects, body, *rig]:
             obj.hide_render = obj.name not in shown
             obj.is_holdout = False
+        key.hide_render = variant == "relit"
+        for light in relight:
+            light.hide_render = variant != "relit"
         scene.render.film_transparent = variant in ("subject", "rig", "still")
         scene.render.use_motion_blur = variant != "still"
         if variant in ("subject", "still"):

@@ -43,7 +43,7 @@ VENV = REPO / "build" / "blender-venv"
 CACHE = Path(os.environ.get("PLATEFORGE_CYCLES_CACHE") or REPO / "build" / "cycles-cache")
 GENERATOR = Path(__file__).resolve().with_name("generate.py")
 #: The renders (see generate.py's module doc): each frame, except ``still`` (the middle frame only).
-VARIANTS = ("rigged", "plate", "clean", "subject", "rig", "backdrop", "still")
+VARIANTS = ("rigged", "plate", "relit", "clean", "subject", "rig", "backdrop", "still")
 
 
 def variant_frames(entry: ShotSpec, variant: str) -> list[int]:

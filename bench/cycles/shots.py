@@ -16,8 +16,7 @@
 Channels: R, G, B as half (like dailies), A as half 1 on opaque plates, ``Z`` (Cycles' depth) as
 float; plates also carry ``N.x N.y N.z`` (world normal), ``P.x P.y P.z`` (world position, metres)
 and ``albedo.R albedo.G albedo.B`` (Cycles' diffuse colour). Every image is scene-linear
-(Rec.709), written by Cycles itself; the plate is the ``ambient + key`` light groups and the relit
-plate ``ambient + relight`` of the same render, so both share every sample.
+(Rec.709), written (and denoised) by Cycles itself.
 """
 
 from __future__ import annotations
@@ -46,18 +45,14 @@ _LAYER = "ViewLayer"
 
 
 def read_render(path: Path) -> dict[str, np.ndarray]:
-    """A multilayer render as ``{"Combined": (H, W, 4), "key": (H, W, 3), "Depth": (H, W), ...}``, float32.
-
-    Light-group passes are keyed by their group (``ambient``, ``key``, ``relight``).
-    """
+    """A multilayer render as ``{"Combined": (H, W, 4), "Depth": (H, W), "Normal": (H, W, 3), ...}``, float32."""
     passes: dict[str, np.ndarray] = {}
     for name, frame in read_exr_parts(path):
         pass_name = name.removeprefix(f"{_LAYER}.")
         suffixes = [c.rsplit(".", 1)[1] for c in frame.channels]
         order = [s for s in ("R", "G", "B", "A", "X", "Y", "Z") if s in suffixes]
         stack = np.stack([frame.channels[f"{name}.{s}"].astype(_F32) for s in order], axis=-1)
-        key = pass_name.removeprefix("Combined_") if pass_name.startswith("Combined_") else pass_name
-        passes[key] = stack[:, :, 0] if stack.shape[2] == 1 else stack
+        passes[pass_name] = stack[:, :, 0] if stack.shape[2] == 1 else stack
     return passes
 
 
@@ -140,11 +135,10 @@ class CyclesShot:
     def window(self) -> Box:
         return Box.from_size(int(self.entry["width"]), int(self.entry["height"]))
 
-    def rgb(self, index: int, variant: str, groups: tuple[str, ...] = ("ambient", "key")) -> np.ndarray:
-        """Variant ``variant``'s scene-linear RGB (H, W, 3) in frame ``index``: the sum of light groups ``groups``."""
-        passes = self.renders[index][variant]
-        total: np.ndarray = sum((passes[g] for g in groups), np.zeros_like(passes[groups[0]]))
-        return total
+    def rgb(self, index: int, variant: str) -> np.ndarray:
+        """Variant ``variant``'s scene-linear RGB (H, W, 3) in frame ``index`` (premultiplied if transparent)."""
+        rgb: np.ndarray = self.renders[index][variant]["Combined"][:, :, :3]
+        return rgb
 
     def alpha(self, index: int, variant: str) -> np.ndarray:
         """The true coverage of the ``subject`` or the ``rig`` in frame ``index`` (holdout render), in [0, 1]."""
@@ -226,7 +220,7 @@ class CyclesShot:
             plate = self.plate(i)
             extra = {c: a for c, a in plate.channels.items() if c not in ("R", "G", "B", "A")}
             plates.append(plate)
-            relits.append(_rgb_frame(self.rgb(i, "plate", ("ambient", "relight")), self.window, number, extra))
+            relits.append(_rgb_frame(self.rgb(i, "relit"), self.window, number, extra))
             looks.append(_rgb_frame(apply_grade(self.rgb(i, "plate"), grade), self.window, number, extra))
         e = self.entry
         key = KeyLight(
