@@ -237,3 +237,33 @@ def test_the_camera_moves_and_the_second_set_differs(shot: CyclesShot) -> None:
     backdrop = shot.rgb(0, "backdrop")
     assert np.mean(np.abs(backdrop - first)) > 0.05
     assert read_render(shot.folder / f"backdrop.{shot.first_frame:04d}.exr")["Combined"].shape[:2] == first.shape[:2]
+
+
+@_render
+def test_the_evaluations_take_a_rendered_shot_unchanged(shot: CyclesShot) -> None:
+    from plateforge.server.evaluation.cleanup import CleanupScene
+    from plateforge.server.evaluation.matte import sad
+    from plateforge.server.evaluation.relight import RelightScene
+    from plateforge.server.tools import matte_classical
+    from plateforge.server.tools.base import ToolCall
+
+    scene = CleanupScene(shot.cleanup())
+    classical, uncleaned = scene.score(scene.classical()), scene.score(scene.uncleaned())
+    assert all(np.isfinite(v) for v in (*classical.values(), *uncleaned.values())), (classical, uncleaned)
+    assert uncleaned["psnr"] < 40 and uncleaned["psnr_frame"] > uncleaned["psnr"]  # the rig is in the mask
+
+    matte = shot.matte()
+    state = matte_classical.load(device="cpu")
+    for i in range(len(matte)):
+        inputs = {"plate": [matte.plates[i]], "clean_plate": [matte.cleans[i]]}
+        call = ToolCall(info=matte_classical.INFO, inputs=inputs, params={}, target_frame=matte.frame_numbers[i])
+        alpha = matte_classical.run(state, call)["alpha"].channels["A"]
+        assert 0 < sad(alpha, matte.alpha(i)) < sad(np.ones_like(alpha), matte.alpha(i))
+    assert np.isfinite(matte.composite(0)).all() and matte.subject_flow(1, 0).shape == (2, 3)
+
+    relight = RelightScene(shot.relit(), "relit")
+    keys = [0, len(shot) - 1]
+    fitted, unchanged = relight.classical(keys), relight.unchanged(keys)
+    assert all(np.isfinite(v) for v in (*fitted.values(), *unchanged.values()))
+    assert fitted != unchanged
+    assert RelightScene(shot.relit(), "look").classical(keys)["psnr_tonemapped"] > 30  # a grade is global
