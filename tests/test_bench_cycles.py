@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from bench.cycles import CyclesShot, cache_key, load_cycles_shot, load_set, read_render, roto_mask
-from bench.cycles.render import VARIANTS, variant_frames
+from bench.cycles.render import VARIANTS, render_shot, variant_frames
 from bench.cycles.spec import SETS_DIR
 from plateforge.exr import read_exr_header
 from plateforge.relit import AOV_CHANNELS
@@ -267,3 +267,22 @@ def test_the_evaluations_take_a_rendered_shot_unchanged(shot: CyclesShot) -> Non
     assert all(np.isfinite(v) for v in (*fitted.values(), *unchanged.values()))
     assert fitted != unchanged
     assert RelightScene(shot.relit(), "look").classical(keys)["psnr_tonemapped"] > 30  # a grade is global
+
+
+@_render
+def test_an_interrupted_render_resumes_with_the_frames_it_kept(tmp_path: Path) -> None:
+    entry = {**_entry(), "name": "resume-check", "width": 64, "height": 36, "frames": 2, "samples": 2}
+    folder = render_shot(entry, cache=tmp_path)
+    assert folder.name == f"resume-check-{cache_key(entry)[:16]}" and (folder / "manifest.json").is_file()
+    # as a killed render leaves it: a partial folder, one frame missing, no manifest
+    partial = folder.with_name(f".partial-{folder.name}")
+    folder.rename(partial)
+    (partial / "manifest.json").unlink()
+    (partial / "plate.1002.exr").unlink()
+    kept = partial / "rigged.1001.exr"
+    before = (kept.read_bytes(), kept.stat().st_mtime_ns)
+    assert render_shot(entry, cache=tmp_path) == folder
+    after = folder / "rigged.1001.exr"
+    assert (after.read_bytes(), after.stat().st_mtime_ns) == before  # kept, not rendered again
+    assert read_render(folder / "plate.1002.exr")["Combined"].shape == (36, 64, 4)
+    assert render_shot(entry, cache=tmp_path) == folder  # cached: returns at once
