@@ -44,11 +44,16 @@ _F32 = np.float32
 _LAYER = "ViewLayer"
 
 
-def read_render(path: Path) -> dict[str, np.ndarray]:
-    """A multilayer render as ``{"Combined": (H, W, 4), "Depth": (H, W), "Normal": (H, W, 3), ...}``, float32."""
+def read_render(path: Path, passes_wanted: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """A multilayer render as ``{"Combined": (H, W, 4), "Depth": (H, W), "Normal": (H, W, 3), ...}``, float32.
+
+    ``passes_wanted``: only these passes (None: all of them).
+    """
     passes: dict[str, np.ndarray] = {}
     for name, frame in read_exr_parts(path):
         pass_name = name.removeprefix(f"{_LAYER}.")
+        if passes_wanted is not None and pass_name not in passes_wanted:
+            continue
         suffixes = [c.rsplit(".", 1)[1] for c in frame.channels]
         order = [s for s in ("R", "G", "B", "A", "X", "Y", "Z") if s in suffixes]
         stack = np.stack([frame.channels[f"{name}.{s}"].astype(_F32) for s in order], axis=-1)
@@ -263,7 +268,12 @@ def load_cycles_shot(entry: ShotSpec, *, cache: Path = CACHE, threads: int = 2) 
     first = int(entry["first_frame"])
     renders = []
     for number in range(first, first + int(entry["frames"])):
+        # the AOVs are the plate's; of the other renders only the image and depth are kept (memory)
         renders.append(
-            {v: read_render(folder / f"{v}.{number:04d}.exr") for v in VARIANTS if number in variant_frames(entry, v)}
+            {
+                v: read_render(folder / f"{v}.{number:04d}.exr", None if v == "plate" else ("Combined", "Depth"))
+                for v in VARIANTS
+                if number in variant_frames(entry, v)
+            }
         )
     return CyclesShot(entry=entry, folder=folder, first_frame=first, renders=renders, cameras=cameras)
