@@ -50,6 +50,12 @@ _FLOW_GUARD = 3
 DIS_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
 #: The backward flow: the fast preset let through samples that cost the two-layer scene 8 dB.
 CHECK_PRESET = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM
+#: The preset of the first look that tells a rigid neighbour from one with parallax, and the share
+#: of the snap its residual must stay under for the accurate flows to be skipped.
+QUICK_PRESET = cv2.DISOPTICAL_FLOW_PRESET_FAST
+QUICK_SHARE = 0.5
+#: ... and the share of the hole's pixels allowed over it (the fast flow's stray vectors).
+QUICK_OUTLIERS = 0.005
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)
 _LOG_FLOOR = 2.0**-10
 
@@ -147,6 +153,7 @@ class Target:
     holes: np.ndarray  # the mask grown by the guard: where the forward flow is completed
     lo: float
     hi: float
+    grid: tuple[np.ndarray, np.ndarray]  # every pixel's x and y, float32
 
 
 def prepare(rgb: np.ndarray, mask: np.ndarray) -> Target:
@@ -156,7 +163,8 @@ def prepare(rgb: np.ndarray, mask: np.ndarray) -> Target:
     values = luma[clear] if clear.any() else luma.ravel()
     lo, hi = float(np.percentile(values, 0.5)), float(np.percentile(values, 99.5))
     luma8 = _prefilled(_luma8(rgb, lo, hi), _grow(paint, 1))
-    return Target(luma8, _grow(paint, _FLOW_GUARD), lo, hi)
+    grid_y, grid_x = np.indices(paint.shape, np.float32)
+    return Target(luma8, _grow(paint, _FLOW_GUARD), lo, hi, (grid_x, grid_y))
 
 
 def propagate(
@@ -170,11 +178,9 @@ def propagate(
     tolerance: float = CONSISTENCY_TOLERANCE,
 ) -> Propagation:
     """Where each masked target pixel ``where`` is in the neighbour (see the module doc)."""
-    height, width = target.luma8.shape
     base = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]) if matrix is None else np.asarray(matrix, np.float64)
     # The neighbour warped into the target by the global transform (target pixel -> neighbour pixel).
-    grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float32)
-    gx, gy = _affine_points(base, grid_x, grid_y)
+    gx, gy = _affine_points(base, *target.grid)
     source8 = _prefilled(_luma8(source_rgb, target.lo, target.hi), _grow(source_mask > 0, 1))
     warped8 = cv2.remap(source8, gx, gy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     warped_holes = (
@@ -187,10 +193,18 @@ def propagate(
     # it); the backward one is kept wherever the neighbour shows it: the check compares the
     # completed forward flow with the neighbour's own measured motion, never with a completion.
     source_unknown = _grow(warped_holes, _FLOW_GUARD)
+    ys, xs = where
+    # A quick look first (the fast preset, a fifth of the cost): where the residual stays well
+    # under the snap nearly everywhere in the hole the scene is rigid here, and the global
+    # transform places every sample without the accurate flows.
+    quick = complete_flow(dense_flow(target.luma8, warped8, QUICK_PRESET), target.holes | source_unknown)
+    off = np.hypot(quick[ys, xs, 0], quick[ys, xs, 1]) >= QUICK_SHARE * rigid_snap
+    if int(off.sum()) <= QUICK_OUTLIERS * len(ys):
+        rigid_x, rigid_y = _affine_points(base, xs.astype(np.float32), ys.astype(np.float32))
+        return Propagation(rigid_x, rigid_y, np.ones(len(ys), bool), np.zeros(len(ys), bool))
     forward = complete_flow(dense_flow(target.luma8, warped8), target.holes | source_unknown)
     backward = complete_flow(dense_flow(warped8, target.luma8, CHECK_PRESET), source_unknown)
 
-    ys, xs = where
     f = forward[ys, xs]
     qx = xs.astype(np.float32) + f[:, 0]
     qy = ys.astype(np.float32) + f[:, 1]
