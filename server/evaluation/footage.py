@@ -87,6 +87,13 @@ def _view(cx: float, cy: float, scale: float, angle: float, width: int, height: 
     return np.array([[c, -s, cx - c * ox + s * oy], [s, c, cy - s * ox - c * oy]])
 
 
+def _low_pass(photo: np.ndarray, scale: float) -> np.ndarray:
+    """``photo`` blurred for sampling every ``scale`` pixels (a Gaussian of 0.5 output pixels)."""
+    sigma = 0.5 * max(scale, 1.0)
+    blurred: np.ndarray = cv2.GaussianBlur(photo, (0, 0), sigma)
+    return blurred
+
+
 def _render(source: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
     flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
     out: np.ndarray = cv2.warpAffine(source, matrix, (width, height), flags=flags, borderMode=cv2.BORDER_REFLECT)
@@ -131,6 +138,10 @@ def make_footage_shot(
     bh, bw = background.shape[:2]
     # Source pixels per output pixel: the view covers about 70 % of the photo's width.
     scale = 0.7 * bw / width
+    # A camera's optical low-pass: without it the photographs' finest detail aliases differently
+    # in every frame, and no frame could predict another's pixels the way real footage does.
+    background = _low_pass(background, scale)
+    other = _low_pass(other, 0.7 * other.shape[1] / width)
     room_x = bw - scale * width * 1.05
     room_y = max(bh - scale * height * 1.05, 0.0)
     pan = room_x * float(rng.uniform(0.55, 0.8)) / max(frames - 1, 1)  # source pixels a frame

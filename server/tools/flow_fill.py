@@ -71,6 +71,8 @@ class Propagation:
     consistent: np.ndarray
     #: ``(P,)`` bool: placed by the residual flow (True) or by the global transform alone (False).
     by_flow: np.ndarray
+    #: ``(P,)`` bool: the flow lands on or next to the neighbour's own mask (it does not show the pixel).
+    hidden: np.ndarray
 
 
 def _luma8(rgb: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -201,7 +203,8 @@ def propagate(
     off = np.hypot(quick[ys, xs, 0], quick[ys, xs, 1]) >= QUICK_SHARE * rigid_snap
     if int(off.sum()) <= QUICK_OUTLIERS * len(ys):
         rigid_x, rigid_y = _affine_points(base, xs.astype(np.float32), ys.astype(np.float32))
-        return Propagation(rigid_x, rigid_y, np.ones(len(ys), bool), np.zeros(len(ys), bool))
+        nowhere = np.zeros(len(ys), bool)
+        return Propagation(rigid_x, rigid_y, np.ones(len(ys), bool), nowhere, nowhere)
     forward = complete_flow(dense_flow(target.luma8, warped8), target.holes | source_unknown)
     backward = complete_flow(dense_flow(warped8, target.luma8, CHECK_PRESET), source_unknown)
 
@@ -227,4 +230,4 @@ def propagate(
     px = np.where(by_flow, qx, xs.astype(np.float32))
     py = np.where(by_flow, qy, ys.astype(np.float32))
     map_x, map_y = _affine_points(base, px, py)
-    return Propagation(map_x, map_y, passed, by_flow)
+    return Propagation(map_x, map_y, passed, by_flow, landed_unknown)
