@@ -77,7 +77,8 @@ def load_photo(path: str | Path) -> np.ndarray:
     # Exposed like a plate: the median at 0.18, unless that puts the brightest 0.1 % above 4.
     median, top = float(np.median(luma)), float(np.percentile(luma, 99.9))
     gain = min(0.18 / max(median, 1e-6), 4.0 / max(top, 1e-6))
-    return (rgb * _F32(gain)).astype(_F32)
+    exposed: np.ndarray = (rgb * _F32(gain)).astype(_F32)
+    return exposed
 
 
 def _view(cx: float, cy: float, scale: float, angle: float, width: int, height: int) -> np.ndarray:
@@ -115,7 +116,8 @@ def _cutout(photo: np.ndarray, rng: np.random.Generator, width: int, height: int
 
 def _line_distance(px: np.ndarray, py: np.ndarray, x: float, y: float, angle: float) -> np.ndarray:
     """Distance to the infinite line through ``(x, y)`` at ``angle`` from vertical."""
-    return np.abs((px - _F32(x)) * _F32(math.cos(angle)) - (py - _F32(y)) * _F32(math.sin(angle)))
+    distance: np.ndarray = np.abs((px - _F32(x)) * _F32(math.cos(angle)) - (py - _F32(y)) * _F32(math.sin(angle)))
+    return distance
 
 
 def _plate_frame(rgb: np.ndarray, window: Box, number: int) -> Frame:
@@ -152,7 +154,10 @@ def make_footage_shot(
     fh, fw = cutout.shape[:2]
     # The foreground starts so that it crosses the middle of the frame over the shot.
     travel = pan * (frames - 1) / scale * PARALLAX
-    fg_start = (width / 2 + direction * travel / 2 + float(rng.uniform(-0.1, 0.1)) * width, float(rng.uniform(0.35, 0.65)) * height)
+    fg_start = (
+        width / 2 + direction * travel / 2 + float(rng.uniform(-0.1, 0.1)) * width,
+        float(rng.uniform(0.35, 0.65)) * height,
+    )
     stay = (float(rng.uniform(0.3, 0.7)) * bw, float(rng.uniform(0.3, 0.7)) * bh, float(rng.uniform(0.6, 1.0)))
 
     window = Box.from_size(width, height)
@@ -182,7 +187,9 @@ def make_footage_shot(
         sway = _line_distance(xs, ys, wx, height / 2, swing) - _F32(0.7)
         inverse = cv2.invertAffineTransform(view)
         sx, sy = inverse @ np.array([stay[0], stay[1], 1.0])
-        along = np.abs((xs - _F32(sx)) * _F32(math.sin(stay[2] + angle)) + (ys - _F32(sy)) * _F32(math.cos(stay[2] + angle)))
+        along = np.abs(
+            (xs - _F32(sx)) * _F32(math.sin(stay[2] + angle)) + (ys - _F32(sy)) * _F32(math.cos(stay[2] + angle))
+        )
         beyond = np.maximum(along - _F32(0.2 * height), 0.0)  # a segment 0.4 of the frame's height long
         stay_wire = np.hypot(_line_distance(xs, ys, float(sx), float(sy), stay[2] + angle), beyond) - _F32(0.6)
         plate = clean.copy()

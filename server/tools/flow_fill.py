@@ -77,7 +77,8 @@ class Propagation:
 
 def _luma8(rgb: np.ndarray, lo: float, hi: float) -> np.ndarray:
     luma = np.log2(np.maximum(rgb @ _LUMA, 0.0) + np.float32(_LOG_FLOOR))
-    return np.clip((luma - lo) * (255.0 / max(hi - lo, 1e-6)), 0, 255).astype(np.uint8)
+    coded: np.ndarray = np.clip((luma - lo) * (255.0 / max(hi - lo, 1e-6)), 0, 255).astype(np.uint8)
+    return coded
 
 
 def _grow(holes: np.ndarray, pixels: int) -> np.ndarray:
@@ -104,13 +105,15 @@ def complete_flow(flow: np.ndarray, holes: np.ndarray) -> np.ndarray:
     below, so a hole takes the smooth continuation of its border's motion whatever its size; known
     pixels keep their measured flow exactly. A hole covering everything leaves zero flow.
     """
+    out: np.ndarray = flow.copy()
     known = (~holes).astype(np.float32)
     if not holes.any():
-        return flow.copy()
+        return out
     if not known.any():
-        return np.zeros_like(flow)
-    values = [flow * known[:, :, None]]
-    weights = [known]
+        out[:] = 0.0
+        return out
+    values: list[np.ndarray] = [flow * known[:, :, None]]
+    weights: list[np.ndarray] = [known]
     while min(weights[-1].shape) > 4:
         values.append(cv2.pyrDown(values[-1]))
         weights.append(cv2.pyrDown(weights[-1]))
@@ -119,7 +122,6 @@ def complete_flow(flow: np.ndarray, holes: np.ndarray) -> np.ndarray:
         up = cv2.pyrUp(estimate, dstsize=(weight.shape[1], weight.shape[0]))
         share = np.minimum(weight * 4.0, 1.0)[:, :, None]  # a pixel a quarter known trusts itself
         estimate = share * (value / np.maximum(weight, 1e-6)[:, :, None]) + (1.0 - share) * up
-    out = flow.copy()
     out[holes] = estimate[holes]
     return out
 
@@ -165,8 +167,8 @@ def prepare(rgb: np.ndarray, mask: np.ndarray) -> Target:
     values = luma[clear] if clear.any() else luma.ravel()
     lo, hi = float(np.percentile(values, 0.5)), float(np.percentile(values, 99.5))
     luma8 = _prefilled(_luma8(rgb, lo, hi), _grow(paint, 1))
-    grid_y, grid_x = np.indices(paint.shape, np.float32)
-    return Target(luma8, _grow(paint, _FLOW_GUARD), lo, hi, (grid_x, grid_y))
+    grid = np.indices(paint.shape).astype(np.float32)
+    return Target(luma8, _grow(paint, _FLOW_GUARD), lo, hi, (grid[1], grid[0]))
 
 
 def propagate(
