@@ -412,12 +412,13 @@ class Fill:
     #: ``(H, W)`` bool: masked pixels some aligned neighbour showed (the rest were inpainted).
     shown: np.ndarray
     #: ``(H, W)`` uint8: which stage filled each masked pixel (``STAGE_*``; 0 outside the mask):
-    #: moved along completed flow, placed by the global transform and passing the flow's
-    #: consistency check, placed by the global transform unchecked (the fallback), inpainted.
+    #: at least one neighbour's sample moved along completed flow (``flow``), all placed by the
+    #: global transform (``homography``), the transform's samples where the flow left the pixel
+    #: with none (``fallback``), inpainted (``spatial``).
     stage: np.ndarray | None = None
 
     def fractions(self) -> dict[str, float]:
-        """Share of the masked pixels each stage filled (``flow``, ``rigid``, ``homography``, ``spatial``)."""
+        """Share of the masked pixels each stage filled (``flow``, ``homography``, ``fallback``, ``spatial``)."""
         stage = self.stage if self.stage is not None else np.zeros(self.shown.shape, np.uint8)
         total = int((stage > 0).sum())
         return {name: (int((stage == code).sum()) / total if total else 0.0) for code, name in STAGE_NAMES.items()}
