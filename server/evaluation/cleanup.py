@@ -6,7 +6,13 @@ cleanup-classical and the learned cleanup both start from, see
 :mod:`plateforge.server.nets.guide`), the spatial-only fill (OpenCV Telea, no neighbours), and
 the optical flow between consecutive *clean* frames that the temporal metric warps by. Then:
 
-* :meth:`CleanupScene.classical` and :meth:`CleanupScene.spatial` are the two baselines' frames;
+* :meth:`CleanupScene.classical`, :meth:`CleanupScene.median` and :meth:`CleanupScene.spatial` are
+  the baselines' frames: cleanup-classical as served (completed-flow propagation, the global
+  transform where the flow agrees, then Telea), the aligned temporal median (global transform
+  only, then Telea: the classical tool before flow propagation) and OpenCV Telea alone;
+* :attr:`CleanupScene.fractions` says how much of the masks (all frames pooled) each stage of the
+  classical fill filled: ``flow`` (moved along completed flow), ``homography`` (placed by the
+  global transform) and ``spatial`` (inpainted);
 * :meth:`CleanupScene.learned` runs a trained net (a ``guided-unet``) exactly as the served
   model does: guide planes in, tiled inference, the result composited with the soft mask;
 * :meth:`CleanupScene.score` gives the figures of a method's frames, lower-case and JSON-ready:
@@ -54,6 +60,7 @@ class _Frame:
     truth: np.ndarray
     planes: np.ndarray  # guide planes for the learned net
     classical: np.ndarray  # the classical fill (not yet composited)
+    median: np.ndarray  # the aligned temporal median (global transform only), then Telea
     spatial: np.ndarray  # the spatial-only fill
 
 
@@ -65,6 +72,7 @@ class CleanupScene:
         plates = [p.stack(RGB) for p in shot.plates]
         masks = [cleanup_classical.mask_array(m) for m in shot.masks]
         self.frames: list[_Frame] = []
+        stages: list[np.ndarray] = []
         count = len(plates)
         for k in range(count):
             near = sorted(
@@ -73,6 +81,8 @@ class CleanupScene:
             neighbours = [(plates[j], masks[j]) for j in near]
             matrices = cleanup_classical.align_neighbours(plates[k], masks[k], neighbours)
             fill = cleanup_classical.fill_plate(plates[k], masks[k], neighbours, matrices)
+            median = cleanup_classical.fill_plate(plates[k], masks[k], neighbours, matrices, flow=False)
+            stages.append(fill.stage if fill.stage is not None else np.zeros(masks[k].shape, np.uint8))
             spatial = cleanup_classical.fill_plate(plates[k], masks[k], [], [])
             self.frames.append(
                 _Frame(
@@ -82,9 +92,16 @@ class CleanupScene:
                     truth=shot.cleans[k].stack(RGB),
                     planes=guide_planes(plates[k], masks[k], fill.rgb, fill.shown),
                     classical=fill.rgb,
+                    median=median.rgb,
                     spatial=spatial.rgb,
                 )
             )
+        pooled = np.stack(stages)
+        total = max(int((pooled > 0).sum()), 1)
+        #: Share of the masked pixels (all frames) each classical stage filled, by stage name.
+        self.fractions = {
+            name: int((pooled == code).sum()) / total for code, name in cleanup_classical.STAGE_NAMES.items()
+        }
         self.flows = [_flow(a.truth, b.truth) for a, b in itertools.pairwise(self.frames)]
         self.truth_warp = [
             _warp_difference(b.truth, a.truth, flow, b.mask)
@@ -96,8 +113,12 @@ class CleanupScene:
         return cleanup_classical.composite(frame.plate, frame.mask, fill).stack(RGB)
 
     def classical(self) -> list[np.ndarray]:
-        """cleanup-classical's frames: aligned neighbours, then Telea, composited."""
+        """cleanup-classical's frames: neighbours along completed flow and the global transform, then Telea."""
         return [self._composite(k, f.classical) for k, f in enumerate(self.frames)]
+
+    def median(self) -> list[np.ndarray]:
+        """The aligned temporal median: neighbours placed by the global transform only, then Telea, composited."""
+        return [self._composite(k, f.median) for k, f in enumerate(self.frames)]
 
     def spatial(self) -> list[np.ndarray]:
         """OpenCV Telea alone (no neighbouring frames), composited: the single-frame baseline."""

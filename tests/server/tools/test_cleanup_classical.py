@@ -90,6 +90,7 @@ def test_contract() -> None:
     assert resolve_params(INFO, {}) == {
         "temporal_radius": 2,
         "align": True,
+        "flow": True,
         "inpaint_method": "telea",
         "inpaint_radius": 5,
     }
