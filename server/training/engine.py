@@ -243,7 +243,7 @@ def train(
         )
 
     # 5. The loop.
-    out_of_time = budget is not None and seconds_spent >= budget
+    out_of_time = budget is not None and step > 0 and seconds_spent >= budget  # a fresh run takes one step at least
     while step < config.steps and not out_of_time:
         if ranks.any(cancelled is not None and cancelled()):
             if last_checkpoint is None or checkpoints.checkpoint_name(step) != last_checkpoint.name:
