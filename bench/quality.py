@@ -213,11 +213,16 @@ def _config_summary(tool: str, args: argparse.Namespace) -> dict[str, Any]:
     return {k: config[k] for k in keep}
 
 
-#: Per tool, what measures one shot: ``(args, seed, work_dir) -> figures``.
 def _bench_cleanup(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
     return cleanup(args, seed, work_dir)
 
 
+#: Per tool, what measures one analytic shot: ``(args=..., seed=..., work_dir=...) -> figures``.
+#: The extension point for other shot kinds (:data:`plateforge.server.evaluation.benchsets.SHOT_KINDS`):
+#: a rendered Cycles shot (bench/cycles: ``load_cycles_shot(spec)`` gives ``.cleanup()``, ``.matte()``
+#: and ``.relit()``, the objects ``CleanupScene``, ``evaluate_matte`` and ``RelightScene`` score) or
+#: real footage adds its kind's fields there and, here, a table like this one keyed by kind, whose
+#: functions take the loaded shot instead of a seed; :func:`run_entries` picks the table by ``shot.kind``.
 BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
     "cleanup": _bench_cleanup,
     "matte": bench_matte,
@@ -361,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in (
             ("seeds", [s.seed for s in shots]), ("width", args.width), ("height", args.height),
             ("frames", args.frames), ("steps", args.steps if args.steps != bench_set.steps else None),
-            ("keys", list(args.keys) if args.keys != bench_set.keys else None), ("tools", tools),
+            ("keys", list(args.keys) if args.keys != bench_set.keys else None),
+            ("tools", tools if tools != list(bench_set.tools) else None),
         )
         if value is not None
     }  # fmt: skip

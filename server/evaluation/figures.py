@@ -1,9 +1,11 @@
-"""The README's quality table, rendered from a results file (``bench/results/quality.json``).
+"""The README's quality figures and the docs' quality table, rendered from a results file
+(``bench/results/quality.json``).
 
-The table is written into README.md between :data:`START` and :data:`END` by
-``scripts/readme_figures.py``, and ``tests/test_results_readme.py`` checks that the README's
-table is what :func:`quality_table` renders from the committed file, figure by figure, so the
-README cannot quote a figure the file does not hold.
+``scripts/readme_figures.py`` writes :func:`quality_summary` into README.md between
+:data:`SUMMARY_START` and :data:`SUMMARY_END` (one line: the README stays short) and
+:func:`quality_table` into docs/benchmarks.md between :data:`START` and :data:`END`;
+``tests/test_results_readme.py`` checks both against the committed file, figure by figure, so
+neither page can quote a figure the file does not hold.
 
 One row per tool, shot (and K for relight and look) and learned method: the tool's main metric
 for ``classical``, the learned method and the outside baseline, the margin (learned minus
@@ -16,10 +18,25 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-__all__ = ["END", "START", "TABLES", "Column", "quality_rows", "quality_table"]
+__all__ = [
+    "END",
+    "START",
+    "SUMMARY_END",
+    "SUMMARY_START",
+    "TABLES",
+    "Column",
+    "quality_rows",
+    "quality_summary",
+    "quality_table",
+    "summary_k",
+]
 
 START: Final = "<!-- quality-table: start (scripts/readme_figures.py writes this from bench/results/quality.json) -->"
 END: Final = "<!-- quality-table: end -->"
+SUMMARY_START: Final = (
+    "<!-- quality-summary: start (scripts/readme_figures.py writes this from bench/results/quality.json) -->"
+)
+SUMMARY_END: Final = "<!-- quality-summary: end -->"
 
 
 @dataclass(frozen=True)
@@ -120,3 +137,56 @@ def quality_table(document: Mapping[str, Any]) -> str:
         lines.append("| " + " | ".join(row[c] for c in HEADER) + " |")
     lines += ["", END]
     return "\n".join(lines)
+
+
+def summary_k(keys: list[int]) -> int:
+    """The K the README quotes for relight and look: 4 (the issue's target) if measured, else the most."""
+    return 4 if 4 in keys else max(keys)
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def _methods(document: Mapping[str, Any], tool: str) -> list[Mapping[str, Any]]:
+    """Per shot of the file, ``{method: figures}`` of ``tool`` (at :func:`summary_k` for relight, look)."""
+    k = f"k{summary_k(list(document['settings']['keys']))}"
+    found = []
+    for key, entry in document["entries"].items():
+        if key.rpartition("/")[2] == tool:
+            figures = entry["figures"]
+            found.append(figures if "classical" in figures else figures[k])
+    return found
+
+
+def quality_summary(document: Mapping[str, Any]) -> str:
+    """The README's one line (markers included): per tool, classical and learned on its metric and
+    through the view, means over the file's shots."""
+    shots = sorted({key.rpartition("/")[0] for key in document["entries"]})
+    settings = document["settings"]
+    reduced = settings.get("reduced_from_set") or {}
+    size = " reduced to " + ", ".join(f"{k} {v}" for k, v in reduced.items() if k != "tools") if reduced else ""
+    parts = []
+    for tool, column in TABLES.items():
+        methods = _methods(document, tool)
+        if not methods:
+            continue
+        digits = column.digits
+        classical = _mean([m["classical"][column.metric] for m in methods])
+        learned = _mean([m["learned"][column.metric] for m in methods])
+        view_c = _mean([m["classical"].get(column.display, float("nan")) for m in methods])
+        view_l = _mean([m["learned"].get(column.display, float("nan")) for m in methods])
+        at = f" at K = {summary_k(list(settings['keys']))}" if tool in ("relight", "look") else ""
+        parts.append(
+            f"{tool} {column.label} {classical:.{digits}f} -> {learned:.{digits}f}{at}"
+            f" ({column.display_label} {view_c:.2f} -> {view_l:.2f})"
+        )
+    return "\n".join(
+        [
+            SUMMARY_START,
+            f"Measured, classical -> learned with the tools' defaults, mean over {len(shots)} shot(s) of the "
+            f"benchmark's report set{size} (`bench/results/quality.json`; table, command and machine: "
+            f"[docs/benchmarks.md](docs/benchmarks.md#quality-tune-and-report-sets)): " + "; ".join(parts) + ".",
+            SUMMARY_END,
+        ]
+    )
