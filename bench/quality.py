@@ -62,6 +62,7 @@ from typing import Any
 import torch
 
 from plateforge.cli.train import parse_param
+from plateforge.errors import PlateforgeError
 from plateforge.manifests import Source, write_manifest
 from plateforge.models import ParamValue
 from plateforge.server.device import configure_threads, pick_device
@@ -341,6 +342,9 @@ def run_entries(
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    known = sorted(p.stem for p in SETS.glob("*.json") if not p.stem.startswith("cycles"))
+    if args.set_name not in known:
+        parser.error(f"unknown set {args.set_name!r}; known sets (bench/sets/*.json): {', '.join(known)}")
     bench_set = load_set(SETS / f"{args.set_name}.json")
     args.seeds = _ints(args.seeds)
     if args.quick:
@@ -405,4 +409,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except PlateforgeError as error:  # a bad set, results file or option: say what, no traceback
+        print(f"bench/quality.py: {error}", file=sys.stderr)
+        sys.exit(2)
