@@ -90,3 +90,13 @@ def test_plateforge_train_minutes_stops_a_real_job_within_budget_and_publishes(
     card = json.loads((model / "card.json").read_text())
     assert card["training"]["minutes"] == minutes and card["metrics"]["steps"] == record.step
     assert (model / "model.safetensors").exists() or any(model.glob("*.safetensors"))
+
+
+@pytest.mark.parametrize("minutes", ["0", "-2", "nan"])
+def test_plateforge_train_refuses_a_budget_that_is_not_a_positive_number(
+    minutes: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["train", "--dataset", str(tmp_path / "d.toml"), "--tool", "look", "--minutes", minutes]
+    assert main([*argv, "--server", "127.0.0.1:1", "--token", TOKEN]) != 0
+    err = capsys.readouterr().err
+    assert "--minutes must be a number of minutes above 0" in err and minutes in err
