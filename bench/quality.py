@@ -1,7 +1,9 @@
 """Quality of each tool against exact ground truth, learned vs classical vs other baselines, as JSON.
 
-For each synthetic shot (``make_shot`` with seeds 0, 1, 2 …: a panning, rotating camera over a
-textured set, a wire, a moving bar with a marker and a tape cross stuck on the set):
+For each shot of a committed set (``--set tune|report|ci``: ``bench/sets/NAME.json``, see
+:mod:`plateforge.server.evaluation.benchsets`; an analytic shot is ``make_shot(seed=...)``: a
+panning, rotating camera over a textured set, a wire, a moving bar with a marker and a tape cross
+stuck on the set):
 
 * **cleanup**: ``classical`` is cleanup-classical (aligned neighbouring frames, then OpenCV
   Telea); ``telea`` is OpenCV Telea alone, from the frame itself (the single-frame baseline);
@@ -9,7 +11,9 @@ textured set, a wire, a moving bar with a marker and a tape cross stuck on the s
   steps (self-supervised: the clean plates are never seen), run exactly as the server runs it.
   Figures (:mod:`plateforge.server.evaluation.cleanup`): ``psnr``/``ssim`` inside the mask,
   ``psnr_shown``/``psnr_unseen`` inside the mask where a neighbouring frame shows the set and
-  where none does, ``psnr_frame``/``ssim_frame`` over the frame, ``warp_error`` (flicker added
+  where none does, ``psnr_display`` inside the mask through the sRGB view
+  (:func:`plateforge.server.evaluation.colour.display_psnr`), ``psnr_frame``/``ssim_frame`` over
+  the frame, ``warp_error`` (flicker added
   over the truth), and for ``learned`` the training time and the frames it beats classical on.
 * **matte**: matte-classical (clean-plate difference key) vs the learned matte trained on three
   artist keyframe mattes; SAD, MSE, gradient and connectivity errors of alpha, PSNR/SSIM of the
@@ -21,42 +25,62 @@ textured set, a wire, a moving bar with a marker and a tape cross stuck on the s
   each in words). The summary's ``also`` compares ``learned`` and ``learned_aov`` with
   ``classical`` on each of those metrics.
 
-The JSON: ``{"<shot>": {"<tool>": {"<method>": {"<metric>": value}}}, "summary": {...},
-"settings": {...}}``. The summary says, per tool, whether the learned method beats the classical
-one on every shot, with the margins.
+**Tune and report.** Choose defaults and hyperparameters on ``--set tune`` (seeds 100..109) only;
+README figures come from ``--set report`` (seeds 0..5) run with the committed defaults. A set's
+file is frozen by its SHA-256 in ``bench/sets/SHA256SUMS``: an edited set is refused.
 
-  python bench/quality.py                       # 3 shots, 480x270x24, 600 steps each (CPU: ~30 min)
-  python bench/quality.py --shots 1 --steps 300
-  python bench/quality.py --quick               # tiny shots, a few steps: checks the plumbing (CI)
+**Results file.** ``--output FILE`` writes ``plateforge.benchresults/1``
+(:mod:`plateforge.server.evaluation.results`): the command, git commit, machine and date, the set
+and its hash, the settings, one entry per shot and tool (saved atomically as each finishes) and
+the summary. ``--resume`` keeps the entries whose config hash (shot, tool, steps, keys, the full
+training config) matches, and runs the rest. Without ``--output`` the same document is printed.
+``--seeds``, ``--width``, ``--height``, ``--frames``, ``--steps`` and ``--keys`` run a reduced
+version of the set; the settings record each override.
+
+The summary says, per tool, whether the learned method beats the classical one on every shot,
+with the margins; ``also`` does the same for the display-referred figures (``psnr_display``,
+``delta_e2000``, ``psnr_tonemapped``) and the AOV relight.
+
+  python bench/quality.py --set report --output bench/results/quality.json          # the README's figures
+  python bench/quality.py --set report --output bench/results/quality.json --resume # go on after a stop
+  python bench/quality.py --set tune --seeds 100,101 --steps 300 --param lr=1e-3    # tuning
+  python bench/quality.py --quick               # tiny shot, a few steps: checks the plumbing (CI)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
+import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from plateforge.cli.train import parse_param
+from plateforge.errors import PlateforgeError
 from plateforge.manifests import Source, write_manifest
 from plateforge.models import ParamValue
 from plateforge.server.device import configure_threads, pick_device
+from plateforge.server.evaluation.benchsets import BenchSet, ShotSpec, load_set
 from plateforge.server.evaluation.cleanup import CleanupScene
+from plateforge.server.evaluation.colour import display_psnr
 from plateforge.server.evaluation.matte import bench_matte
 from plateforge.server.evaluation.relight import METRICS as RELIGHT_METRICS
 from plateforge.server.evaluation.relight import bench_look, bench_relight
+from plateforge.server.evaluation.results import ResultsFile, config_hash, git_state, machine
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.modelcard import load_weights
 from plateforge.server.nets.unet import UNet
 from plateforge.server.training import TrainConfig, net_config_for, train
 from plateforge.synthetic import make_shot, write_shot
+
+REPO = Path(__file__).resolve().parent.parent
+SETS = REPO / "bench" / "sets"
 
 
 def write_dataset(folder: Path, roles: dict[str, str], name: str) -> Path:
@@ -75,6 +99,13 @@ def cleanup_config(args: argparse.Namespace) -> TrainConfig:
     return bench_config("cleanup", steps=args.steps, device=args.device, params=args.params)
 
 
+def _scored(scene: CleanupScene, results: list[Any]) -> dict[str, float]:
+    """The scene's figures plus PSNR inside the mask through the sRGB view (mean over frames)."""
+    display = [display_psnr(r, f.truth, mask=f.mask) for r, f in zip(results, scene.frames, strict=True)]
+    finite = [v for v in display if v != float("inf")]
+    return {**scene.score(results), "psnr_display": round(sum(finite) / len(finite), 4) if finite else float("inf")}
+
+
 def cleanup(args: argparse.Namespace, seed: int, work: Path) -> dict[str, dict[str, float]]:
     shot = make_shot(width=args.width, height=args.height, frames=args.frames, seed=seed)
     folder = work / f"cleanup-{seed}"
@@ -82,8 +113,8 @@ def cleanup(args: argparse.Namespace, seed: int, work: Path) -> dict[str, dict[s
     manifest = write_dataset(folder, {"plate": "plate.*.exr", "mask": "mask.*.exr"}, f"shot{seed}")
     print(f"shot {seed}: cleanup baselines …", file=sys.stderr, flush=True)
     scene = CleanupScene(shot)
-    figures = {"classical": scene.score(scene.classical()), "telea": scene.score(scene.spatial())}
-    figures["uncleaned"] = scene.score(scene.uncleaned())
+    figures = {"classical": _scored(scene, scene.classical()), "telea": _scored(scene, scene.spatial())}
+    figures["uncleaned"] = _scored(scene, scene.uncleaned())
     print(f"shot {seed}: training the learned cleanup ({args.steps} steps) …", file=sys.stderr, flush=True)
     config = cleanup_config(args)
     started = time.monotonic()
@@ -92,7 +123,7 @@ def cleanup(args: argparse.Namespace, seed: int, work: Path) -> dict[str, dict[s
     net = UNet(net_config_for(config))
     net.load_state_dict(load_weights(result.model_dir))
     learned = scene.learned(net, device=pick_device(args.device))
-    figures["learned"] = {**scene.score(learned), "train_seconds": round(seconds, 1), "train_steps": args.steps}
+    figures["learned"] = {**_scored(scene, learned), "train_seconds": round(seconds, 1), "train_steps": args.steps}
     classical_frames = scene.per_frame_psnr(scene.classical())
     margins = [a - b for a, b in zip(scene.per_frame_psnr(learned), classical_frames, strict=True)]
     figures["learned"]["frames_better"] = sum(m > 0 for m in margins)
@@ -109,63 +140,72 @@ SUMMARY_METRICS = {
 }
 
 
-#: Keyframe tools: more (learned method, metric, higher is better) comparisons against classical.
-EXTRA_SUMMARIES = {
-    tool: (
-        ("learned", "psnr_tonemapped", True),
-        ("learned", "delta_e2000", False),
-        ("learned_aov", "psnr", True),
-        ("learned_aov", "psnr_tonemapped", True),
-        ("learned_aov", "delta_e2000", False),
-    )
-    for tool in ("relight", "look")
+#: Per tool, more (learned method, metric, higher is better) comparisons against classical: the
+#: display-referred figures (what an artist judges through the view) and the AOV relight. A
+#: comparison is made where a tool's evaluation returns the metric.
+EXTRA_SUMMARIES: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "cleanup": (("learned", "psnr_display", True),),
+    "matte": (("learned", "psnr", True), ("learned", "psnr_display", True)),
+    **{
+        tool: (
+            ("learned", "psnr_tonemapped", True),
+            ("learned", "delta_e2000", False),
+            ("learned_aov", "psnr", True),
+            ("learned_aov", "psnr_tonemapped", True),
+            ("learned_aov", "delta_e2000", False),
+        )
+        for tool in ("relight", "look")
+    },
 }
 
 
-def extra_summary(report: dict[str, Any]) -> dict[str, Any]:
-    """Per keyframe tool and :data:`EXTRA_SUMMARIES` comparison (``"<method>/<metric>"``): whether
-    it beats ``classical`` at every shot and K, and the margins (method minus classical)."""
+def _groups(shot: str, entry: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """``(where, {method: figures})`` of one shot's tool entry: itself, or one per K (relight, look)."""
+    if "classical" in entry:
+        return [(shot, entry)]
+    return [(f"{shot}/{k}", v) for k, v in entry.items() if isinstance(v, dict) and "classical" in v]
+
+
+def _margins(report: Mapping[str, Any], tool: str, method: str, metric: str) -> list[dict[str, Any]]:
+    return [
+        {"shot": where, "metric": metric, "margin": round(methods[method][metric] - methods["classical"][metric], 4)}
+        for shot, tools in report.items()
+        for where, methods in _groups(shot, tools.get(tool) or {})
+        if metric in methods.get(method, {}) and metric in methods["classical"]
+    ]
+
+
+def _beats(margins: list[dict[str, Any]], higher: bool) -> bool:
+    return all(m["margin"] > 0 if higher else m["margin"] < 0 for m in margins)
+
+
+def summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    """Per tool, learned minus classical on its summary metric, per shot (and per K for the
+    keyframe tools), and whether learned wins everywhere; ``also``: the same for
+    :data:`EXTRA_SUMMARIES`."""
     out: dict[str, Any] = {}
-    for tool, comparisons in EXTRA_SUMMARIES.items():
-        for method, metric, higher in comparisons:
-            margins = [
-                {"shot": f"{shot}/{k}", "margin": round(m[method][metric] - m["classical"][metric], 4)}
-                for shot, tools in report.items()
-                for k, m in (tools.get(tool) or {}).items()
-                if isinstance(m, dict) and metric in m.get(method, {}) and metric in m.get("classical", {})
-            ]
-            if margins:
-                better = all(m["margin"] > 0 if higher else m["margin"] < 0 for m in margins)
-                out.setdefault(tool, {})[f"{method}/{metric}"] = {
-                    "beats_classical_everywhere": better,
-                    "margins": margins,
+    for tool, (metric, higher) in SUMMARY_METRICS.items():
+        margins = _margins(report, tool, "learned", metric)
+        if margins:
+            out[tool] = {"learned_beats_classical_on_every_shot": _beats(margins, higher), "margins": margins}
+        for method, extra, extra_higher in EXTRA_SUMMARIES.get(tool, ()):
+            found = _margins(report, tool, method, extra)
+            if found:
+                also = out.setdefault(tool, {}).setdefault("also", {})
+                also[f"{method}/{extra}"] = {
+                    "beats_classical_everywhere": _beats(found, extra_higher),
+                    "margins": [{"shot": m["shot"], "margin": m["margin"]} for m in found],
                 }
     return out
 
 
-def summary(report: dict[str, Any]) -> dict[str, Any]:
-    """Per tool, learned minus classical on its summary metric, per shot (and per K for the
-    keyframe tools), and whether learned wins everywhere."""
-    out: dict[str, Any] = {}
-    for tool, (metric, higher) in SUMMARY_METRICS.items():
-        margins = []
-        for shot, tools in report.items():
-            entry = tools.get(tool)
-            if not entry:
-                continue
-            groups = {"": entry} if "learned" in entry else {k: v for k, v in entry.items() if isinstance(v, dict)}
-            for key, methods in groups.items():
-                if "learned" not in methods or "classical" not in methods:
-                    continue
-                learned, classical = methods["learned"][metric], methods["classical"][metric]
-                where = f"{shot}/{key}" if key else shot
-                margins.append({"shot": where, "metric": metric, "margin": round(learned - classical, 4)})
-        if margins:
-            better = [m["margin"] > 0 if higher else m["margin"] < 0 for m in margins]
-            out[tool] = {"learned_beats_classical_on_every_shot": all(better), "margins": margins}
-    for tool, extra in extra_summary(report).items():
-        out.setdefault(tool, {})["also"] = extra
-    return out
+def by_shot(entries: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{"<shot>/<tool>": {"figures": ...}}`` -> ``{"<shot>": {"<tool>": figures}}``."""
+    report: dict[str, dict[str, Any]] = {}
+    for key, entry in entries.items():
+        shot, _, tool = key.rpartition("/")
+        report.setdefault(shot, {})[tool] = entry["figures"]
+    return report
 
 
 def _config_summary(tool: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -174,13 +214,84 @@ def _config_summary(tool: str, args: argparse.Namespace) -> dict[str, Any]:
     return {k: config[k] for k in keep}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shots", type=int, default=3, help="synthetic shots, seeds 0..N-1 (default 3)")
-    parser.add_argument(
-        "--tools", default="cleanup,matte,relight,look", help="tools to measure (default cleanup,matte,relight,look)"
+def _bench_cleanup(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
+    return cleanup(args, seed, work_dir)
+
+
+#: Per tool, what measures one analytic shot: ``(args=..., seed=..., work_dir=...) -> figures``.
+#: The extension point for other shot kinds (:data:`plateforge.server.evaluation.benchsets.SHOT_KINDS`):
+#: a rendered Cycles shot (bench/cycles: ``load_cycles_shot(spec)`` gives ``.cleanup()``, ``.matte()``
+#: and ``.relit()``, the objects ``CleanupScene``, ``evaluate_matte`` and ``RelightScene`` score) or
+#: real footage adds its kind's fields there and, here, a table like this one keyed by kind, whose
+#: functions take the loaded shot instead of a seed; :func:`run_entries` picks the table by ``shot.kind``.
+BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
+    "cleanup": _bench_cleanup,
+    "matte": bench_matte,
+    "relight": bench_relight,
+    "look": bench_look,
+}
+
+
+def shot_args(args: argparse.Namespace, shot: ShotSpec) -> argparse.Namespace:
+    """What the tools' bench functions read, for one shot (its size, after any overrides)."""
+    return argparse.Namespace(
+        width=shot.width, height=shot.height, frames=shot.frames, steps=args.steps,
+        device=args.device, params=args.params, keys=args.keys,
+    )  # fmt: skip
+
+
+def entry_hash(args: argparse.Namespace, shot: ShotSpec, tool: str) -> str:
+    """What decides an entry's figures: the shot, the tool, the steps, the K counts (keyframe
+    tools) and the full training config a user's run of that tool gets (device resolved)."""
+    config = bench_config(tool, steps=args.steps, device=args.device, params=args.params).to_dict()
+    return config_hash(
+        {
+            "shot": shot.to_dict(),
+            "tool": tool,
+            "steps": args.steps,
+            "keys": list(args.keys) if tool in ("relight", "look") else [],
+            "train_config": config,
+            "device": pick_device(args.device),
+        }
     )
-    parser.add_argument("--steps", type=int, default=600, help="training steps per shot (default 600)")
+
+
+def chosen_shots(bench_set: BenchSet, args: argparse.Namespace) -> list[ShotSpec]:
+    """The set's shots, narrowed to ``--seeds``/``--shots`` and resized by ``--width`` etc."""
+    shots = list(bench_set.shots)
+    if args.seeds is not None:
+        unknown = sorted(set(args.seeds) - {s.seed for s in shots})
+        if unknown:
+            seeds = [s.seed for s in shots]
+            raise SystemExit(f"--seeds {unknown} are not in set {bench_set.name!r} (its seeds: {seeds})")
+        shots = [s for s in shots if s.seed in args.seeds]
+    if args.shots is not None:
+        shots = shots[: args.shots]
+    resized = []
+    for s in shots:
+        resized.append(
+            ShotSpec(
+                kind=s.kind,
+                seed=s.seed,
+                width=args.width or s.width,
+                height=args.height or s.height,
+                frames=args.frames or s.frames,
+            )
+        )
+    return resized
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        "--set", default="tune", dest="set_name",
+        help="the shot set, bench/sets/NAME.json: tune (choose settings here), report (README figures), ci "
+        "(default tune)",
+    )  # fmt: skip
+    parser.add_argument("--seeds", help="only these of the set's seeds, comma-separated (a reduced run)")
+    parser.add_argument("--shots", type=int, help="only the set's first N shots")
+    parser.add_argument("--tools", help="tools to measure, comma-separated (default: the set's)")
+    parser.add_argument("--steps", type=int, help="training steps per run (default: the set's)")
     parser.add_argument(
         "--param",
         action="append",
@@ -189,59 +300,117 @@ def main(argv: list[str] | None = None) -> int:
         help="a training config field on top of the tool's defaults, as plateforge train --param takes it "
         "(for tuning on tune seeds only; reported figures use the defaults); repeatable",
     )
-    parser.add_argument("--frames", type=int, default=24, help="frames a shot (default 24)")
-    parser.add_argument("--width", type=int, default=480)
-    parser.add_argument("--height", type=int, default=270)
+    parser.add_argument("--frames", type=int, help="frames a shot (default: the set's)")
+    parser.add_argument("--width", type=int, help="shot width (default: the set's)")
+    parser.add_argument("--height", type=int, help="shot height (default: the set's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
-    parser.add_argument(
-        "--keys", default="1,2,4,8", help="relight and look: keyframe counts K to measure (default 1,2,4,8)"
-    )
+    parser.add_argument("--keys", help="relight and look: keyframe counts K, comma-separated (default: the set's)")
+    parser.add_argument("--output", type=Path, help="write the results file here, entry by entry (else print it)")
+    parser.add_argument("--resume", action="store_true", help="keep --output's entries whose config hash matches")
     parser.add_argument("--quick", action="store_true", help="one tiny shot, a few steps (checks the plumbing)")
+    return parser
+
+
+def _ints(text: str | None) -> tuple[int, ...] | None:
+    return None if text is None else tuple(int(k) for k in text.split(",") if k.strip())
+
+
+def run_entries(
+    args: argparse.Namespace, shots: list[ShotSpec], tools: list[str], results: ResultsFile
+) -> dict[str, Any]:
+    """Measure every shot x tool not already done with the same config hash, saving each as it
+    finishes; the file's final content (this run's entries only)."""
+    ran: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="plateforge-bench-quality-") as tmp:
+        for shot in shots:
+            for tool in tools:
+                key = f"{shot.id}/{tool}"
+                ran.append(key)
+                digest = entry_hash(args, shot, tool)
+                if results.done(key, digest) is not None:
+                    print(f"{key}: done already (config hash matches), kept", file=sys.stderr, flush=True)
+                    continue
+                size = f"{shot.width}x{shot.height}x{shot.frames}"
+                print(f"{key}: {size}, {args.steps} steps …", file=sys.stderr, flush=True)
+                started = time.monotonic()
+                work = Path(tmp) / f"{shot.id}-{tool}"
+                figures = BENCHES[tool](args=shot_args(args, shot), seed=shot.seed, work_dir=work)
+                results.record(key, digest, figures, time.monotonic() - started)
+    return results.write(keep=set(ran))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    known = sorted(p.stem for p in SETS.glob("*.json") if not p.stem.startswith("cycles"))
+    if args.set_name not in known:
+        parser.error(f"unknown set {args.set_name!r}; known sets (bench/sets/*.json): {', '.join(known)}")
+    bench_set = load_set(SETS / f"{args.set_name}.json")
+    args.seeds = _ints(args.seeds)
     if args.quick:
         args.shots, args.steps, args.frames, args.width, args.height = 1, 4, 5, 160, 96
         args.param = ["batch=2", *args.param]
-    args.params = parse_params(args.param)
-    args.keys = tuple(int(k) for k in str(args.keys).split(",") if k)
-    configure_threads()  # as the server does: the cores this process may use, or $PLATEFORGE_TORCH_THREADS
-    tools = [t for t in args.tools.split(",") if t]
-    unknown = sorted(set(tools) - set(SUMMARY_METRICS))
+    args.steps = args.steps or bench_set.steps
+    args.keys = _ints(args.keys) or bench_set.keys
+    args.params = dict(parse_param(t) for t in args.param)
+    tools = [t for t in args.tools.split(",") if t] if args.tools else list(bench_set.tools)
+    unknown = sorted(set(tools) - set(BENCHES))
     if unknown:
-        parser.error(f"unknown tools {unknown}; known: {', '.join(SUMMARY_METRICS)}")
-    report: dict[str, Any] = {}
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="plateforge-bench-quality-") as tmp:
-        for seed in range(args.shots):
-            entry: dict[str, Any] = {}
-            if "cleanup" in tools:
-                entry["cleanup"] = cleanup(args, seed, Path(tmp))
-            if "matte" in tools:
-                print(f"shot {seed}: matte …", file=sys.stderr, flush=True)
-                entry["matte"] = bench_matte(args=args, seed=seed, work_dir=Path(tmp) / f"matte-{seed}")
-            for tool, bench in (("relight", bench_relight), ("look", bench_look)):
-                if tool in tools:
-                    print(f"shot {seed}: {tool} …", file=sys.stderr, flush=True)
-                    entry[tool] = bench(args=args, seed=seed, work_dir=Path(tmp) / f"{tool}-{seed}")
-            report[f"shot{seed}"] = entry
-    report["summary"] = summary({k: v for k, v in report.items()})
-    report["settings"] = {
-        "device": pick_device(args.device),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "shots": args.shots,
-        "shot_size": [args.width, args.height, args.frames],
-        "train": {"steps": args.steps, "params": args.params},
-        # The config of every tool's run (steps and device aside, what `plateforge train --tool X` gives).
-        "train_configs": {tool: _config_summary(tool, args) for tool in tools},
-        "quick": args.quick,
-        "relight_metrics": RELIGHT_METRICS,
-        "seconds": round(time.monotonic() - started, 1),
+        parser.error(f"unknown tools {unknown}; known: {', '.join(BENCHES)}")
+    if args.resume and args.output is None:
+        parser.error("--resume needs --output (the results file to go on with)")
+    threads = configure_threads()  # as the server does: the cores this process may use, or $PLATEFORGE_TORCH_THREADS
+    device = pick_device(args.device)
+    if device == "cpu":
+        torch.use_deterministic_algorithms(True)  # with seeds and one thread: the same figures every run
+    shots = chosen_shots(bench_set, args)
+    commit, dirty = git_state(REPO)
+    reduced = {
+        name: value
+        for name, value in (
+            ("seeds", [s.seed for s in shots]), ("width", args.width), ("height", args.height),
+            ("frames", args.frames), ("steps", args.steps if args.steps != bench_set.steps else None),
+            ("keys", list(args.keys) if args.keys != bench_set.keys else None),
+            ("tools", tools if tools != list(bench_set.tools) else None),
+        )
+        if value is not None
+    }  # fmt: skip
+    header = {
+        "command": shlex.join(["python", "bench/quality.py", *(sys.argv[1:] if argv is None else argv)]),
+        "commit": commit,
+        "dirty": dirty,
+        "machine": {**machine(device), "torch_threads": threads},
+        "set": {
+            "name": bench_set.name,
+            "path": str(bench_set.path.relative_to(REPO)),
+            "sha256": bench_set.sha256,
+        },
+        "settings": {
+            "shots": [s.to_dict() for s in shots],
+            "tools": tools,
+            "steps": args.steps,
+            "keys": list(args.keys),
+            "params": args.params,
+            "reduced_from_set": reduced,
+            "quick": args.quick,
+            # The config of every tool's run (steps and device aside, what `plateforge train --tool X` gives).
+            "train_configs": {tool: _config_summary(tool, args) for tool in tools},
+            "relight_metrics": RELIGHT_METRICS,
+        },
     }
-    print(json.dumps(report, indent=2))
+    output = args.output or Path(tempfile.mkdtemp(prefix="plateforge-bench-results-")) / "quality.json"
+    results = ResultsFile(output, header=header, summarise=lambda e: summary(by_shot(e)), resume=args.resume)
+    document = run_entries(args, shots, tools, results)
+    if args.output is None:
+        print(json.dumps(document, indent=2))
+    else:
+        print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except PlateforgeError as error:  # a bad set, results file or option: say what, no traceback
+        print(f"bench/quality.py: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -2,6 +2,11 @@
 
   plateforge train --dataset shot.toml --tool cleanup --steps 2000 [--size small] [--name NAME]
                    [--param key=value ...] [--config run.json]
+  plateforge train --dataset shot.toml --tool cleanup --minutes 10
+
+--minutes M gives the run a wall-clock budget: training stops after the step that reaches it (with
+--steps too, at whichever comes first; without, the budget alone ends it), then the best checkpoint
+is chosen and published as usual, and the learning rate's cosine follows the budget.
 
 --tool cleanup trains the self-supervised paint-out of a shot (the manifest's plate and mask roles,
 a frame sequence: the net learns to correct the classical fill from aligned neighbours); --tool matte
@@ -39,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", required=True, metavar="TOML", help="dataset manifest (plateforge.dataset/1)")
     parser.add_argument("--tool", required=True, help="cleanup, look, matte, relight ...")
     parser.add_argument("--steps", type=int, help="optimiser steps (default: the config's 2000)")
+    parser.add_argument(
+        "--minutes", type=float, help="wall-clock training budget in minutes (with --steps: whichever ends first)"
+    )
     parser.add_argument("--size", help="net size: small, medium or large (default small)")
     parser.add_argument("--name", default="", help="the exported model's name (default: DATASET-TOOL)")
     parser.add_argument("--model-version", default="", help="the exported model's version (default: stepN)")
@@ -56,6 +64,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     params: dict[str, ParamValue] = dict(parse_param(p) for p in args.param)
     if args.steps is not None:
         params["steps"] = args.steps
+    if args.minutes is not None:
+        if not args.minutes > 0:
+            raise UsageError(f"--minutes must be a number of minutes above 0, got {args.minutes!r}")
+        params["minutes"] = args.minutes
     if args.size:
         params["size"] = args.size
     config: dict[str, Any] | None = None
@@ -77,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             model_name=args.name,
             model_version=args.model_version,
         )
-        print(f"job {job.id} queued ({job.steps} steps)", file=sys.stderr, flush=True)
+        budget = f", at most {args.minutes:g} minutes" if args.minutes is not None else ""
+        print(f"job {job.id} queued ({job.steps} steps{budget})", file=sys.stderr, flush=True)
         if args.detach:
             print(job.id)
             return 0

@@ -11,13 +11,21 @@ against the paper's 34 reference pairs (Table 1) to 1e-4.
 :func:`lab_from_linear` takes scene-linear Rec.709 (the plates' colour space) to CIELAB with
 diffuse white (1.0) as the reference white, D65. Scene-linear values above 1 give L* above 100:
 a highlight difference counts in full, as in the PSNR the benchmarks report next to it.
+
+:func:`display_psnr` is PSNR through the view an artist judges by: both images clipped to
+[0, 1] and encoded with the sRGB transfer function (IEC 61966-2-1, the standard view of a
+scene-linear Rec.709 plate on an sRGB monitor), not quantised, peak 1. An error in the shadows
+weighs more than the same scene-linear error in the highlights, as on screen; values above 1 clip,
+as the view clips them.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["delta_e2000", "delta_e2000_image", "lab_from_linear"]
+from plateforge.metrics import psnr
+
+__all__ = ["delta_e2000", "delta_e2000_image", "display_encode", "display_psnr", "lab_from_linear"]
 
 #: Linear Rec.709 / sRGB primaries, D65, to CIE XYZ (IEC 61966-2-1).
 _RGB_TO_XYZ = np.array(
@@ -95,3 +103,19 @@ def delta_e2000_image(result: np.ndarray, truth: np.ndarray) -> float:
     if result.shape[:2] != truth.shape[:2]:
         raise ValueError(f"result {result.shape} and truth {truth.shape} differ in size")
     return float(delta_e2000(lab_from_linear(result[..., :3]), lab_from_linear(truth[..., :3])).mean())
+
+
+def display_encode(linear: np.ndarray) -> np.ndarray:
+    """``(..., C)`` scene-linear Rec.709 -> the sRGB view's code values in [0, 1], float64, not quantised."""
+    x = np.clip(np.nan_to_num(np.asarray(linear, np.float64), nan=0.0), 0.0, 1.0)
+    encoded: np.ndarray = np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1 / 2.4) - 0.055)
+    return encoded
+
+
+def display_psnr(result: np.ndarray, truth: np.ndarray, *, mask: np.ndarray | None = None) -> float:
+    """PSNR in dB (peak 1) of two ``(H, W, >=3)`` scene-linear images after the sRGB view
+    (:func:`display_encode`), over R, G, B, weighted by ``mask`` where given (as
+    :func:`plateforge.metrics.psnr` weights it)."""
+    if result.shape[:2] != truth.shape[:2]:
+        raise ValueError(f"result {result.shape} and truth {truth.shape} differ in size")
+    return psnr(display_encode(result[..., :3]), display_encode(truth[..., :3]), mask=mask)

@@ -145,6 +145,9 @@ CONFIG_BOUNDS: Final[Mapping[str, Bound]] = {
     "name": Bound("text", size=128, why="becomes a folder: a plain name, as model_name"),
     "size": Bound("choice", choices=tuple(sorted(SIZES))),
     "steps": Bound("int", 1, _MILLION, why="a job must end; progress is an int64 on the wire"),
+    "minutes": Bound(
+        "number", 0.01, 7 * 24 * 60, nullable=True, why="wall-clock training budget; null: none (a week at most)"
+    ),
     "batch": Bound("int", 1, 64, why="crops held in memory per step (with crop: see max_step_pixels)"),
     "crop": Bound("int", 16, 1024, why="pixels a side of one crop"),
     "lr": Bound("number", 1e-8, 1.0),

@@ -34,6 +34,7 @@ from plateforge.server.nets.unet import SIZES
 from plateforge.server.training.defaults import CLEANUP_MSE_WEIGHT, MATTE_LOSS_SETTINGS, with_tool_defaults
 
 __all__ = [
+    "BUDGET_STEPS",
     "CLEANUP_MSE_WEIGHT",
     "KNOWN_SCHEMAS",
     "MATTE_LOSS_SETTINGS",
@@ -51,14 +52,21 @@ AmpMode = Literal["auto", "on", "off"]
 SCHEMA: Final = "plateforge.trainconfig/1"
 #: Schemas :meth:`TrainConfig.from_dict` reads; anything else is refused with this list.
 KNOWN_SCHEMAS: Final = (SCHEMA,)
+#: The steps of a run given a ``minutes`` budget and no steps: the most a job may take
+#: (``plateforge.server.jobs._limits.CONFIG_BOUNDS``), so the budget is what ends it.
+BUDGET_STEPS: Final = 1_000_000
 
 
 def with_mode_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
     """``given`` TrainConfig fields plus their tool's own defaults for the fields they leave out
     (:func:`plateforge.server.training.defaults.with_tool_defaults`). Every way a run's config is
     assembled (training jobs, ``python -m plateforge.server.training.run``, the quality bench)
-    goes through here, so a tool trains alike whichever starts it."""
-    return with_tool_defaults(given)
+    goes through here, so a tool trains alike whichever starts it. A run given a ``minutes``
+    budget and no ``steps`` runs until the budget ends it (:data:`BUDGET_STEPS`)."""
+    values = dict(given)
+    if values.get("minutes") is not None and "steps" not in values:
+        values["steps"] = BUDGET_STEPS
+    return with_tool_defaults(values)
 
 
 @dataclass(frozen=True)
@@ -75,6 +83,10 @@ class TrainConfig:
     size: str = "small"  # UNet preset (plateforge.server.nets.unet.SIZES): "small", "medium" or "large"
     # -- optimisation ---------------------------------------------------------------------------
     steps: int = 2000  # optimiser steps in the whole run (the schedule spans them)
+    # Wall-clock budget in minutes (None: none): training stops after the step that reaches it,
+    # then model selection and export run as usual. Counted from the start of the run (data
+    # loading included) over every resume; the cosine follows the budget too (see lr_at).
+    minutes: float | None = None
     batch: int = 4  # crops per step
     crop: int = 128  # crop side in pixels (frames smaller than this are used whole)
     lr: float = 2e-4  # peak AdamW learning rate, reached at the end of the warm-up
@@ -168,6 +180,11 @@ class TrainConfig:
             problems.append("lr must be above 0")
         if isinstance(self.unseen_weight, (int, float)) and self.unseen_weight < 1:
             problems.append(f"unseen_weight must be at least 1, got {self.unseen_weight!r}")
+        budget = self.minutes
+        if budget is not None and (
+            isinstance(budget, bool) or not isinstance(budget, (int, float)) or not math.isfinite(budget) or budget <= 0
+        ):
+            problems.append(f"minutes must be a finite number above 0 or null, got {budget!r}")
         mse = self.mse_weight
         if mse is not None and (
             isinstance(mse, bool) or not isinstance(mse, (int, float)) or not math.isfinite(mse) or mse < 0
@@ -203,12 +220,17 @@ class TrainConfig:
             return float(self.mse_weight)
         return CLEANUP_MSE_WEIGHT if self.mode == "cleanup" else 0.0
 
-    def lr_at(self, step: int) -> float:
-        """Learning rate for optimiser step ``step`` (1-based): linear warm-up, then cosine to the floor."""
+    def lr_at(self, step: int, *, seconds: float | None = None) -> float:
+        """Learning rate for optimiser step ``step`` (1-based): linear warm-up, then cosine to the floor.
+
+        With a ``minutes`` budget and ``seconds`` trained so far, the cosine follows whichever is
+        further along, the steps or the budget: a run the budget ends still ends near the floor."""
         if step <= self.warmup:
             return self.lr * step / (self.warmup + 1)
         span = max(1, self.steps - self.warmup)
         progress = min(1.0, (step - self.warmup) / span)
+        if self.minutes is not None and seconds is not None:
+            progress = max(progress, min(1.0, seconds / (self.minutes * 60.0)))
         floor = self.lr * self.min_lr_ratio
         return floor + (self.lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 

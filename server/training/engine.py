@@ -17,7 +17,8 @@
    ``validation_every`` steps the validation PSNR (scene-linear, :func:`plateforge.metrics.psnr`);
    every ``preview_every`` steps ``preview.png`` (validation input | output | target) and
    ``loss.png``. ``cancelled()`` is polled after every step: once true, a checkpoint is written
-   and :class:`~plateforge.errors.CancelledError` raised.
+   and :class:`~plateforge.errors.CancelledError` raised. A ``minutes`` budget ends the loop
+   after the step that reaches it, as if that step were the last.
 6. **Export**: ``out_dir/model/`` via :func:`plateforge.server.modelcard.save_model`, with a card
    naming every source file, its hash and licence, the training config and the final metrics.
 """
@@ -207,6 +208,15 @@ def train(
         best = Best.resume(out / "best", start_score=identity, upto=step)
     start_step = step
     last_checkpoint = resumed.path if resumed is not None else None
+    # The wall-clock budget (config.minutes) counts a resumed run's earlier time; under torchrun
+    # every rank takes the slowest rank's clock, so all stop at one step with one learning rate.
+    budget = None if config.minutes is None else config.minutes * 60.0
+    spent_before = float(resumed.state.get("train_seconds", 0.0)) if resumed is not None else 0.0
+
+    def spent() -> float:
+        return max(ranks.gather(spent_before + time.monotonic() - started)) if budget is not None else 0.0
+
+    seconds_spent = spent()
 
     def save() -> Path | None:
         samplers = ranks.gather(sampler.state())  # every rank takes part; rank 0 writes
@@ -220,6 +230,7 @@ def train(
             "scaler": scaler.state_dict() if amp else {},
             "losses": [v if math.isfinite(v) else None for v in losses],  # JSON: no NaN
             "val_psnr": val_psnr if val_psnr is not None and math.isfinite(val_psnr) else None,  # JSON: no NaN
+            "train_seconds": spent_before + time.monotonic() - started,
         }
         return checkpoints.save_checkpoint(
             checkpoint_dir,
@@ -232,13 +243,14 @@ def train(
         )
 
     # 5. The loop.
-    while step < config.steps:
+    out_of_time = budget is not None and step > 0 and seconds_spent >= budget  # a fresh run takes one step at least
+    while step < config.steps and not out_of_time:
         if ranks.any(cancelled is not None and cancelled()):
             if last_checkpoint is None or checkpoints.checkpoint_name(step) != last_checkpoint.name:
                 save()
             raise CancelledError(f"training cancelled at step {step} of {config.steps}; a checkpoint was saved")
         step += 1
-        lr = config.lr_at(step)
+        lr = config.lr_at(step, seconds=seconds_spent if budget is not None else None)
         for params in optimizer.param_groups:
             params["lr"] = lr
         batch = sampler.batch().to(device)
@@ -262,7 +274,9 @@ def train(
             scaler.update()
         losses.append(loss)
 
-        last = step == config.steps
+        seconds_spent = spent()
+        out_of_time = budget is not None and seconds_spent >= budget
+        last = step == config.steps or out_of_time
         if ranks.is_main and (step % config.validation_every == 0 or last):
             val_psnr = _psnr(validation, _predict(net, validation, amp))
             if best.offer(step, val_psnr, net.state_dict):
@@ -275,6 +289,8 @@ def train(
             seconds = time.monotonic() - started
             done = step - start_step
             eta = seconds / done * (config.steps - step) if done else None
+            if budget is not None:
+                eta = max(0.0, min(eta if eta is not None else budget, budget - seconds_spent))
             progress(TrainProgress(step, config.steps, losses[-1], val_psnr, lr, seconds, eta))
 
     if last_checkpoint is None or last_checkpoint.name != checkpoints.checkpoint_name(step):
@@ -337,6 +353,8 @@ def _check_same_run(config: TrainConfig, resumed: checkpoints.Checkpoint) -> Non
     if saved == config.to_dict():
         return
     theirs = TrainConfig.from_dict(saved).to_dict()
+    if theirs == config.to_dict():  # saved before a field was added, at its default
+        return
     differ = sorted(k for k, v in config.to_dict().items() if theirs.get(k) != v)
     raise UsageError(
         f"checkpoint '{resumed.path}' belongs to a run with a different config ({', '.join(differ)} differ); "

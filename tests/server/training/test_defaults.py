@@ -71,8 +71,12 @@ def test_the_cli_trains_with_the_config_the_bench_measures(
     code = main([*argv, "--server", server.address, "--token", TOKEN])
     out, err = capsys.readouterr()
     assert code == 0, err
-    card = json.loads((Path(out.strip().splitlines()[-1]) / "card.json").read_text())
+    model_dir = Path(out.strip().splitlines()[-1])
+    card = json.loads((model_dir / "card.json").read_text())
     trained = _settings(card["training"])
+    # The job record the server keeps holds the same config the card was trained with.
+    (record,) = [r for r in server.manager.list() if r.model_dir and Path(r.model_dir) == model_dir]
+    assert _settings(record.config.to_dict()) == trained
 
     args = argparse.Namespace(steps=2, device="cpu", params={})
     if tool == "cleanup":
