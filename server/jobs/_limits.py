@@ -156,6 +156,7 @@ CONFIG_BOUNDS: Final[Mapping[str, Bound]] = {
     "mse_weight": Bound("number", 0, 1e3, nullable=True, why="null: the mode's default"),
     "exposure_jitter": Bound("number", 0, 8.0, why="stops either way"),
     "flips": Bound("bool"),
+    "classical_start": Bound("bool"),
     "holes_per_frame": Bound("int", 1, 64, why="hole patterns cut and classically filled per frame, up front"),
     "temporal_radius": Bound("int", 0, 8, why="neighbour frames aligned per sample, each side"),
     "unseen_weight": Bound("number", 1.0, 1e3),

@@ -67,11 +67,11 @@ TOOL_DEFAULTS: Final[Mapping[str, ToolDefaults]] = MappingProxyType(
         # it); measured, jitter cost the AOV net 4.6 dB tonemapped (shot 0, K = 4). MSE 4 on top of
         # L1 + SSIM: L1 alone fitted the key light's gain on highlights at half its true value
         # (+2.0 dB scene-linear with MSE, shot 0, K = 4).
-        "relight": ToolDefaults("pairs", {**_FAST, "exposure_jitter": 0.0, "mse_weight": 4.0}),
+        "relight": ToolDefaults("pairs", {**_FAST, "exposure_jitter": 0.0, "mse_weight": 4.0, "classical_start": True}),
         # Look (grade) transfer from key pairs: a grade's offset and power do not scale with the
         # plate either, so no exposure jitter; the same squared-error term as relight keeps the
         # bright end of the curve (the bench trains both alike).
-        "look": ToolDefaults("pairs", {**_FAST, "exposure_jitter": 0.0, "mse_weight": 4.0}),
+        "look": ToolDefaults("pairs", {**_FAST, "exposure_jitter": 0.0, "mse_weight": 4.0, "classical_start": True}),
     }
 )
 
