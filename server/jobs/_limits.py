@@ -154,6 +154,7 @@ CONFIG_BOUNDS: Final[Mapping[str, Bound]] = {
     "grad_clip": Bound("number", 0, 1e4, why="0 turns clipping off"),
     "ssim_weight": Bound("number", 0, 1e3),
     "mse_weight": Bound("number", 0, 1e3, nullable=True, why="null: the mode's default"),
+    "mse_gain": Bound("number", 0, 4.0, why="(1 + linear) ** gain weights each squared error"),
     "exposure_jitter": Bound("number", 0, 8.0, why="stops either way"),
     "flips": Bound("bool"),
     "classical_start": Bound("bool"),

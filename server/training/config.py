@@ -91,6 +91,9 @@ class TrainConfig:
     # ... + mse_weight * MSE. Squared error is what PSNR measures: with L1 alone the learned cleanup
     # only tied the classical one in PSNR. None: CLEANUP_MSE_WEIGHT in "cleanup" mode, 0 otherwise.
     mse_weight: float | None = None
+    # ... its per-sample weight (1 + target's linear value) ** mse_gain: 0 weighs errors as the
+    # encoded space does, 2 as scene-linear squared error (highlights; see server/training/loss.py).
+    mse_gain: float = 0.0
     # -- augmentation ---------------------------------------------------------------------------
     exposure_jitter: float = 1.0  # +- stops: input and target both scaled by 2**u, u ~ U(-j, j), in linear light
     flips: bool = True  # random horizontal and vertical flips (and transposes of square crops)
@@ -162,6 +165,7 @@ class TrainConfig:
             "grad_clip",
             "ssim_weight",
             "exposure_jitter",
+            "mse_gain",
             "unseen_weight",
             "marker_holes",
         ):

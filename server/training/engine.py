@@ -261,7 +261,12 @@ def train(
         with _autocast(amp):
             output = model(batch.inputs)
         terms = training_loss(
-            output, batch.target, batch.weight, ssim_weight=config.ssim_weight, mse_weight=config.loss_mse_weight
+            output,
+            batch.target,
+            batch.weight,
+            ssim_weight=config.ssim_weight,
+            mse_weight=config.loss_mse_weight,
+            mse_gain=config.mse_gain,
         )
         optimizer.zero_grad(set_to_none=True)
         loss = float(terms.total.detach())
