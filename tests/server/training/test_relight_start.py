@@ -8,7 +8,6 @@ Deterministic: one CPU thread, seeded shots and runs.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import torch
 
 from plateforge.frames import Frame
 from plateforge.relit import AOV_CHANNELS, make_relit_shot
-from plateforge.server.evaluation.relight import RelightScene, bench_relight, key_indices
+from plateforge.server.evaluation.relight import RelightScene, key_indices
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.modelcard import verify_model
 from plateforge.server.nets.affine_start import AFFINE_KEY, ARCH, AffineUNet
@@ -119,17 +118,23 @@ def test_a_trained_relight_net_keeps_its_affine(tmp_path: Path) -> None:
     )
 
 
-#: Relight, 128x72, 10 frames, tune seed 104, K = 4 keys (1 held back), AOVs, 150 steps, defaults.
-#: Measured (CPU, 1 thread): see RELIGHT_MARGIN's figures below.
-RELIGHT_MARGIN = 3.0
+#: Relight, 128x72, 10 frames, tune seed 104, K = 4 keys (the last held back), AOVs, 150 steps,
+#: the defaults. Measured (CPU, 1 thread): 15.54 dB vs the fitted affine's 5.86 and its LUT's
+#: 7.00 (the lamp is a large share of so small a frame), worst frame +8.1 dB over the LUT.
+RELIGHT_MARGIN = 4.0
 
 
 def test_a_short_relight_training_beats_the_fitted_transform(tmp_path: Path) -> None:
-    args = argparse.Namespace(
-        width=128, height=72, frames=10, steps=150, device="cpu", keys=[4], params={"input_channels": WITH_AOVS}
-    )
-    report = bench_relight(args=args, seed=104, work_dir=tmp_path)["k4"]
-    classical, learned = report["classical"], report["learned_aov"]
-    assert learned["psnr"] > classical["psnr"] + RELIGHT_MARGIN
-    assert learned["margin_worst_frame"] >= 0.0
-    assert learned["warp_error"] <= classical["warp_error"]
+    shot = make_relit_shot(width=128, height=72, frames=10, seed=104)
+    scene = RelightScene(shot, "relit")
+    keys = key_indices(10, 4)
+    manifest = scene.write_keys(tmp_path / "keys", keys)
+    config = bench_config("relight", steps=150, device="cpu", params={"input_channels": WITH_AOVS})
+    result = train(config, manifest_path=manifest, out_dir=tmp_path / "run")
+    state = tool_module_for(result.model_dir).load(device="cpu")
+    learned = scene.learned(state.net, keys, WITH_AOVS.split(","), device="cpu")
+    best = max((scene.classical(keys), scene.classical(keys, lut=True)), key=lambda f: float(f["psnr"]))
+    assert learned["psnr"] > best["psnr"] + RELIGHT_MARGIN
+    margins = np.subtract(learned["psnr_frames"], best["psnr_frames"])
+    assert margins.min() > 0.0, margins  # no frame below the classical transform
+    assert state.card.metrics["selected_step"] > 0
