@@ -27,13 +27,21 @@ mostly measures the highlights; the tonemapped PSNR weighs shadows, midtones and
 alike (a highlight still counts, compressed, unlike a clip to [0, 1]). Both are reported for
 every method, computed the same way.
 
+Per method, besides the means: ``psnr_frames`` (the scene-linear PSNR of every scored frame, in
+order) and ``warp_error`` (temporal stability: over consecutive scored frames, the mean
+``|(r1 - W r0) - (t1 - W t0)|`` of the tonemapped R, G, B, ``W`` the exact camera motion between
+them, :func:`plateforge.server.evaluation.matte.warp_error`); each learned method also gets
+``margin_worst_frame``: its lowest per-frame PSNR margin (dB) over the better classical method
+(``classical`` or ``classical_lut``, by mean PSNR) on the same frame, negative when some frame is
+below it.
+
 Training runs through :func:`plateforge.server.training.train` on EXR files and a licence
-manifest, like any job. The trainer holds the last pair of a manifest out for validation; so that
-all K keys are trained on, the manifest also lists a copy of the last key pair under a later frame
-number, which becomes the validation frame (a smoke check of a training frame, not an unseen
-one; the score that matters is the one here, on the non-key frames). The training settings are
-the tool's defaults, those ``plateforge train --tool relight`` (or ``look``) gives a user
-(:data:`plateforge.server.training.defaults.TOOL_DEFAULTS` says why each value).
+manifest, exactly the K key pairs a user would give: the trainer holds the last one back to
+choose the checkpoint (model selection, the classical transform being step 0) and trains on the
+others. The training settings are the tool's defaults, those ``plateforge train --tool relight``
+(or ``look``) gives a user (:data:`plateforge.server.training.defaults.TOOL_DEFAULTS` says why
+each value); the trained model is loaded and run as the server serves it
+(:func:`plateforge.server.tools.learned.tool_module_for`).
 """
 
 from __future__ import annotations
@@ -49,19 +57,19 @@ from typing import Any, Literal
 import numpy as np
 
 from plateforge.exr import write_exr
-from plateforge.frames import Frame
 from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr
 from plateforge.models import ParamValue
 from plateforge.relit import AOV_CHANNELS, RelitShot, make_relit_shot
 from plateforge.server.device import pick_device
 from plateforge.server.evaluation.colour import delta_e2000_image
+from plateforge.server.evaluation.matte import warp_error
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.inference.tiling import run_on_frame_arrays
-from plateforge.server.modelcard import load_weights
 from plateforge.server.nets.unet import UNet
+from plateforge.server.tools.learned import tool_module_for
 from plateforge.server.tools.relight_classical import fit_transform
-from plateforge.server.training import TrainConfig, net_config_for, train
+from plateforge.server.training import TrainConfig, train
 
 __all__ = [
     "KEYS",
@@ -105,11 +113,12 @@ def _mean_psnr(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> float:
     return round(float(np.mean(finite)) if finite else math.inf, 4)
 
 
-def score(results: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> dict[str, float]:
-    """Mean PSNR (scene-linear and tonemapped) and mean CIEDE2000 of ``results`` against ``truths``
-    (see :data:`METRICS`)."""
+def score(results: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> dict[str, Any]:
+    """Mean PSNR (scene-linear and tonemapped), mean CIEDE2000 and the per-frame PSNRs of
+    ``results`` against ``truths`` (see :data:`METRICS`)."""
     pairs = list(zip(results, truths, strict=True))
     return {
+        "psnr_frames": [round(float(psnr(r, t)), 4) for r, t in pairs],
         "psnr": _mean_psnr(pairs),
         "psnr_tonemapped": _mean_psnr([(tonemap(r), tonemap(t)) for r, t in pairs]),
         "delta_e2000": round(
@@ -133,40 +142,53 @@ class RelightScene:
     def others(self, keys: Sequence[int]) -> list[int]:
         return [i for i in range(len(self.plates)) if i not in keys]
 
-    def unchanged(self, keys: Sequence[int]) -> dict[str, float]:
+    def figures(self, keys: Sequence[int], results: Sequence[np.ndarray]) -> dict[str, Any]:
+        """:func:`score` and ``warp_error`` of ``results`` (one per non-key frame, in order)."""
         others = self.others(keys)
-        return score([self.plates[i] for i in others], [self.truths[i] for i in others])
+        truths = [self.truths[i] for i in others]
+        return {**score(results, truths), "warp_error": self.warp_error(others, results)}
 
-    def classical(self, keys: Sequence[int], *, lut: bool = False) -> dict[str, float]:
+    def warp_error(self, frames: Sequence[int], results: Sequence[np.ndarray]) -> float:
+        """Mean warp error (tonemapped R, G, B; see the module doc) over consecutive ``frames``."""
+        at = dict(zip(frames, results, strict=True))
+        values = []
+        for a in frames:
+            if a + 1 not in at:
+                continue
+            to_a = np.linalg.inv(np.vstack([self.shot.cameras[a], [0.0, 0.0, 1.0]]))
+            flow = (to_a @ np.vstack([self.shot.cameras[a + 1], [0.0, 0.0, 1.0]]))[:2]
+            r0, r1, t0, t1 = (tonemap(x) for x in (at[a], at[a + 1], self.truths[a], self.truths[a + 1]))
+            values.append(
+                np.mean([warp_error([r0[..., c], r1[..., c]], [t0[..., c], t1[..., c]], [flow]) for c in range(3)])
+            )
+        return round(float(np.mean(values)), 6) if values else 0.0
+
+    def unchanged(self, keys: Sequence[int]) -> dict[str, Any]:
+        return self.figures(keys, [self.plates[i] for i in self.others(keys)])
+
+    def classical(self, keys: Sequence[int], *, lut: bool = False) -> dict[str, Any]:
         transform = fit_transform(
             [self.plates[k] for k in keys], [self.truths[k] for k in keys], lut_size=17 if lut else None
         )
-        others = self.others(keys)
-        return score([transform.apply(self.plates[i]) for i in others], [self.truths[i] for i in others])
+        return self.figures(keys, [transform.apply(self.plates[i]) for i in self.others(keys)])
 
-    def learned(self, net: UNet, keys: Sequence[int], channels: Sequence[str], *, device: str) -> dict[str, float]:
+    def learned(self, net: UNet, keys: Sequence[int], channels: Sequence[str], *, device: str) -> dict[str, Any]:
         """A trained pairs net on the non-key frames, fed as the served model feeds it."""
         net.to(device).eval()
-        others = self.others(keys)
         results = [
             run_on_frame_arrays(net, self.shot.plates[i].stack(tuple(channels)), tile=512, device=device)
-            for i in others
+            for i in self.others(keys)
         ]
-        return score(results, [self.truths[i] for i in others])
+        return self.figures(keys, results)
 
     def write_keys(self, folder: Path, keys: Sequence[int]) -> Path:
         """The K key pairs as EXRs (plates with their AOVs; targets) and a licence manifest; its path."""
         folder.mkdir(parents=True, exist_ok=True)
         targets = self.shot.relits if self.target == "relit" else self.shot.looks
-        numbers = [self.shot.first_frame + k for k in keys]
-        copies: list[tuple[int, Frame, Frame]] = [
-            (n, self.shot.plates[k], targets[k]) for n, k in zip(numbers, keys, strict=True)
-        ]
-        # The validation copy of the last key (see the module doc).
-        copies.append((numbers[-1] + 1000, self.shot.plates[keys[-1]], targets[keys[-1]]))
-        for number, plate, target in copies:
-            write_exr(folder / f"plate.{number}.exr", plate.replace(frame_number=number))
-            write_exr(folder / f"{self.target}.{number}.exr", target.replace(frame_number=number))
+        for k in keys:
+            number = self.shot.first_frame + k
+            write_exr(folder / f"plate.{number}.exr", self.shot.plates[k])
+            write_exr(folder / f"{self.target}.{number}.exr", targets[k])
         roles = (("input", "plate.*.exr"), ("target", f"{self.target}.*.exr"))
         sources = [Source(glob, "CC0-1.0", "plateforge bench", ("train", "evaluate"), role) for role, glob in roles]
         manifest = write_manifest(folder / "dataset.toml", name=f"{self.target}-keys", sources=sources)
@@ -190,10 +212,11 @@ def _train(
     started = time.monotonic()
     result = train(config, manifest_path=manifest, out_dir=folder / "run", resume=False)
     seconds = time.monotonic() - started
-    net = UNet(net_config_for(config))
-    net.load_state_dict(load_weights(result.model_dir))
-    figures = scene.learned(net, keys, channels, device=pick_device(args.device))
-    return {**figures, "train_seconds": round(seconds, 1), "train_steps": args.steps}
+    device = pick_device(args.device)
+    state = tool_module_for(result.model_dir).load(device=device)
+    figures = scene.learned(state.net, keys, channels, device=device)
+    selection = {k: state.card.metrics.get(k) for k in ("selected_step", "selected_val_psnr", "classical_val_psnr")}
+    return {**figures, **selection, "train_seconds": round(seconds, 1), "train_steps": args.steps}
 
 
 def _bench(args: argparse.Namespace, seed: int, work_dir: Path, target: Target) -> dict[str, Any]:
@@ -213,6 +236,10 @@ def _bench(args: argparse.Namespace, seed: int, work_dir: Path, target: Target) 
         }
         entry["learned"] = _train(args, scene, chosen, RGB, work / f"{target}-k{k}")
         entry["learned_aov"] = _train(args, scene, chosen, (*RGB, *AOV_CHANNELS), work / f"{target}-k{k}-aov")
+        best = max(("classical", "classical_lut"), key=lambda name: float(entry[name]["psnr"]))
+        for method in ("learned", "learned_aov"):
+            margins = np.subtract(entry[method]["psnr_frames"], entry[best]["psnr_frames"])
+            entry[method]["margin_worst_frame"] = round(float(margins.min()), 4)
         entry["key_frames"] = [shot.first_frame + i for i in chosen]
         report[f"k{k}"] = entry
     return report

@@ -15,6 +15,12 @@ A trained model is a folder holding ``model.safetensors`` and ``card.json`` (see
   batches of tiles) and writes the result into the plate's R, G, B, in each channel's own pixel
   type. Every other channel (A, Z, AOVs) passes through untouched.
 
+Models whose net is ``affine-unet`` are learned relights or looks trained with ``classical_start``
+(:mod:`plateforge.server.nets.affine_start`): the net itself applies the 3x4 colour transform
+relight-classical fitted on the training pairs (held in its weights) and corrects it; they run as
+above. One whose card says ``selected_step`` 0 is that fitted transform exactly (no checkpoint
+beat it on the held-back pair).
+
 Models whose net is ``guided-unet`` are learned cleanups (``mode="cleanup"`` in training): the
 classical cleanup first aligns the neighbouring frames the call brings and fills the mask from
 them (:func:`~plateforge.server.tools.cleanup_classical.fill_plate`), and the net corrects that
@@ -50,6 +56,8 @@ from plateforge.modelcards import CARD_FILE, WEIGHTS_FILE
 from plateforge.models import ModelInfo
 from plateforge.server.inference.tiling import run_on_frame_arrays
 from plateforge.server.modelcard import ModelCard, load_card, load_weights, verify_model
+from plateforge.server.nets.affine_start import ARCH as AFFINE_ARCH
+from plateforge.server.nets.affine_start import AffineUNet
 from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS, guide_planes
 from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS, matte_planes, merge
 from plateforge.server.nets.unet import UNet, UNetConfig
@@ -60,7 +68,7 @@ __all__ = ["LearnedState", "net_compute", "net_config_of", "tool_module_for"]
 
 _RGB = ("R", "G", "B")
 #: The net architectures this runtime builds (NetSpec.arch).
-_ARCHS = ("unet", "guided-unet", "matte-unet")
+_ARCHS = ("unet", "guided-unet", "matte-unet", AFFINE_ARCH)
 #: Tile side for inference: large enough that the overlap (twice the receptive field) is a
 #: small share of each tile, small enough that a 4K frame never becomes one huge activation.
 _TILE = 512
@@ -110,7 +118,11 @@ def net_config_of(card: ModelCard, *, source: str) -> UNetConfig:
             f"'{source}': its 'plate' input declares channels {list(plate_channels)}; a learned model reads R, G, B "
             "first (then, without a mask input, any AOV channels it was trained on)"
         )
-    expected = GUIDE_CHANNELS if guided else 4 if "mask" in names else len(plate_channels)
+    affine = card.net.arch == AFFINE_ARCH
+    if affine and "mask" in names:
+        raise ModelIntegrityError(f"'{source}': an {AFFINE_ARCH} net reads the plate alone; it declares inputs {names}")
+    # An affine-unet also reads the classical result it computes from the plate (3 channels more).
+    expected = GUIDE_CHANNELS if guided else 4 if "mask" in names else len(plate_channels) + (3 if affine else 0)
     if config.in_channels != expected or config.out_channels != 3:
         read = ", ".join(plate_channels) + (", mask" if "mask" in names else "")
         raise ModelIntegrityError(
@@ -151,7 +163,7 @@ def tool_module_for(folder: Path) -> ToolModule:
                 f"served as {recorded}); refresh the registry to serve the new model"
             )
         tensors = load_weights(folder, device="cpu")
-        net = UNet(config)
+        net = AffineUNet(config) if card.net.arch == AFFINE_ARCH else UNet(config)
         try:
             net.load_state_dict(tensors, strict=True)
         except RuntimeError as exc:

@@ -79,6 +79,10 @@ class TrainConfig:
     # "pairs" mode: the input channels the net reads, R, G, B first (its output is residual on them);
     # more (e.g. normal/position AOVs "N.x", "P.x" ...) become extra net inputs the served model asks for.
     input_channels: tuple[str, ...] = ("R", "G", "B")
+    # "pairs" mode: start as relight-classical's 3x4 affine fitted on the run's key pairs (the net
+    # corrects it: plateforge.server.nets.affine_start) instead of as the identity, so step 0 is the
+    # classical transform and model selection falls back to it when no checkpoint beats it.
+    classical_start: bool = False
     name: str = ""  # the exported model's name; "" uses the dataset's name from the manifest
     size: str = "small"  # UNet preset (plateforge.server.nets.unet.SIZES): "small", "medium" or "large"
     # -- optimisation ---------------------------------------------------------------------------
@@ -99,6 +103,9 @@ class TrainConfig:
     # ... + mse_weight * MSE. Squared error is what PSNR measures: with L1 alone the learned cleanup
     # only tied the classical one in PSNR. None: CLEANUP_MSE_WEIGHT in "cleanup" mode, 0 otherwise.
     mse_weight: float | None = None
+    # ... its per-sample weight (1 + target's linear value) ** mse_gain: 0 weighs errors as the
+    # encoded space does, 2 as scene-linear squared error (highlights; see server/training/loss.py).
+    mse_gain: float = 0.0
     # -- augmentation ---------------------------------------------------------------------------
     exposure_jitter: float = 1.0  # +- stops: input and target both scaled by 2**u, u ~ U(-j, j), in linear light
     flips: bool = True  # random horizontal and vertical flips (and transposes of square crops)
@@ -170,6 +177,7 @@ class TrainConfig:
             "grad_clip",
             "ssim_weight",
             "exposure_jitter",
+            "mse_gain",
             "unseen_weight",
             "marker_holes",
         ):
@@ -199,6 +207,10 @@ class TrainConfig:
             problems.append("mode 'lora' needs base_model: the licensed diffusers pipeline folder to adapt")
         if not isinstance(self.soft_holes, bool):
             problems.append(f"soft_holes must be true or false, got {self.soft_holes!r}")
+        if not isinstance(self.classical_start, bool):
+            problems.append(f"classical_start must be true or false, got {self.classical_start!r}")
+        if self.classical_start is True and self.mode != "pairs":
+            problems.append(f'classical_start is for "pairs" mode only; mode is {self.mode!r}')
         if not isinstance(self.flips, bool):
             problems.append(f"flips must be true or false, got {self.flips!r}")
         if problems:

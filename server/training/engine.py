@@ -45,6 +45,8 @@ from plateforge.models import InputSpec, OutputSpec
 from plateforge.server.datasets.manifest import Manifest
 from plateforge.server.device import pick_device
 from plateforge.server.modelcard import ModelCard, NetSpec, SourceRecord, save_model
+from plateforge.server.nets.affine_start import ARCH as AFFINE_ARCH
+from plateforge.server.nets.affine_start import AffineUNet
 from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS, SHOWN_CHANNEL
 from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS
 from plateforge.server.nets.unet import UNet, UNetConfig, decode
@@ -114,6 +116,8 @@ def net_config_for(config: TrainConfig) -> UNetConfig:
     if config.mode == "matte":  # alpha, residual on the classical key (plateforge.server.nets.matte_guide)
         return UNetConfig.preset(config.size, in_channels=MATTE_CHANNELS, out_channels=1, residual_from=(KEY_CHANNEL,))
     in_channels = 4 if config.mode == "inpaint" else len(config.input_channels)
+    if config.mode == "pairs" and config.classical_start:  # the classical R, G, B first (affine_start)
+        in_channels += 3
     return UNetConfig.preset(config.size, in_channels=in_channels, out_channels=3, residual_from=(0, 1, 2))
 
 
@@ -123,8 +127,12 @@ MATTE_INPUTS = MATTE_CLASSICAL_INFO.inputs
 MATTE_OUTPUTS = MATTE_CLASSICAL_INFO.outputs
 
 
-def _baseline(config: TrainConfig, batch: Batch) -> torch.Tensor:
-    """What a fresh net outputs: the input's R, G, B, or in "cleanup" mode the classical fill."""
+def _baseline(config: TrainConfig, batch: Batch, net: UNet) -> torch.Tensor:
+    """What a fresh net outputs: the input's R, G, B, in "cleanup" mode the classical fill, in
+    "matte" mode the key, with ``classical_start`` the fitted affine's result."""
+    if isinstance(net, AffineUNet):
+        with torch.no_grad():
+            return net.classical(batch.inputs)
     channels = (
         list(FILL_CHANNELS) if config.mode == "cleanup" else [KEY_CHANNEL] if config.mode == "matte" else [0, 1, 2]
     )
@@ -178,7 +186,14 @@ def train(
     device = torch.device(pick_device(ranks.device(config.device)))
     amp = _amp_enabled(config, device)
     net_config = net_config_for(config)
-    net = UNet(net_config, seed=config.seed).to(device)
+
+    def fresh() -> UNet:
+        """The untrained net: the identity, the classical tool, or (classical_start) the fitted affine."""
+        if config.mode == "pairs" and config.classical_start:
+            return AffineUNet(net_config, seed=config.seed, affine=data.classical_affine)
+        return UNet(net_config, seed=config.seed)
+
+    net = fresh().to(device)
     model: torch.nn.Module = net
     if ranks.distributed:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -189,7 +204,7 @@ def train(
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr_at(1), weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)  # type: ignore[attr-defined,unused-ignore]
     validation = data.validation.to(device)
-    identity = _psnr(validation, _baseline(config, validation))
+    identity = _psnr(validation, _baseline(config, validation, net))
     best = Best.start(identity)  # model selection: the untrained net (the classical tool) is step 0
 
     # 4. Resume.
@@ -258,7 +273,12 @@ def train(
         with _autocast(amp):
             output = model(batch.inputs)
         terms = training_loss(
-            output, batch.target, batch.weight, ssim_weight=config.ssim_weight, mse_weight=config.loss_mse_weight
+            output,
+            batch.target,
+            batch.weight,
+            ssim_weight=config.ssim_weight,
+            mse_weight=config.loss_mse_weight,
+            mse_gain=config.mse_gain,
         )
         optimizer.zero_grad(set_to_none=True)
         loss = float(terms.total.detach())
@@ -316,7 +336,7 @@ def train(
             world_size=ranks.world_size,
         )
         # The best checkpoint by validation, or the untrained net (the classical tool) if none beat it.
-        published = best.state_dict(lambda: UNet(net_config, seed=config.seed).state_dict())
+        published = best.state_dict(lambda: fresh().state_dict())
         save_model(model_dir, tensors=published, card=card)
     ranks.barrier()
     return TrainResult(
@@ -514,12 +534,18 @@ def _card(
         channels = tuple(config.input_channels)
         extra = channels[len(rgb) :]
         description = f"Image-to-image net trained on the input/target pairs of dataset {data.dataset!r}."
+        if config.classical_start:
+            arch = AFFINE_ARCH
+            description += (
+                " It applies the 3x4 colour transform relight-classical fits on those pairs, then corrects it with "
+                "what it learned (local changes no global transform makes)."
+            )
         if extra:
             description += f" It reads the plate's {', '.join(extra)} channels too (AOVs): every frame needs them."
         aovs = f", plus {', '.join(extra)} (AOVs, as rendered)" if extra else ""
         inputs = (InputSpec("plate", f"The plate, R, G, B scene-linear{aovs}.", channels=channels),)
         outputs = (OutputSpec("image", "The plate with the learned change applied.", rgb),)
-    start = "classical" if config.mode in ("cleanup", "matte") else "identity"
+    start = "classical" if config.mode in ("cleanup", "matte") or config.classical_start else "identity"
     metrics: dict[str, Any] = {
         "final_loss": final_loss,
         "val_psnr": val_psnr,

@@ -17,6 +17,15 @@ logarithmically, so every pixel is corrected and none dominates. SSIM's constant
 range; it is 1.0 here (diffuse white encodes to 0.69, a 100x highlight to 4.6), so its
 stabilisers match the shadows and midtones where structure matters most.
 
+**Highlights, when PSNR is scene-linear.** An encoded error ``e`` at a linear value ``v`` is a
+linear error of about ``e * (1 + v)``, so encoded MSE weighs a highlight's miss ``(1 + v) ** 2``
+times less than scene-linear PSNR does. A relight's practical glowing at 6-10 is a few dozen
+pixels holding most of the scene-linear squared error; the encoded loss barely sees it, and the
+net learnt a fixture at a third of its brightness. ``mse_gain`` weights each sample's squared
+error by ``(1 + v) ** mse_gain`` (``v`` the target's linear value, 0 below 0): 0 is the plain
+encoded MSE, 2 the scene-linear squared error near the target; L1 and SSIM stay encoded, so
+shadows and midtones keep their weight.
+
 **Weights.** ``weight`` (``(N, 1, H, W)`` in [0, 1]) says where the loss counts: the mask of a
 masked pair, or the holes when inpainting. The L1 term is the weighted mean of ``|output -
 target|``. SSIM is a windowed statistic and cannot skip pixels, so it is taken on the composite
@@ -51,17 +60,28 @@ class LossTerms:
 
 
 def training_loss(
-    output: torch.Tensor, target: torch.Tensor, weight: torch.Tensor, *, ssim_weight: float, mse_weight: float = 0.0
+    output: torch.Tensor,
+    target: torch.Tensor,
+    weight: torch.Tensor,
+    *,
+    ssim_weight: float,
+    mse_weight: float = 0.0,
+    mse_gain: float = 0.0,
 ) -> LossTerms:
     """``L1 + mse_weight * MSE + ssim_weight * (1 - SSIM)`` of ``output`` against ``target`` (both
-    ``(N, C, H, W)`` encoded) where ``weight`` (``(N, 1, H, W)``) says; float32 whatever the autocast dtype."""
+    ``(N, C, H, W)`` encoded) where ``weight`` (``(N, 1, H, W)``) says; float32 whatever the autocast
+    dtype. With ``mse_gain`` the MSE of each sample is weighted by ``(1 + max(target, 0)) ** mse_gain``,
+    ``target`` scene-linear (see the module doc)."""
     output, target, weight = output.float(), target.float(), weight.float()
     expanded = weight.expand_as(output)
     total_weight = expanded.sum().clamp_min(1.0)
     l1 = (expanded * (output - target).abs()).sum() / total_weight
     total = l1
     if mse_weight > 0:
-        total = total + mse_weight * (expanded * (output - target).square()).sum() / total_weight
+        squared = (output - target).square()
+        if mse_gain > 0:  # 1 + linear == exp(|encoded|) for positive values
+            squared = squared * torch.exp(mse_gain * target.clamp_min(0.0))
+        total = total + mse_weight * (expanded * squared).sum() / total_weight
     similarity = torch.ones((), device=output.device)
     if ssim_weight > 0:
         side = min(output.shape[-2:])
