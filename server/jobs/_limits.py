@@ -160,6 +160,7 @@ CONFIG_BOUNDS: Final[Mapping[str, Bound]] = {
     "temporal_radius": Bound("int", 0, 8, why="neighbour frames aligned per sample, each side"),
     "unseen_weight": Bound("number", 1.0, 1e3),
     "marker_holes": Bound("number", 0, 1.0, why="a fraction"),
+    "roto_holes": Bound("number", 0, 1.0, why="a fraction"),
     "soft_holes": Bound("bool"),
     "min_keyframes": Bound("int", 1, 10_000),
     "base_model": Bound("text", size=4096, why="a folder path"),
