@@ -130,3 +130,17 @@ def test_a_resumed_run_keeps_its_best(tmp_path: Path) -> None:
     assert first["selected_step"] == second["selected_step"]
     a, b = load_weights(done.model_dir), load_weights(resumed.model_dir)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_cleanup_checkpoint_must_not_lose_on_any_copy_of_the_mask() -> None:
+    """A mean gain made of big wins on some copies and a loss on one is refused (a gamble on where
+    the real rig is); a win on every copy is taken; a diverged net never is."""
+    from plateforge.server.training.selection import Best, guarded_score
+
+    start = [30.0, 31.0, 29.0, float("nan")]
+    assert guarded_score(31.0, [33.0, 34.0, 28.9, 40.0], start) == float("-inf")
+    assert guarded_score(30.2, [30.0, 31.5, 29.1, float("nan")], start) == 30.2
+    assert guarded_score(35.0, None, start) == float("-inf")
+    best = Best.start(30.0)
+    assert not best.offer(10, guarded_score(31.0, [33.0, 34.0, 28.9, 40.0], start), dict)
+    assert best.offer(20, guarded_score(30.2, [30.0, 31.5, 29.1, 30.0], start), dict) and best.step == 20
