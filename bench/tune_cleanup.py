@@ -17,13 +17,16 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from plateforge.cli.train import parse_param
 from plateforge.manifests import Source, write_manifest
+from plateforge.models import ParamValue
 from plateforge.server.evaluation.cleanup import CleanupScene
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.modelcard import load_weights
@@ -51,7 +54,7 @@ def main() -> int:
         print("tune on seeds 100..109 only (issue 16 item 1)", file=sys.stderr)
         return 2
     params = dict(parse_param(t) for t in args.param)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
             rows.append(run(seed, args, params, Path(tmp)))
@@ -64,7 +67,7 @@ def main() -> int:
     return 0
 
 
-def run(seed: int, args: argparse.Namespace, params: dict[str, object], work: Path) -> dict[str, object]:
+def run(seed: int, args: argparse.Namespace, params: Mapping[str, ParamValue], work: Path) -> dict[str, Any]:
     shot = make_shot(width=args.width, height=args.height, frames=args.frames, seed=seed)
     write_shot(shot, work)
     roles = (("plate", "plate.*.exr"), ("mask", "mask.*.exr"))
@@ -75,7 +78,7 @@ def run(seed: int, args: argparse.Namespace, params: dict[str, object], work: Pa
     base = scene.score(classical)
     base_frames = scene.per_frame_psnr(classical)
     extra = {"validation_every": args.every, "checkpoint_every": args.every, "keep_checkpoints": 100}
-    config = bench_config("cleanup", steps=args.steps, device="cpu", params={**params, **extra})  # type: ignore[dict-item]
+    config = bench_config("cleanup", steps=args.steps, device="cpu", params={**params, **extra})
     started = time.monotonic()
     result = train(config, manifest_path=manifest, out_dir=work / "run", resume=False)
     seconds = time.monotonic() - started
