@@ -166,6 +166,7 @@ CONFIG_BOUNDS: Final[Mapping[str, Bound]] = {
     "unseen_weight": Bound("number", 1.0, 1e3),
     "marker_holes": Bound("number", 0, 1.0, why="a fraction"),
     "soft_holes": Bound("bool"),
+    "roto_holes": Bound("number", 0, 1.0, why="a fraction"),
     "min_keyframes": Bound("int", 1, 10_000),
     "base_model": Bound("text", size=4096, why="a folder path"),
     "lora_rank": Bound("int", 1, 256),

@@ -120,6 +120,11 @@ class TrainConfig:
     # rig-sized boxes and strokes.
     marker_holes: float = 0.5
     soft_holes: bool = True  # holes get a soft roto edge (grown 0-3 px, falling over 1-3 px), as real rotos have
+    # Fraction of hole patterns that are the shot's own roto moved to where it is clear (its shape,
+    # thickness, orientation and motion across the neighbours; plateforge.server.training.guided,
+    # step 3): the case the net meets at inference. The rest are the generic shapes above. A shot
+    # without a roto uses the generic shapes only.
+    roto_holes: float = 0.75
     # -- "matte" mode ---------------------------------------------------------------------------
     min_keyframes: int = 2  # keyframe mattes (with an edge) a run needs at least
     # -- "lora" mode (plateforge.server.generative.lora) ------------------------------------------
@@ -180,6 +185,7 @@ class TrainConfig:
             "mse_gain",
             "unseen_weight",
             "marker_holes",
+            "roto_holes",
         ):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
@@ -200,6 +206,8 @@ class TrainConfig:
             problems.append(f"mse_weight must be a finite number >= 0 or null, got {mse!r}")
         if isinstance(self.marker_holes, (int, float)) and self.marker_holes > 1:
             problems.append(f"marker_holes is a fraction, at most 1, got {self.marker_holes!r}")
+        if isinstance(self.roto_holes, (int, float)) and self.roto_holes > 1:
+            problems.append(f"roto_holes is a fraction, at most 1, got {self.roto_holes!r}")
         if isinstance(self.min_lr_ratio, (int, float)) and self.min_lr_ratio > 1:
             problems.append(f"min_lr_ratio must be at most 1, got {self.min_lr_ratio!r}")
         problems.extend(_channel_problems(self))

@@ -59,7 +59,7 @@ from plateforge.server.training.distributed import Group
 from plateforge.server.training.guided import load_guided_data
 from plateforge.server.training.loss import training_loss
 from plateforge.server.training.matting import load_matte_data
-from plateforge.server.training.selection import Best
+from plateforge.server.training.selection import Best, guarded_score
 
 __all__ = ["TrainProgress", "TrainResult", "draw_loss_curve", "net_config_for", "train"]
 
@@ -206,6 +206,14 @@ def train(
     validation = data.validation.to(device)
     identity = _psnr(validation, _baseline(config, validation, net))
     best = Best.start(identity)  # model selection: the untrained net (the classical tool) is step 0
+    # "cleanup": a checkpoint must not lose to the classical fill on any copy of the mask (selection module doc).
+    start_images = _psnrs(validation, _baseline(config, validation)) if config.mode == "cleanup" else None
+
+    def offer(step: int, prediction: torch.Tensor, score: float) -> None:
+        if start_images is not None:
+            score = guarded_score(score, _psnrs(validation, prediction), start_images)
+        if best.offer(step, score, net.state_dict):
+            best.save(out / "best")
 
     # 4. Resume.
     step, losses, val_psnr = 0, [], None
@@ -298,9 +306,9 @@ def train(
         out_of_time = budget is not None and seconds_spent >= budget
         last = step == config.steps or out_of_time
         if ranks.is_main and (step % config.validation_every == 0 or last):
-            val_psnr = _psnr(validation, _predict(net, validation, amp))
-            if best.offer(step, val_psnr, net.state_dict):
-                best.save(out / "best")
+            prediction = _predict(net, validation, amp)
+            val_psnr = _psnr(validation, prediction)
+            offer(step, prediction, val_psnr)
         if ranks.is_main and (step % config.preview_every == 0 or last):
             _write_previews(out, validation, _predict(net, validation, amp), losses)
         if step % config.checkpoint_every == 0 or last:
@@ -317,8 +325,9 @@ def train(
         # resumed at the end already: the final state is on disk anyway
         last_checkpoint = save() or checkpoint_dir / checkpoints.checkpoint_name(step)
     if val_psnr is None:
-        val_psnr = _psnr(validation, _predict(net, validation, amp))
-        best.offer(step, val_psnr, net.state_dict)
+        prediction = _predict(net, validation, amp)
+        val_psnr = _psnr(validation, prediction)
+        offer(step, prediction, val_psnr)
 
     # 6. Export (rank 0; the others wait, so every rank returns with the model on disk).
     model_dir = out / "model"
@@ -411,17 +420,25 @@ def _hwc(encoded: torch.Tensor) -> Iterator[np.ndarray]:
     yield from linear
 
 
-def _psnr(batch: Batch, encoded: torch.Tensor) -> float:
-    """Mean PSNR (dB, scene-linear) of ``encoded`` against the batch's target, where its weight
-    says; -inf when the output is not finite (a diverged net: never the one selected)."""
+def _psnrs(batch: Batch, encoded: torch.Tensor) -> list[float] | None:
+    """PSNR (dB, scene-linear) of each image of ``encoded`` against the batch's target, where its
+    weight says (NaN for an image with no weight); None when the output is not finite."""
     values = []
     weights = batch.weight[:, 0].cpu().numpy()
     for result, truth, weight in zip(_hwc(encoded), _hwc(batch.target), weights, strict=True):
         if not np.isfinite(result).all():  # decoded: a finite encoded value can still overflow
-            return -math.inf
-        if weight.sum() <= 0:
-            continue
-        values.append(psnr(result, truth, mask=weight))
+            return None
+        values.append(psnr(result, truth, mask=weight) if weight.sum() > 0 else math.nan)
+    return values
+
+
+def _psnr(batch: Batch, encoded: torch.Tensor) -> float:
+    """Mean PSNR (dB, scene-linear) of ``encoded`` against the batch's target, where its weight
+    says; -inf when the output is not finite (a diverged net: never the one selected)."""
+    per_image = _psnrs(batch, encoded)
+    if per_image is None:
+        return -math.inf
+    values = [v for v in per_image if not math.isnan(v)]
     finite = [v for v in values if math.isfinite(v)]
     if not finite:
         return 100.0 if values else math.nan  # identical everywhere: report a high finite figure

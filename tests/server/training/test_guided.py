@@ -65,7 +65,8 @@ def test_soft_edges_grow_then_fade() -> None:
 def test_marker_holes_are_stuck_on_the_set(tmp_path: Path) -> None:
     """Markers are cut world-locked in the neighbours too, so none shows them: only spatial inpainting fills them."""
     manifest = write_shot_dataset(tmp_path / "shot")
-    data = load_guided_data(fast(mode="cleanup", holes_per_frame=3, marker_holes=1.0, soft_holes=True), manifest)
+    config = fast(mode="cleanup", holes_per_frame=3, marker_holes=1.0, roto_holes=0.0, soft_holes=True)
+    data = load_guided_data(config, manifest)
     assert sum(s.mask is not None and s.mask.max() == 1.0 for s in data.frames) >= len(data.frames) - 1
     for sample in data.frames:
         assert sample.mask is not None
@@ -234,3 +235,60 @@ def test_artist_fixed_keyframes_teach_the_real_rig(tmp_path: Path) -> None:
     orphan = _manifest(tmp_path / "shot", "orphan", {"plate": "plate.1001.exr", "target": "clean.1003.exr"})
     with pytest.raises(ManifestError, match=re.escape("clean.1003.exr' (frame 1003) has no plate")):
         load_guided_data(config, orphan)
+
+
+def _shift_of(holes: np.ndarray, roto: np.ndarray) -> tuple[int, int] | None:
+    """The whole-pixel move that makes the roto (where it is itself clear) exactly ``holes``, if any."""
+    height, width = roto.shape
+    ys, xs = np.nonzero(holes > 0)
+    for dy in range(-height + 1, height):
+        for dx in range(-width + 1, width):
+            moved = np.zeros_like(roto)
+            moved[max(0, dy) : height + min(0, dy), max(0, dx) : width + min(0, dx)] = roto[
+                max(0, -dy) : height + min(0, -dy), max(0, -dx) : width + min(0, -dx)
+            ]
+            if moved[ys[0], xs[0]] > 0 and np.allclose(moved * (roto <= 0), holes, rtol=0, atol=1e-5):
+                return dx, dy
+    return None
+
+
+def test_training_holes_are_the_users_roto_moved_clear(tmp_path: Path) -> None:
+    """Training practises the case it will meet: every hole is the frame's own roto (its shape,
+    thickness, orientation, soft edge) moved to where the roto is clear, never over it, and the
+    neighbours' rotos moved alike, so what the classical fill shows there (the gate channel) is
+    what a rig of that shape and motion leaves shown."""
+    manifest = write_shot_dataset(tmp_path / "shot")  # 96x64, frames 1001-1004
+    config = fast(mode="cleanup", holes_per_frame=3, roto_holes=1.0, exposure_jitter=0.0)
+    data = load_guided_data(config, manifest)
+    shot = make_shot(width=96, height=64, frames=4)
+    rotos = {n: cleanup_classical.mask_array(shot.frame(n).mask) for n in shot.frame_numbers}
+    plates = {n: shot.frame(n).plate.stack(RGB) for n in shot.frame_numbers}
+    assert len(data.frames) == 3 * 3
+    for sample in data.frames:
+        roto = rotos[sample.number]
+        hidden = decode_planes(sample.image[6])
+        holes = np.where(roto > 0, 0.0, hidden).astype(np.float32)
+        np.testing.assert_allclose(hidden, np.maximum(roto, holes), atol=1e-6)
+        assert float(holes.sum()) > 0.25 * float(roto.sum())  # most of the rig fits where the roto is clear
+        move = _shift_of(holes, roto)
+        assert move is not None and move != (0, 0), sample.number
+        # The weight (loss) lies on the holes alone, never under the real roto.
+        assert sample.mask is not None and np.all(sample.mask[roto > 0] == 0)
+        assert np.all((sample.mask > 0) == (holes > 0))
+        # The gate channel is what the classical fill shows for this copy with the neighbours' rotos
+        # moved alike (the rig's motion kept): recomputed here from the shot itself.
+        dx, dy = move
+        others = [n for n in shot.frame_numbers if n != sample.number and abs(n - sample.number) <= 2]
+        others.sort(key=lambda n: (abs(n - sample.number), n))
+        neighbours = [(plates[n], rotos[n]) for n in others]
+        matrices = cleanup_classical.align_neighbours(plates[sample.number], roto, neighbours)
+        moved = []
+        for n in others:
+            copy = np.zeros_like(rotos[n])
+            height, width = copy.shape
+            copy[max(0, dy) : height + min(0, dy), max(0, dx) : width + min(0, dx)] = rotos[n][
+                max(0, -dy) : height + min(0, -dy), max(0, -dx) : width + min(0, -dx)
+            ]
+            moved.append((plates[n], np.maximum(rotos[n], copy)))
+        fill = cleanup_classical.fill_plate(plates[sample.number], np.maximum(roto, holes), moved, matrices)
+        np.testing.assert_array_equal(decode_planes(sample.image[7]), fill.shown.astype(np.float32))

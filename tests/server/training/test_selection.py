@@ -48,7 +48,7 @@ def test_a_sabotaged_cleanup_run_publishes_the_classical_cleanup(tmp_path: Path)
     # Training did ruin the net, and selection kept step 0: the classical cleanup.
     assert result.val_psnr < metrics["classical_val_psnr"] - 1.0
     assert metrics["selected_step"] == 0 and metrics["selected_val_psnr"] == metrics["classical_val_psnr"]
-    assert card.version == "step0" and "copies of its mask" in str(metrics["validation"])
+    assert card.version == "step0" and "copies of the masks" in str(metrics["validation"])
     _assert_fresh_weights(result.model_dir, config)
 
     module = tool_module_for(result.model_dir)
@@ -87,13 +87,15 @@ def test_a_sabotaged_matte_run_publishes_the_classical_key(tmp_path: Path) -> No
 
 
 def test_validation_holds_out_what_the_issue_names(tmp_path: Path) -> None:
-    """Cleanup: the held-out frame under copies of the shot's own mask, none over its roto;
-    matte: a keyframe not trained on (only when one more than min_keyframes is given)."""
-    manifest = write_shot_dataset(tmp_path / "shot")
+    """Cleanup: an inner held-out frame (neighbours on both sides, as most frames have) under
+    copies of the shot's own mask, none over its roto; matte: a keyframe not trained on (only
+    when one more than min_keyframes is given)."""
+    manifest = write_shot_dataset(tmp_path / "shot")  # 4 frames, 1001-1004
     config = bench_config("cleanup", steps=1, device="cpu", params={"holes_per_frame": 1})
     data = load_guided_data(config, manifest)
     assert data.held_out and data.validation.weight.shape[0] == 4 and float(data.validation.weight.sum()) > 20
-    assert all(f.number != 1004 for f in data.frames)
+    assert all(f.number != 1003 for f in data.frames) and len(data.frames) == 3
+    assert data.validation_kind.startswith("held-out frames 1003: 4 copies")
 
     shot = make_matte_shot(width=96, height=64, frames=5, seed=1)
     three = write_matte_dataset(shot, tmp_path / "three", keyframes=(0, 2, 4))
@@ -128,3 +130,17 @@ def test_a_resumed_run_keeps_its_best(tmp_path: Path) -> None:
     assert first["selected_step"] == second["selected_step"]
     a, b = load_weights(done.model_dir), load_weights(resumed.model_dir)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_cleanup_checkpoint_must_not_lose_on_any_copy_of_the_mask() -> None:
+    """A mean gain made of big wins on some copies and a loss on one is refused (a gamble on where
+    the real rig is); a win on every copy is taken; a diverged net never is."""
+    from plateforge.server.training.selection import Best, guarded_score
+
+    start = [30.0, 31.0, 29.0, float("nan")]
+    assert guarded_score(31.0, [33.0, 34.0, 28.9, 40.0], start) == float("-inf")
+    assert guarded_score(30.2, [30.0, 31.5, 29.1, float("nan")], start) == 30.2
+    assert guarded_score(35.0, None, start) == float("-inf")
+    best = Best.start(30.0)
+    assert not best.offer(10, guarded_score(31.0, [33.0, 34.0, 28.9, 40.0], start), dict)
+    assert best.offer(20, guarded_score(30.2, [30.0, 31.5, 29.1, 30.0], start), dict) and best.step == 20
