@@ -315,7 +315,8 @@ def _set_light(
     glow = _soft(alpha, 0.6 * scale)
     light = -_F32(shadow) * np.clip(cast, 0.0, 1.0)[:, :, None] * clean
     light += _F32(bounce) * np.clip(glow, 0.0, 1.0)[:, :, None] * np.array(subject.cloth, _F32)
-    return light.astype(_F32)
+    result: np.ndarray = light.astype(_F32)
+    return result
 
 
 def make_matte_shot(

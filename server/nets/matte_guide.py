@@ -96,9 +96,12 @@ def matte_planes(plate: np.ndarray, clean: np.ndarray) -> np.ndarray:
 
 def shaded(plate: np.ndarray, clean: np.ndarray) -> np.ndarray:
     """``(H, W)`` bool: where the plate is the clean plate darker, same colour (see the module doc)."""
-    blur = {"sigmaX": _SHADE_BLUR, "borderType": cv2.BORDER_REFLECT}
-    p = cv2.GaussianBlur(np.ascontiguousarray(plate, np.float32), (0, 0), **blur)
-    c = cv2.GaussianBlur(np.ascontiguousarray(clean, np.float32), (0, 0), **blur)
+    p = cv2.GaussianBlur(
+        np.ascontiguousarray(plate, np.float32), (0, 0), sigmaX=_SHADE_BLUR, borderType=cv2.BORDER_REFLECT
+    )
+    c = cv2.GaussianBlur(
+        np.ascontiguousarray(clean, np.float32), (0, 0), sigmaX=_SHADE_BLUR, borderType=cv2.BORDER_REFLECT
+    )
     trusted = c.min(axis=2) > _SHADE_FLOOR
     ratio = p / np.maximum(c, _SHADE_FLOOR)
     level = ratio.mean(axis=2)
