@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from plateforge.errors import UsageError
 from plateforge.server.nets.matte_guide import KEY_CHANNEL, band_of, matte_planes
 
 __all__ = ["closed_form_alpha", "trimap_from_clean_plate"]
@@ -35,7 +36,12 @@ def trimap_from_clean_plate(plate: np.ndarray, clean: np.ndarray) -> np.ndarray:
 def closed_form_alpha(plate: np.ndarray, clean: np.ndarray) -> np.ndarray:
     """The closed-form matte of ``plate`` ``(H, W, 3)`` scene-linear with the automatic trimap,
     ``(H, W)`` float32 in [0, 1]."""
-    from pymatting import estimate_alpha_cf  # imported here: a bench/test dependency, not the server's
+    try:  # imported here: a bench/test dependency (the dev extra), not the server's
+        from pymatting import estimate_alpha_cf
+    except ImportError as exc:
+        raise UsageError(
+            f"closed-form matting needs pymatting (in plateforge's dev extra: pip install -e '.[dev]'); {exc}"
+        ) from None
 
     trimap = trimap_from_clean_plate(plate, clean)
     if not (trimap == 0.5).any():  # nothing unknown: the trimap is the matte
