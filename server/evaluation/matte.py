@@ -347,3 +347,29 @@ def bench_matte(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[
         work_dir=work_dir,
         params=getattr(args, "params", None),
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m plateforge.server.evaluation.matte --seeds 100,101``: :func:`bench_matte` on the
+    given analytic seeds (tune seeds 100-109, report seeds 0-5), JSON figures per seed on stdout."""
+    import json
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--seeds", required=True, help="comma-separated shot seeds")
+    parser.add_argument("--width", type=int, default=160)
+    parser.add_argument("--height", type=int, default=96)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    args.params = None  # the tool's defaults: what `plateforge train --tool matte` gives
+    for seed in (int(s) for s in str(args.seeds).split(",") if s):
+        with tempfile.TemporaryDirectory(prefix="plateforge-matte-") as tmp:
+            figures = bench_matte(args=args, seed=seed, work_dir=Path(tmp))
+        print(json.dumps({"seed": seed, **figures}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

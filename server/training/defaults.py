@@ -61,6 +61,10 @@ TOOL_DEFAULTS: Final[Mapping[str, ToolDefaults]] = MappingProxyType(
         # light, so scaling them together is a true sample of the same shot brighter or darker.
         "cleanup": ToolDefaults("cleanup", {**_FAST, "mse_weight": CLEANUP_MSE_WEIGHT}),
         # Few-shot matte on keyframe mattes (plateforge.server.training.matting): see MATTE_LOSS_SETTINGS.
+        # Kept as they were, measured on tune seeds (160x96x8 shots with a cast shadow and bounce,
+        # keyframes 0, 4, 7, 200 steps, CPU: python -m plateforge.server.evaluation.matte --seeds 100): seed 100,
+        # SAD 0.081 vs matte-classical 0.372 (22 %) and closed-form matting 0.198; delivered
+        # composite 48.16 dB vs 35.45 and 43.05; warp error 0.004 vs 0.005.
         "matte": ToolDefaults("matte", {**_FAST, **MATTE_LOSS_SETTINGS}),
         # Relight from key pairs (plateforge.server.evaluation.relight, module doc). No exposure
         # jitter: the target is not the plate scaled (the practical's emission does not scale with
