@@ -24,7 +24,23 @@ left or right edge of the frame too (every shot already touches the bottom edge)
     plate = foreground + (1 - alpha) * clean          # before grain
     truth = foreground + (1 - alpha) * background     # the replacement a matte should give
 
-so a key judged against ``alpha``/``truth`` is judged against the exact answer. Like real dailies,
+so a key judged against ``alpha``/``truth`` is judged against the exact answer.
+
+**Shadow and bounce** (opt-in: ``shadow`` and ``bounce`` above 0). A subject changes the light on
+the set around it: its cast shadow (the subject's motion-blurred coverage, offset down and to the
+side of the key light and softened into a penumbra) takes up to ``shadow`` of the set's light,
+and its bounce (light off its clothing, a wide soft glow around it, tinted by the clothing) adds
+``bounce`` times that colour. Both are one signed layer ``set_light`` (negative in the shadow,
+positive in the bounce) that belongs to the subject, so it travels with it::
+
+    plate = foreground + (1 - alpha) * (clean + set_light)
+    truth = foreground + (1 - alpha) * (background + set_light)
+
+(the convention of a shadow/bounce difference pass in a comp: what the subject did to the set
+is added to the new set as it is). With both at 0 (the default) ``set_light`` is empty and the shot
+is exactly what it was without them.
+
+Like real dailies,
 ``plate`` and ``clean`` carry independent film grain (``grain``, a fraction of each pixel's
 square-root signal; 0 turns it off) and are stored as half; the truths (alpha, foreground,
 backgrounds) are float and grain-free.
@@ -77,6 +93,9 @@ class MatteShot:
     cameras: list[np.ndarray] = field(default_factory=list)
     #: Per frame, 2x3: pixel-centre coordinates -> subject coordinates, mid-shutter.
     subject: list[np.ndarray] = field(default_factory=list)
+    #: Per frame, ``(H, W, 3)`` float32: the light the subject takes from (shadow, negative) or adds
+    #: to (bounce, positive) the set behind it; empty for a shot made without shadow and bounce.
+    set_light: list[np.ndarray] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.plates)
@@ -99,9 +118,12 @@ class MatteShot:
         return values
 
     def composite(self, index: int) -> np.ndarray:
-        """Frame ``index``'s exact replacement: foreground over the second background, ``(H, W, 3)`` float32."""
+        """Frame ``index``'s exact replacement: foreground over the second background (with the
+        subject's shadow and bounce on it, when the shot has them), ``(H, W, 3)`` float32."""
         fg = self.foregrounds[index].stack(("R", "G", "B"))
         background = self.backgrounds[index].stack(("R", "G", "B"))
+        if self.set_light:
+            background = background + self.set_light[index]
         result: np.ndarray = (fg + (1.0 - self.alpha(index))[:, :, None] * background).astype(np.float32)
         return result
 
@@ -263,6 +285,40 @@ def _grain(rng: np.random.Generator, rgb: np.ndarray, amount: float) -> np.ndarr
     return grained
 
 
+def _soft(image: np.ndarray, sigma: float) -> np.ndarray:
+    """``image`` ``(H, W)`` blurred by a Gaussian of ``sigma`` pixels (separable, zero outside)."""
+    radius = max(1, math.ceil(3 * sigma))
+    xs = np.arange(-radius, radius + 1, dtype=np.float64)
+    kernel = np.exp(-(xs**2) / (2 * sigma * sigma))
+    kernel /= kernel.sum()
+    rows = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), 1, image.astype(np.float64))
+    both: np.ndarray = np.apply_along_axis(lambda c: np.convolve(c, kernel, mode="same"), 0, rows)
+    return both.astype(_F32)
+
+
+def _shifted(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    """``image`` moved by whole pixels (``dx`` right, ``dy`` down), zero where nothing moved in."""
+    height, width = image.shape
+    out = np.zeros_like(image)
+    ys, yd = (slice(0, height - dy), slice(dy, height)) if dy >= 0 else (slice(-dy, height), slice(0, height + dy))
+    xs, xd = (slice(0, width - dx), slice(dx, width)) if dx >= 0 else (slice(-dx, width), slice(0, width + dx))
+    out[yd, xd] = image[ys, xs]
+    return out
+
+
+def _set_light(
+    alpha: np.ndarray, clean: np.ndarray, subject: _Subject, shadow: float, bounce: float, side: float
+) -> np.ndarray:
+    """The subject's shadow and bounce on the set, ``(H, W, 3)`` (see the module doc)."""
+    scale = subject.scale
+    cast = _soft(_shifted(alpha, round(side * 0.7 * scale), round(0.35 * scale)), 0.18 * scale)
+    glow = _soft(alpha, 0.6 * scale)
+    light = -_F32(shadow) * np.clip(cast, 0.0, 1.0)[:, :, None] * clean
+    light += _F32(bounce) * np.clip(glow, 0.0, 1.0)[:, :, None] * np.array(subject.cloth, _F32)
+    result: np.ndarray = light.astype(_F32)
+    return result
+
+
 def make_matte_shot(
     *,
     width: int = 480,
@@ -272,17 +328,23 @@ def make_matte_shot(
     seed: int = 0,
     grain: float = 0.01,
     crosses_side: bool | None = None,
+    shadow: float = 0.0,
+    bounce: float = 0.0,
 ) -> MatteShot:
     """Render a matte shot (see the module doc). Deterministic for a given seed, size and grain.
 
     ``crosses_side``: whether the subject also walks through the left or right frame edge
     (None: for odd seeds). ``grain``: film grain on plate and clean plate, as a fraction of the
     square root of each value (0.01 is a fine 35 mm stock; 0 gives exact, grain-free plates).
+    ``shadow`` (0 to 1) and ``bounce`` (0 or more): the subject's cast shadow and bounce light on
+    the set (see the module doc; 0: none, the shot as made without them).
     """
     if width < 32 or height < 32 or frames < 1:
         raise ValueError(f"make_matte_shot needs at least 32x32 pixels and one frame, got {width}x{height}x{frames}")
     if not (math.isfinite(grain) and grain >= 0):
         raise ValueError(f"grain must be a finite number >= 0, got {grain!r}")
+    if not (math.isfinite(shadow) and 0.0 <= shadow <= 1.0 and math.isfinite(bounce) and bounce >= 0.0):
+        raise ValueError(f"shadow must be in [0, 1] and bounce a finite number >= 0, got {shadow!r}, {bounce!r}")
     crosses = bool(seed % 2) if crosses_side is None else crosses_side
     rng = np.random.default_rng([seed, 5])
     scene = _scene(np.random.default_rng([seed, 6]), width, height, frames)
@@ -314,7 +376,15 @@ def make_matte_shot(
         alpha = np.clip(alpha, 0.0, 1.0)
         if alpha[:, 0].max() > 0 or alpha[:, -1].max() > 0:
             shot.crosses_side = True
-        plate = fg + (1 - alpha)[:, :, None] * clean
+        behind = clean
+        if shadow > 0 or bounce > 0:
+            # The key light falls from the side the seed picks, the shadow away from it (its own
+            # stream: the shot without shadow and bounce is unchanged).
+            side = 1.0 if np.random.default_rng([seed, 9]).uniform() < 0.5 else -1.0
+            light = _set_light(alpha, clean, subject, shadow, bounce, side)
+            shot.set_light.append(light)
+            behind = clean + light
+        plate = fg + (1 - alpha)[:, :, None] * behind
         shot.plates.append(_plate_frame(_grain(grain_rng, plate, grain), window, number))
         shot.cleans.append(_plate_frame(_grain(grain_rng, clean, grain), window, number))
         shot.alphas.append(Frame({"A": alpha}, window, window, frame_number=number))

@@ -43,6 +43,26 @@ def test_plate_is_the_premultiplied_foreground_over_the_clean_plate(exact: Matte
         assert np.allclose(replaced, fg + (1 - alpha)[:, :, None] * exact.backgrounds[i].stack(RGB))
 
 
+def test_shadow_and_bounce_are_opt_in_and_composited_exactly() -> None:
+    plain = make_matte_shot(width=128, height=80, frames=2, seed=2, grain=0.0)
+    lit = make_matte_shot(width=128, height=80, frames=2, seed=2, grain=0.0, shadow=0.5, bounce=0.15)
+    assert plain.set_light == [] and len(lit.set_light) == 2
+    for i in range(2):
+        # The subject, its alpha and the sets are the same shot; only the light on the set differs.
+        assert np.array_equal(plain.alpha(i), lit.alpha(i))
+        assert np.array_equal(plain.cleans[i].channels["R"], lit.cleans[i].channels["R"])
+        alpha, light = lit.alpha(i), lit.set_light[i]
+        assert light.min() < -0.1 and light.max() > 0.01  # a shadow and a bounce
+        fg, clean = lit.foregrounds[i].stack(RGB), lit.cleans[i].stack(RGB)
+        behind = (1 - alpha)[:, :, None]
+        assert np.allclose(lit.plates[i].stack(RGB), fg + behind * (clean + light), rtol=2e-3, atol=1e-4)
+        background = lit.backgrounds[i].stack(RGB)
+        assert np.allclose(lit.composite(i), fg + behind * (background + light), atol=1e-6)
+        assert np.allclose(plain.composite(i), fg + behind * background, atol=1e-6)
+    with pytest.raises(ValueError, match="shadow must be in"):
+        make_matte_shot(width=64, height=48, frames=1, shadow=1.5)
+
+
 def test_alpha_has_soft_edges_hair_and_motion_blur(exact: MatteShot) -> None:
     alpha = exact.alpha(2)
     assert alpha.min() == 0.0 and alpha.max() == 1.0

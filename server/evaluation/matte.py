@@ -15,10 +15,19 @@ shot's every pixel counts):
   is the sum of ``|phi_result - phi_truth|``, divided by 1000.
 
 Composites are scored with :func:`plateforge.metrics.psnr` and :func:`plateforge.metrics.ssim`
-against the exact replacement (:meth:`~plateforge.dailies.MatteShot.composite`): ``psnr`` and
-``ssim`` for the composite the tool delivers (its clamped foreground over the background),
-``psnr_unmixed`` for the same alpha composited by the plain unmix ``plate - (1 - alpha) *
-(clean - background)``.
+against the exact replacement (:meth:`~plateforge.dailies.MatteShot.composite`: the subject over
+the new background, with its shadow and bounce on it when the shot has them): ``psnr`` and
+``ssim`` for the composite the tool delivers (its signed foreground over the background,
+:func:`~plateforge.server.tools.matte_classical.solve_foreground`), scene-linear, and
+``psnr_display`` / ``ssim_display`` for the same after the display transform ``x / (1 + x)``
+(:func:`plateforge.server.evaluation.relight.tonemap`: artists judge through the view, where
+shadows weigh more than in linear light); ``psnr_unmixed`` for the same alpha composited by the
+plain unmix ``plate - (1 - alpha) * (clean - background)`` (no grain taken out).
+
+Methods: ``classical`` (matte-classical), ``learned`` (the matte trained on the keyframes) and
+``closed_form``, the outside baseline: closed-form matting (pymatting) with a trimap drawn
+automatically from the clean-plate difference (:mod:`plateforge.server.evaluation.closed_form`).
+All three deliver their composite through the same foreground solve.
 
 :func:`warp_error` is temporal stability: for each pair of consecutive frames, the previous
 alpha is warped onto the next with the subject's exact motion (known from the shot), and the
@@ -54,6 +63,8 @@ from plateforge.server.tools import matte_classical
 from plateforge.server.tools.base import ToolCall, ToolModule
 
 __all__ = [
+    "BENCH_BOUNCE",
+    "BENCH_SHADOW",
     "DEFAULT_KEYFRAMES",
     "bench_matte",
     "connectivity_error",
@@ -67,6 +78,10 @@ __all__ = [
 
 #: Keyframes (frame indices) the learned matte gets by default: three, spread over the shot.
 DEFAULT_KEYFRAMES = (0, 11, 23)
+#: The bench's shots have a cast shadow and bounce (make_matte_shot's ``shadow``, ``bounce``):
+#: a real subject changes the light on the set, and the delivered composite must carry that.
+BENCH_SHADOW = 0.4
+BENCH_BOUNCE = 0.1
 _GRADIENT_SIGMA = 1.4
 
 
@@ -208,7 +223,10 @@ def _run_tool(tool: ToolModule, state: object, shot: MatteShot, index: int) -> n
 
 def _score(shot: MatteShot, alphas: Mapping[int, np.ndarray], frames: Sequence[int]) -> dict[str, float]:
     """The figures of one method over ``frames`` (indices, consecutive runs used for warp_error)."""
-    sums: dict[str, list[float]] = {k: [] for k in ("sad", "mse", "grad", "conn", "psnr", "ssim", "psnr_unmixed")}
+    from plateforge.server.evaluation.relight import tonemap
+
+    names = ("sad", "mse", "grad", "conn", "psnr", "ssim", "psnr_display", "ssim_display", "psnr_unmixed")
+    sums: dict[str, list[float]] = {k: [] for k in names}
     for index in frames:
         alpha, truth = alphas[index], shot.alpha(index)
         sums["sad"].append(sad(alpha, truth))
@@ -216,18 +234,19 @@ def _score(shot: MatteShot, alphas: Mapping[int, np.ndarray], frames: Sequence[i
         sums["grad"].append(gradient_error(alpha, truth))
         sums["conn"].append(connectivity_error(alpha, truth))
         plate, clean = shot.plates[index].stack(_RGB), shot.cleans[index].stack(_RGB)
+        background = shot.backgrounds[index].stack(_RGB)
         fg = matte_classical.solve_foreground(plate, clean, alpha)
-        over = matte_classical.composite_over(fg, alpha, shot.backgrounds[index].stack(_RGB))
+        over = matte_classical.composite_over(fg, alpha, background)
         exact = shot.composite(index)
-        value = psnr(over, exact)
-        sums["psnr"].append(value if math.isfinite(value) else 100.0)
+        sums["psnr"].append(_capped(psnr(over, exact)))
         sums["ssim"].append(ssim(over, exact))
-        # The same alpha composited by the plain unmix, no clamp and no zero where alpha is 0:
-        # plate - (1 - alpha) * (clean - background). Kept beside ``psnr`` so a shot where the
-        # tool's clamped foreground loses light (issue 16.4: shadows, bounce) shows as a gap.
-        unmixed = plate - (1.0 - alpha[:, :, None]) * (clean - shot.backgrounds[index].stack(_RGB))
-        value = psnr(unmixed, exact)
-        sums["psnr_unmixed"].append(value if math.isfinite(value) else 100.0)
+        sums["psnr_display"].append(_capped(psnr(tonemap(over), tonemap(exact))))
+        sums["ssim_display"].append(ssim(tonemap(over), tonemap(exact)))
+        # The same alpha composited by the plain unmix, no grain taken out:
+        # plate - (1 - alpha) * (clean - background); beside ``psnr`` so what the delivered
+        # foreground gains or loses against it (issue 16.4: shadows, bounce, grain) shows.
+        unmixed = plate - (1.0 - alpha[:, :, None]) * (clean - background)
+        sums["psnr_unmixed"].append(_capped(psnr(unmixed, exact)))
     figures = {k: float(np.mean(v)) for k, v in sums.items()}
     pairs = [(a, a + 1) for a in frames if a + 1 in frames]
     figures["warp_error"] = float(
@@ -243,6 +262,17 @@ def _score(shot: MatteShot, alphas: Mapping[int, np.ndarray], frames: Sequence[i
     return figures
 
 
+def _capped(value: float) -> float:
+    """A PSNR, 100 dB where the images are identical (so a mean stays finite)."""
+    return value if math.isfinite(value) else 100.0
+
+
+def _closed_form(shot: MatteShot, index: int) -> np.ndarray:
+    from plateforge.server.evaluation.closed_form import closed_form_alpha
+
+    return closed_form_alpha(shot.plates[index].stack(_RGB), shot.cleans[index].stack(_RGB))
+
+
 def evaluate_matte(
     shot: MatteShot,
     *,
@@ -252,7 +282,7 @@ def evaluate_matte(
     work_dir: Path,
     params: Mapping[str, ParamValue] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Figures per method (``"classical"``, ``"learned"``), lower-case metric names (see the
+    """Figures per method (``"classical"``, ``"learned"``, ``"closed_form"``), lower-case metric names (see the
     module doc), over the shot's frames that are not keyframes. The learned matte is trained for
     ``steps`` on the ``keyframes`` (frame indices; their true alphas are its keyframe mattes) in
     ``work_dir``, with the config a user's ``plateforge train --tool matte`` gets (plus ``params``,
@@ -288,15 +318,26 @@ def evaluate_matte(
     ):
         alphas = {i: _run_tool(tool, state, shot, i) for i in frames}
         report[method] = _score(shot, alphas, frames)
+    started = time.monotonic()
+    report["closed_form"] = _score(shot, {i: _closed_form(shot, i) for i in frames}, frames)
+    report["closed_form"]["solve_seconds"] = round(time.monotonic() - started, 2)
     report["learned"]["train_seconds"] = round(train_seconds, 2)
     report["learned"]["keyframes"] = float(len(keys))
     return report
 
 
 def bench_matte(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, dict[str, float]]:
-    """What ``bench/quality.py`` calls: the matte shot of ``seed`` at the bench's size, evaluated."""
+    """What ``bench/quality.py`` calls: the matte shot of ``seed`` at the bench's size, with a cast
+    shadow and bounce (:data:`BENCH_SHADOW`, :data:`BENCH_BOUNCE`, unless ``args`` says), evaluated."""
     frames = int(args.frames)
-    shot = make_matte_shot(width=int(args.width), height=int(args.height), frames=frames, seed=seed)
+    shot = make_matte_shot(
+        width=int(args.width),
+        height=int(args.height),
+        frames=frames,
+        seed=seed,
+        shadow=float(getattr(args, "shadow", BENCH_SHADOW)),
+        bounce=float(getattr(args, "bounce", BENCH_BOUNCE)),
+    )
     keyframes = sorted({0, frames // 2, frames - 1}) if frames >= 4 else [0, frames - 1]
     return evaluate_matte(
         shot,
@@ -306,3 +347,29 @@ def bench_matte(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[
         work_dir=work_dir,
         params=getattr(args, "params", None),
     )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m plateforge.server.evaluation.matte --seeds 100,101``: :func:`bench_matte` on the
+    given analytic seeds (tune seeds 100-109, report seeds 0-5), JSON figures per seed on stdout."""
+    import json
+    import tempfile
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--seeds", required=True, help="comma-separated shot seeds")
+    parser.add_argument("--width", type=int, default=160)
+    parser.add_argument("--height", type=int, default=96)
+    parser.add_argument("--frames", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args(argv)
+    args.params = None  # the tool's defaults: what `plateforge train --tool matte` gives
+    for seed in (int(s) for s in str(args.seeds).split(",") if s):
+        with tempfile.TemporaryDirectory(prefix="plateforge-matte-") as tmp:
+            figures = bench_matte(args=args, seed=seed, work_dir=Path(tmp))
+        print(json.dumps({"seed": seed, **figures}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

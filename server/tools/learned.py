@@ -32,7 +32,8 @@ difference key (:func:`~plateforge.server.tools.matte_classical.key`) is pulled 
 corrects it, reading :func:`~plateforge.server.nets.matte_guide.matte_planes` exactly as in
 training; inside the key's unknown band the net's alpha is taken, outside it the key stands
 (:func:`~plateforge.server.nets.matte_guide.merge`); the foreground and composite are then made as
-matte-classical makes them.
+matte-classical makes them: the signed premultiplied foreground, the subject's shadow and bounce on
+the set included (:func:`~plateforge.server.tools.matte_classical.solve_foreground`).
 
 Other models whose card declares a ``mask`` input are inpainting nets (``mode="inpaint"`` in training):
 the net reads the plate's R, G, B zeroed under the mask plus the mask itself, exactly as the
@@ -59,7 +60,7 @@ from plateforge.server.modelcard import ModelCard, load_card, load_weights, veri
 from plateforge.server.nets.affine_start import ARCH as AFFINE_ARCH
 from plateforge.server.nets.affine_start import AffineUNet
 from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS, guide_planes
-from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS, matte_planes, merge
+from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS, band_of, matte_planes, merge
 from plateforge.server.nets.unet import UNet, UNetConfig
 from plateforge.server.tools import cleanup_classical, matte_classical
 from plateforge.server.tools.base import Compute, ToolCall, ToolModule, cast_like, passthrough_channels
@@ -282,7 +283,8 @@ def _run_matte(state: LearnedState, call: ToolCall) -> dict[str, Frame]:
     clean = call.frame("clean_plate", plate.frame_number)
     planes = matte_planes(plate.stack(_RGB), clean.stack(_RGB))
     result = _run_net(state, planes, call)
-    alpha = merge(planes[:, :, KEY_CHANNEL], result[:, :, 0])  # the net decides the key's unknown band only
+    # The net decides the key's unknown band only (its shadow included: matte_guide.band_of).
+    alpha = merge(planes[:, :, KEY_CHANNEL], result[:, :, 0], band_of(planes))
     return matte_classical.matte_outputs(call, alpha)
 
 

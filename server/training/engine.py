@@ -207,7 +207,7 @@ def train(
     identity = _psnr(validation, _baseline(config, validation, net))
     best = Best.start(identity)  # model selection: the untrained net (the classical tool) is step 0
     # "cleanup": a checkpoint must not lose to the classical fill on any copy of the mask (selection module doc).
-    start_images = _psnrs(validation, _baseline(config, validation)) if config.mode == "cleanup" else None
+    start_images = _psnrs(validation, _baseline(config, validation, net)) if config.mode == "cleanup" else None
 
     def offer(step: int, prediction: torch.Tensor, score: float) -> None:
         if start_images is not None:

@@ -16,7 +16,18 @@ from plateforge.server.evaluation.matte import bench_matte, evaluate_matte, sad
 from plateforge.server.tools import matte_classical
 
 RGB = ("R", "G", "B")
-METRICS = {"sad", "mse", "grad", "conn", "psnr", "ssim", "psnr_unmixed", "warp_error"}
+METRICS = {
+    "sad",
+    "mse",
+    "grad",
+    "conn",
+    "psnr",
+    "ssim",
+    "psnr_display",
+    "ssim_display",
+    "psnr_unmixed",
+    "warp_error",
+}
 
 
 def test_figures_per_method(tmp_path: Path) -> None:
@@ -24,9 +35,10 @@ def test_figures_per_method(tmp_path: Path) -> None:
     report = evaluate_matte(
         shot, keyframes=(0, 3), steps=2, device="cpu", work_dir=tmp_path, params={"crop": 32, "batch": 2}
     )
-    assert set(report) == {"classical", "learned"}
+    assert set(report) == {"classical", "learned", "closed_form"}
     assert set(report["classical"]) == METRICS
     assert set(report["learned"]) == METRICS | {"train_seconds", "keyframes"}
+    assert set(report["closed_form"]) == METRICS | {"solve_seconds"}
     assert all(math.isfinite(v) for figures in report.values() for v in figures.values())
     # Frames 1 and 2 are scored (0 and 3 are keyframes), exactly as the key scores by hand.
     by_hand = [
@@ -47,4 +59,4 @@ def test_keyframes_must_leave_frames_to_score(tmp_path: Path) -> None:
 def test_bench_entry_point(tmp_path: Path) -> None:
     args = argparse.Namespace(frames=4, width=80, height=48, steps=1, device="cpu", params={"crop": 32, "batch": 1})
     report = bench_matte(args=args, seed=0, work_dir=tmp_path)
-    assert set(report) == {"classical", "learned"}
+    assert set(report) == {"classical", "learned", "closed_form"}

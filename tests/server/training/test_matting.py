@@ -19,7 +19,16 @@ from plateforge.server.datasets.manifest import register
 from plateforge.server.evaluation.matte import write_matte_dataset
 from plateforge.server.jobs._manager import build_config
 from plateforge.server.modelcard import verify_model
-from plateforge.server.nets.matte_guide import BAND_INSIDE, BAND_OUTSIDE, KEY_CHANNEL, merge, unknown_band
+from plateforge.server.nets.matte_guide import (
+    BAND_INSIDE,
+    BAND_OUTSIDE,
+    KEY_CHANNEL,
+    band_of,
+    matte_planes,
+    merge,
+    shaded,
+    unknown_band,
+)
 from plateforge.server.tools import matte_classical
 from plateforge.server.tools.base import ToolCall
 from plateforge.server.tools.learned import net_config_of, tool_module_for
@@ -78,6 +87,27 @@ def test_the_band_holds_the_keys_uncertainty_and_merge_keeps_the_key_outside_it(
     merged = merge(key, np.full_like(key, 0.5))
     assert np.array_equal(merged[~band], key[~band]) and np.all(merged[band] == 0.5)
     assert np.all(merge(key, np.full_like(key, np.nan))[band] == 0.0)  # NaN counts as 0, clipped
+
+
+def test_a_shadow_the_key_calls_solid_is_the_nets_to_decide() -> None:
+    """The difference key keys a cast shadow as subject, solidly; the shadow is the set darker with
+    its own colour, so band_of gives it to the net (which learns alpha 0 there from the keyframes),
+    while a solid subject of another colour stays the key's certain core."""
+    rng = np.random.default_rng(0)
+    clean = (0.2 + 0.3 * rng.random((64, 96, 1)) * np.array([1.0, 0.8, 0.6])).astype(np.float32)
+    clean = np.ascontiguousarray(np.repeat(np.repeat(clean[::8, ::8], 8, 0), 8, 1))  # blocky set
+    plate = clean.copy()
+    plate[16:48, 8:40] *= 0.4  # a shadow: the set at 40 % of its light
+    plate[16:48, 56:88] = [0.9, 0.05, 0.05]  # a red subject
+    planes = matte_planes(plate, clean)
+    key = planes[:, :, KEY_CHANNEL]
+    assert key[20:44, 12:36].min() >= 1.0 and key[20:44, 60:84].min() >= 1.0  # the key calls both solid
+    assert shaded(plate, clean)[20:44, 12:36].all() and not shaded(plate, clean)[20:44, 60:84].any()
+    assert not unknown_band(key)[28:36, 20:28].any()  # the key alone would keep the shadow as subject
+    band = band_of(planes)
+    assert band[16:48, 8:40].all() and not band[24:40, 64:80].any()
+    merged = merge(key, np.zeros_like(key), band)
+    assert np.all(merged[16:48, 8:40] == 0.0) and np.all(merged[24:40, 64:80] == 1.0)
 
 
 def test_training_pulls_the_edge_off_the_key(tmp_path: Path, shot: MatteShot) -> None:
