@@ -143,10 +143,14 @@ class RelightScene:
         return [i for i in range(len(self.plates)) if i not in keys]
 
     def figures(self, keys: Sequence[int], results: Sequence[np.ndarray]) -> dict[str, Any]:
-        """:func:`score` and ``warp_error`` of ``results`` (one per non-key frame, in order)."""
+        """:func:`score` and ``warp_error`` of ``results`` (one per non-key frame, in order); no
+        ``warp_error`` for a shot whose camera motion is not known exactly (a rendered shot)."""
         others = self.others(keys)
         truths = [self.truths[i] for i in others]
-        return {**score(results, truths), "warp_error": self.warp_error(others, results)}
+        figures = score(results, truths)
+        if len(self.shot.cameras) == len(self.plates):
+            figures["warp_error"] = self.warp_error(others, results)
+        return figures
 
     def warp_error(self, frames: Sequence[int], results: Sequence[np.ndarray]) -> float:
         """Mean warp error (tonemapped R, G, B; see the module doc) over consecutive ``frames``."""

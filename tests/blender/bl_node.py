@@ -85,7 +85,7 @@ print("idempotent ok:", node.status)
 assert bpy.ops.plateforge.set_model(node_name=node.name, model="cleanup-classical") == {"FINISHED"}
 assert [s.name for s in node.inputs] == ["plate", "mask"], [s.name for s in node.inputs]
 assert node.inputs["plate"].is_linked, "switching models dropped the plate link"
-assert {p.param for p in node.params} == {"temporal_radius", "align", "inpaint_method", "inpaint_radius"}
+assert {p.param for p in node.params} == {"temporal_radius", "align", "flow", "inpaint_method", "inpaint_radius"}
 try:
     bpy.ops.plateforge.bake(node_name=node.name)
     sys.exit("a bake with the mask unconnected did not fail")

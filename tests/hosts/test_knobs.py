@@ -44,7 +44,7 @@ def test_inputs_are_named_as_the_model_declares(cleanup: ModelInfo) -> None:
 def test_knob_values_come_back_as_checked_parameters(cleanup: ModelInfo) -> None:
     # Hosts hold ints as floats and menus as indices; defaults fill what is not given.
     params = params_from_knobs(cleanup, {"pf_inpaint_radius": 8.0, "pf_inpaint_method": 1, "pf_align": 0})
-    assert params == {"temporal_radius": 2, "align": False, "inpaint_method": "ns", "inpaint_radius": 8}
+    assert params == {"temporal_radius": 2, "align": False, "flow": True, "inpaint_method": "ns", "inpaint_radius": 8}
     assert isinstance(params["inpaint_radius"], int)
     assert params_from_knobs(cleanup, {"pf_inpaint_method": "telea"})["inpaint_method"] == "telea"
 
