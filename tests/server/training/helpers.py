@@ -3,15 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 from plateforge.exr import write_exr
 from plateforge.frames import Frame
 from plateforge.server.datasets.manifest import register
 from plateforge.server.training import TrainConfig
 from plateforge.synthetic import make_shot, write_shot
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """Torch on one thread for the test (autouse where a module imports it): the trained figures
+    the tests compare with then do not depend on the machine's core count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
 
 #: Gains of the "look" the pair task teaches, applied only where red dominates green.
 GAINS = np.array([0.6, 1.0, 1.5], np.float32)

@@ -11,11 +11,7 @@ brings fails, and noise does not.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
-import torch
 
 from plateforge.dailies import make_matte_shot
 from plateforge.manifests import Source, write_manifest
@@ -26,15 +22,7 @@ from plateforge.server.modelcard import load_weights
 from plateforge.server.nets.unet import UNet
 from plateforge.server.training import net_config_for, train
 from plateforge.synthetic import make_shot, write_shot
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
+from tests.server.training.helpers import one_thread  # noqa: F401  (autouse: one torch thread, figures reproducible)
 
 #: Matte, 128x96, 6 frames, seed 5, keyframes 0, 2, 5 (2 held out for selection), 40 steps.
 #: Measured (CPU, 1 thread): composite PSNR 35.95 vs 30.45 dB, SAD 0.106 vs 0.154.

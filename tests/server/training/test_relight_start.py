@@ -8,11 +8,9 @@ Deterministic: one CPU thread, seeded shots and runs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from plateforge.frames import Frame
@@ -26,20 +24,13 @@ from plateforge.server.tools.base import ToolCall
 from plateforge.server.tools.learned import tool_module_for
 from plateforge.server.training import train
 from plateforge.server.training.data import load_training_data
+from tests.server.training.helpers import one_thread  # noqa: F401  (autouse: one torch thread, figures reproducible)
 
 RGB = ("R", "G", "B")
 WITH_AOVS = ",".join((*RGB, *AOV_CHANNELS))
 #: Training sabotaged: the highest learning rate the job bounds allow (server/jobs/_limits.py),
 #: no warm-up, validation after every step.
 SABOTAGE = {"lr": 1.0, "warmup": 0, "validation_every": 1, "validation_size": 64}
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _classical_call(plate: Frame, befores: list[Frame], afters: list[Frame]) -> ToolCall:
