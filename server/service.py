@@ -6,8 +6,9 @@ A cancelled or abandoned call sets an Event the tool polls, so its work stops ea
 
 The handlers are coroutines on the server's event loop, so a call that waits (for its client's
 next message, or for a free worker) holds no thread. Tools run on the ``compute`` executor
-(``--workers`` threads). A ProcessStream's chunks are assembled on the ``receive`` executor from
-its first message on: the assembler copies each chunk into place while the next one travels.
+(``--workers`` threads). A ProcessStream's chunks are copied into place on the event loop as
+they arrive (the provenance hash runs on a thread of its own); the ``receive`` executor only
+finishes the frame once its last chunk is in.
 """
 
 from __future__ import annotations
