@@ -23,6 +23,7 @@ VERBS = {
     "models": "models",
     "info": "info",
     "provenance": "provenance",
+    "proxy": "proxy",
     "process": "process",
     "demo": "demo",
     "train": "train",
