@@ -46,7 +46,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from plateforge.calls import PRECISIONS, Precision, ProcessCall, ProcessResult
 from plateforge.client import Client
@@ -63,10 +63,8 @@ from plateforge.exr import read_exr, read_exr_header, sha256_file, write_exr
 from plateforge.frames import Frame
 from plateforge.models import ModelInfo, ParamValue, resolve_params
 from plateforge.provenance import DEVICE_ATTRIBUTE, PRECISION_ATTRIBUTE, PREFIX, from_attributes
+from plateforge.review.colour import ColourConversion, plate_to_linear
 from plateforge.sequences import frame_path, has_frame_token, same_pattern
-
-if TYPE_CHECKING:
-    from plateforge.review.colour import ColourConversion
 
 __all__ = ["SUMMARY_SCHEMA", "BatchReport", "FrameFailure", "SequenceJob", "run_batch", "run_sequence"]
 
@@ -186,7 +184,7 @@ class BatchReport:
 
 
 class _Reader:
-    """Reads input frames on demand (in scene-linear light: see :func:`_linear_input`) and
+    """Reads input frames on demand (in scene-linear light: see :func:`~plateforge.review.colour.plate_to_linear`) and
     forgets them once no later target needs them."""
 
     def __init__(self, job: SequenceJob, colour: ColourConversion | None) -> None:
@@ -197,7 +195,7 @@ class _Reader:
     def get(self, name: str, frame: int | None, path: str) -> Frame:
         key = (name, frame)
         if key not in self.cache:
-            image = _linear_input(read_exr(path, part=self.job.part), self.colour, f"input {name!r} ({path})")
+            image = plate_to_linear(read_exr(path, part=self.job.part), self.colour, what=f"input {name!r} ({path})")
             self.cache[key] = image.replace(frame_number=frame)
         return self.cache[key]
 
@@ -210,26 +208,7 @@ def _colour(job: SequenceJob) -> ColourConversion | None:
     """The job's plate colour space as a conversion, checked against the config before any frame."""
     if not job.input_colorspace:
         return None
-    from plateforge.review.colour import ColourConversion  # OpenColorIO: the review extra, only when asked
-
     return ColourConversion.create(colorspace=job.input_colorspace, config=job.ocio_config or None)
-
-
-def _linear_input(frame: Frame, colour: ColourConversion | None, what: str) -> Frame:
-    """An input frame with its R, G, B in scene-linear light. Integer R, G, B are code values of
-    some encoding (8-bit-style video levels, not light): without a colour space nothing says how
-    to decode them, so they are refused rather than sent as if they were linear."""
-    if colour is not None:
-        return colour.to_linear(frame, what=what)
-    coded = [c for c in ("R", "G", "B") if c in frame.channels and frame.channels[c].dtype.kind in "iu"]
-    if coded:
-        kind = str(frame.channels[coded[0]].dtype)
-        raise UsageError(
-            f"{what}: channel(s) {coded} hold integer code values ({kind}), not scene-linear light; "
-            "give the plate's colour space with --input-colorspace NAME (an OpenColorIO colour space, "
-            "e.g. 'sRGB Encoded Rec.709 (sRGB)')"
-        )
-    return frame
 
 
 class _Hashes:

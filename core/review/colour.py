@@ -31,6 +31,7 @@ __all__ = [
     "ColourConversion",
     "config_name",
     "load_config",
+    "plate_to_linear",
     "require",
     "to_display",
 ]
@@ -176,6 +177,23 @@ class ColourConversion:
     def provenance(self) -> dict[str, str]:
         """What an output records of the conversion (``plateforge/inputColorspace`` ...)."""
         return {"inputColorspace": self.colorspace, "sceneLinear": self.scene_linear, "ocioConfig": self.config}
+
+
+def plate_to_linear(frame: Frame, colour: ColourConversion | None, *, what: str) -> Frame:
+    """An input frame with its R, G, B in scene-linear light. Integer R, G, B are code values of
+    some encoding (8-bit-style video levels, not light): without a colour space nothing says how
+    to decode them, so they are refused rather than sent as if they were linear."""
+    if colour is not None:
+        return colour.to_linear(frame, what=what)
+    coded = [c for c in ("R", "G", "B") if c in frame.channels and frame.channels[c].dtype.kind in "iu"]
+    if coded:
+        kind = str(frame.channels[coded[0]].dtype)
+        raise UsageError(
+            f"{what}: channel(s) {coded} hold integer code values ({kind}), not scene-linear light; "
+            "give the plate's colour space with --input-colorspace NAME (an OpenColorIO colour space, "
+            "e.g. 'sRGB Encoded Rec.709 (sRGB)')"
+        )
+    return frame
 
 
 def to_display(

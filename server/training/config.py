@@ -79,6 +79,10 @@ class TrainConfig:
     # "pairs" mode: the input channels the net reads, R, G, B first (its output is residual on them);
     # more (e.g. normal/position AOVs "N.x", "P.x" ...) become extra net inputs the served model asks for.
     input_channels: tuple[str, ...] = ("R", "G", "B")
+    # The sources' OpenColorIO colour space when they are not scene-linear (sRGB, a log or camera
+    # space): their R, G, B are decoded to the config's scene_linear on read ("" : linear already).
+    input_colorspace: str = ""
+    ocio_config: str = ""  # the OpenColorIO config for input_colorspace ("" : $OCIO, else ACES studio config)
     # "pairs" mode: start as relight-classical's 3x4 affine fitted on the run's key pairs (the net
     # corrects it: plateforge.server.nets.affine_start) instead of as the identity, so step 0 is the
     # classical transform and model selection falls back to it when no checkpoint beats it.
