@@ -38,6 +38,7 @@ HOST_MODULES = [
     "plateforge.cli.serve",
     "plateforge.cli.base_model",
     "plateforge.cli.proxy",
+    "plateforge.cli.credentials",
     "plateforge.review",
     "plateforge.review.colour",
     "plateforge.review.media",

@@ -24,6 +24,7 @@ VERBS = {
     "info": "info",
     "provenance": "provenance",
     "proxy": "proxy",
+    "credentials": "credentials",
     "process": "process",
     "demo": "demo",
     "train": "train",

@@ -176,6 +176,42 @@ def test_the_sidecar_of_a_changed_exr_fails(made: Path, chain: Chain, testdata: 
     assert named != sha256_file(exr)
 
 
+def test_credentials_verb_reads_back_and_tells_a_changed_file(made: Path, chain: Chain, tmp_path: Path) -> None:
+    exr = tmp_path / "frame.exr"
+    shutil.copy(made / "out.1002.exr", exr)
+    result = plateforge(
+        "proxy", str(exr), "--out", str(tmp_path / "review"), "--format", "jpg",
+        "--sign-cert", str(chain.cert), "--sign-key", str(chain.key),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    roots = tmp_path / "roots.pem"
+    roots.write_bytes(chain.root)
+    proxy = tmp_path / "review" / "frame.jpg"
+    result = plateforge("credentials", str(proxy), str(exr), "--trust", str(roots))
+    assert result.returncode == 0, result.stderr
+    digest = sha256_file(exr)
+    assert f"{proxy}: Trusted" in result.stdout and f"{exr}: Trusted" in result.stdout
+    assert "action         c2pa.created compositeWithTrainedAlgorithmicMedia" in result.stdout
+    assert "model          passthrough@1" in result.stdout
+    assert result.stdout.count(f"source         frame.exr sha256 {digest}") == 2
+    # Another studio's root: valid signatures, not trusted -> exit 1.
+    other = make_chain(tmp_path / "other")
+    roots.write_bytes(other.root)
+    result = plateforge("credentials", str(proxy), "--trust", str(roots))
+    assert result.returncode == 1 and f"{proxy}: Valid (signingCredential.untrusted)" in result.stdout
+    # The EXR changed after signing -> Invalid, exit 1.
+    with open(exr, "r+b") as stream:
+        stream.seek(-9, 2)
+        last = stream.read(1)
+        stream.seek(-9, 2)
+        stream.write(bytes([last[0] ^ 1]))
+    result = plateforge("credentials", str(exr))
+    assert result.returncode == 1 and "Invalid" in result.stdout and "assertion.dataHash.mismatch" in result.stdout
+    # A file with no credentials at all is one clear line.
+    result = plateforge("credentials", str(made / "out.1001.exr"))
+    assert result.returncode == 2 and "has no C2PA sidecar" in result.stderr
+
+
 def test_movie_is_signed_with_every_frame_as_an_ingredient(made: Path, chain: Chain) -> None:
     pytest.importorskip("av", reason="PyAV is not installed: no MP4 proxies")
     exrs = [made / f"out.{n}.exr" for n in (1001, 1002, 1003)]
