@@ -77,13 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports = {}
     code = 0
     for path in args.files:
+        sidecar: str | None = None
         if path.lower().endswith(".exr"):
-            sidecar: str | None = path + SIDECAR_SUFFIX
+            sidecar, mime = path + SIDECAR_SUFFIX, "image/x-exr"
             if not os.path.isfile(sidecar):
                 raise UsageError(f"{path} has no C2PA sidecar {sidecar} (plateforge proxy writes one when signing)")
-            mime = "image/x-exr"
         else:
-            sidecar, mime = None, mime_type(path)
+            mime = mime_type(path)
         read = read_credentials(path, mime_type=mime, sidecar=sidecar, trust_anchors=trust)
         if not read.manifest:
             raise UsageError(f"{path} carries no C2PA manifest")
