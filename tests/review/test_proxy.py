@@ -208,8 +208,10 @@ def test_credentials_verb_reads_back_and_tells_a_changed_file(made: Path, chain:
     result = plateforge("credentials", str(exr))
     assert result.returncode == 1 and "Invalid" in result.stdout and "assertion.dataHash.mismatch" in result.stdout
     # A file with no credentials at all is one clear line.
-    result = plateforge("credentials", str(made / "out.1001.exr"))
-    assert result.returncode == 2 and "has no C2PA sidecar" in result.stderr
+    bare = tmp_path / "bare.exr"
+    shutil.copy(made / "out.1001.exr", bare)
+    result = plateforge("credentials", str(bare))
+    assert result.returncode == 2 and f"{bare} has no C2PA sidecar" in result.stderr
 
 
 def test_movie_is_signed_with_every_frame_as_an_ingredient(made: Path, chain: Chain) -> None:
