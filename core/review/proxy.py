@@ -10,8 +10,9 @@ the models directory, from its card (licences, rights holders, contributors, bas
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,22 @@ def card_facts(record: Mapping[str, str], models_dir: str | None) -> dict[str, A
     }
 
 
+def _write_signed(
+    target: Path, key: SigningKey | None, credentials: Credentials, write: Callable[[Path], object]
+) -> None:
+    """``write`` the proxy, then (with a key) sign it into ``target``: the unsigned file lives
+    under a hidden name until then, so a failed signature leaves no unsigned proxy behind."""
+    if key is None:
+        write(target)
+        return
+    unsigned = target.with_name(f".{target.stem}.unsigned{target.suffix}")
+    try:
+        write(unsigned)
+        sign_proxy(unsigned, dest=target, mime_type=mime_type(target), credentials=credentials, key=key)
+    finally:
+        unsigned.unlink(missing_ok=True)
+
+
 def make_proxies(job: ProxyJob) -> ProxyResult:
     """Write (and sign, with ``job.key``) a proxy per EXR and the movie; see the module doc."""
     if not job.exrs:
@@ -146,9 +163,9 @@ def make_proxies(job: ProxyJob) -> ProxyResult:
         first = first or credentials
         if job.still:
             target = Path(job.out_dir) / f"{Path(name).stem}.{job.still}"
-            write_still(target, pixels)
-            if job.key is not None:
-                sign_proxy(target, mime_type=mime_type(target), credentials=credentials, key=job.key)
+            if target in result.proxies:
+                raise UsageError(f"two EXRs named {name} would both make {target}; make their proxies separately")
+            _write_signed(target, job.key, credentials, functools.partial(write_still, pixels=pixels))
             result.proxies.append(target)
         if job.movie:
             movie_frames.append(pixels)
@@ -157,9 +174,7 @@ def make_proxies(job: ProxyJob) -> ProxyResult:
             result.sidecars.append(sign_sidecar(path, credentials=sidecar_credentials, key=job.key))
     if job.movie and first is not None:
         movie = Path(job.movie)
-        write_movie(movie, movie_frames, fps=job.fps)
-        if job.key is not None:
-            credentials = dataclasses.replace(first, title=movie.name, sources=sources)
-            sign_proxy(movie, mime_type=mime_type(movie), credentials=credentials, key=job.key)
+        credentials = dataclasses.replace(first, title=movie.name, sources=sources)
+        _write_signed(movie, job.key, credentials, functools.partial(write_movie, frames=movie_frames, fps=job.fps))
         result.proxies.append(movie)
     return result

@@ -191,16 +191,24 @@ def _builder(definition: Mapping[str, Any]) -> Any:
         raise SigningError(f"the C2PA SDK refuses the manifest: {error}") from None
 
 
-def sign_proxy(path: str | os.PathLike[str], *, mime_type: str, credentials: Credentials, key: SigningKey) -> Path:
-    """Embed a signed manifest into the proxy at ``path`` (replaced atomically)."""
+def sign_proxy(
+    source: str | os.PathLike[str],
+    *,
+    dest: str | os.PathLike[str] | None = None,
+    mime_type: str,
+    credentials: Credentials,
+    key: SigningKey,
+) -> Path:
+    """The proxy ``source`` with a signed manifest embedded, written atomically to ``dest``
+    (default: over ``source``). Nothing is written to ``dest`` when signing fails."""
     c2pa = _c2pa()
     builder = _builder(credentials.definition(with_source_ingredient=True))
-    target = Path(path)
+    target = Path(dest if dest is not None else source)
     try:
-        with atomic.atomic_path(target) as temp, open(target, "rb") as source, open(temp, "w+b") as dest:
-            builder.sign(key.signer(), mime_type, source, dest)
+        with atomic.atomic_path(target) as temp, open(source, "rb") as unsigned, open(temp, "w+b") as signed:
+            builder.sign(key.signer(), mime_type, unsigned, signed)
     except c2pa.C2paError as error:
-        raise SigningError(f"cannot sign {os.fspath(path)!r}: {error}") from None
+        raise SigningError(f"cannot sign {os.fspath(target)!r}: {error}") from None
     return target
 
 

@@ -318,6 +318,17 @@ def test_bad_options_are_one_clear_line(made: Path, tmp_path: Path, args: list[s
     assert not (tmp_path / "o" / "out.1001.png").exists()
 
 
+def test_a_key_that_is_not_the_certificate_s_leaves_no_proxy(made: Path, chain: Chain, tmp_path: Path) -> None:
+    other = make_chain(tmp_path / "other")
+    out = tmp_path / "out"
+    result = plateforge(
+        "proxy", str(made / "out.1001.exr"), "--out", str(out), "--movie", str(out / "m.mp4"), "--no-sidecar",
+        "--sign-cert", str(chain.cert), "--sign-key", str(other.key),
+    )  # fmt: skip
+    assert result.returncode == 2 and "cannot sign" in result.stderr and "Traceback" not in result.stderr
+    assert list(out.iterdir()) == []  # neither an unsigned still nor its hidden staging file
+
+
 def test_host_package_imports_without_the_review_extra() -> None:
     """plateforge.review and the CLI import with OpenColorIO, c2pa, Pillow and PyAV blocked; using
     them says which extra to install."""
