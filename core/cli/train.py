@@ -14,7 +14,8 @@ trains the few-shot matte (plate, clean_plate and at least 2 keyframe matte role
 to correct the classical difference key); other tools (look, relight ...) train input -> target
 pairs. --param sets any training config field (lr=1e-4, crop=256, flips=false ...). The dataset
 --input-colorspace NAME says the sources are not scene-linear: the server decodes their R, G, B
-from NAME (in the OpenColorIO config --ocio, default $OCIO, else OCIO's ACES studio config) to
+from NAME (in the OpenColorIO config: the server's $OCIO, else OCIO's ACES studio config, or the
+built-in --ocio ocio://NAME; the server reads no config file a request names) to
 the config's scene_linear as it reads them, and the model card records it with the training
 config; process the shot's plates with the same --input-colorspace. The dataset
 path is read by the server: a relative path is made absolute here, so give a path the server can
@@ -63,7 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="the sources' OpenColorIO colour space (sRGB, a log or camera space): decoded to scene-linear on "
         "read; needed for integer sources (default: already linear)",
     )
-    parser.add_argument("--ocio", metavar="CONFIG", help="OpenColorIO config (default $OCIO, else the ACES studio one)")
+    parser.add_argument(
+        "--ocio",
+        metavar="CONFIG",
+        help="an OpenColorIO built-in config, ocio://NAME (default: the server's $OCIO, else the ACES studio config)",
+    )
     parser.add_argument("--config", metavar="JSON", help="a JSON file of training config fields (--param wins)")
     parser.add_argument("--detach", action="store_true", help="start the job and return without watching it")
     add_server_arguments(parser)

@@ -73,6 +73,12 @@ def test_unknown_colour_space_is_refused_before_reading(tmp_path: Path) -> None:
         load_training_data(fast(input_colorspace="LogC9"), manifest)
 
 
+def test_a_training_request_names_no_config_file_for_the_server_to_read() -> None:
+    with pytest.raises(UsageError, match="ocio_config must be an OpenColorIO built-in"):
+        fast(ocio_config="/etc/shadow")
+    assert fast(ocio_config="ocio://studio-config-latest").ocio_config == "ocio://studio-config-latest"
+
+
 def test_the_card_records_the_colour_space(tmp_path: Path) -> None:
     linear = write_pairs(tmp_path / "linear", frames=2, size=32)
     logc4 = encode_dataset(linear.parent, tmp_path / "logc4", "logc4")
