@@ -79,6 +79,30 @@ def test_a_training_request_names_no_config_file_for_the_server_to_read() -> Non
     assert fast(ocio_config="ocio://studio-config-latest").ocio_config == "ocio://studio-config-latest"
 
 
+def test_plateforge_train_input_colorspace_reaches_the_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the CLI and a real Training service: the option becomes the job's config."""
+    from plateforge.cli.main import main
+    from tests.server.jobs.test_jobs import TOKEN, training_server
+    from tests.test_cli_train import FAST
+
+    monkeypatch.delenv("PLATEFORGE_SERVER", raising=False)
+    monkeypatch.delenv("PLATEFORGE_TOKEN", raising=False)
+    linear = write_pairs(tmp_path / "linear", frames=2, size=32)
+    logc4 = encode_dataset(linear.parent, tmp_path / "logc4", "logc4")
+    with training_server(tmp_path / "jobs") as server:
+        common = ["--server", server.address, "--token", TOKEN, "--tool", "look", "--steps", "2", *FAST]
+        code = main(["train", "--dataset", str(logc4), "--input-colorspace", LOGC4, "--name", "log-look", *common])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        card = json.loads((Path(out.strip().splitlines()[-1]) / "card.json").read_text())
+        assert card["training"]["input_colorspace"] == LOGC4
+        code = main(["train", "--dataset", str(logc4), "--input-colorspace", "LogC9", "--name", "bad", *common])
+        _, err = capsys.readouterr()
+        assert code != 0 and "'LogC9' is not a colour space" in err
+
+
 def test_the_card_records_the_colour_space(tmp_path: Path) -> None:
     linear = write_pairs(tmp_path / "linear", frames=2, size=32)
     logc4 = encode_dataset(linear.parent, tmp_path / "logc4", "logc4")
