@@ -63,6 +63,7 @@ from plateforge.exr import read_exr, read_exr_header, sha256_file, write_exr
 from plateforge.frames import Frame
 from plateforge.models import ModelInfo, ParamValue, resolve_params
 from plateforge.provenance import DEVICE_ATTRIBUTE, PRECISION_ATTRIBUTE, PREFIX, from_attributes
+from plateforge.review.colour import ColourConversion, plate_to_linear
 from plateforge.sequences import frame_path, has_frame_token, same_pattern
 
 __all__ = ["SUMMARY_SCHEMA", "BatchReport", "FrameFailure", "SequenceJob", "run_batch", "run_sequence"]
@@ -106,6 +107,12 @@ class SequenceJob:
     #: "auto": the server's arithmetic (fp16 on a GPU); "fp32": float32 on every device, so the
     #: workers of a mixed farm agree. Outputs record what was used; --skip-existing compares it.
     precision: Precision = "auto"
+    #: The plates' colour space in the OpenColorIO config ("" : already scene-linear). Inputs' R,
+    #: G, B are converted to the config's scene_linear space before the model and every output's
+    #: back after; outputs record it. Integer (code value) plates are refused without one.
+    input_colorspace: str = ""
+    #: The OpenColorIO config ("" : $OCIO, else OCIO's built-in ACES studio config).
+    ocio_config: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,22 +184,31 @@ class BatchReport:
 
 
 class _Reader:
-    """Reads input frames on demand and forgets them once no later target needs them."""
+    """Reads input frames on demand (in scene-linear light: see :func:`~plateforge.review.colour.plate_to_linear`) and
+    forgets them once no later target needs them."""
 
-    def __init__(self, job: SequenceJob) -> None:
+    def __init__(self, job: SequenceJob, colour: ColourConversion | None) -> None:
         self.job = job
+        self.colour = colour
         self.cache: dict[tuple[str, int | None], Frame] = {}
 
     def get(self, name: str, frame: int | None, path: str) -> Frame:
         key = (name, frame)
         if key not in self.cache:
-            image = read_exr(path, part=self.job.part)
+            image = plate_to_linear(read_exr(path, part=self.job.part), self.colour, what=f"input {name!r} ({path})")
             self.cache[key] = image.replace(frame_number=frame)
         return self.cache[key]
 
     def forget_before(self, frame: int) -> None:
         for key in [k for k in self.cache if k[1] is not None and k[1] < frame]:
             del self.cache[key]
+
+
+def _colour(job: SequenceJob) -> ColourConversion | None:
+    """The job's plate colour space as a conversion, checked against the config before any frame."""
+    if not job.input_colorspace:
+        return None
+    return ColourConversion.create(colorspace=job.input_colorspace, config=job.ocio_config or None)
 
 
 class _Hashes:
@@ -245,7 +261,9 @@ def _source_path(files: _Files, primary: str, target: int) -> str:
     raise UsageError(f"no {primary!r} file for frame {target}")
 
 
-def _host_record(job: SequenceJob, files: _Files, hashes: _Hashes, source: str) -> dict[str, str]:
+def _host_record(
+    job: SequenceJob, files: _Files, hashes: _Hashes, source: str, colour: ColourConversion | None
+) -> dict[str, str]:
     """What only the host knows, for the output headers: the source file, every input's hash and
     the read options that change pixels."""
     return {
@@ -254,6 +272,7 @@ def _host_record(job: SequenceJob, files: _Files, hashes: _Hashes, source: str) 
         PREFIX + "inputsSha256": _inputs_digest(files, hashes),
         PREFIX + "sanitizeNonFinite": json.dumps(job.sanitize_non_finite),
         PREFIX + "inputPart": job.part or "",
+        **({PREFIX + k: v for k, v in colour.provenance().items()} if colour is not None else {}),
     }
 
 
@@ -273,7 +292,12 @@ def _compute(job: SequenceJob, info: ModelInfo) -> dict[str, str]:
 
 
 def _already_done(
-    job: SequenceJob, info: ModelInfo, params: dict[str, ParamValue], target: int, hashes: _Hashes
+    job: SequenceJob,
+    info: ModelInfo,
+    params: dict[str, ParamValue],
+    target: int,
+    hashes: _Hashes,
+    colour: ColourConversion | None = None,
 ) -> bool | None:
     """True: every output records this job; False: outputs exist but were made otherwise (or
     cannot be read); None: some output does not exist."""
@@ -302,6 +326,9 @@ def _already_done(
             if any(record.get(k, "") != v for k, v in compute.items()):  # other arithmetic: other frames
                 return False
             if json.loads(record.get("params", "null")) != params:
+                return False
+            encoding = colour.colorspace if colour is not None else ""
+            if record.get("inputColorspace", "") != encoding:  # plates decoded otherwise: other frames
                 return False
     except (PlateforgeError, ValueError):
         return False  # unreadable output or input: process it, and let that report the problem
@@ -428,6 +455,7 @@ def run_batch(
             raise UsageError(f"model {info.name!r} takes no input {name!r}; it takes {sorted(specs)}")
     params = resolve_params(info, job.params)
     _refuse_writing_over_inputs(job, info)
+    colour = _colour(job)
 
     if report is None:
         report = BatchReport(model=job.model, frames=list(job.frames))
@@ -435,7 +463,7 @@ def run_batch(
     hashes = _Hashes()
     todo: list[int] = []
     for target in job.frames:
-        state = _already_done(job, info, params, target, hashes) if job.skip_existing else None
+        state = _already_done(job, info, params, target, hashes, colour) if job.skip_existing else None
         if state:
             report.skipped.append(target)
             continue
@@ -443,7 +471,7 @@ def run_batch(
             report.redone.append(target)
         todo.append(target)
 
-    reader = _Reader(job)
+    reader = _Reader(job, colour)
     primary = info.inputs[0].name if info.inputs else next(iter(job.inputs))
     radius = info.temporal_radius
     in_flight = 2 * len(client.addresses)  # one request travelling while one runs, per server
@@ -486,12 +514,15 @@ def run_batch(
                 if isinstance(outcome, PlateforgeError):
                     raise outcome
                 result = outcome.result()
-                extra = _host_record(job, files, hashes, _source_path(files, primary, target))
+                extra = _host_record(job, files, hashes, _source_path(files, primary, target), colour)
                 paths = _output_paths(job, info, target)
                 _check_outputs_made(job, info, result, paths)  # all of them, before writing any
+                outputs = {name: result.outputs[name] for name in paths}
+                if colour is not None:  # back into the plates' encoding, all before any is written
+                    outputs = {n: colour.from_linear(f, what=f"output {n!r}") for n, f in outputs.items()}
                 for name, path in paths.items():
                     Path(path).parent.mkdir(parents=True, exist_ok=True)
-                    write_exr(path, result.outputs[name], compression=job.compression, attributes=extra)
+                    write_exr(path, outputs[name], compression=job.compression, attributes=extra)
                     report.written.append(Path(path))
                 report.processed.append(target)
             except _FATAL as error:

@@ -13,6 +13,7 @@ __all__ = [
     "ERROR_CLASS_KEY",
     "AuthError",
     "CancelledError",
+    "ColourError",
     "DeadlineError",
     "ExrError",
     "FrameError",
@@ -28,6 +29,7 @@ __all__ = [
     "QueueFullError",
     "ServerUnavailableError",
     "SharedMemoryError",
+    "SigningError",
     "UnknownJobError",
     "UnknownModelError",
     "UsageError",
@@ -165,3 +167,17 @@ class QueueFullError(JobStateError):
     """The server's training queue is full; start (or resume) the job once others have finished."""
 
     grpc_code = "RESOURCE_EXHAUSTED"
+
+
+class ColourError(PlateforgeError):
+    """A colour transform cannot be made: an OpenColorIO config that does not load, a colour space,
+    display or view it does not define, or a plate that needs a colour space and was given none."""
+
+    grpc_code = "INVALID_ARGUMENT"
+
+
+class SigningError(PlateforgeError):
+    """Review media cannot be signed or its C2PA manifest read: a certificate chain or key the
+    C2PA library refuses, or a file it cannot sign. The message names the file and the reason."""
+
+    grpc_code = "FAILED_PRECONDITION"

@@ -37,13 +37,21 @@ HOST_MODULES = [
     "plateforge.cli.job",
     "plateforge.cli.serve",
     "plateforge.cli.base_model",
+    "plateforge.cli.proxy",
+    "plateforge.cli.credentials",
+    "plateforge.review",
+    "plateforge.review.colour",
+    "plateforge.review.media",
+    "plateforge.review.proxy",
+    "plateforge.review.signing",
 ]
 
 BLOCKER = """
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in {'torch', 'cv2', 'diffusers', 'safetensors', 'kornia'}:
+        if name.split('.')[0] in {'torch', 'cv2', 'diffusers', 'safetensors', 'kornia',
+                                  'PyOpenColorIO', 'c2pa', 'av'}:
             raise ImportError('host side must not import ' + name)
         if name.startswith('plateforge.server'):
             raise ImportError('host side must not import ' + name)

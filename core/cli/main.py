@@ -23,6 +23,8 @@ VERBS = {
     "models": "models",
     "info": "info",
     "provenance": "provenance",
+    "proxy": "proxy",
+    "credentials": "credentials",
     "process": "process",
     "demo": "demo",
     "train": "train",

@@ -16,6 +16,12 @@ EXR whose alpha (or, without alpha, first channel) is the mask. Without --server
 $PLATEFORGE_SERVER) a private local server is started for the command; --server a:1,b:2 spreads
 the frames over several servers and carries on when one goes away.
 
+--input-colorspace NAME says the plates are not scene-linear (sRGB, ARRI LogC, S-Log3 ... as the
+OpenColorIO config --ocio names them; default $OCIO, else OCIO's ACES studio config): their R, G, B
+are converted to the config's scene_linear space before the model, every output's R, G, B back to
+NAME after, and the outputs record it (plateforge/inputColorspace). Plates with integer R, G, B
+are refused without it. Needs the review extra (pip install 'plateforge[review]').
+
 An output that would replace an input file (same pattern, a symlink or hardlink to it, another
 spelling of the path, a folder symlink) is refused before anything is written.
 
@@ -104,6 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
         help='model parameter; VALUE is JSON (2, 0.5, true, "telea") or bare text (repeatable)',
     )
     parser.add_argument("--part", help="EXR part to read from multipart inputs (default: the first)")
+    parser.add_argument(
+        "--input-colorspace",
+        default="",
+        metavar="NAME",
+        help="the plates' OpenColorIO colour space (sRGB, a log or camera space): converted to the config's "
+        "scene_linear before the model and back after; needed for integer plates (default: already linear)",
+    )
+    parser.add_argument(
+        "--ocio",
+        default="",
+        metavar="CONFIG",
+        help="OpenColorIO config for --input-colorspace (default $OCIO, else ocio://studio-config-latest)",
+    )
     parser.add_argument("--sanitize", action="store_true", help="replace NaN/Inf instead of refusing the frame")
     parser.add_argument("--compression", default="zip", help="output EXR compression (default zip)")
     parser.add_argument(
@@ -172,6 +191,8 @@ def _job(args: argparse.Namespace) -> SequenceJob:
         keep_going=args.keep_going,
         model_hash=args.model_hash,
         precision=args.precision,
+        input_colorspace=args.input_colorspace,
+        ocio_config=args.ocio,
     )
 
 

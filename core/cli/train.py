@@ -13,6 +13,11 @@ a frame sequence: the net learns to correct the classical fill from aligned neig
 trains the few-shot matte (plate, clean_plate and at least 2 keyframe matte roles: the net learns
 to correct the classical difference key); other tools (look, relight ...) train input -> target
 pairs. --param sets any training config field (lr=1e-4, crop=256, flips=false ...). The dataset
+--input-colorspace NAME says the sources are not scene-linear: the server decodes their R, G, B
+from NAME (in the OpenColorIO config: the server's $OCIO, else OCIO's ACES studio config, or the
+built-in --ocio ocio://NAME; the server reads no config file a request names) to
+the config's scene_linear as it reads them, and the model card records it with the training
+config; process the shot's plates with the same --input-colorspace. The dataset
 path is read by the server: a relative path is made absolute here, so give a path the server can
 see. Ctrl-C detaches without cancelling; the line printed then says how to re-attach (plateforge
 job watch ID). Without --server a private local server runs the job, and stopping this command
@@ -53,6 +58,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="a training config field; repeatable"
     )
+    parser.add_argument(
+        "--input-colorspace",
+        metavar="NAME",
+        help="the sources' OpenColorIO colour space (sRGB, a log or camera space): decoded to scene-linear on "
+        "read; needed for integer sources (default: already linear)",
+    )
+    parser.add_argument(
+        "--ocio",
+        metavar="CONFIG",
+        help="an OpenColorIO built-in config, ocio://NAME (default: the server's $OCIO, else the ACES studio config)",
+    )
     parser.add_argument("--config", metavar="JSON", help="a JSON file of training config fields (--param wins)")
     parser.add_argument("--detach", action="store_true", help="start the job and return without watching it")
     add_server_arguments(parser)
@@ -70,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         params["minutes"] = args.minutes
     if args.size:
         params["size"] = args.size
+    if args.input_colorspace:
+        params["input_colorspace"] = args.input_colorspace
+    if args.ocio:
+        params["ocio_config"] = args.ocio
     config: dict[str, Any] | None = None
     if args.config:
         try:

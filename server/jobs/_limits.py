@@ -142,6 +142,8 @@ CONFIG_BOUNDS: Final[Mapping[str, Bound]] = {
     "mode": Bound("choice", choices=get_args(TrainMode)),
     "tool": Bound("text", size=64, why="a tool's name"),
     "input_channels": Bound("names", size=32, item_size=64, why="EXR channel names; each is a net input"),
+    "input_colorspace": Bound("text", size=256, why="an OpenColorIO colour space name"),
+    "ocio_config": Bound("text", size=4096, why="an OpenColorIO config: a file path or ocio:// name"),
     "classical_start": Bound("bool"),
     "name": Bound("text", size=128, why="becomes a folder: a plain name, as model_name"),
     "size": Bound("choice", choices=tuple(sorted(SIZES))),

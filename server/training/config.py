@@ -79,6 +79,10 @@ class TrainConfig:
     # "pairs" mode: the input channels the net reads, R, G, B first (its output is residual on them);
     # more (e.g. normal/position AOVs "N.x", "P.x" ...) become extra net inputs the served model asks for.
     input_channels: tuple[str, ...] = ("R", "G", "B")
+    # The sources' OpenColorIO colour space when they are not scene-linear (sRGB, a log or camera
+    # space): their R, G, B are decoded to the config's scene_linear on read ("" : linear already).
+    input_colorspace: str = ""
+    ocio_config: str = ""  # OCIO built-in (ocio://...) for input_colorspace ("": the server's $OCIO, else ACES studio)
     # "pairs" mode: start as relight-classical's 3x4 affine fitted on the run's key pairs (the net
     # corrects it: plateforge.server.nets.affine_start) instead of as the identity, so step 0 is the
     # classical transform and model selection falls back to it when no checkpoint beats it.
@@ -154,6 +158,12 @@ class TrainConfig:
             problems.append(f"amp must be one of {list(get_args(AmpMode))}, got {self.amp!r}")
         if self.size not in SIZES:
             problems.append(f"size must be one of {sorted(SIZES)}, got {self.size!r}")
+        if isinstance(self.ocio_config, str) and self.ocio_config and not self.ocio_config.startswith("ocio://"):
+            # A path here would have the server open any file a caller names, outside --data-root.
+            problems.append(
+                f"ocio_config must be an OpenColorIO built-in (ocio://...) or empty for the server's $OCIO, "
+                f"got {self.ocio_config[:200]!r}: a training request does not name files for the server to read"
+            )
         if not isinstance(self.tool, str) or not self.tool.strip():
             problems.append(f"tool must be a non-empty name, got {self.tool!r}")
         positive = (

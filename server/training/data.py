@@ -48,6 +48,7 @@ import torch
 
 from plateforge.errors import ExrError, FrameError, ManifestError, NonFiniteError, PlateforgeError
 from plateforge.exr import StrPath, read_exr
+from plateforge.review.colour import ColourConversion, plate_to_linear
 from plateforge.server.datasets.manifest import (
     Manifest,
     SourceFile,
@@ -167,13 +168,24 @@ class TrainingData:
 # -- loading --------------------------------------------------------------------------------------
 
 
-def read_planes(item: SourceFile, names: Sequence[str] | None) -> np.ndarray:
-    """``(C, H, W)`` float32 linear planes of a file: ``names``, or (None) a mask's alpha/only channel."""
+def input_colour(config: TrainConfig) -> ColourConversion | None:
+    """The sources' colour space (``input_colorspace``) as a conversion to scene-linear, or None."""
+    if not config.input_colorspace:
+        return None
+    return ColourConversion.create(colorspace=config.input_colorspace, config=config.ocio_config or None)
+
+
+def read_planes(item: SourceFile, names: Sequence[str] | None, colour: ColourConversion | None = None) -> np.ndarray:
+    """``(C, H, W)`` float32 linear planes of a file: ``names``, or (None) a mask's alpha/only channel.
+    Image planes (``names`` given) have their R, G, B decoded to scene-linear by ``colour``;
+    integer R, G, B without one are refused (code values, not light)."""
     with verified_path(item) as path:  # the bytes check_for_training hashed, read through one open file
         try:
             frame = read_exr(path)
         except ExrError as exc:
             raise ExrError(f"training source '{item.name}': {exc}".replace(path, str(item.path))) from exc
+    if names is not None:
+        frame = plate_to_linear(frame, colour, what=f"training source '{item.name}'")
     if names is None:
         channels = list(frame.channels)
         if "A" in frame.channels:
@@ -215,12 +227,13 @@ def load_training_data(config: TrainConfig, manifest_path: StrPath | Manifest) -
     used: list[SourceFile] = []
     # "pairs" mode may read more than R, G, B from its input (AOVs): extra net inputs, not light.
     input_channels = tuple(config.input_channels) if config.mode == "pairs" else RGB
+    colour = input_colour(config)  # an unknown colour space is refused before any file is read
     extra = len(input_channels) > len(RGB)
     unchanged: list[str] = []
     linear_pairs: list[tuple[np.ndarray, np.ndarray]] = []  # (H, W, 3) before, after: the classical fit
     for pair in grouped:
         planes = {
-            role: read_planes(item, None if role == "mask" else input_channels if role == image_role else RGB)
+            role: read_planes(item, None if role == "mask" else input_channels if role == image_role else RGB, colour)
             for role, item in pair.files.items()
         }
         check_same_size(pair.files, planes)

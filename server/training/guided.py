@@ -69,6 +69,7 @@ from plateforge.server.training.data import (
     check_same_size,
     encode_planes,
     focus_window,
+    input_colour,
     join_batches,
     random_holes,
     read_planes,
@@ -144,6 +145,7 @@ def load_guided_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> 
     """Check the manifest's licences, then build the ``"cleanup"`` samples (see the module doc)."""
     manifest = load_manifest(manifest_path)
     licensed = check_for_training(manifest)
+    colour = input_colour(config)
     grouped = pairs(licensed, roles=("plate",), optional=("mask", "target"))
     if not grouped:
         raise ManifestError(f"manifest '{manifest.path}' has no files with role 'plate' to train 'cleanup' on")
@@ -153,7 +155,7 @@ def load_guided_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> 
     fixes: dict[int, np.ndarray] = {}
     used: list[SourceFile] = []
     for pair in grouped:
-        planes = {role: read_planes(item, RGB if role != "mask" else None) for role, item in pair.files.items()}
+        planes = {role: read_planes(item, RGB if role != "mask" else None, colour) for role, item in pair.files.items()}
         check_same_size(pair.files, planes)
         rgb = np.ascontiguousarray(planes["plate"].transpose(1, 2, 0))
         numbers.append(pair.frame)

@@ -54,6 +54,7 @@ from plateforge.server.training.data import (
     check_same_size,
     encode_planes,
     focus_window,
+    input_colour,
     read_planes,
 )
 
@@ -71,6 +72,7 @@ def load_matte_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> T
     """Check the manifest's licences, then build the ``"matte"`` samples (see the module doc)."""
     manifest = load_manifest(manifest_path)
     licensed = check_for_training(manifest)
+    colour = input_colour(config)
     # A matte (or plate) without the plate and clean plate of its frame is refused here, naming it.
     grouped = pairs(licensed, roles=("plate", "clean_plate"), optional=("matte",))
     keyed = [pair for pair in grouped if "matte" in pair.files]
@@ -83,7 +85,9 @@ def load_matte_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> T
     used: list[SourceFile] = []
     flat: list[int] = []
     for pair in keyed:
-        planes = {role: read_planes(item, RGB if role != "matte" else None) for role, item in pair.files.items()}
+        planes = {
+            role: read_planes(item, RGB if role != "matte" else None, colour) for role, item in pair.files.items()
+        }
         check_same_size(pair.files, planes)
         plate = np.ascontiguousarray(planes["plate"].transpose(1, 2, 0))
         clean = np.ascontiguousarray(planes["clean_plate"].transpose(1, 2, 0))
