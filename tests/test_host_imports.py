@@ -37,6 +37,8 @@ HOST_MODULES = [
     "plateforge.cli.job",
     "plateforge.cli.serve",
     "plateforge.cli.base_model",
+    "plateforge.lineage",
+    "plateforge.cli.lineage",
 ]
 
 BLOCKER = """

@@ -144,6 +144,7 @@ CONFIG_BOUNDS: Final[Mapping[str, Bound]] = {
     "input_channels": Bound("names", size=32, item_size=64, why="EXR channel names; each is a net input"),
     "classical_start": Bound("bool"),
     "name": Bound("text", size=128, why="becomes a folder: a plain name, as model_name"),
+    "init": Bound("text", size=4096, why="a model folder path (empty: a fresh net)"),
     "size": Bound("choice", choices=tuple(sorted(SIZES))),
     "steps": Bound("int", 1, _MILLION, why="a job must end; progress is an int64 on the wire"),
     "minutes": Bound(
