@@ -122,10 +122,10 @@ def _print_chain(chain: dict[str, object]) -> None:
             print(f"{pad}  fine-tuned from {model['parent']['name']}@{model['parent']['version']}")
         if model["base_model"]:
             print(f"{pad}  base model {model['base_model']['name']} ({model['base_model']['licence']})")
-    people = chain["contributors"]
-    assert isinstance(people, list)
-    if people:
-        print("  contributors: " + ", ".join(f"{c['name']} ({c['role']})" for c in people))
+    everyone = chain["contributors"]
+    assert isinstance(everyone, list)
+    if everyone:
+        print("  contributors: " + ", ".join(f"{c['name']} ({c['role']})" for c in everyone))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

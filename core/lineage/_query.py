@@ -262,13 +262,18 @@ def affected(
     frames: dict[str, AffectedFrame] = {}
     columns = "owner, pattern, frame, model, model_version, model_sha256"
     hashes = sorted({m.sha256 for m in out_models})
+
+    def frame(row: tuple[Any, ...], why: str) -> AffectedFrame:
+        path, pattern, number, name, version, sha = row
+        return AffectedFrame(path, pattern, number, name, version, sha, why)
+
     for row in _in(db, f"SELECT {columns} FROM frames WHERE model_sha256 IN ({{}})", hashes):
         if _key(row[3], row[4], row[5]) in reached:
-            frames[row[0]] = AffectedFrame(*row, why=f"made by {row[3]}@{row[4]}")
+            frames[row[0]] = frame(row, f"made by {row[3]}@{row[4]}")
     if withdrawn:
         sql = f"SELECT {columns} FROM frames WHERE owner IN (SELECT owner FROM frame_inputs WHERE sha256 IN ({{}}))"
         for row in _in(db, sql, sorted(withdrawn)):
-            frames.setdefault(row[0], AffectedFrame(*row, why="made from the withdrawn material"))
+            frames.setdefault(row[0], frame(row, "made from the withdrawn material"))
     ordered = tuple(sorted(frames.values(), key=lambda f: (f.pattern, f.frame if f.frame is not None else 0, f.path)))
     return Affected(models=out_models, frames=ordered)
 

@@ -57,7 +57,7 @@ from plateforge.server.training.config import TrainConfig
 from plateforge.server.training.data import Batch, Sampler, TrainingData, load_training_data
 from plateforge.server.training.distributed import Group
 from plateforge.server.training.guided import load_guided_data
-from plateforge.server.training.initial import load_initial_weights
+from plateforge.server.training.initial import check_parent, load_initial_weights
 from plateforge.server.training.loss import training_loss
 from plateforge.server.training.matting import load_matte_data
 from plateforge.server.training.selection import Best, guarded_score
@@ -178,6 +178,8 @@ def train(
     out = Path(out_dir)
     checkpoint_dir = out / "checkpoints"
 
+    if config.init:  # a parent this run cannot start from is refused before any footage is read
+        check_parent(config, net_config_for(config))
     # 1. Data: licences first, then frames.
     load = {"cleanup": load_guided_data, "matte": load_matte_data}.get(config.mode, load_training_data)
     data = load(config, manifest_path)
