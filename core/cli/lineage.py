@@ -108,7 +108,10 @@ def _print_chain(chain: dict[str, object]) -> None:
     for depth, model in enumerate(models):
         pad = "  " * (depth + 1)
         if not model.get("indexed", True):
-            print(f"{pad}model sha256 {model['sha256']}: not in the index (index its folder)")
+            print(
+                f"{pad}model {model['name']} sha256 {model['sha256']}: not in the index "
+                "(a built-in tool, or a model folder not indexed)"
+            )
             continue
         print(f"{pad}model {model['name']}@{model['version']} ({model['tool']}), sha256 {model['sha256']}")
         for folder in model["folders"]:

@@ -203,20 +203,24 @@ def _source_hashes(db: Database, source: str) -> dict[str, str]:
 
 def _resolve_model(models: dict[str, _Model], given: str) -> list[_Model]:
     folder = os.path.abspath(given)
-    matches = [
+    return [
         m
         for m in models.values()
         if given in (m.sha256, m.name, f"{m.name}@{m.version}")
         or folder in m.folders
         or os.path.dirname(folder) in m.folders
     ]
-    if not matches:
-        known = sorted({f"{m.name}@{m.version}" for m in models.values()})
-        raise UsageError(
-            f"--model {given!r}: no indexed model has that name, NAME@VERSION, weights sha256 or folder; "
-            f"the index knows {', '.join(known) or 'no model'} (run plateforge lineage index first)"
-        )
-    return matches
+
+
+def _frames_of_unindexed(db: Database, given: str) -> list[tuple[Any, ...]]:
+    """Frames whose record names ``given`` (NAME, NAME@VERSION or hash) as their model: a
+    built-in tool has no model folder, yet its frames say what made them."""
+    name, _, version = given.partition("@")
+    return db.execute(
+        "SELECT owner, pattern, frame, model, model_version, model_sha256 FROM frames "
+        "WHERE model_sha256 = ? OR (model = ? AND (? = '' OR model_version = ?))",
+        (given, name, version, version),
+    )
 
 
 def affected(
@@ -231,6 +235,7 @@ def affected(
         raise UsageError(f"give exactly one of --source, --licence or --model (got {', '.join(given) or 'none'})")
     models = _models(db)
     seeds: dict[str, str] = {}
+    direct: list[tuple[Any, ...]] = []
     withdrawn: dict[str, str] = {}  # sha256 of withdrawn files -> file
     if source is not None:
         withdrawn = _source_hashes(db, source)
@@ -254,6 +259,13 @@ def affected(
         }
     elif model is not None:
         seeds = {m.key: "named" for m in _resolve_model(models, model)}
+        direct = _frames_of_unindexed(db, model)
+        if not seeds and not direct:
+            known = sorted({f"{m.name}@{m.version}" for m in models.values()})
+            raise UsageError(
+                f"--model {model!r}: no indexed model or frame has that name, NAME@VERSION, weights sha256 or "
+                f"folder; the index knows the models {', '.join(known) or '(none)'} (run plateforge lineage index)"
+            )
     reached = _descendants(models, seeds)
     out_models = tuple(
         AffectedModel(m.sha256, m.name, m.version, m.tool, tuple(m.folders), why)
@@ -270,6 +282,9 @@ def affected(
     for row in _in(db, f"SELECT {columns} FROM frames WHERE model_sha256 IN ({{}})", hashes):
         if _key(row[3], row[4], row[5]) in reached:
             frames[row[0]] = frame(row, f"made by {row[3]}@{row[4]}")
+    if model is not None:
+        for row in direct:
+            frames.setdefault(row[0], frame(row, f"made by {row[3]}@{row[4]}"))
     if withdrawn:
         sql = f"SELECT {columns} FROM frames WHERE owner IN (SELECT owner FROM frame_inputs WHERE sha256 IN ({{}}))"
         for row in _in(db, sql, sorted(withdrawn)):

@@ -13,11 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from openjd.model import IntRangeExpr
 
 from plateforge.cli.main import main
+from plateforge.errors import UsageError
 from plateforge.exr import read_exr, write_exr
-from plateforge.lineage import affected, credits, index_paths, open_index, parse_since
+from plateforge.frames import Frame
+from plateforge.lineage import affected, credits, frame_ranges, index_paths, open_index, parse_since
 from plateforge.modelcards import read_model_card
+from plateforge.provenance import record as provenance_record
 from tests.lineage.tree import FRAMES, Tree
 
 
@@ -126,7 +130,7 @@ def test_a_model_affects_its_fine_tunes(tree: Tree, indexed: str, capsys: pytest
         assert [m.name for m in result.models] == ["shotB-look"]
         assert {f.path for f in result.frames} == frames_of(tree.root, "b-p1", "b-p2")
     code, _, err = lineage(capsys, "affected", "--model", "nope", "--db", indexed)
-    assert code == 2 and "no indexed model" in err and "shotA-look@" in err
+    assert code == 2 and "no indexed model or frame" in err and "shotA-look@" in err
 
 
 # -- credits -------------------------------------------------------------------------------------
@@ -238,3 +242,35 @@ def test_a_newer_schema_is_refused(db_url: str, capsys: pytest.CaptureFixture[st
         db.execute("INSERT INTO lineage_schema (version, applied) VALUES (?, ?)", (99, "2999-01-01T00:00:00Z"))
     code, _, err = lineage(capsys, "credits", "--db", db_url)
     assert code == 2 and "schema version 99" in err and "knows versions 1" in err
+
+
+def test_frames_of_a_built_in_tool_are_found_by_its_name(tmp_path: Path, db_url: str) -> None:
+    # A built-in tool has no model folder; its frames still say what made them.
+    record = provenance_record(model="cleanup-classical", modelVersion="1", modelHash="e" * 64, tool="cleanup")
+    image = Frame.from_array(np.zeros((4, 4, 3), np.float32), names=("R", "G", "B"))
+    for number in (1001, 1002, 1004):
+        write_exr(tmp_path / f"clean.{number}.exr", image.replace(attributes=record))
+    with open_index(db_url) as db:
+        index_paths(db, [tmp_path])
+        for given in ("cleanup-classical", "cleanup-classical@1", "e" * 64):
+            result = affected(db, model=given)
+            assert result.models == () and result.ranges() == {str(tmp_path / "clean.####.exr"): "1001-1002,1004"}
+        with pytest.raises(UsageError, match="no indexed model or frame"):
+            affected(db, model="cleanup-classical@2")
+
+
+@pytest.mark.parametrize(
+    ("frames", "expected"),
+    [
+        pytest.param([1001], "1001", id="one"),
+        pytest.param([1003, 1001, 1002, 1002], "1001-1003", id="run-unsorted-repeated"),
+        pytest.param([1, 2, 3, 5, 7, 8], "1-3,5,7-8", id="gaps"),
+        pytest.param([-2, -1, 0, 1], "-2-1", id="negative"),
+        pytest.param([], "", id="none"),
+    ],
+)
+def test_frame_ranges_are_what_openjd_reads_back(frames: list[int], expected: str) -> None:
+    text = frame_ranges(frames)
+    assert text == expected
+    if frames:
+        assert list(IntRangeExpr.from_str(text)) == sorted(set(frames))
