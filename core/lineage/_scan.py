@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from plateforge.errors import ExrError, ManifestError, ModelIntegrityError, UsageError
-from plateforge.exr import EXR_MAGIC, read_exr_header
+from plateforge.exr import read_exr_header
 from plateforge.lineage._db import Database
 from plateforge.lineage._schema import OWNED_TABLES
 from plateforge.modelcards import CARD_FILE, WEIGHTS_FILE, read_model_card
@@ -151,10 +151,7 @@ def _model_rows(item: _Item) -> Rows:
 
 
 def _frame_rows(item: _Item) -> Rows | None:
-    with open(item.path, "rb") as stream:
-        if stream.read(4) != EXR_MAGIC:
-            raise ExrError(f"'{item.path}' is not an OpenEXR file")
-    parts = read_exr_header(item.path)
+    parts = read_exr_header(item.path)  # an ExrError naming the file when it is not a readable EXR
     record = from_attributes(parts[0].attributes) if parts else {}
     if not record.get("model"):
         return None  # a plate, or an EXR no plateforge model made

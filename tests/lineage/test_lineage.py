@@ -16,7 +16,7 @@ import pytest
 from openjd.model import IntRangeExpr
 
 from plateforge.cli.main import main
-from plateforge.errors import UsageError
+from plateforge.errors import LineageIndexError, UsageError
 from plateforge.exr import read_exr, write_exr
 from plateforge.frames import Frame
 from plateforge.lineage import affected, credits, frame_ranges, index_paths, open_index, parse_since
@@ -274,3 +274,23 @@ def test_frame_ranges_are_what_openjd_reads_back(frames: list[int], expected: st
     assert text == expected
     if frames:
         assert list(IntRangeExpr.from_str(text)) == sorted(set(frames))
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param("/no/such/folder/lineage.sqlite", "the folder /no/such/folder does not exist", id="no-folder"),
+        pytest.param("mysql://x@127.0.0.1/db", "give a file path, sqlite:///PATH or postgresql://", id="scheme"),
+        pytest.param(
+            "postgresql://me:s3cret@127.0.0.1:9/show",
+            "cannot connect to the lineage index postgresql://me:***@",
+            id="pg",
+        ),
+    ],
+)
+def test_an_index_that_cannot_be_opened_is_one_clear_error(url: str, expected: str) -> None:
+    if url.startswith("postgresql"):
+        pytest.importorskip("psycopg")
+    with pytest.raises(LineageIndexError) as caught:
+        open_index(url)
+    assert expected in str(caught.value) and "s3cret" not in str(caught.value)
