@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -48,24 +49,30 @@ def postgres() -> Iterator[str]:
     pytest.importorskip("psycopg", reason="psycopg is not installed (pip install 'plateforge[postgres]')")
     # initdb refuses to run as root: run the server as the package's postgres user then.
     as_user: list[str] = []
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root, and there is no 'postgres' user to run the PostgreSQL server as")
     folder = Path(tempfile.mkdtemp(prefix="plateforge-pg-"))
     if os.geteuid() == 0:
         as_user = ["runuser", "-u", "postgres", "--"]
         shutil.chown(folder, "postgres", "postgres")
     data, log = folder / "data", folder / "server.log"
     port = _free_port()
-    run = {"check": True, "capture_output": True, "text": True, "timeout": 120}
-    subprocess.run(
-        [*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "plateforge", "-A", "trust", "-E", "UTF8"], **run
-    )  # type: ignore[call-overload]
+    _run([*as_user, str(binaries / "initdb"), "-D", str(data), "-U", "plateforge", "-A", "trust", "-E", "UTF8"])
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
-    start = [*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"]
-    subprocess.run(start, **run)  # type: ignore[call-overload]
+    _run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", options, "-w", "start"])
     try:
         yield f"postgresql://plateforge@127.0.0.1:{port}/"
     finally:
-        subprocess.run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"], **run)  # type: ignore[call-overload]
+        _run([*as_user, str(binaries / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"])
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run(argv: list[str]) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"{' '.join(argv)} failed ({done.returncode}):\n{done.stdout}{done.stderr}"
 
 
 _counter = itertools.count()
