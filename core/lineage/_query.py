@@ -184,19 +184,29 @@ def _in(db: Database, sql: str, values: Sequence[Any], before: Sequence[Any] = (
 
 
 def _source_hashes(db: Database, source: str) -> dict[str, str]:
-    """sha256 -> file of the source ``source`` names: the file itself, hashed now, and what the
-    indexed manifests list at or under that path (with the hashes they registered)."""
+    """sha256 -> file of the source ``source`` names: the file, or every file in the folder,
+    hashed now (a dataset need not have been registered, nor indexed), and what the indexed
+    manifests list at or under that path with the hashes they registered (the bytes a model was
+    trained on, should the file have changed since)."""
     path = os.path.abspath(source)
     found: dict[str, str] = {}
     if os.path.isfile(path):
         found[sha256_file(path)] = path
+    elif os.path.isdir(path):
+        for folder, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(f for f in files if not f.startswith(".")):
+                file = os.path.join(folder, name)
+                if os.path.isfile(file):
+                    found.setdefault(sha256_file(file), file)
     under = path.rstrip(os.sep) + os.sep
     for file, sha in db.execute("SELECT file, sha256 FROM manifest_files WHERE sha256 IS NOT NULL"):
         if file == path or file.startswith(under):
             found.setdefault(sha, file)
     if not found:
         raise UsageError(
-            f"--source {source!r}: no such file, and no indexed manifest lists a registered file at or under it"
+            f"--source {source!r}: no such file or folder (or an empty one), and no indexed manifest lists a "
+            "registered file at or under it"
         )
     return found
 

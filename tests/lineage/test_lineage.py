@@ -93,6 +93,16 @@ def test_a_source_of_the_parent_affects_the_fine_tune_too(
     assert {f["path"] for f in result["frames"]} == frames_of(tree.root, "a-p1", "a-c", "b-p1", "b-p2")
 
 
+def test_a_folder_no_manifest_lists_is_hashed_and_found_by_content(
+    tree: Tree, indexed: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shutil.copytree(tree.root / "data/shotB/out", tmp_path / "delivered")  # the same bytes, elsewhere
+    _, out, _ = lineage(capsys, "affected", "--source", str(tmp_path / "delivered"), "--db", indexed)
+    assert [m["name"] for m in json.loads(out)["models"]] == ["shotB-look"]
+    code, _, err = lineage(capsys, "affected", "--source", str(tmp_path / "nothing"), "--db", indexed)
+    assert code == 2 and "no such file or folder" in err
+
+
 def test_a_plate_processed_directly_affects_the_frames_made_from_it(
     tree: Tree, indexed: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
