@@ -126,6 +126,7 @@ def open_database(url: str) -> Database:
         connection = sqlite3.connect(path, isolation_level=None, timeout=60.0)
         connection.execute("PRAGMA foreign_keys = ON")
         connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")  # WAL: a crash loses at most the last commits, never the file
     except sqlite3.Error as exc:
         raise LineageIndexError(f"cannot open the lineage index {path!r}: {exc}") from None
     return Database(connection, "sqlite", path)

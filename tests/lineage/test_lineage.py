@@ -19,7 +19,15 @@ from plateforge.cli.main import main
 from plateforge.errors import LineageIndexError, UsageError
 from plateforge.exr import read_exr, write_exr
 from plateforge.frames import Frame
-from plateforge.lineage import affected, credits, frame_ranges, index_paths, open_index, parse_since
+from plateforge.lineage import (
+    SCHEMA_VERSION,
+    affected,
+    credits,
+    frame_ranges,
+    index_paths,
+    open_index,
+    parse_since,
+)
 from plateforge.modelcards import read_model_card
 from plateforge.provenance import record as provenance_record
 from tests.lineage.tree import FRAMES, Tree
@@ -248,6 +256,9 @@ def test_a_damaged_file_is_reported_and_the_rest_indexed(
 
 
 def test_a_newer_schema_is_refused(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(2):  # a migration is applied once, and recorded
+        with open_index(db_url) as db:
+            assert [row[0] for row in db.execute("SELECT version FROM lineage_schema")] == [SCHEMA_VERSION] == [1]
     with open_index(db_url) as db, db.transaction():
         db.execute("INSERT INTO lineage_schema (version, applied) VALUES (?, ?)", (99, "2999-01-01T00:00:00Z"))
     code, _, err = lineage(capsys, "credits", "--db", db_url)
