@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -21,8 +22,10 @@ from plateforge.exr import read_exr, write_exr
 from plateforge.frames import Frame
 from plateforge.lineage import (
     SCHEMA_VERSION,
+    Credit,
     affected,
     credits,
+    credits_html,
     frame_ranges,
     index_paths,
     open_index,
@@ -315,3 +318,15 @@ def test_an_index_that_cannot_be_opened_is_one_clear_error(url: str, expected: s
     with pytest.raises(LineageIndexError) as caught:
         open_index(url)
     assert expected in str(caught.value) and "s3cret" not in str(caught.value)
+
+
+def test_the_credits_page_escapes_names_and_scales_the_bars() -> None:
+    rows = [
+        Credit('<script>alert("x")</script>', ("paint & fix",), ("m@1",), 30, ("/o/a.####.exr",)),
+        Credit("Bo", ("grade",), (), 10, ()),
+        Credit("Cy", ("grade",), (), 0, ()),
+    ]
+    page = credits_html(rows)
+    assert "<script>" not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert "paint &amp; fix" in page
+    assert re.findall(r'<rect x="\d+" y="\d+" width="(\d+)"', page) == ["420", "140", "0"]
