@@ -20,6 +20,7 @@ __all__ = [
     "FrameTooLargeError",
     "JobStateError",
     "LicenceError",
+    "LineageIndexError",
     "ManifestError",
     "ModelIntegrityError",
     "NonFiniteError",
@@ -140,6 +141,14 @@ class LicenceError(PlateforgeError):
     file that is missing or no longer the one registered. The message names every such file."""
 
     grpc_code = "PERMISSION_DENIED"
+
+
+class LineageIndexError(PlateforgeError):
+    """The lineage index (``plateforge lineage``) cannot be used: a database that cannot be opened
+    or reached, a schema version this release does not know, or a driver that is not installed.
+    The message names the database (never its password)."""
+
+    grpc_code = "FAILED_PRECONDITION"
 
 
 class ModelIntegrityError(PlateforgeError):

@@ -16,9 +16,34 @@ from pathlib import Path
 
 from plateforge import atomic
 
-__all__ = ["MANIFEST_SCHEMA", "Source", "manifest_text", "write_manifest"]
+__all__ = ["MANIFEST_SCHEMA", "Contributor", "Source", "contributor_toml", "manifest_text", "write_manifest"]
 
 MANIFEST_SCHEMA = "plateforge.dataset/1"
+#: Longest contributor name or role accepted (a name, a studio id, a few words of role).
+MAX_CONTRIBUTOR_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Contributor:
+    """Someone whose work a source holds, besides its rights holder: an artist's name or a studio
+    id, and what they did (free text: "keyframe matte", "paint fix", "grade", "plate photography")."""
+
+    name: str
+    role: str
+
+    def __post_init__(self) -> None:
+        for key in ("name", "role"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"a contributor's {key} should be non-empty text, not {value!r}")
+            if len(value) > MAX_CONTRIBUTOR_CHARS or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+                raise ValueError(
+                    f"a contributor's {key} should be at most {MAX_CONTRIBUTOR_CHARS} characters without control "
+                    f"characters, not {value[:60]!r}"
+                )
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "role": self.role}
 
 
 @dataclass(frozen=True)
@@ -30,12 +55,20 @@ class Source:
     rights_holder: str
     permitted_uses: tuple[str, ...] = ("train",)
     role: str | None = None
+    #: The artists (or studio ids) whose work the files hold, with what each did.
+    contributors: tuple[Contributor, ...] = ()
 
 
 def _toml_string(text: str) -> str:
     # A JSON string is a TOML basic string (same quotes and escapes, \uXXXX included), except
     # that TOML also forbids a raw DEL, which JSON leaves as is.
     return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007F")
+
+
+def contributor_toml(contributors: Sequence[Contributor]) -> str:
+    """The ``contributors = [...]`` line of a source (an array of inline tables)."""
+    items = ", ".join(f"{{name = {_toml_string(c.name)}, role = {_toml_string(c.role)}}}" for c in contributors)
+    return f"contributors = [{items}]"
 
 
 def manifest_text(*, name: str, sources: Sequence[Source], description: str = "", comment: str = "") -> str:
@@ -55,6 +88,8 @@ def manifest_text(*, name: str, sources: Sequence[Source], description: str = ""
         ]
         if source.role is not None:
             lines.append(f"role = {_toml_string(source.role)}")
+        if source.contributors:
+            lines.append(contributor_toml(source.contributors))
     return "\n".join(lines) + "\n"
 
 

@@ -28,13 +28,21 @@ The card, schema ``plateforge.modelcard/1`` (every key is required; unknown keys
                       "minimum": 0.0, "maximum": 1.0, "choices": []}],
       "padding": 16,
       "sources": [{"path": "plates/sh010.1001.exr", "sha256": "…", "licence": "LicenseRef-acme",
-                   "rights_holder": "ACME Pictures"}],
+                   "rights_holder": "ACME Pictures",
+                   "contributors": [{"name": "Ana Ruiz", "role": "keyframe matte"}]}],  # optional
       "base_model": null,  # or {"name": …, "licence": …, "sha256": …}
+      "parent": {"name": …, "version": …, "sha256": …},  # optional: the model whose weights started it
       "code_version": {"plateforge": "0.1.0", "git_commit": "…" or null},
       "training": {…}, "metrics": {…},
       "created": "2025-01-31T12:00:00Z",
       "weights_sha256": "…" or null
     }
+
+Two keys are optional, written only when they say something, so cards without them read as
+before: a source's ``contributors`` (from its dataset manifest: whose work it holds, and what they
+did) and ``parent``, the plateforge model a fine-tune started from (``plateforge train --init``;
+``sha256`` is the parent's ``weights_sha256``). Lineage runs through ``parent`` as it does
+through ``base_model``.
 
 ``inputs``, ``outputs`` and ``parameters`` are :class:`~plateforge.models.InputSpec`,
 :class:`~plateforge.models.OutputSpec` and :class:`~plateforge.models.ParamSpec` as dicts.
@@ -248,11 +256,28 @@ _PARAMETER: dict[str, tuple[Check, bool]] = {
     "maximum": (_is_number, False),
     "choices": (_is_str_list, False),
 }
+
+
+def _is_contributors(value: object) -> bool:
+    return isinstance(value, list) and all(
+        isinstance(c, dict)
+        and set(c) == {"name", "role"}
+        and all(isinstance(c[k], str) and c[k].strip() for k in ("name", "role"))
+        for c in value
+    )
+
+
 _SOURCE: dict[str, tuple[Check, bool]] = {
     "path": (_is_str, True),
     "sha256": (_is_sha256, True),
     "licence": (_is_str, True),
     "rights_holder": (_is_str, True),
+    "contributors": (_is_contributors, False),
+}
+_PARENT: dict[str, tuple[Check, bool]] = {
+    "name": (_is_str, True),
+    "version": (_is_str, True),
+    "sha256": (_is_sha256, True),
 }
 _BASE_MODEL: dict[str, tuple[Check, bool]] = {
     "name": (_is_str, True),
@@ -277,6 +302,7 @@ _CARD: dict[str, tuple[Check, bool]] = {
     "padding": (_is_int, True),
     "sources": (_is_list, True),
     "base_model": (_is_optional_dict, True),
+    "parent": (_is_dict, False),
     "code_version": (_is_dict, True),
     "training": (_is_dict, True),
     "metrics": (_is_dict, True),
@@ -297,6 +323,7 @@ _EXPECTED: dict[Check, str] = {
     _is_list: "a list",
     _is_optional_dict: "an object or null",
     _is_optional_str: "text or null",
+    _is_contributors: "a list of {name, role} objects of non-empty text",
 }
 
 
@@ -349,6 +376,8 @@ def check_card(card: object, *, source: str) -> dict[str, Any]:
     _check_list(f"{where}: sources", card["sources"], _SOURCE)
     if card["base_model"] is not None:
         _check_fields(f"{where}: base_model", card["base_model"], _BASE_MODEL)
+    if "parent" in card:
+        _check_fields(f"{where}: parent", card["parent"], _PARENT)
     _check_fields(f"{where}: code_version", card["code_version"], _CODE_VERSION)
     return card
 

@@ -30,4 +30,4 @@ UPGRADE=
 if [ "${1:-}" = "--upgrade" ]; then UPGRADE=1; fi
 
 compile locks/demo.txt server                    # the README's demo install
-compile locks/test.txt server generative dev review     # the README's test install, and .ci/run's
+compile locks/test.txt server generative dev review postgres  # the README's test install, and .ci/run's

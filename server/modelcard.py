@@ -39,6 +39,7 @@ import plateforge
 from plateforge import atomic
 from plateforge.errors import ModelIntegrityError, UsageError
 from plateforge.exr import StrPath
+from plateforge.manifests import Contributor
 from plateforge.modelcards import (
     CARD_FILE,
     CARD_KEY,
@@ -58,8 +59,10 @@ __all__ = [
     "KNOWN_CARD_SCHEMAS",
     "BaseModel",
     "CodeVersion",
+    "Contributor",
     "ModelCard",
     "NetSpec",
+    "ParentModel",
     "SourceRecord",
     "load_card",
     "load_weights",
@@ -84,6 +87,18 @@ class SourceRecord:
     sha256: str
     licence: str
     rights_holder: str
+    #: Whose work the file holds, from its manifest source (written to the card only when any).
+    contributors: tuple[Contributor, ...] = ()
+
+
+@dataclass(frozen=True)
+class ParentModel:
+    """The plateforge model whose weights a fine-tune started from (``plateforge train --init``)."""
+
+    name: str
+    version: str
+    #: The parent's ``weights_sha256``: what its outputs record as ``modelHash``.
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -146,6 +161,8 @@ class ModelCard:
     padding: int = 0
     sources: tuple[SourceRecord, ...] = ()
     base_model: BaseModel | None = None
+    #: The model a fine-tune started from; None for a run from a fresh net.
+    parent: ParentModel | None = None
     code_version: CodeVersion = field(default_factory=CodeVersion.current)
     #: Training parameters (steps, crop size, learning rate, seed, dataset name …), JSON values.
     training: dict[str, Any] = field(default_factory=dict)
@@ -162,6 +179,12 @@ class ModelCard:
         for item in dataclasses.fields(self):
             value = getattr(self, item.name)
             card[item.name] = _plain(value)
+        # Optional keys (plateforge.modelcards): left out when empty, so such cards read as before.
+        if card["parent"] is None:
+            del card["parent"]
+        for source in card["sources"]:
+            if not source["contributors"]:
+                del source["contributors"]
         return card
 
     @classmethod
@@ -183,8 +206,15 @@ class ModelCard:
             outputs=tuple(OutputSpec(**_tuples(o)) for o in data["outputs"]),
             parameters=tuple(ParamSpec(**_tuples(p)) for p in data["parameters"]),
             padding=data["padding"],
-            sources=tuple(SourceRecord(**s) for s in data["sources"]),
+            sources=tuple(
+                SourceRecord(
+                    **{k: v for k, v in s.items() if k != "contributors"},
+                    contributors=tuple(Contributor(**c) for c in s.get("contributors", [])),
+                )
+                for s in data["sources"]
+            ),
             base_model=BaseModel(**base) if base is not None else None,
+            parent=ParentModel(**data["parent"]) if "parent" in data else None,
             code_version=CodeVersion(**data["code_version"]),
             training=data["training"],
             metrics=data["metrics"],
@@ -216,6 +246,8 @@ class ModelCard:
             text += f" licensed {', '.join(licences)} by {', '.join(holders)}"
         if self.base_model is not None:
             text += f"; base model {self.base_model.name} ({self.base_model.licence})"
+        if self.parent is not None:
+            text += f"; fine-tuned from {self.parent.name}@{self.parent.version}"
         return text
 
 

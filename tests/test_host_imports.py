@@ -44,6 +44,8 @@ HOST_MODULES = [
     "plateforge.review.media",
     "plateforge.review.proxy",
     "plateforge.review.signing",
+    "plateforge.lineage",
+    "plateforge.cli.lineage",
 ]
 
 BLOCKER = """

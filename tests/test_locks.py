@@ -19,7 +19,7 @@ from tests.conftest import REPO
 
 LOCKS = REPO / "locks"
 #: Which extras each lock installs (as scripts/lock.sh compiles them).
-INSTALLS = {"demo": ("server",), "test": ("server", "generative", "dev", "review")}
+INSTALLS = {"demo": ("server",), "test": ("server", "generative", "dev", "review", "postgres")}
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)\s*\\?$")
 

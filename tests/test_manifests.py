@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from plateforge.exr import write_exr
 from plateforge.frames import Frame
-from plateforge.manifests import Source, manifest_text, write_manifest
+from plateforge.manifests import Contributor, Source, manifest_text, write_manifest
 from plateforge.server.datasets.manifest import check_for_training, load_manifest
 
 
@@ -35,3 +36,26 @@ def test_written_manifest_reads_back_exactly(tmp_path: Path) -> None:
 def test_role_is_optional() -> None:
     text = manifest_text(name="n", sources=[Source("a.exr", "CC0-1.0", "me")])
     assert "role" not in text and 'permitted_uses = ["train"]' in text
+
+
+def test_contributors_are_written_and_read_back(tmp_path: Path) -> None:
+    people = (Contributor('Zoë "Z" Ōta', "keyframe matte"), Contributor("studio:4411", "paint fix"))
+    path = write_manifest(
+        tmp_path / "m.toml", name="n", sources=[Source("a.exr", "CC0-1.0", "me", contributors=people)]
+    )
+    (source,) = load_manifest(path).sources
+    assert source.contributors == people
+
+
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        pytest.param("", "grade", id="empty-name"),
+        pytest.param("Ana", "  ", id="blank-role"),
+        pytest.param("Ana\nRuiz", "grade", id="newline"),
+        pytest.param("A" * 201, "grade", id="too-long"),
+    ],
+)
+def test_a_contributor_needs_a_name_and_a_role(name: str, role: str) -> None:
+    with pytest.raises(ValueError, match="a contributor's"):
+        Contributor(name, role)

@@ -195,6 +195,14 @@ INVALID_CARDS: list[Any] = [
     pytest.param(_edit(lambda c: c["net"].pop("config")), "net", id="net-without-config"),
     pytest.param(_edit(lambda c: c.update(code_version={"plateforge": 1, "git_commit": None})), "text", id="code"),
     pytest.param(["not", "a", "card"], "holds no model card", id="a-list"),
+    pytest.param(
+        _edit(lambda c: c["sources"][0].update(contributors=[{"name": "Ana"}])), "{name, role}", id="contributor-role"
+    ),
+    pytest.param(
+        _edit(lambda c: c["sources"][0].update(contributors="Ana Ruiz")), "contributors", id="contributors-text"
+    ),
+    pytest.param(_edit(lambda c: c.update(parent={"name": "a", "version": "1"})), "parent", id="parent-no-hash"),
+    pytest.param(_edit(lambda c: c.update(parent=None)), "'parent' should be an object", id="parent-null"),
 ]
 
 

@@ -33,6 +33,7 @@ VERBS = {
     "nuke": "nuke",
     "blender": "blender",
     "base-model": "base_model",
+    "lineage": "lineage",
 }
 
 

@@ -8,6 +8,11 @@
 --steps too, at whichever comes first; without, the budget alone ends it), then the best checkpoint
 is chosen and published as usual, and the learning rate's cosine follows the budget.
 
+--init MODEL fine-tunes: the run starts from the weights of MODEL (a plateforge model folder, as
+`plateforge train` printed it) instead of a fresh net, as CopyCat's Initial Weights do. MODEL must
+be of the same tool, architecture and net size; anything else is refused before training starts.
+The new model's card names MODEL as its parent, so `plateforge lineage` follows fine-tunes.
+
 --tool cleanup trains the self-supervised paint-out of a shot (the manifest's plate and mask roles,
 a frame sequence: the net learns to correct the classical fill from aligned neighbours); --tool matte
 trains the few-shot matte (plate, clean_plate and at least 2 keyframe matte roles: the net learns
@@ -56,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", default="", help="the exported model's name (default: DATASET-TOOL)")
     parser.add_argument("--model-version", default="", help="the exported model's version (default: stepN)")
     parser.add_argument(
+        "--init", metavar="MODEL", help="fine-tune from this plateforge model folder's weights (same tool and net)"
+    )
+    parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="a training config field; repeatable"
     )
     parser.add_argument(
@@ -90,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         params["input_colorspace"] = args.input_colorspace
     if args.ocio:
         params["ocio_config"] = args.ocio
+    if args.init:
+        # Read by the server: absolute, as the dataset path is. The server checks it is a model.
+        params["init"] = os.path.abspath(args.init)
     config: dict[str, Any] | None = None
     if args.config:
         try:

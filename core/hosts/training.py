@@ -34,12 +34,15 @@ from plateforge.models import ParamValue
 from plateforge.sequences import frame_path, parse_frames
 
 __all__ = [
+    "ARTIST_ROLES",
+    "ENV_ARTIST",
     "MANIFEST_SCHEMA",
     "SIZES",
     "TRAINABLE_TOOLS",
     "KeyframeDataset",
     "TrainingMonitor",
     "TrainingRequest",
+    "artist_name",
     "parse_keyframes",
     "start_job",
     "watch_in_background",
@@ -52,6 +55,16 @@ MANIFEST_SCHEMA: Final = manifests.MANIFEST_SCHEMA
 TRAINABLE_TOOLS: Final = ("look", "relight", "matte")
 #: The net sizes the server's trainer knows.
 SIZES: Final = ("small", "medium", "large")
+#: The variable naming the artist credited for the keyframes a train panel sends, when the host's
+#: preference is empty (a name or a studio id).
+ENV_ARTIST: Final = "PLATEFORGE_ARTIST"
+#: What the artist did to the target keyframes, by tool: their credit's role in the manifest.
+ARTIST_ROLES: Final = {"look": "grade", "relight": "relight", "matte": "keyframe matte"}
+
+
+def artist_name(preference: str = "") -> str:
+    """The artist to credit: the host's preference, else :data:`ENV_ARTIST`, else ""."""
+    return preference.strip() or os.environ.get(ENV_ARTIST, "").strip()
 
 
 def parse_keyframes(text: str) -> list[int]:
@@ -98,10 +111,12 @@ def write_manifest(
     licence: str,
     rights_holder: str,
     description: str = "",
+    contributors: Sequence[manifests.Contributor] = (),
 ) -> Path:
     """Write (atomically) the manifest listing every keyframe's input and target file under
-    ``licence`` held by ``rights_holder``, permitted for training; return its path. Files not
-    rendered, and an empty licence or rights holder, are refused here, before the server sees it."""
+    ``licence`` held by ``rights_holder``, permitted for training; return its path. The target
+    files (the artist's work) credit ``contributors``. Files not rendered, and an empty licence or
+    rights holder, are refused here, before the server sees it."""
     if not keyframes:
         raise UsageError("no keyframes to train on")
     if not name.strip():
@@ -119,6 +134,7 @@ def write_manifest(
             licence=licence.strip(),
             rights_holder=rights_holder.strip(),
             role=role,
+            contributors=tuple(contributors) if role == "target" else (),
         )
         for frame in sorted(set(keyframes))
         for role, pattern in (("input", dataset.input_pattern), ("target", dataset.target_pattern))
@@ -147,6 +163,20 @@ class TrainingRequest:
     model_name: str = ""
     #: Further training config fields (lr, crop, batch ...), as ``plateforge train --param``.
     extra: Mapping[str, ParamValue] = field(default_factory=dict)
+    #: The artist whose target keyframes these are (name or studio id; "": nobody credited), and
+    #: what they did ("": the tool's :data:`ARTIST_ROLES`).
+    artist: str = ""
+    artist_role: str = ""
+
+    def contributors(self) -> tuple[manifests.Contributor, ...]:
+        """The manifest's credit for the target keyframes."""
+        if not self.artist.strip():
+            return ()
+        role = self.artist_role.strip() or ARTIST_ROLES.get(self.tool, "keyframes")
+        try:
+            return (manifests.Contributor(self.artist.strip(), role),)
+        except ValueError as exc:
+            raise UsageError(f"the artist to credit: {exc}") from None
 
     def params(self) -> dict[str, ParamValue]:
         if self.tool not in TRAINABLE_TOOLS:
@@ -169,6 +199,7 @@ def start_job(client: Client, request: TrainingRequest) -> JobInfo:
         keyframes=request.keyframes,
         licence=request.licence,
         rights_holder=request.rights_holder,
+        contributors=request.contributors(),
     )
     return TrainingClient(client).start_training(
         dataset=os.path.abspath(manifest), tool=request.tool, params=params, model_name=request.model_name.strip()

@@ -40,12 +40,21 @@ class PlateforgePreferences(bpy.types.AddonPreferences):
     timeout: bpy.props.FloatProperty(  # type: ignore[valid-type]
         name="Timeout (s)", description="Seconds allowed per frame", default=300.0, min=1.0
     )
+    artist: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Artist",
+        description=(
+            "Your name or studio id: Train nodes credit it as the contributor of the keyframes they train on "
+            "(empty: $PLATEFORGE_ARTIST)"
+        ),
+        default="",
+    )
 
     def draw(self, context: bpy.types.Context) -> None:
         layout = self.layout
         layout.prop(self, "server")
         layout.prop(self, "token")
         layout.prop(self, "timeout")
+        layout.prop(self, "artist")
         row = layout.row()
         row.prop(self, "auto_start")
         sub = row.row()

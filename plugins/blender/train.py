@@ -56,6 +56,10 @@ class PlateforgeTrainNode(bpy.types.CompositorNodeCustomGroup):
         name="Licence", description="SPDX id or LicenseRef of the footage, e.g. LicenseRef-studio-sow-12"
     )
     rights_holder: bpy.props.StringProperty(name="Rights holder")  # type: ignore[valid-type]
+    artist: bpy.props.StringProperty(  # type: ignore[valid-type]
+        name="Artist",
+        description="Credited as the contributor of the target keyframes (filled from the add-on's preferences)",
+    )
     extra: bpy.props.StringProperty(  # type: ignore[valid-type]
         name="Config", description="Further training config, as plateforge train --param: lr=1e-4 crop=256"
     )
@@ -71,7 +75,10 @@ class PlateforgeTrainNode(bpy.types.CompositorNodeCustomGroup):
         return bool(ntree.bl_idname == "CompositorNodeTree")
 
     def init(self, context: bpy.types.Context) -> None:
+        from plateforge.hosts.training import artist_name
+
         self.node_tree = _new_tree(self.name)
+        self.artist = artist_name(preferences.preferences(context).artist)
 
     def copy(self, node: bpy.types.Node) -> None:
         self.node_tree = node.node_tree.copy()
@@ -83,7 +90,8 @@ class PlateforgeTrainNode(bpy.types.CompositorNodeCustomGroup):
             bpy.data.node_groups.remove(tree)
 
     def draw_buttons(self, context: bpy.types.Context, layout: bpy.types.UILayout) -> None:
-        for prop in ("keyframes", "tool", "size", "steps", "model_name", "licence", "rights_holder", "extra"):
+        props = ("keyframes", "tool", "size", "steps", "model_name", "licence", "rights_holder", "artist", "extra")
+        for prop in props:
             layout.prop(self, prop)
         layout.prop(self, "dataset_dir")
         row = layout.row(align=True)
@@ -106,7 +114,7 @@ class PlateforgeTrainNode(bpy.types.CompositorNodeCustomGroup):
         return KeyframeDataset(Path(root) / bpy.path.clean_name(self.name))
 
     def request(self) -> Any:
-        from plateforge.hosts.training import TrainingRequest, parse_keyframes
+        from plateforge.hosts.training import TrainingRequest, artist_name, parse_keyframes
         from plateforge.models import parse_param
 
         extra = dict(parse_param(item) for item in self.extra.split())
@@ -120,6 +128,7 @@ class PlateforgeTrainNode(bpy.types.CompositorNodeCustomGroup):
             size=self.size,
             model_name=self.model_name,
             extra=extra,
+            artist=self.artist.strip() or artist_name(preferences.preferences().artist),
         )
 
 

@@ -13,6 +13,10 @@ A manifest is a TOML file beside (or above) the footage it lists. Schema ``plate
     rights_holder = "ACME Pictures"
     permitted_uses = ["train", "evaluate"]      # of: train, infer, evaluate, distribute
     role = "input"                              # optional: input, target, mask, plate, clean_plate, matte
+    contributors = [                            # optional: whose work the files hold, and what they did
+      {name = "Ana Ruiz", role = "keyframe matte"},
+      {name = "studio:4411", role = "paint fix"},
+    ]
 
     [sources.sha256]                            # filled in by register(); for a glob, one per file
     "plates/sh010.1001.exr" = "9f86d0…"
@@ -40,6 +44,10 @@ Rules:
 * Training pairs (``role``): files are paired by frame number, the digits just before the
   extension after a ``.``, ``_`` or ``-`` (``sh010.1001.exr`` and ``sh010_fix_1001.exr`` are frame
   1001). :func:`pairs` groups an input file with the target (and optional mask …) of the same frame.
+* ``contributors`` (optional) credits the artists (a name or a studio id) whose work a source
+  holds, besides its rights holder, each with a ``role`` in free text ("keyframe matte", "paint
+  fix", "grade", "plate photography"). They are carried to the model card and the lineage index
+  (``plateforge lineage credits``); they grant nothing (the licence does).
 * Unknown keys, schemas, uses and roles are refused with the list of known ones.
 
 :func:`register` rewrites the manifest with the hashes filled in (atomically). It keeps the
@@ -66,6 +74,7 @@ import tomllib  # type: ignore[import-not-found,unused-ignore]
 from plateforge import atomic
 from plateforge.errors import ExrError, LicenceError, ManifestError
 from plateforge.exr import StrPath, sha256_file
+from plateforge.manifests import Contributor
 
 __all__ = [
     "KNOWN_SCHEMAS",
@@ -73,6 +82,7 @@ __all__ = [
     "ROLES",
     "SCHEMA",
     "USES",
+    "Contributor",
     "Manifest",
     "Pair",
     "Source",
@@ -99,7 +109,8 @@ ROLES = ("input", "target", "mask", "plate", "clean_plate", "matte")
 NO_LICENCE = ("NONE", "NOASSERTION")
 
 _TOP_KEYS = ("schema", "name", "description", "sources")
-_SOURCE_KEYS = ("path", "licence", "rights_holder", "permitted_uses", "role", "sha256")
+_SOURCE_KEYS = ("path", "licence", "rights_holder", "permitted_uses", "role", "contributors", "sha256")
+_CONTRIBUTOR_KEYS = ("name", "role")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FRAME = re.compile(r"[._-](\d+)\.[^.]+$")
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -119,6 +130,8 @@ class Source:
     role: str | None = None
     #: Recorded hashes: file name (in the manifest's terms) -> SHA-256 hex digest.
     sha256: Mapping[str, str] = field(default_factory=dict)
+    #: Whose work the files hold, besides the rights holder.
+    contributors: tuple[Contributor, ...] = ()
 
     @property
     def is_glob(self) -> bool:
@@ -148,6 +161,8 @@ class SourceFile:
     sha256: str | None
     #: Frame number from the file name (see :func:`frame_number`), or None.
     frame: int | None
+    #: Whose work the file holds (the source's ``contributors``).
+    contributors: tuple[Contributor, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,6 +230,27 @@ def _hash(where: str, value: object) -> str:
     return value
 
 
+def _contributors(where: str, value: object) -> tuple[Contributor, ...]:
+    if not isinstance(value, list):
+        raise ManifestError(
+            f"{where}: 'contributors' should be a list of {{name = ..., role = ...}} tables, not {value!r}"
+        )
+    found: list[Contributor] = []
+    for index, item in enumerate(value):
+        here = f"{where}, contributors[{index}]"
+        if not isinstance(item, dict):
+            raise ManifestError(f"{here}: each contributor should be a table {{name = ..., role = ...}}, not {item!r}")
+        _unknown_keys(here, item, _CONTRIBUTOR_KEYS)
+        missing = [k for k in _CONTRIBUTOR_KEYS if k not in item]
+        if missing:
+            raise ManifestError(f"{here}: the contributor has no {' or '.join(repr(k) for k in missing)}")
+        try:
+            found.append(Contributor(name=item["name"], role=item["role"]))
+        except ValueError as exc:
+            raise ManifestError(f"{here}: {exc}") from None
+    return tuple(dict.fromkeys(found))
+
+
 def _parse_source(manifest: Path, index: int, table: object) -> Source:
     where = f"{_where(manifest)}, sources[{index}]"
     if not isinstance(table, dict):
@@ -241,6 +277,7 @@ def _parse_source(manifest: Path, index: int, table: object) -> Source:
         rights_holder=_text(where, "rights_holder", table.get("rights_holder", "")).strip(),
         permitted_uses=tuple(dict.fromkeys(uses)),
         role=role,
+        contributors=_contributors(where, table.get("contributors", [])),
     )
     recorded = table.get("sha256")
     hashes: dict[str, str] = {}
@@ -354,6 +391,7 @@ def _source_file(manifest: Manifest, source: Source, path: Path) -> SourceFile:
         role=source.role,
         sha256=source.sha256.get(name),
         frame=frame_number(path),
+        contributors=source.contributors,
     )
 
 
@@ -599,6 +637,11 @@ def to_toml(manifest: Manifest) -> str:
         lines.append(f"permitted_uses = {_toml_value(list(source.permitted_uses))}")
         if source.role is not None:
             lines.append(f"role = {_toml_value(source.role)}")
+        if source.contributors:
+            people = ", ".join(
+                f"{{name = {_toml_value(c.name)}, role = {_toml_value(c.role)}}}" for c in source.contributors
+            )
+            lines.append(f"contributors = [{people}]")
         if source.sha256 and not source.is_glob:
             lines.append(f"sha256 = {_toml_value(next(iter(source.sha256.values())))}")
         elif source.sha256:

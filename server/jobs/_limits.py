@@ -146,6 +146,7 @@ CONFIG_BOUNDS: Final[Mapping[str, Bound]] = {
     "ocio_config": Bound("text", size=4096, why="an OpenColorIO config: a file path or ocio:// name"),
     "classical_start": Bound("bool"),
     "name": Bound("text", size=128, why="becomes a folder: a plain name, as model_name"),
+    "init": Bound("text", size=4096, why="a model folder path (empty: a fresh net)"),
     "size": Bound("choice", choices=tuple(sorted(SIZES))),
     "steps": Bound("int", 1, _MILLION, why="a job must end; progress is an int64 on the wire"),
     "minutes": Bound(

@@ -68,8 +68,9 @@ from plateforge.server.jobs._limits import LIMITS, Limits, check_config, check_o
 from plateforge.server.jobs._paging import page_of
 from plateforge.server.jobs._records import JOB_FILE, JobRecord, JobState, read_job, write_job
 from plateforge.server.roots import check_all_inside, check_model_name, inside_roots
-from plateforge.server.training import TrainConfig, TrainProgress, TrainResult, train
+from plateforge.server.training import TrainConfig, TrainProgress, TrainResult, net_config_for, train
 from plateforge.server.training.config import with_mode_defaults
+from plateforge.server.training.initial import check_parent
 from plateforge.server.training.roles import check_roles_fit
 
 __all__ = ["JobEvent", "JobManager", "Watcher", "build_config"]
@@ -305,6 +306,11 @@ class JobManager:
         if data_roots and config.base_model:  # "lora" mode reads a base model folder: inside the roots too
             folder = inside_roots(config.base_model, data_roots, "base model folder")
             check_all_inside(sorted(folder.rglob("*")), data_roots, "base model files")
+        if config.init:  # a fine-tune: the parent inside the roots, and one this run can start from
+            if data_roots:
+                parent = inside_roots(config.init, data_roots, "init model folder")
+                check_all_inside(sorted(parent.rglob("*")), data_roots, "init model files")
+            check_parent(config, net_config_for(config))
         snapshot = take_snapshot(
             dataset,
             data_roots=data_roots,

@@ -88,6 +88,9 @@ class TrainConfig:
     # classical transform and model selection falls back to it when no checkpoint beats it.
     classical_start: bool = False
     name: str = ""  # the exported model's name; "" uses the dataset's name from the manifest
+    # A plateforge model folder whose weights start the run (CopyCat's Initial Weights): same tool,
+    # architecture and net config (plateforge.server.training.initial); "" starts from a fresh net.
+    init: str = ""
     size: str = "small"  # UNet preset (plateforge.server.nets.unet.SIZES): "small", "medium" or "large"
     # -- optimisation ---------------------------------------------------------------------------
     steps: int = 2000  # optimiser steps in the whole run (the schedule spans them)
@@ -229,6 +232,10 @@ class TrainConfig:
             problems.append(f"classical_start must be true or false, got {self.classical_start!r}")
         if self.classical_start is True and self.mode != "pairs":
             problems.append(f'classical_start is for "pairs" mode only; mode is {self.mode!r}')
+        if not isinstance(self.init, str):
+            problems.append(f"init must be a model folder path or empty, got {self.init!r}")
+        elif self.init and self.mode == "lora":
+            problems.append("init is for plateforge nets; mode 'lora' starts from its base_model pipeline")
         if not isinstance(self.flips, bool):
             problems.append(f"flips must be true or false, got {self.flips!r}")
         if problems:

@@ -44,7 +44,7 @@ from plateforge.metrics import psnr
 from plateforge.models import InputSpec, OutputSpec
 from plateforge.server.datasets.manifest import Manifest
 from plateforge.server.device import pick_device
-from plateforge.server.modelcard import ModelCard, NetSpec, SourceRecord, save_model
+from plateforge.server.modelcard import ModelCard, NetSpec, ParentModel, SourceRecord, save_model
 from plateforge.server.nets.affine_start import ARCH as AFFINE_ARCH
 from plateforge.server.nets.affine_start import AffineUNet
 from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS, SHOWN_CHANNEL
@@ -57,6 +57,7 @@ from plateforge.server.training.config import TrainConfig
 from plateforge.server.training.data import Batch, Sampler, TrainingData, load_training_data
 from plateforge.server.training.distributed import Group
 from plateforge.server.training.guided import load_guided_data
+from plateforge.server.training.initial import check_parent, load_initial_weights
 from plateforge.server.training.loss import training_loss
 from plateforge.server.training.matting import load_matte_data
 from plateforge.server.training.selection import Best, guarded_score
@@ -177,6 +178,8 @@ def train(
     out = Path(out_dir)
     checkpoint_dir = out / "checkpoints"
 
+    if config.init:  # a parent this run cannot start from is refused before any footage is read
+        check_parent(config, net_config_for(config))
     # 1. Data: licences first, then frames.
     load = {"cleanup": load_guided_data, "matte": load_matte_data}.get(config.mode, load_training_data)
     data = load(config, manifest_path)
@@ -187,11 +190,19 @@ def train(
     amp = _amp_enabled(config, device)
     net_config = net_config_for(config)
 
+    parent: ParentModel | None = None
+
     def fresh() -> UNet:
-        """The untrained net: the identity, the classical tool, or (classical_start) the fitted affine."""
+        """The untrained net: the identity, the classical tool, or (classical_start) the fitted affine;
+        with ``init``, the parent model's weights (``plateforge.server.training.initial``)."""
+        nonlocal parent
         if config.mode == "pairs" and config.classical_start:
-            return AffineUNet(net_config, seed=config.seed, affine=data.classical_affine)
-        return UNet(net_config, seed=config.seed)
+            start: UNet = AffineUNet(net_config, seed=config.seed, affine=data.classical_affine)
+        else:
+            start = UNet(net_config, seed=config.seed)
+        if config.init:
+            parent = load_initial_weights(config, net_config, start)
+        return start
 
     net = fresh().to(device)
     model: torch.nn.Module = net
@@ -204,7 +215,8 @@ def train(
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr_at(1), weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)  # type: ignore[attr-defined,unused-ignore]
     validation = data.validation.to(device)
-    identity = _psnr(validation, _baseline(config, validation, net))
+    # Step 0 is what the run starts from: the classical baseline, or the parent model's output.
+    identity = _psnr(validation, _predict(net, validation, amp) if parent else _baseline(config, validation, net))
     best = Best.start(identity)  # model selection: the untrained net (the classical tool) is step 0
     # "cleanup": a checkpoint must not lose to the classical fill on any copy of the mask (selection module doc).
     start_images = _psnrs(validation, _baseline(config, validation, net)) if config.mode == "cleanup" else None
@@ -343,6 +355,7 @@ def train(
             step=step,
             best=best,
             world_size=ranks.world_size,
+            parent=parent,
         )
         # The best checkpoint by validation, or the untrained net (the classical tool) if none beat it.
         published = best.state_dict(lambda: fresh().state_dict())
@@ -503,6 +516,7 @@ def _card(
     step: int,
     best: Best,
     world_size: int = 1,
+    parent: ParentModel | None = None,
 ) -> ModelCard:
     """The exported model's card: contract, sources with hashes and licences, config, finite metrics."""
     rgb = ("R", "G", "B")
@@ -577,9 +591,12 @@ def _card(
     }
     metrics = {k: v for k, v in metrics.items() if not isinstance(v, float) or math.isfinite(v)}
     sources = tuple(
-        SourceRecord(path=f.name, sha256=f.sha256 or "", licence=f.licence, rights_holder=f.rights_holder)
+        SourceRecord(
+            path=f.name, sha256=f.sha256 or "", licence=f.licence, rights_holder=f.rights_holder,
+            contributors=f.contributors,
+        )
         for f in data.sources
-    )
+    )  # fmt: skip
     return ModelCard(
         name=config.name or f"{data.dataset}-{config.model_tool}",
         version=f"step{best.step}",
@@ -594,6 +611,7 @@ def _card(
             CLASSICAL_PADDING if arch == "guided-unet" else MATTE_CLASSICAL_INFO.padding if arch == "matte-unet" else 0,
         ),
         sources=sources,
+        parent=parent,
         training={**config.to_dict(), "dataset": data.dataset, "world_size": world_size},
         metrics=metrics,
     )

@@ -12,7 +12,8 @@ import numpy as np
 from bl_common import bake, compositor, enable, image_sequence, output, press, render_exr
 
 address, token, folder = sys.argv[1:4]
-enable(address, token)
+prefs = enable(address, token)
+prefs.artist = "Ana Ruiz"  # the add-on preference a new Train node credits
 
 from plateforge.client import Client  # noqa: E402
 from plateforge.exr import read_exr, write_exr  # noqa: E402
@@ -34,6 +35,7 @@ tree = compositor(scene, W, H)
 plate = image_sequence(tree, f"{folder}/src/plate.0001.exr", 1, 3)
 graded = image_sequence(tree, f"{folder}/src/graded.0001.exr", 1, 3)
 trainer = tree.nodes.new("PlateforgeTrainNode")
+assert trainer.artist == "Ana Ruiz", trainer.artist  # filled from the preference
 tree.links.new(plate.outputs["Image"], trainer.inputs["input"])
 tree.links.new(graded.outputs["Image"], trainer.inputs["target"])
 trainer.keyframes = "1, 3"
@@ -71,6 +73,21 @@ assert trainer.job_id != detached, "the second press did not start its own job"
 print("train status:", trainer.status)
 assert "succeeded" in trainer.status, trainer.status
 assert trainer.progress == 1.0, trainer.progress
+
+# The artist is credited on the graded keyframes: in the manifest, and on the trained model's card.
+import tomllib  # noqa: E402
+
+from plateforge.jobs_client import TrainingClient  # noqa: E402
+from plateforge.modelcards import read_model_card  # noqa: E402
+
+written = tomllib.loads(trainer.dataset().manifest_path.read_text(encoding="utf-8"))
+by_role = {s["role"]: s.get("contributors", []) for s in written["sources"]}
+assert by_role == {"input": [], "target": [{"name": "Ana Ruiz", "role": "grade"}]}, by_role
+with Client(address, token=token) as client:
+    trained = TrainingClient(client).get(trainer.job_id).model_dir
+people = {c["name"] for s in read_model_card(trained)["sources"] for c in s.get("contributors", [])}
+assert people == {"Ana Ruiz"}, people
+print("artist credited ok")
 
 node = tree.nodes.new("PlateforgeCompositorNode")
 node.cache_dir = f"{folder}/cache/"

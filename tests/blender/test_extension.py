@@ -154,7 +154,7 @@ def test_train_from_keyframes_then_use_the_model(
         output = run(installed, blender_env, "bl_train.py", server.address, server.token or "", str(tmp_path))
     finally:
         server.stop()
-    assert "unlicensed refused" in output and "train ok" in output, output
+    assert "unlicensed refused" in output and "artist credited ok" in output and "train ok" in output, output
 
 
 def test_bake_button_esc_offline_and_save(

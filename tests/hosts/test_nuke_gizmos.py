@@ -42,6 +42,7 @@ TRAIN_KNOBS = {
     "pfn_model_name": 1,
     "pfn_licence": 1,
     "pfn_rights_holder": 1,
+    "pfn_artist": 1,
     "pfn_start": 22,
     "pfn_cancel": 22,
     "pfn_resume": 22,

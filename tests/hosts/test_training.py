@@ -17,12 +17,15 @@ from plateforge.hosts.training import (
     KeyframeDataset,
     TrainingMonitor,
     TrainingRequest,
+    artist_name,
     parse_keyframes,
     start_job,
     watch_in_background,
     write_manifest,
 )
 from plateforge.jobs_client import TrainingClient
+from plateforge.manifests import Contributor
+from plateforge.modelcards import read_model_card
 from plateforge.sequences import frame_path
 from plateforge.server.datasets.manifest import check_for_training, load_manifest, pairs
 from tests.conftest import ServerProcess, start_server
@@ -124,6 +127,7 @@ def test_train_watch_and_the_model_is_served(live: Client, tmp_path: Path) -> No
         steps=6,
         model_name="nuke-look",
         extra=FAST,
+        artist="Ana Ruiz",
     )
     job = start_job(live, request)
     assert job.state in ("QUEUED", "RUNNING") and job.steps == 6
@@ -142,6 +146,11 @@ def test_train_watch_and_the_model_is_served(live: Client, tmp_path: Path) -> No
     served = {m.name: m for m in live.list_models()}
     assert "nuke-look" in served and served["nuke-look"].tool == "look"
     assert monitor.as_dict()["state"] == "SUCCEEDED"
+    # The artist is credited on the target keyframes, in the manifest and on the model's card.
+    card = read_model_card(final.model_dir)
+    credited = {s["path"]: s.get("contributors", []) for s in card["sources"]}
+    assert credited["target/target.1001.exr"] == [{"name": "Ana Ruiz", "role": "grade"}]
+    assert credited["input/input.1001.exr"] == []
 
 
 def test_cancel_and_resume(live: Client, tmp_path: Path) -> None:
@@ -191,3 +200,24 @@ def test_bad_requests_are_refused(tmp_path: Path, changes: dict[str, object], me
     )  # type: ignore[arg-type]
     with pytest.raises(UsageError, match=message):
         request.params()
+
+
+def test_the_artist_comes_from_the_preference_else_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLATEFORGE_ARTIST", " studio:4411 ")
+    assert artist_name("Ana Ruiz") == "Ana Ruiz" and artist_name("  ") == "studio:4411"
+    monkeypatch.delenv("PLATEFORGE_ARTIST")
+    assert artist_name() == ""
+    dataset = render_keyframes(tmp_path)
+    base = {"dataset": dataset, "keyframes": KEYFRAMES, "licence": "CC-BY-4.0", "rights_holder": "ACME"}
+    assert TrainingRequest(**base).contributors() == ()  # type: ignore[arg-type]
+    matte = TrainingRequest(**base, tool="matte", artist="Ana Ruiz")  # type: ignore[arg-type]
+    assert matte.contributors() == (Contributor("Ana Ruiz", "keyframe matte"),)
+    painted = TrainingRequest(**base, artist="Ana Ruiz", artist_role="paint fix")  # type: ignore[arg-type]
+    path = write_manifest(dataset, name="kf", keyframes=KEYFRAMES, licence="CC-BY-4.0", rights_holder="ACME",
+                          contributors=painted.contributors())  # fmt: skip
+    by_role = {s.role: s.contributors for s in load_manifest(path).sources}
+    assert by_role == {"input": (), "target": (Contributor("Ana Ruiz", "paint fix"),)}
+    with pytest.raises(UsageError, match="the artist to credit"):
+        TrainingRequest(**base, artist="Ana\nRuiz").contributors()  # type: ignore[arg-type]

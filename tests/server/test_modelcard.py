@@ -17,8 +17,10 @@ from plateforge.modelcards import CARD_KEY, KNOWN_CARD_SCHEMAS, read_safetensors
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
 from plateforge.server.modelcard import (
     BaseModel,
+    Contributor,
     ModelCard,
     NetSpec,
+    ParentModel,
     SourceRecord,
     load_card,
     load_weights,
@@ -185,3 +187,25 @@ def test_a_path_that_is_not_a_model_folder(tmp_path: Path) -> None:
         load_card(other)
     with pytest.raises(ModelIntegrityError, match="it does not exist"):
         verify_model(tmp_path / "nowhere")
+
+
+def test_contributors_and_parent_round_trip_and_are_left_out_when_empty(tmp_path: Path) -> None:
+    plain = tiny_card().to_dict()
+    assert "parent" not in plain and all("contributors" not in s for s in plain["sources"])
+    people = (Contributor("Ana Ruiz", "keyframe matte"), Contributor("studio:4411", "paint fix"))
+    card = dataclasses.replace(
+        tiny_card(),
+        sources=(dataclasses.replace(tiny_card().sources[0], contributors=people), tiny_card().sources[1]),
+        parent=ParentModel("sh010-cleanup", "1", "d" * 64),
+    )
+    data = card.to_dict()
+    assert data["parent"] == {"name": "sh010-cleanup", "version": "1", "sha256": "d" * 64}
+    assert data["sources"][0]["contributors"] == [
+        {"name": "Ana Ruiz", "role": "keyframe matte"},
+        {"name": "studio:4411", "role": "paint fix"},
+    ]
+    assert "contributors" not in data["sources"][1]
+    save_model(tmp_path / "m", tensors=tiny_tensors(), card=card)
+    loaded = verify_model(tmp_path / "m")
+    assert loaded.parent == card.parent and loaded.sources == card.sources
+    assert "fine-tuned from sh010-cleanup@1" in loaded.lineage()

@@ -8,9 +8,10 @@ import os
 import nuke
 
 from plateforge.hosts.connection import ServerSettings, resolve_settings
+from plateforge.hosts.training import artist_name
 from plateforge.paths import user_data_dir
 
-__all__ = ["add_preference_knobs", "cache_root", "server_settings"]
+__all__ = ["add_preference_knobs", "artist", "cache_root", "server_settings"]
 
 #: Preference knob -> the key resolve_settings reads.
 _PREFERENCES = {"pf_server": "server", "pf_token": "token", "pf_tls_ca": "tls_ca"}
@@ -36,12 +37,26 @@ def add_preference_knobs() -> None:
     cache.setTooltip("where nodes keep their caches when the script is not saved yet")
     for knob in (server, token, ca, cache):
         prefs.addKnob(knob)
+    _add_artist_knob(prefs)
+
+
+def _add_artist_knob(prefs: nuke.Node) -> None:
+    if prefs.knob("pf_artist") is not None:
+        return
+    artist = nuke.String_Knob("pf_artist", "artist")
+    artist.setTooltip("your name or studio id, credited on the keyframes PF_Train sends; empty: $PLATEFORGE_ARTIST")
+    prefs.addKnob(artist)
 
 
 def _value(name: str) -> str:
     prefs = _preferences()
     knob = prefs.knob(name) if prefs is not None else None
     return str(knob.value()) if knob is not None else ""
+
+
+def artist() -> str:
+    """The artist PF_Train credits: the preference, else $PLATEFORGE_ARTIST, else ""."""
+    return artist_name(_value("pf_artist"))
 
 
 def server_settings() -> ServerSettings:

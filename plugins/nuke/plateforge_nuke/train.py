@@ -30,7 +30,7 @@ from plateforge.hosts.worker import BackgroundTask, ProgressUpdate
 from plateforge.jobs_client import JobInfo, TrainingClient
 from plateforge.messages import user_message
 from plateforge_nuke import render_write
-from plateforge_nuke.settings import cache_root, server_settings
+from plateforge_nuke.settings import artist, cache_root, server_settings
 
 __all__ = ["add_keyframe", "cancel", "on_create", "resume", "start"]
 
@@ -69,6 +69,8 @@ def on_create() -> None:
     _dataset(node)
     if not _text(node, "pfn_keyframes"):
         _set(node, "pfn_keyframes", str(nuke.frame()))
+    if not _text(node, "pfn_artist"):
+        _set(node, "pfn_artist", artist())
 
 
 def add_keyframe() -> None:
@@ -128,6 +130,7 @@ def start() -> None:
             steps=int(node["pfn_steps"].value()),
             size=_text(node, "pfn_size") or "small",
             model_name=_text(node, "pfn_model_name"),
+            artist=_text(node, "pfn_artist") or artist(),
         )
         request.params()  # refuse a bad request before rendering anything
         for role in ("input", "ground_truth"):

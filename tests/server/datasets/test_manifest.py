@@ -14,6 +14,7 @@ import tomllib
 from plateforge.errors import LicenceError, ManifestError, PlateforgeError
 from plateforge.server.datasets import (
     KNOWN_SCHEMAS,
+    Contributor,
     Manifest,
     Source,
     check_for_training,
@@ -295,6 +296,31 @@ INVALID: list[Any] = [
         None, load_manifest, ManifestError, ["'plates/*.exr'", "should be a list"],
         id="uses-not-a-list",
     ),
+    pytest.param(
+        HEADER + source("plates/*.exr", extra='contributors = "Ana Ruiz"\n'),
+        None, load_manifest, ManifestError, ["'plates/*.exr'", "'contributors' should be a list"],
+        id="contributors-not-a-list",
+    ),
+    pytest.param(
+        HEADER + source("plates/*.exr", extra='contributors = [{name = "Ana Ruiz"}]\n'),
+        None, load_manifest, ManifestError, ["contributors[0]", "has no 'role'"],
+        id="contributor-without-role",
+    ),
+    pytest.param(
+        HEADER + source("plates/*.exr", extra='contributors = [{name = " ", role = "grade"}]\n'),
+        None, load_manifest, ManifestError, ["contributors[0]", "name should be non-empty text"],
+        id="contributor-blank-name",
+    ),
+    pytest.param(
+        HEADER + source("plates/*.exr", extra='contributors = [{name = "A", role = "grade", fee = 3}]\n'),
+        None, load_manifest, ManifestError, ["contributors[0]", "unknown key(s) ['fee']", "name, role"],
+        id="contributor-unknown-key",
+    ),
+    pytest.param(
+        HEADER + source("plates/*.exr", extra='contributors = ["Ana Ruiz"]\n'),
+        None, load_manifest, ManifestError, ["contributors[0]", "should be a table"],
+        id="contributor-not-a-table",
+    ),
 ]  # fmt: skip
 
 
@@ -440,3 +466,29 @@ def test_toml_round_trips_awkward_text(tmp_path: Path, text: str) -> None:
     assert tomllib.loads(written).get("description", "") == text
     (tmp_path / "dataset.toml").write_text(written, encoding="utf-8")
     assert load_manifest(tmp_path / "dataset.toml") == manifest
+
+
+def test_contributors_are_read_carried_to_each_file_and_round_trip(shot: Path) -> None:
+    people = (
+        'contributors = [{name = "Ana Ruiz", role = "keyframe matte"}, {name = "studio:4411", role = "paint fix"}]\n'
+    )
+    path = write_manifest(shot, HEADER + source("fixes/**/*.exr", extra=people) + source("mask.1001.exr"))
+    manifest = load_manifest(path)
+    expected = (Contributor("Ana Ruiz", "keyframe matte"), Contributor("studio:4411", "paint fix"))
+    assert manifest.sources[0].contributors == expected
+    assert manifest.sources[1].contributors == ()
+    files = {f.name: f.contributors for f in manifest.resolve()}
+    assert files == {
+        "fixes/v2/sh010_fix_1001.exr": expected,
+        "fixes/v2/sh010_fix_1003.exr": expected,
+        "mask.1001.exr": (),
+    }
+    registered = register(path)  # rewrites the file: the contributors survive
+    assert registered.sources[0].contributors == expected
+    awkward = Manifest(
+        path=path,
+        name="x",
+        sources=(Source(path="a.exr", contributors=(Contributor('Zoë "Z" Ōta', "roto, paint \\ fix"),)),),
+    )
+    path.write_text(to_toml(awkward), encoding="utf-8")
+    assert load_manifest(path) == awkward
