@@ -28,7 +28,7 @@ The card, schema ``plateforge.modelcard/1`` (every key is required; unknown keys
                       "minimum": 0.0, "maximum": 1.0, "choices": []}],
       "padding": 16,
       "sources": [{"path": "plates/sh010.1001.exr", "sha256": "…", "licence": "LicenseRef-acme",
-                   "rights_holder": "ACME Pictures"}],
+                   "rights_holder": "ACME Pictures", "permitted_uses": ["train"]}],
       "base_model": null,  # or {"name": …, "licence": …, "sha256": …}
       "code_version": {"plateforge": "0.1.0", "git_commit": "…" or null},
       "training": {…}, "metrics": {…},
@@ -253,6 +253,9 @@ _SOURCE: dict[str, tuple[Check, bool]] = {
     "sha256": (_is_sha256, True),
     "licence": (_is_str, True),
     "rights_holder": (_is_str, True),
+    # The manifest's permitted uses of the source (train, infer, evaluate, distribute); cards made
+    # before it was recorded lack it, and an export (which needs "distribute") refuses them.
+    "permitted_uses": (_is_str_list, False),
 }
 _BASE_MODEL: dict[str, tuple[Check, bool]] = {
     "name": (_is_str, True),

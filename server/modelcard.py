@@ -84,6 +84,8 @@ class SourceRecord:
     sha256: str
     licence: str
     rights_holder: str
+    #: The manifest's permitted uses of the file (empty: not recorded, as on older cards).
+    permitted_uses: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ class ModelCard:
             outputs=tuple(OutputSpec(**_tuples(o)) for o in data["outputs"]),
             parameters=tuple(ParamSpec(**_tuples(p)) for p in data["parameters"]),
             padding=data["padding"],
-            sources=tuple(SourceRecord(**s) for s in data["sources"]),
+            sources=tuple(SourceRecord(**_tuples(s)) for s in data["sources"]),
             base_model=BaseModel(**base) if base is not None else None,
             code_version=CodeVersion(**data["code_version"]),
             training=data["training"],

@@ -31,6 +31,7 @@ VERBS = {
     "nuke": "nuke",
     "blender": "blender",
     "base-model": "base_model",
+    "export": "export",
 }
 
 

@@ -577,7 +577,13 @@ def _card(
     }
     metrics = {k: v for k, v in metrics.items() if not isinstance(v, float) or math.isfinite(v)}
     sources = tuple(
-        SourceRecord(path=f.name, sha256=f.sha256 or "", licence=f.licence, rights_holder=f.rights_holder)
+        SourceRecord(
+            path=f.name,
+            sha256=f.sha256 or "",
+            licence=f.licence,
+            rights_holder=f.rights_holder,
+            permitted_uses=f.permitted_uses,
+        )
         for f in data.sources
     )
     return ModelCard(
