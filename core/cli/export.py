@@ -49,7 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     output.mkdir(parents=True, exist_ok=True)
     for name, data in exported.files.items():
         atomic.write_bytes(output / name, data)
-    print(f"exported {exported.model} ({args.format}, weights sha256 {exported.model_hash}) to {output}:", file=sys.stderr)
+    print(
+        f"exported {exported.model} ({args.format}, weights sha256 {exported.model_hash}) to {output}:", file=sys.stderr
+    )
     for name in exported.files:
         print(output / name)
     return 0

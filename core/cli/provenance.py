@@ -236,7 +236,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     reports: dict[str, dict[str, Any]] = {}
     for path in args.files:
         kind = _kind(path)
-        reports[path] = _exr_report(path) if kind == "exr" else _export_report(path) if kind == "export" else _model_report(path)
+        reports[path] = (
+            _exr_report(path) if kind == "exr" else _export_report(path) if kind == "export" else _model_report(path)
+        )
     if args.json:
         print(json.dumps(reports, indent=2, sort_keys=True))
     else:

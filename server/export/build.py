@@ -95,7 +95,10 @@ def export_model(folder: Path, *, fmt: str) -> Export:
         files[CARD_FILE] = card_json
         if fmt == "nuke":
             settings = catfilecreator_settings(
-                function, torchscript=stem + TORCHSCRIPT_SUFFIX, cat=stem + ".cat", model_id=f"{card.name}@{card.version}"
+                function,
+                torchscript=stem + TORCHSCRIPT_SUFFIX,
+                cat=stem + ".cat",
+                model_id=f"{card.name}@{card.version}",
             )
             files["catfilecreator.json"] = (json.dumps(settings, indent=2) + "\n").encode()
             nuke = settings

@@ -70,7 +70,9 @@ def datasets(root: Path, uses: tuple[str, ...]) -> dict[str, tuple[Path, dict[st
     """name -> (manifest, training config) for each learned model type."""
     pairs = allow(write_pairs(root / "pairs", frames=2, size=48, do_register=False), *uses)
     shot = allow(write_shot_dataset(root / "shot"), *uses)
-    matte = allow(write_matte_dataset(make_matte_shot(width=96, height=64, frames=3, seed=1), root / "matte", (0, 2)), *uses)
+    matte = allow(
+        write_matte_dataset(make_matte_shot(width=96, height=64, frames=3, seed=1), root / "matte", (0, 2)), *uses
+    )
     return {
         "look": (pairs, {"tool": "look"}),  # classical_start: an affine-unet
         "grade": (pairs, {"tool": "grade"}),  # a plain pairs unet
@@ -80,7 +82,9 @@ def datasets(root: Path, uses: tuple[str, ...]) -> dict[str, tuple[Path, dict[st
     }
 
 
-def train_all(root: Path, *, uses: tuple[str, ...] = ("train", "distribute"), only: tuple[str, ...] = ()) -> list[Trained]:
+def train_all(
+    root: Path, *, uses: tuple[str, ...] = ("train", "distribute"), only: tuple[str, ...] = ()
+) -> list[Trained]:
     """Train each model type through a real server's Training service; the published folders."""
     models_dir = root / "models"
     config = ServerConfig(token=TOKEN, tools=(), jobs_dir=root / "jobs", models_dir=models_dir, grace=2.0)

@@ -106,7 +106,9 @@ def test_onnx_and_torchscript_match_the_server(client: Client, tmp_path: Path, k
     assert [i.name for i in session.get_inputs()] == ["input"] and [o.name for o in session.get_outputs()] == ["output"]
     assert session.get_inputs()[0].shape[2:] == ["height", "width"]
     script = torch.jit.load(str(script_file))
-    graph_inputs = [i for i in script.graph.inputs() if i.debugName() != "self" and not i.debugName().startswith("self")]
+    graph_inputs = [
+        i for i in script.graph.inputs() if i.debugName() != "self" and not i.debugName().startswith("self")
+    ]
     assert len(graph_inputs) == 1 and len(list(script.graph.outputs())) == 1
     for size in ((48, 40), (53, 37)):
         inputs, tensor, output, channels = frame_case(kind, size)
@@ -123,7 +125,9 @@ def test_onnx_and_torchscript_match_the_server(client: Client, tmp_path: Path, k
 
 
 @pytest.mark.parametrize("kind", ["look", "cleanup"])
-def test_every_export_carries_the_card(client: Client, trained: tuple[Path, dict[str, Trained]], tmp_path: Path, kind: str) -> None:
+def test_every_export_carries_the_card(
+    client: Client, trained: tuple[Path, dict[str, Trained]], tmp_path: Path, kind: str
+) -> None:
     served_card = json.loads((trained[0] / f"x-{kind}" / VERSION / "card.json").read_text())
     for fmt in ("onnx", "flame", "nuke", "torchscript"):
         exported = export_model(client, name=f"x-{kind}", version=VERSION, fmt=fmt)
@@ -142,6 +146,9 @@ def test_every_export_carries_the_card(client: Client, trained: tuple[Path, dict
 
 def test_export_is_refused_when_a_source_does_not_permit_distribution(tmp_path: Path) -> None:
     models = train_all(tmp_path, uses=("train",), only=("grade",))
-    with serve_models(tmp_path / "models") as address, Client(address, token=TOKEN, timeout=300.0) as client:
-        with pytest.raises(LicenceError, match=r"source 'in/img\.1001\.exr'.*permits train, not 'distribute'"):
-            export_model(client, name=models[0].name, version="", fmt="onnx")
+    with (
+        serve_models(tmp_path / "models") as address,
+        Client(address, token=TOKEN, timeout=300.0) as client,
+        pytest.raises(LicenceError, match=r"source 'in/img\.1001\.exr'.*permits train, not 'distribute'"),
+    ):
+        export_model(client, name=models[0].name, version="", fmt="onnx")
