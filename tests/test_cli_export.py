@@ -49,3 +49,19 @@ def test_a_bad_format_or_reference_needs_no_server(tmp_path: Path, capsys: pytes
         main(["export", "m", "--format", "coreml", "--output", str(tmp_path)])
     assert main(["export", "bad name!", "--format", "onnx", "--output", str(tmp_path)]) == 2
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "said"),
+    [
+        pytest.param("m.onnx", b"\x0a\xff\xff", "not an ONNX file", id="truncated-onnx"),
+        pytest.param("m.onnx", b"\x08\x07", "carries no plateforge model card", id="onnx-without-card"),
+        pytest.param("m.pt", b"PK\x03\x04", "has no card.json beside it", id="torchscript-without-card"),
+    ],
+)
+def test_provenance_of_an_export_without_a_readable_card_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, data: bytes, said: str
+) -> None:
+    (tmp_path / name).write_bytes(data)
+    assert main(["provenance", str(tmp_path / name)]) == 2
+    assert said in capsys.readouterr().err
