@@ -9,10 +9,14 @@ images beyond R, G, B, A reach the model by shuffling them into the other channe
 those slots in a fixed order: the plate in rgba.red/green/blue, the first one-channel input in
 rgba.alpha, everything else in the order of :data:`EXTRA_SLOTS`.
 
-Targeted: Nuke 15.1 and later (16.x, 17.x), whose Inference node runs torch 2.1 (the issue's
-statement; Foundry's guide asks TorchScript saved by a compatible torch). The files here are saved
-by the server's torch (see the export README for the version) with operators present in 2.1
-(convolutions, reflection padding, nearest upsampling, elementwise ops).
+Targeted: Nuke 15.1 and later, whose Inference node runs torch 2.1 (Foundry's guide asks for
+TorchScript saved by a compatible torch). The files are traced by the server's torch (the export
+README names the version) from operators torch 2.1 has (convolutions, reflection padding,
+nearest upsampling, elementwise ops), in a TorchScript archive whose file format version (3) is
+within what torch 2.1 reads (1 to 10, ``kMaxSupportedFileFormatVersion``); the tests check that
+version. Not load-tested under torch 2.1 itself: its only build on PyPI for Python 3.11 is
+``torch-2.1.2-cp311-cp311-manylinux1_x86_64.whl``, 670 MB, CUDA, which needs several GB of
+nvidia-* wheels to import.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ Sizes: 48x40 (a multiple of the small net's stride, 8) and 53x37 (neither side i
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,6 +106,11 @@ def test_onnx_and_torchscript_match_the_server(client: Client, tmp_path: Path, k
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input"] and [o.name for o in session.get_outputs()] == ["output"]
     assert session.get_inputs()[0].shape[2:] == ["height", "width"]
+    # Nuke 15.1+ runs torch 2.1, which reads TorchScript archives of file format versions 1 to 10
+    # (caffe2/serialize/versions.h, kMaxSupportedFileFormatVersion = 0xA); the archive says its own.
+    with zipfile.ZipFile(script_file) as archive:
+        (record,) = [n for n in archive.namelist() if n.endswith("/version")]
+        assert 1 <= int(archive.read(record)) <= 10
     script = torch.jit.load(str(script_file))
     graph_inputs = [
         i for i in script.graph.inputs() if i.debugName() != "self" and not i.debugName().startswith("self")

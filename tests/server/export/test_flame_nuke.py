@@ -23,7 +23,7 @@ import torch
 
 from plateforge.models import InputSpec, OutputSpec
 from plateforge.server.export.flame import FlameModule, flame_inputs, flame_sidecar
-from plateforge.server.export.functions import frame_function
+from plateforge.server.export.functions import FrameFunction, frame_function
 from plateforge.server.export.nuke import NUKE_CHANNELS, nuke_channels
 from plateforge.server.export.onnx_writer import onnx_bytes
 from plateforge.server.modelcard import ModelCard, NetSpec
@@ -55,7 +55,7 @@ CASES = [
 ]
 
 
-def _function(case: str):  # type: ignore[no-untyped-def]
+def _function(case: str) -> FrameFunction:
     if case == "pairs-aovs":
         channels = ("R", "G", "B", "N.x", "N.y", "N.z", "P.x", "depth")
         config = UNetConfig(
