@@ -200,7 +200,7 @@ def frame_function(card: ModelCard, net: UNet) -> FrameFunction:
     image = ChannelGroup("image", _RGB, "the model's result, scene-linear")
     if arch == "guided-unet":
         assert SHOWN_CHANNEL == 7  # the graph's channel order is guide_planes' order
-        inputs = (
+        inputs: tuple[ChannelGroup, ...] = (
             ChannelGroup("plate", _RGB, "the plate, scene-linear"),
             ChannelGroup("mask", ("A",), "the paint-out mask in [0, 1] (1: paint out)"),
             ChannelGroup(

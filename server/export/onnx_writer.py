@@ -46,7 +46,7 @@ def onnx_bytes(
         torch.onnx.export(
             module,
             tuple(examples),
-            buffer,
+            buffer,  # type: ignore[arg-type]  # a file object works: the exporter writes to it
             dynamo=False,
             opset_version=OPSET,
             input_names=list(input_names),

@@ -22,7 +22,7 @@ def torchscript_bytes(module: nn.Module, example: torch.Tensor) -> bytes:
     """``module`` traced on ``example`` (NCHW float32) and saved as TorchScript bytes."""
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # torch.jit.trace's deprecation notice: tracing is the point
-        traced = torch.jit.trace(module, example, check_trace=False)
+        traced = torch.jit.trace(module, example, check_trace=False)  # type: ignore[no-untyped-call]
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer)
     return buffer.getvalue()
