@@ -34,6 +34,7 @@ from plateforge.exports import CARD_KEY, INPUTS_KEY, onnx_metadata, read_export_
 from plateforge.frames import Frame
 from plateforge.server.nets.matte_guide import band_of, matte_planes
 from plateforge.server.tools import cleanup_classical
+from plateforge.server.tools.base import ToolCall
 from plateforge.synthetic import make_shot
 from tests.server.export.helpers import TOKEN, VERSION, Trained, perturbed_copy, serve_models, train_all
 
@@ -124,8 +125,9 @@ def test_onnx_and_torchscript_match_the_server(client: Client, tmp_path: Path, k
         with torch.no_grad():
             from_script = script(torch.from_numpy(tensor)).numpy()
         assert from_onnx.shape == expected.shape == from_script.shape
-        # The net must matter: the served result is not just the plate (or the key) passed through.
-        assert float(np.abs(expected - tensor[:, : expected.shape[1]]).max()) > 1e-3 or kind == "matte"
+        # The net must matter: the served result is not just the plate (or the matte's key) passed through.
+        unchanged = tensor[:, 6:7] if kind == "matte" else tensor[:, :3]
+        assert float(np.abs(expected - unchanged).max()) > 1e-3
         assert float(np.abs(from_onnx - expected).max()) <= TOLERANCE, (kind, size)
         assert float(np.abs(from_script - expected).max()) <= TOLERANCE, (kind, size)
 
@@ -158,3 +160,45 @@ def test_export_is_refused_when_a_source_does_not_permit_distribution(tmp_path: 
         pytest.raises(LicenceError, match=r"source 'in/img\.1001\.exr'.*permits train, not 'distribute'"),
     ):
         export_model(client, name=models[0].name, version="", fmt="onnx")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_cleanup_with_neighbouring_frames_matches_the_server(
+    client: Client, tmp_path: Path, size: tuple[int, int]
+) -> None:
+    """The learned cleanup given its neighbours: the host's fill (aligned neighbours, as the README
+    says) and its "shown" plane drive the net's residual gate; the export matches the server."""
+    exported = export_model(client, name="x-cleanup", version=VERSION, fmt="onnx")
+    (tmp_path / "m.onnx").write_bytes(exported.files["x-cleanup.onnx"])
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    width, height = size
+    shot = make_shot(width=width, height=height, frames=5, seed=11)
+    plates = [
+        Frame.from_array(_float(p, RGB), names=RGB, frame_number=n)
+        for p, n in zip(shot.plates, shot.frame_numbers, strict=True)
+    ]
+    masks = [
+        Frame.from_array(cleanup_classical.mask_array(m)[:, :, None], names=("A",), frame_number=n)
+        for m, n in zip(shot.masks, shot.frame_numbers, strict=True)
+    ]
+    target = shot.frame_numbers[2]
+    info = next(i for i in client.list_models() if i.name == "x-cleanup" and i.version == VERSION)
+    radius = next(s.temporal_radius for s in info.inputs if s.name == "plate")
+    assert radius > 0
+    call = ToolCall(info=info, inputs={"plate": plates, "mask": masks}, params={}, target_frame=target)
+    plate, mask = call.frame("plate"), cleanup_classical.mask_array(call.frame("mask"))
+    rgb = plate.stack(RGB)
+    neighbours = [
+        (f.stack(RGB), cleanup_classical.mask_array(m)) for f, m in cleanup_classical.neighbours_of(call, plate, radius)
+    ]
+    matrices = cleanup_classical.align_neighbours(rgb, mask, neighbours)
+    fill = cleanup_classical.fill_plate(rgb, mask, neighbours, matrices)
+    assert fill.shown.any()  # the gate is exercised
+    planes = np.concatenate([rgb, mask[:, :, None], fill.rgb, fill.shown[:, :, None].astype(np.float32)], axis=2)
+    tensor = planes.transpose(2, 0, 1)[None].astype(np.float32).copy()
+    result = client.process(
+        f"x-cleanup@{VERSION}", {"plate": plates, "mask": masks}, target_frame=target, precision="fp32"
+    )
+    expected = np.stack([result.outputs["image"].channels[c].astype(np.float32) for c in RGB])[None]
+    got = session.run(None, {"input": tensor})[0]
+    assert float(np.abs(got - expected).max()) <= TOLERANCE
