@@ -27,6 +27,7 @@ from plateforge.server.datasets.manifest import register
 from plateforge.server.evaluation.matte import write_matte_dataset
 from plateforge.server.modelcard import load_card, load_weights, save_model
 from tests.server.training.helpers import write_pairs, write_shot_dataset
+from tests.server.training.test_relight_pairs import WITH_AOVS, write_relight_pairs
 
 __all__ = ["TOKEN", "VERSION", "Trained", "allow", "perturbed_copy", "serve_models", "train_all"]
 
@@ -73,8 +74,11 @@ def datasets(root: Path, uses: tuple[str, ...]) -> dict[str, tuple[Path, dict[st
     matte = allow(
         write_matte_dataset(make_matte_shot(width=96, height=64, frames=3, seed=1), root / "matte", (0, 2)), *uses
     )
+    relit = allow(write_relight_pairs(root / "relit"), *uses)
     return {
         "look": (pairs, {"tool": "look"}),  # classical_start: an affine-unet
+        # the learned relight reading normals and positions after R, G, B (input_channels)
+        "relight": (relit, {"tool": "relight", "input_channels": list(WITH_AOVS)}),
         "grade": (pairs, {"tool": "grade"}),  # a plain pairs unet
         "paint": (shot, {"tool": "paint", "mode": "inpaint"}),  # an inpainting unet (plate + mask)
         "cleanup": (shot, {"tool": "cleanup"}),  # the guided cleanup (classical fill as a guide)

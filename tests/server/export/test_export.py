@@ -32,17 +32,19 @@ from plateforge.errors import LicenceError
 from plateforge.export_client import export_model
 from plateforge.exports import CARD_KEY, INPUTS_KEY, onnx_metadata, read_export_card
 from plateforge.frames import Frame
+from plateforge.relit import make_relit_shot
 from plateforge.server.nets.matte_guide import band_of, matte_planes
 from plateforge.server.tools import cleanup_classical
 from plateforge.server.tools.base import ToolCall
 from plateforge.synthetic import make_shot
 from tests.server.export.helpers import TOKEN, VERSION, Trained, perturbed_copy, serve_models, train_all
+from tests.server.training.test_relight_pairs import WITH_AOVS
 
 pytestmark = pytest.mark.slow
 
 RGB = ("R", "G", "B")
 SIZES = [pytest.param((48, 40), id="48x40"), pytest.param((53, 37), id="53x37")]
-MODELS = ["look", "grade", "paint", "cleanup", "matte"]
+MODELS = ["look", "relight", "grade", "paint", "cleanup", "matte"]
 TOLERANCE = 1e-4
 
 
@@ -76,6 +78,11 @@ def frame_case(kind: str, size: tuple[int, int]) -> tuple[dict[str, Frame], np.n
         stacked = np.concatenate([planes, band[:, :, None]], axis=2)
         inputs = {"plate": Frame.from_array(plate, names=RGB), "clean_plate": Frame.from_array(clean, names=RGB)}
         return inputs, stacked.transpose(2, 0, 1)[None].copy(), "alpha", ("A",)
+    if kind == "relight":  # R, G, B then the AOVs the model was trained with, in its declared order
+        planes = make_relit_shot(width=width, height=height, frames=1, seed=9).plates[0].stack(WITH_AOVS)
+        planes = np.ascontiguousarray(planes.astype(np.float32))
+        plate = Frame.from_array(planes, names=WITH_AOVS)
+        return {"plate": plate}, planes.transpose(2, 0, 1)[None].copy(), "image", RGB
     shot = make_shot(width=width, height=height, frames=1, seed=7)
     rgb = _float(shot.plates[0], RGB)
     plate = Frame.from_array(rgb, names=RGB)
