@@ -31,6 +31,13 @@ def test_export_writes_the_files_and_provenance_reads_them(
             assert {Path(p).name for p in printed} == names == {p.name for p in out.iterdir()}
         assert main(["export", "nope", "--format", "onnx", "--output", str(tmp_path / "x"), *server]) == 2
         assert "no model 'nope'" in capsys.readouterr().err
+    # No --server: the command starts a private local server over $PLATEFORGE_MODELS_DIR, as other verbs do.
+    monkeypatch.setenv("PLATEFORGE_MODELS_DIR", str(tmp_path / "t" / "models"))
+    monkeypatch.setenv("PLATEFORGE_JOBS_DIR", str(tmp_path / "local-jobs"))
+    monkeypatch.delenv("PLATEFORGE_TOKEN", raising=False)
+    assert main(["export", f"{model.name}@{card['version']}", "--format", "onnx", "--output", str(tmp_path / "o")]) == 0
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"x-look.onnx", "README.md"}
+    capsys.readouterr()
     sidecar = json.loads((tmp_path / "flame" / "x-look.json").read_text())
     assert sidecar["ModelDescription"]["Name"] == f"{card['name']}@{card['version']}"
     knobs = json.loads((tmp_path / "nuke" / "catfilecreator.json").read_text())["knobs"]
