@@ -8,11 +8,23 @@ from typing import Any
 
 import torch
 
-from plateforge.server.export.functions import FrameFunction
+from plateforge.server.export.functions import ChannelGroup, FrameFunction
 from plateforge.server.export.onnx_writer import OPSET
 from plateforge.server.modelcard import ModelCard
 
 __all__ = ["export_readme"]
+
+
+def _channel_lines(groups: Sequence[ChannelGroup]) -> list[str]:
+    """One line per group: the tensor channels it fills, their names, what goes there."""
+    lines, index = [], 0
+    for group in groups:
+        last = index + len(group.channels) - 1
+        span = f"{index}" if last == index else f"{index}-{last}"
+        names = ", ".join(f"`{group.source}.{c}`" for c in group.channels)
+        lines.append(f"- channel {span}: {names}: {group.note}")
+        index = last + 1
+    return lines
 
 
 def export_readme(
@@ -39,17 +51,9 @@ def export_readme(
         "highlights itself). Channels in this order:",
         "",
     ]
-    index = 0
-    for group in function.inputs:
-        for channel in group.channels:
-            lines.append(f"{index}. `{group.source}.{channel}`: {group.note}")
-            index += 1
+    lines += _channel_lines(function.inputs)
     lines += ["", "## Output", "", "One NCHW float32 tensor, the same height and width:", ""]
-    index = 0
-    for group in function.outputs:
-        for channel in group.channels:
-            lines.append(f"{index}. `{group.source}.{channel}`: {group.note}")
-            index += 1
+    lines += _channel_lines(function.outputs)
     lines += [
         "",
         "## Size",
@@ -66,10 +70,8 @@ def export_readme(
             "",
             "The served model runs a classical pre-pass that is not a tensor operation (OpenCV "
             "alignment, morphology). The export does not approximate it: the host feeds its result "
-            "as the channels above. With plateforge installed, the classical tools make them "
-            "(`plateforge.server.tools.cleanup_classical.fill_plate` for the fill and the shown "
-            "plane; `plateforge.server.tools.matte_classical.key` and "
-            "`plateforge.server.nets.matte_guide.band_of` for the key and its band).",
+            "as the channels above, made by plateforge's own classical code (with plateforge installed):",
+            "",
         ]
         for group in prepass:
             lines.append(f"- `{group.source}`: {group.note}")

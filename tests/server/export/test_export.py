@@ -154,7 +154,11 @@ def test_every_export_carries_the_card(
         card = read_export_card(model_file)
         assert card == served_card
         assert exported.model_hash == served_card["weights_sha256"]
-        assert "README.md" in exported.files
+        readme = exported.files["README.md"].decode()
+        if kind == "cleanup":  # the classical pre-pass the host must feed, said, not approximated
+            assert "What the host must compute first" in readme and "fill_plate(...).shown" in readme
+        else:
+            assert "What the host must compute first" not in readme
         if fmt in ("onnx", "flame"):
             assert json.loads(onnx_metadata(model_file)[CARD_KEY]) == served_card
 
