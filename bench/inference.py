@@ -7,6 +7,11 @@ decoded (``run_on_frame_arrays``). The baseline in the same run is one untiled f
 the same net over the same frame, so ``tiled_vs_untiled`` is what tiling costs; untiled passes
 that would not fit in memory are skipped and say so. On CUDA the tiled pass runs in fp16.
 
+``onnxruntime`` is the same net exported as ``plateforge export --format onnx`` writes it (the
+per-frame function: encode, the net with its stride padding, decode; one whole frame) run by
+onnxruntime's CPU provider in the same run, with its largest difference from the server's path
+(``max_abs_vs_server``, float32 on the CPU; on CUDA the server's fp16 makes it larger).
+
   python bench/inference.py [--sizes small,medium,large] [--resolutions 1080p,4k] [--repeats N]
   python bench/inference.py --quick        # a tiny frame, small preset: checks the plumbing
 """
@@ -27,6 +32,8 @@ import numpy as np
 import torch
 
 from plateforge.server.device import pick_device
+from plateforge.server.export.functions import ChannelGroup, FrameFunction
+from plateforge.server.export.onnx_writer import onnx_bytes
 from plateforge.server.inference.tiling import run_on_frame_arrays
 from plateforge.server.nets.unet import SIZES, UNet, UNetConfig, decode, encode
 
@@ -81,7 +88,36 @@ def measure(size: str, resolution: str, *, repeats: int, tile: int, device: str)
             result["tiled_vs_untiled"] = round(statistics.median(tiled) / statistics.median(whole), 3)
     else:
         result["untiled"] = {"skipped": f"activations over {UNTILED_LIMIT_BYTES >> 30} GiB in one pass"}
+    result["onnxruntime"] = _onnxruntime(config, planes, repeats=repeats, tile=tile)
     return result
+
+
+def _onnxruntime(config: UNetConfig, planes: np.ndarray, *, repeats: int, tile: int) -> dict[str, Any]:
+    """The exported per-frame function under onnxruntime (CPU), timed, and its difference from
+    the server's torch path on the CPU in float32."""
+    import onnxruntime as ort
+
+    rgb = ("R", "G", "B")
+    net = UNet(config, seed=0).eval()  # the same weights, on the CPU, float32
+    function = FrameFunction(
+        net, kind="pairs", inputs=(ChannelGroup("plate", rgb, ""),), outputs=(ChannelGroup("image", rgb, ""),)
+    )
+    example = torch.rand(1, 3, 37, 40, generator=torch.Generator().manual_seed(0))
+    data = onnx_bytes(function, [example], input_names=["input"], output_names=["output"], metadata={}, doc="")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+    x = np.ascontiguousarray(planes.astype(np.float32).transpose(2, 0, 1)[None])
+    times = _timed(lambda: session.run(None, {"input": x}), repeats)
+    exported = session.run(None, {"input": x})[0][0].transpose(1, 2, 0)
+    served = run_on_frame_arrays(net, planes, tile=tile, device="cpu")
+    return {
+        "provider": "CPUExecutionProvider",
+        "onnxruntime": ort.__version__,
+        "median_s": round(statistics.median(times), 4),
+        "min_s": round(min(times), 4),
+        "max_abs_vs_server": float(np.abs(exported - served).max()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

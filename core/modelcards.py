@@ -28,7 +28,7 @@ The card, schema ``plateforge.modelcard/1`` (every key is required; unknown keys
                       "minimum": 0.0, "maximum": 1.0, "choices": []}],
       "padding": 16,
       "sources": [{"path": "plates/sh010.1001.exr", "sha256": "…", "licence": "LicenseRef-acme",
-                   "rights_holder": "ACME Pictures",
+                   "rights_holder": "ACME Pictures", "permitted_uses": ["train"],
                    "contributors": [{"name": "Ana Ruiz", "role": "keyframe matte"}]}],  # optional
       "base_model": null,  # or {"name": …, "licence": …, "sha256": …}
       "parent": {"name": …, "version": …, "sha256": …},  # optional: the model whose weights started it
@@ -273,6 +273,9 @@ _SOURCE: dict[str, tuple[Check, bool]] = {
     "licence": (_is_str, True),
     "rights_holder": (_is_str, True),
     "contributors": (_is_contributors, False),
+    # The manifest's permitted uses of the source (train, infer, evaluate, distribute); cards made
+    # before it was recorded lack it, and an export (which needs "distribute") refuses them.
+    "permitted_uses": (_is_str_list, False),
 }
 _PARENT: dict[str, tuple[Check, bool]] = {
     "name": (_is_str, True),

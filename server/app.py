@@ -34,6 +34,7 @@ from grpc_reflection.v1alpha import reflection
 from plateforge.calls import MAX_MESSAGE_BYTES
 from plateforge.errors import UsageError
 from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUEST_BYTES
+from plateforge.server.export.service import EXPORT_SERVICE_NAME, add_export_service
 from plateforge.server.interceptors import ServerInterceptor
 from plateforge.server.jobs import TRAINING_SERVICE_NAME, JobManager, add_training_service
 from plateforge.server.limits import StreamLimits
@@ -220,10 +221,18 @@ class _ServerThread:
         regions = RegionTable()
         service.shm_regions = regions
         add_shm_service(cast(grpc.Server, server), regions)  # it only adds handlers, as on any server
+        add_export_service(server, self.registry)
         health_servicer = health_async.HealthServicer()  # a Watch waits on an asyncio Condition, no thread
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, TRAINING_SERVICE_NAME, SHM_SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME),
+            (
+                SERVICE_NAME,
+                TRAINING_SERVICE_NAME,
+                SHM_SERVICE_NAME,
+                EXPORT_SERVICE_NAME,
+                health.SERVICE_NAME,
+                reflection.SERVICE_NAME,
+            ),
             server,
         )
         jobs: JobManager | None = None

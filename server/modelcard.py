@@ -87,6 +87,8 @@ class SourceRecord:
     sha256: str
     licence: str
     rights_holder: str
+    #: The manifest's permitted uses of the file (empty: not recorded, as on older cards).
+    permitted_uses: tuple[str, ...] = ()
     #: Whose work the file holds, from its manifest source (written to the card only when any).
     contributors: tuple[Contributor, ...] = ()
 
@@ -208,7 +210,7 @@ class ModelCard:
             padding=data["padding"],
             sources=tuple(
                 SourceRecord(
-                    **{k: v for k, v in s.items() if k != "contributors"},
+                    **_tuples({k: v for k, v in s.items() if k != "contributors"}),
                     contributors=tuple(Contributor(**c) for c in s.get("contributors", [])),
                 )
                 for s in data["sources"]

@@ -25,6 +25,9 @@ def test_quick_run_prints_the_documented_json() -> None:
     for timing in (entry["tiled"], entry["untiled"]):
         assert math.isfinite(timing["median_s"]) and 0 < timing["min_s"] <= timing["median_s"]
     assert entry["tiled_vs_untiled"] > 0
+    exported = entry["onnxruntime"]  # the exported ONNX beside the torch path, same run
+    assert exported["provider"] == "CPUExecutionProvider" and 0 < exported["min_s"] <= exported["median_s"]
+    assert exported["max_abs_vs_server"] <= 1e-4
 
 
 def test_unknown_size_is_refused() -> None:

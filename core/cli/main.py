@@ -34,6 +34,7 @@ VERBS = {
     "blender": "blender",
     "base-model": "base_model",
     "lineage": "lineage",
+    "export": "export",
 }
 
 

@@ -4,7 +4,9 @@ FILE is an EXR written through plateforge (its plateforge/ header attributes nam
 hash, the tool, the parameters, the source file and its hashes, the frame and the server), or a
 model: its folder, its model.safetensors or its card.json (the model card names every source
 with its hash, licence and rights holder, the base model, the code version, the training
-parameters and the metrics; the weights' hash is recomputed and checked against card.json).
+parameters and the metrics; the weights' hash is recomputed and checked against card.json), or
+an export of one (`plateforge export`): an .onnx file (the card in its metadata) or a TorchScript
+.pt file (the card.json beside it), with the sha256 of the weights it was exported from.
 
 Exit status: 0 when every FILE has its lineage printed; 1 when an EXR carries no plateforge
 provenance; 2 (one line on stderr) for a file that is neither, is damaged, or whose weights do
@@ -21,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from plateforge.errors import ExrError, UsageError
+from plateforge.exports import ONNX_SUFFIX, TORCHSCRIPT_SUFFIX, read_export_card
 from plateforge.exr import EXR_MAGIC, read_exr_header
 from plateforge.modelcards import (
     CARD_FILE,
@@ -65,7 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _kind(path: str) -> str:
-    """ "exr" or "model", or a one-line error for anything else."""
+    """ "exr", "model" or "export", or a one-line error for anything else."""
+    if path.endswith((ONNX_SUFFIX, TORCHSCRIPT_SUFFIX)) and os.path.isfile(path):
+        return "export"
     if os.path.isdir(path):
         return "model"
     if os.path.basename(path) == CARD_FILE:
@@ -166,6 +171,22 @@ def _model_report(path: str) -> dict[str, Any]:
     }
 
 
+def _export_report(path: str) -> dict[str, Any]:
+    """An exported model: its card, and the hash of the weights it was exported from (the export
+    holds the same numbers in another container, so there is nothing to recompute)."""
+    card = read_export_card(path)
+    return {
+        "file": path,
+        "kind": "model",
+        "weights": path,
+        "card_file": None,
+        "weights_sha256": card["weights_sha256"],
+        "verified": False,
+        "exported": True,
+        "card": card,
+    }
+
+
 def _json_text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True)
 
@@ -177,6 +198,8 @@ def _print_model(report: Mapping[str, Any]) -> None:
         print(f"  description           {card['description']}")
     print(f"  weights               {report['weights']}")
     check = f"matches {CARD_FILE}" if report["verified"] else f"no {CARD_FILE} beside it: not checked against one"
+    if report.get("exported"):
+        check = "the weights this export was made from"
     print(f"  weights sha256        {report['weights_sha256']} ({check})")
     print(f"  created               {card['created']}")
     code = card["code_version"]
@@ -196,6 +219,7 @@ def _print_model(report: Mapping[str, Any]) -> None:
         print(
             f"    {source['path']}  licence {source['licence']}  rights holder {source['rights_holder']}"
             f"  sha256 {source['sha256']}"
+            + (f"  permitted uses {', '.join(source['permitted_uses'])}" if source.get("permitted_uses") else "")
         )
     for title, table in (("training", card["training"]), ("metrics", card["metrics"])):
         if not table:
@@ -211,7 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     reports: dict[str, dict[str, Any]] = {}
     for path in args.files:
-        reports[path] = _exr_report(path) if _kind(path) == "exr" else _model_report(path)
+        kind = _kind(path)
+        reports[path] = (
+            _exr_report(path) if kind == "exr" else _export_report(path) if kind == "export" else _model_report(path)
+        )
     if args.json:
         print(json.dumps(reports, indent=2, sort_keys=True))
     else:

@@ -593,7 +593,7 @@ def _card(
     sources = tuple(
         SourceRecord(
             path=f.name, sha256=f.sha256 or "", licence=f.licence, rights_holder=f.rights_holder,
-            contributors=f.contributors,
+            contributors=f.contributors, permitted_uses=f.permitted_uses,
         )
         for f in data.sources
     )  # fmt: skip
