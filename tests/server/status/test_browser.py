@@ -68,7 +68,9 @@ def test_the_page_shows_a_running_job_updating_and_its_loss_picture(tmp_path: Pa
 
     executable = chromium()
     manifest = write_pairs(tmp_path / "data", frames=2, size=32)
-    status = start_status_server("--jobs-dir", str(tmp_path / "jobs"), "--threads", "1")
+    status = start_status_server(
+        "--jobs-dir", str(tmp_path / "jobs"), "--models-dir", str(tmp_path / "models"), "--threads", "1"
+    )
     try:
         with Client(status.server.address, token=TOKEN, timeout=60) as client:
             training = TrainingClient(client)
