@@ -16,6 +16,9 @@ from typing import Any
 
 __all__ = ["POLL_SECONDS", "SCRIPT", "STYLE", "as_json", "render_page"]
 
+#: What preview.png's columns are (server/training/pictures.py).
+PREVIEW_CAPTION = "preview, per validation image: input | classical | learned | target (display sRGB)"
+
 #: How often the page asks for a fresh snapshot.
 POLL_SECONDS = 1.0
 
@@ -37,6 +40,7 @@ progress { width: 90px; } td.step { white-space: nowrap; }
 
 _SCRIPT = """
 const POLL_MS = %(poll_ms)d;
+const CAPTION = %(caption)s;
 function cell(row, text, cls) {
   const td = document.createElement('td'); td.textContent = text; if (cls) td.className = cls; row.appendChild(td);
   return td;
@@ -68,6 +72,10 @@ function drawJobs(jobs) {
     const pics = document.createElement('tr'); pics.className = 'pictures';
     const td = document.createElement('td'); td.colSpan = 9; pics.appendChild(td);
     picture(td, job, 'loss.png'); picture(td, job, 'preview.png');
+    if (job.images['preview.png'] !== undefined) {
+      const caption = document.createElement('div'); caption.className = 'muted';
+      caption.textContent = CAPTION; td.appendChild(caption);
+    }
     if (td.childNodes.length) body.appendChild(pics);
   }
 }
@@ -103,7 +111,7 @@ setTimeout(poll, POLL_MS);
 """
 
 #: The page's script, served as a file of its own so the page's CSP can forbid inline scripts.
-SCRIPT = _SCRIPT % {"poll_ms": int(POLL_SECONDS * 1000)}
+SCRIPT = _SCRIPT % {"poll_ms": int(POLL_SECONDS * 1000), "caption": json.dumps(PREVIEW_CAPTION)}
 
 
 def _text(value: object) -> str:
@@ -151,6 +159,8 @@ def _job_rows(jobs: Sequence[dict[str, Any]]) -> str:
             f'<img class="{name[:-4]}" alt="{name} of job {job_id}" src="jobs/{_text(job["id"])}/{name}?v={version}">'
             for name, version in job["images"].items()
         )
+        if "preview.png" in job["images"]:
+            pictures += f'<div class="muted">{_text(PREVIEW_CAPTION)}</div>'
         if pictures:
             lines.append(f'<tr class="pictures"><td colspan="9">{pictures}</td></tr>')
     return "\n".join(lines)

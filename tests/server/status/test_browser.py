@@ -14,9 +14,11 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from plateforge.client import Client
+from plateforge.frames import Frame
 from plateforge.jobs_client import TrainingClient
 from tests.conftest import REPO, TOKEN
 from tests.server.status.helpers import start_status_server
@@ -37,7 +39,7 @@ CHROMIUM_ARGS = [
 
 #: Long enough to watch (a few seconds on one CPU thread), pictures every few steps.
 SLOW = {
-    "steps": 3000,
+    "steps": 400,
     "batch": 1,
     "crop": 16,
     "warmup": 1,
@@ -118,6 +120,19 @@ def test_the_page_shows_a_running_job_updating_and_its_loss_picture(tmp_path: Pa
                     later = int(row.locator("td.step").inner_text().split("/")[0])
                     assert later > first
                     assert row.locator("td.loss").inner_text().strip() != ""
+                    # A frame request appears in the recent requests, with its model and status.
+                    frame = Frame.from_array(np.full((24, 40, 3), 0.18, np.float32), names=("R", "G", "B"))
+                    client.process("passthrough", {"plate": frame}, transport="unary")
+                    expect(page.locator("#requests tr").first).to_contain_text("passthrough", timeout=30_000)
+                    expect(page.locator("#requests tr").first).to_contain_text("OK")
+                    # Some curve to show in the screenshot (README: docs/status-page.png).
+                    page.wait_for_function(
+                        "([id]) => { const cell = document.querySelector(`tr[data-job='${id}'] td.step`);"
+                        " return cell && parseInt(cell.textContent) >= 60; }",
+                        arg=[job.id],
+                        timeout=120_000,
+                    )
+                    page.wait_for_timeout(1500)  # the picture of the latest step loaded
                     ARTEFACTS.mkdir(parents=True, exist_ok=True)
                     shot = ARTEFACTS / "status-page.png"
                     page.screenshot(path=str(shot), full_page=True)
