@@ -139,5 +139,6 @@ def draw_loss_chart(history: History) -> np.ndarray:
     done = len(history.losses)
     loss_axes.set_title(f"step {done} of {history.steps}", fontsize=10)
     canvas = FigureCanvasAgg(figure)
-    canvas.draw()
-    return np.ascontiguousarray(np.asarray(canvas.buffer_rgba())[:, :, :3])
+    canvas.draw()  # type: ignore[no-untyped-call,unused-ignore]  # matplotlib leaves these two unannotated
+    rgba = np.asarray(canvas.buffer_rgba())  # type: ignore[no-untyped-call,unused-ignore]
+    return np.ascontiguousarray(rgba[:, :, :3])

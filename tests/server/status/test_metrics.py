@@ -4,7 +4,9 @@ counters move by exactly the requests made (counts, bytes each way, latency obse
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -13,9 +15,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from plateforge import codec, streams
 from plateforge.calls import ProcessCall
+from plateforge.client import Client
 from plateforge.frames import Frame
+from plateforge.jobs_client import TrainingClient
 from tests.conftest import TOKEN
 from tests.server.status.helpers import StatusServer, get, start_status_server
+from tests.server.training.helpers import write_pairs
+
+#: Long enough to be running when scraped; cancelled by the test.
+LONG = {"steps": 5000, "batch": 1, "crop": 16, "warmup": 1, "validation_size": 32, "checkpoint_every": 5000}
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -111,3 +119,40 @@ def test_recent_requests_are_listed_with_their_timings(status: StatusServer) -> 
     assert newest["model"] == "passthrough" and newest["status"] == "OK" and newest["transport"] == "unary"
     assert newest["bytes_in"] == len(request) and newest["bytes_out"] == len(reply)
     assert 0 < newest["seconds"] < 60
+
+
+def test_job_states_queue_and_training_pace(tmp_path: Path) -> None:
+    manifest = write_pairs(tmp_path / "data", frames=2, size=32)
+    status = start_status_server(
+        "--jobs-dir", str(tmp_path / "jobs"), "--models-dir", str(tmp_path / "models"), "--threads", "1"
+    )
+    try:
+        with Client(status.server.address, token=TOKEN, timeout=60) as client:
+            training = TrainingClient(client)
+            first = training.start_training(dataset=str(manifest), tool="look", params=LONG, model_name="a")
+            second = training.start_training(dataset=str(manifest), tool="look", params=LONG, model_name="b")
+            for event in training.watch(first.id):
+                if event.job.step >= 5:
+                    break
+            time.sleep(0.5)  # a few more steps: a pace to measure
+            running = scrape(status)
+            assert value(running, "plateforge_jobs", state="RUNNING") == 1
+            assert value(running, "plateforge_jobs", state="QUEUED") == 1
+            assert value(running, "plateforge_job_queue_length") == 1
+            pace = value(running, "plateforge_training_steps_per_second", job=first.id, tool="look")
+            assert 0 < pace < 10_000
+            listed = json.loads(get(status.url + "api/status", token=TOKEN)[2])
+            assert listed["queue_length"] == 1
+            assert {j["id"]: j["state"] for j in listed["jobs"]} == {first.id: "RUNNING", second.id: "QUEUED"}
+            assert next(j["steps_per_second"] for j in listed["jobs"] if j["id"] == first.id) > 0
+
+            training.cancel(second.id)
+            training.cancel(first.id)
+            for _ in training.watch(first.id):
+                pass
+            ended = scrape(status)
+            assert value(ended, "plateforge_jobs", state="CANCELLED") == 2
+            assert value(ended, "plateforge_job_queue_length") == 0
+            assert not any(name == "plateforge_training_steps_per_second" for name, _ in ended)
+    finally:
+        assert status.server.stop() == 0
