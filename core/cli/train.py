@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="JSON", help="a JSON file of training config fields (--param wins)")
     parser.add_argument("--detach", action="store_true", help="start the job and return without watching it")
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files (loss, validation PSNR, preview) in the job's train/tensorboard/",
+    )
     add_quiet_argument(parser)
     add_server_arguments(parser)
     return parser
@@ -72,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         params["minutes"] = args.minutes
     if args.size:
         params["size"] = args.size
+    if args.tensorboard:
+        params["tensorboard"] = True
     config: dict[str, Any] | None = None
     if args.config:
         try:

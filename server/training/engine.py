@@ -58,7 +58,7 @@ from plateforge.server.training.distributed import Group
 from plateforge.server.training.guided import load_guided_data
 from plateforge.server.training.loss import training_loss
 from plateforge.server.training.matting import load_matte_data
-from plateforge.server.training.pictures import History, write_pictures
+from plateforge.server.training.pictures import History, TensorBoardEvents, write_pictures
 from plateforge.server.training.selection import Best, guarded_score
 
 __all__ = ["TrainProgress", "TrainResult", "net_config_for", "train"]
@@ -233,6 +233,9 @@ def train(
         history.validation = [(int(s), math.nan if v is None else float(v)) for s, v in resumed.state.get("val", [])]
         best = Best.resume(out / "best", start_score=identity, upto=step)
     start_step = step
+    board = None
+    if config.tensorboard and ranks.is_main:
+        board = TensorBoardEvents(out / "tensorboard", after=step, validations=len(history.validation))
     last_checkpoint = resumed.path if resumed is not None else None
     # The wall-clock budget (config.minutes) counts a resumed run's earlier time; under torchrun
     # every rank takes the slowest rank's clock, so all stop at one step with one learning rate.
@@ -316,7 +319,7 @@ def train(
             offer(step, prediction, val_psnr)
         if ranks.is_main and (step % config.preview_every == 0 or last):
             history.losses = losses
-            _write_previews(out, validation, start_prediction, _predict(net, validation, amp), history)
+            _write_previews(out, validation, start_prediction, _predict(net, validation, amp), history, board)
         if step % config.checkpoint_every == 0 or last:
             last_checkpoint = save() or checkpoint_dir / checkpoints.checkpoint_name(step)
         if progress is not None:
@@ -451,11 +454,18 @@ def _psnr(batch: Batch, encoded: torch.Tensor) -> float:
     return float(np.mean(finite))
 
 
-def _write_previews(out: Path, batch: Batch, start: torch.Tensor, learned: torch.Tensor, history: History) -> None:
+def _write_previews(
+    out: Path,
+    batch: Batch,
+    start: torch.Tensor,
+    learned: torch.Tensor,
+    history: History,
+    board: TensorBoardEvents | None,
+) -> None:
     """``history.json``, ``loss.png`` and ``preview.png`` (one row per validation image: input |
     classical (the untrained net) | learned | target), see :mod:`plateforge.server.training.pictures`."""
     images = (_hwc(batch.inputs[:, :3]), _hwc(start), _hwc(learned), _hwc(batch.target))
-    write_pictures(out, history, [list(row) for row in zip(*images, strict=True)][:4])
+    write_pictures(out, history, [list(row) for row in zip(*images, strict=True)][:4], board=board)
 
 
 def _start_name(config: TrainConfig) -> str:

@@ -36,6 +36,7 @@ __all__ = [
     "PNG_KEY",
     "PREVIEW_FILE",
     "History",
+    "TensorBoardEvents",
     "draw_loss_chart",
     "write_pictures",
 ]
@@ -93,14 +94,50 @@ def _float(value: object) -> float:
     return math.nan if value is None else float(value)  # type: ignore[arg-type]
 
 
-def write_pictures(out: Path, history: History, rows: Sequence[Sequence[np.ndarray]]) -> None:
+def write_pictures(
+    out: Path, history: History, rows: Sequence[Sequence[np.ndarray]], *, board: TensorBoardEvents | None = None
+) -> None:
     """``history.json``, ``loss.png`` and ``preview.png`` in ``out``. ``rows``: per validation image,
-    its input, classical, learned and target images, scene-linear HxWxC float."""
+    its input, classical, learned and target images, scene-linear HxWxC float. ``board``: the same
+    figures and the preview as TensorBoard events too."""
     out.mkdir(parents=True, exist_ok=True)
     record = history.to_dict()
     atomic.write_text(out / HISTORY_FILE, json.dumps(record, allow_nan=False))
     write_png(out / LOSS_FILE, draw_loss_chart(history), text={PNG_KEY: json.dumps(record, allow_nan=False)})
-    write_png(out / PREVIEW_FILE, contact_sheet([[to_display(image) for image in row] for row in rows]))
+    sheet = contact_sheet([[to_display(image) for image in row] for row in rows])
+    write_png(out / PREVIEW_FILE, sheet)
+    if board is not None:
+        board.write(history, sheet)
+
+
+class TensorBoardEvents:
+    """TensorBoard event files (tensorboardX) in ``folder``: ``loss/train`` per step,
+    ``psnr_db/validation`` per validation, ``psnr_db/start`` (the classical tool, step 0) and the
+    ``preview`` contact sheet. Each :meth:`write` adds what is new since the last one, in a file of
+    its own (``events.out.tfevents.*.stepNNNNNNNN``) that is closed before it returns: no writer
+    or flush thread outlives a call, whatever ends the run (TensorBoard reads a folder's files
+    together). ``after``: steps (and validations) a resumed run's earlier files already hold."""
+
+    def __init__(self, folder: Path, *, after: int = 0, validations: int = 0) -> None:
+        self.folder = folder
+        self.losses_written = after
+        self.validations_written = validations
+
+    def write(self, history: History, sheet: np.ndarray) -> None:
+        from tensorboardX import SummaryWriter
+
+        step = len(history.losses)
+        with SummaryWriter(str(self.folder), filename_suffix=f".step{step:08d}") as writer:
+            if self.losses_written == 0 and math.isfinite(history.start_psnr):
+                writer.add_scalar("psnr_db/start", history.start_psnr, 0)
+            for index in range(self.losses_written, step):
+                if math.isfinite(history.losses[index]):
+                    writer.add_scalar("loss/train", history.losses[index], index + 1)
+            for at, value in history.validation[self.validations_written :]:
+                if math.isfinite(value):
+                    writer.add_scalar("psnr_db/validation", value, at)
+            writer.add_image("preview", sheet, step, dataformats="HWC")
+        self.losses_written, self.validations_written = step, len(history.validation)
 
 
 def draw_loss_chart(history: History) -> np.ndarray:
