@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -26,7 +27,7 @@ def start_status_server(*args: str, token: str | None = TOKEN, timeout: float = 
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:  # stderr is drained on a thread: the line may lag the ready line
         for line in list(server.stderr_lines):
-            found = re.search(r"status page on (http://\S+)", line)
+            found = re.search(r"status page on (https?://\S+)", line)
             if found:
                 return StatusServer(server, found.group(1))
         time.sleep(0.05)
@@ -34,7 +35,9 @@ def start_status_server(*args: str, token: str | None = TOKEN, timeout: float = 
     raise AssertionError(f"no 'status page on' line; stderr: {server.stderr_lines[-20:]}")
 
 
-def get(url: str, *, token: str | None = None, basic: str | None = None) -> tuple[int, dict[str, str], bytes]:
+def get(
+    url: str, *, token: str | None = None, basic: str | None = None, tls: ssl.SSLContext | None = None
+) -> tuple[int, dict[str, str], bytes]:
     """Status, headers and body of a GET (a 4xx is returned, not raised)."""
     headers = {}
     if token is not None:
@@ -43,7 +46,7 @@ def get(url: str, *, token: str | None = None, basic: str | None = None) -> tupl
         headers["Authorization"] = "Basic " + base64.b64encode(f"someone:{basic}".encode()).decode()
     request = urllib.request.Request(url, headers=headers)
     try:
-        with urllib.request.urlopen(request, timeout=30) as reply:
+        with urllib.request.urlopen(request, timeout=30, context=tls) as reply:
             return reply.status, dict(reply.headers), reply.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()

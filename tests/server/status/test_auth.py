@@ -4,8 +4,11 @@ address off loopback without a token fit to cross the network."""
 
 from __future__ import annotations
 
+import ssl
 import subprocess
 import sys
+import urllib.error
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +16,9 @@ from plateforge.errors import UsageError
 from plateforge.server.status import StatusAuth, check_exposure
 from tests.conftest import TOKEN
 from tests.server.status.helpers import STATUS_TOKEN, get, start_status_server
+from tests.server.test_tls import certificate
+
+__all__ = ["certificate"]  # the self-signed certificate fixture
 
 PATHS = ("", "metrics", "api/status", "status.js", "jobs/none/loss.png")
 
@@ -50,6 +56,20 @@ def test_a_server_without_any_token_has_an_open_status_page() -> None:
     status = start_status_server(token=None)
     try:
         assert get(status.url + "metrics")[0] == 200
+    finally:
+        assert status.server.stop() == 0
+
+
+def test_with_tls_the_status_port_is_https_with_the_servers_certificate(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    status = start_status_server("--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        assert status.url.startswith("https://127.0.0.1:")
+        trusted = ssl.create_default_context(cafile=str(cert))
+        assert get(status.url + "metrics", token=TOKEN, tls=trusted)[0] == 200
+        assert get(status.url + "metrics", tls=trusted)[0] == 401
+        with pytest.raises((urllib.error.URLError, ConnectionError)):  # plain HTTP is not served there
+            get(status.url.replace("https://", "http://") + "metrics", token=TOKEN)
     finally:
         assert status.server.stop() == 0
 
