@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -44,8 +44,9 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
-    """Write HxWx3 uint8 as an 8-bit RGB PNG, atomically."""
+def write_png(path: str | os.PathLike[str], rgb: np.ndarray, *, text: Mapping[str, str] | None = None) -> None:
+    """Write HxWx3 uint8 as an 8-bit RGB PNG, atomically; ``text``: keyword -> Latin-1 text, as
+    tEXt chunks (a reader finds in the picture what it was drawn from)."""
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"write_png needs HxWx3 uint8, got {rgb.shape} {rgb.dtype}")
     height, width = rgb.shape[:2]
@@ -54,6 +55,7 @@ def write_png(path: str | os.PathLike[str], rgb: np.ndarray) -> None:
         b"\x89PNG\r\n\x1a\n"
         + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
         + _chunk(b"sRGB", b"\x00")
+        + b"".join(_chunk(b"tEXt", f"{k}\x00{v}".encode("latin-1")) for k, v in (text or {}).items())
         + _chunk(b"IDAT", zlib.compress(raw, 6))
         + _chunk(b"IEND", b"")
     )

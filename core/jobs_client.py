@@ -91,6 +91,8 @@ class JobEvent:
     eta_seconds: float | None
     #: PNG bytes of the latest preview when one was due; b"" otherwise.
     preview_png: bytes
+    #: PNG bytes of the latest loss chart when one was due; b"" otherwise.
+    loss_png: bytes = b""
 
 
 def job_from_proto(msg: training_pb2.Job) -> JobInfo:
@@ -127,6 +129,7 @@ def event_from_proto(msg: training_pb2.JobEvent) -> JobEvent:
         lr=msg.lr,
         eta_seconds=msg.eta_seconds if msg.HasField("eta_seconds") else None,
         preview_png=msg.preview_png,
+        loss_png=msg.loss_png,
     )
 
 

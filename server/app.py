@@ -16,6 +16,7 @@ import faulthandler
 import ipaddress
 import logging
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -42,6 +43,14 @@ from plateforge.server.modelcard import publish_model
 from plateforge.server.registry import Registry
 from plateforge.server.service import SERVICE_NAME, InferenceService, add_to_server
 from plateforge.server.shm import SHM_SERVICE_NAME, RegionTable, add_shm_service
+from plateforge.server.status import (
+    ServerMetrics,
+    ServerView,
+    StatusAuth,
+    StatusSite,
+    check_exposure,
+    start_status_site,
+)
 from plateforge.server.tools import BUILTIN
 
 __all__ = ["Running", "ServerConfig", "is_loopback", "running_server", "serve", "serving"]
@@ -79,6 +88,11 @@ class ServerConfig:
     memory_budget_bytes: int = 8 * 1024**3
     #: Folders a request's paths (dataset manifests and their files) must lie in; empty: anywhere.
     data_roots: tuple[Path, ...] = ()
+    #: The status page and /metrics (server/status/): None: not served; 0: a free port.
+    status_port: int | None = None
+    status_host: str = "127.0.0.1"
+    #: A read-only token for the status port; without it the RPC token, on loopback or TLS only.
+    status_token: str | None = None
 
 
 def is_loopback(host: str) -> bool:
@@ -126,6 +140,8 @@ class Running:
 
     address: str
     jobs: JobManager | None
+    #: Where the status page is served (``http://HOST:PORT/``), None when it is not.
+    status_url: str | None = None
 
 
 @dataclass
@@ -216,6 +232,8 @@ class _ServerThread:
             compute=self.pools.compute,
             receive=self.pools.streams,
         )
+        metrics = ServerMetrics(device=config.device)
+        service.metrics = metrics
         add_to_server(service, server)
         # Same-host clients' shared-memory regions; released when their process ends or we stop.
         regions = RegionTable()
@@ -236,6 +254,7 @@ class _ServerThread:
             server,
         )
         jobs: JobManager | None = None
+        status_site: StatusSite | None = None
         try:
             address = _format_address(config.host, config.port)
             credentials = _tls_credentials(config)
@@ -258,22 +277,58 @@ class _ServerThread:
                     publish=_publisher(config, self.registry),
                     data_roots=config.data_roots,
                 )
+                jobs.metrics = metrics
+            metrics.watch_state(jobs)
             await server.start()
+            serving_now: dict[str, str] = {}
             for name in ("", SERVICE_NAME, *([TRAINING_SERVICE_NAME] if jobs else [])):
                 await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-            self._running = Running(_format_address(config.host, port), jobs)
+                serving_now[name] = "SERVING"
+            if config.status_port is not None:
+                view = ServerView(self.registry, jobs, metrics, config.device, credentials is not None, serving_now)
+                status_site = await start_status_site(
+                    view,
+                    _status_auth(config),
+                    host=config.status_host,
+                    port=config.status_port,
+                    ssl_context=_status_tls(config),
+                )
+            self._running = Running(
+                _format_address(config.host, port), jobs, status_site.url if status_site is not None else None
+            )
             self._ready.set()
             await self._stop.wait()
             await health_servicer.enter_graceful_shutdown()
+            serving_now.update(dict.fromkeys(serving_now, "NOT_SERVING"))
             if jobs is not None:
                 # The running job checkpoints and is recorded INTERRUPTED; calls go on meanwhile.
                 await self._loop.run_in_executor(None, jobs.shutdown)
                 jobs = None
             await server.stop(config.grace)
         finally:
+            if status_site is not None:
+                await status_site.stop()
             if jobs is not None:
                 jobs.shutdown()
             regions.close()
+
+
+def _status_auth(config: ServerConfig) -> StatusAuth:
+    return StatusAuth.for_server(
+        status_token=config.status_token,
+        rpc_token=config.token,
+        loopback=is_loopback(config.status_host),
+        tls=bool(config.tls_cert and config.tls_key),
+    )
+
+
+def _status_tls(config: ServerConfig) -> ssl.SSLContext | None:
+    """The gRPC port's certificate serves the status port too: one identity per server."""
+    if not (config.tls_cert and config.tls_key):
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context
 
 
 @contextmanager
@@ -283,6 +338,14 @@ def serving(config: ServerConfig = ServerConfig()) -> Iterator[Running]:
         raise UsageError(
             f"refusing to listen on {config.host} without a token: anyone on the network could use the "
             "server. Give --token (or PLATEFORGE_TOKEN), or bind 127.0.0.1"
+        )
+    if config.status_port is not None:
+        check_exposure(
+            host=config.status_host,
+            loopback=is_loopback(config.status_host),
+            status_token=config.status_token,
+            tls=bool(config.tls_cert and config.tls_key),
+            rpc_token=config.token,
         )
     registry = Registry(
         config.tools,
@@ -315,8 +378,10 @@ def serve(config: ServerConfig) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    with running_server(config) as address:
-        print(f"listening on {address}", flush=True)
+    with serving(config) as running:
+        if running.status_url is not None:
+            print(f"status page on {running.status_url}", file=sys.stderr, flush=True)
+        print(f"listening on {running.address}", flush=True)
         stop.wait()
         # A stop should take at most the grace period. Once in a while, under load, a server has
         # taken longer than a supervisor's patience (and been killed) without saying where it

@@ -34,6 +34,7 @@ from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS, DEFAULT_MAX_REQUE
 from plateforge.server.fields import check_text_fields
 from plateforge.server.interceptors import when_done
 from plateforge.server.registry import LoadedModel, Registry
+from plateforge.server.status.metrics import ServerMetrics, Tracked
 from plateforge.v1 import inference_pb2
 
 __all__ = ["SERVICE_NAME", "InferenceService", "add_to_server"]
@@ -71,6 +72,8 @@ class InferenceService:
         self.max_request_bytes = max_request_bytes
         #: Same-host shared-memory regions (server/shm.py); None: Process refuses references.
         self.shm_regions: shm.RegionTable | None = None
+        #: Counts each frame request (server/status/metrics.py); the server shares its own.
+        self.metrics = ServerMetrics()
 
     async def ListModels(
         self, request: inference_pb2.ListModelsRequest, context: Context
@@ -81,25 +84,34 @@ class InferenceService:
         # Frames are up to the message limit: parsing and serialising them happens on the compute
         # thread too, never on the event loop every other call needs.
         cancelled = _cancel_event(context)
-        return await asyncio.get_running_loop().run_in_executor(self.compute, self._process, request, cancelled)
+        with self.metrics.request("unary") as tracked:
+            tracked.bytes_in = len(request)
+            loop = asyncio.get_running_loop()
+            reply = await loop.run_in_executor(self.compute, self._process, request, cancelled, tracked)
+            tracked.bytes_out = len(reply)
+            return reply
 
-    def _process(self, raw: bytes, cancelled: threading.Event) -> bytes:
+    def _process(self, raw: bytes, cancelled: threading.Event, tracked: Tracked | None = None) -> bytes:
         try:
             request = inference_pb2.ProcessRequest.FromString(raw)
         except DecodeError as error:
             raise FrameError(f"a ProcessRequest does not parse: {error}") from None
         check_text_fields(request, "ProcessRequest")
         if shm.uses_shm(request):
-            return self._process_shm(request, cancelled).SerializeToString()
-        result = self.run(codec.decode_call(request), cancelled)
+            if tracked is not None:
+                tracked.transport = "shm"
+            return self._process_shm(request, cancelled, tracked).SerializeToString()
+        result = self.run(codec.decode_call(request), cancelled, tracked=tracked)
         return codec.encode_result(result).SerializeToString()
 
     def _process_shm(
-        self, request: inference_pb2.ProcessRequest, cancelled: threading.Event
+        self, request: inference_pb2.ProcessRequest, cancelled: threading.Event, tracked: Tracked | None = None
     ) -> inference_pb2.ProcessResponse:
         if self.shm_regions is None:
             raise SharedMemoryError("this server takes no shared-memory references; send bytes")
         model, targets = self._inspect_header(request)
+        if tracked is not None:
+            tracked.model = model.info.name
         call = shm.decode_call(self.shm_regions, request, targets[0] if targets else None)
         return shm.encode_result(self.shm_regions, request, self.run(call, cancelled, model))
 
@@ -107,17 +119,20 @@ class InferenceService:
         # Messages arrive and leave serialised: the codec reads and writes their chunks without
         # protobuf's copies (plateforge.chunkwire); the bytes are the .proto's wire format.
         cancelled = _cancel_event(context)
-        model, call = await self._gather(messages)
-        try:
-            result = await asyncio.get_running_loop().run_in_executor(self.compute, self.run, call, cancelled, model)
-        finally:
-            # gRPC keeps a failed or cancelled handler's error, whose traceback holds this frame:
-            # without this the frame's pixels would live as long as that error.
-            del call, model
-        for message in streams.stream_result(result):
-            yield message
+        with self.metrics.request("stream") as tracked:
+            model, call = await self._gather(messages, tracked)
+            try:
+                loop = asyncio.get_running_loop()
+                result = await loop.run_in_executor(self.compute, self.run, call, cancelled, model)
+            finally:
+                # gRPC keeps a failed or cancelled handler's error, whose traceback holds this frame:
+                # without this the frame's pixels would live as long as that error.
+                del call, model
+            for message in streams.stream_result(result):
+                tracked.bytes_out += len(message)
+                yield message
 
-    async def _gather(self, messages: AsyncIterator[bytes]) -> tuple[LoadedModel, ProcessCall]:
+    async def _gather(self, messages: AsyncIterator[bytes], tracked: Tracked) -> tuple[LoadedModel, ProcessCall]:
         """The stream's model, resolved once from its header, and its call, assembled on the
         event loop as its messages arrive.
 
@@ -130,12 +145,14 @@ class InferenceService:
         iterator = aiter(messages)
         try:
             first = await anext(iterator)
+            tracked.bytes_in += len(first)
         except StopAsyncIteration:
             raise FrameError("a ProcessStream request must start with its header; the stream was empty") from None
         resolved: list[LoadedModel] = []
 
         def inspect(header: inference_pb2.ProcessRequest) -> list[tuple[int, int]]:
             model, targets = self._inspect_stream_header(header)
+            tracked.model = model.info.name
             resolved.append(model)
             return targets
 
@@ -143,6 +160,7 @@ class InferenceService:
         del first
         try:
             async for message in iterator:
+                tracked.bytes_in += len(message)
                 gatherer.add(message)
             call = await asyncio.get_running_loop().run_in_executor(self.receive, gatherer.call)
             return resolved[0], call
@@ -156,9 +174,7 @@ class InferenceService:
             gatherer.close()
             del gatherer
 
-    def _inspect_stream_header(
-        self, header: inference_pb2.ProcessRequest
-    ) -> tuple[LoadedModel, list[tuple[int, int]]]:
+    def _inspect_stream_header(self, header: inference_pb2.ProcessRequest) -> tuple[LoadedModel, list[tuple[int, int]]]:
         check_text_fields(header, "ProcessStreamRequest.header")
         if shm.uses_shm(header):
             raise FrameError("ProcessStream carries samples as DataChunks; shared-memory references go through Process")
@@ -189,11 +205,20 @@ class InferenceService:
                     return model, [(i, j)]
         return model, []
 
-    def run(self, call: ProcessCall, cancelled: threading.Event, model: LoadedModel | None = None) -> ProcessResult:
+    def run(
+        self,
+        call: ProcessCall,
+        cancelled: threading.Event,
+        model: LoadedModel | None = None,
+        *,
+        tracked: Tracked | None = None,
+    ) -> ProcessResult:
         """Run ``call`` (on a compute thread) with ``model``, or the model it names when the
         request's header has not resolved one; its tool stops early once ``cancelled`` is set."""
         if model is None:
             model = self.registry.get(call.model, call.version)
+            if tracked is not None:  # only a served name: a caller's made-up names make no labels
+                tracked.model = model.info.name
         tool_call = check_call(model.info, call, max_frame_pixels=self.max_frame_pixels, cancelled=cancelled)
         started = time.perf_counter()
         outputs = model.tool.run(model.state, tool_call)

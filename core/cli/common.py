@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TextIO
 
+from plateforge.cli.progress import Progress
 from plateforge.client import Client, server_address, server_tls_ca, server_token
 from plateforge.localserver import local_server
 
@@ -58,25 +58,11 @@ def connect(args: argparse.Namespace, *, quiet: bool = False, local_args: Sequen
 
 
 class ProgressLine:
-    """A one-line progress bar on stderr: count, percentage, frame, rate and ETA."""
+    """Frames done, as :func:`plateforge.batch.run_batch` reports them, shown by :class:`Progress`
+    (a bar with rate and ETA on a terminal, plain lines off one, nothing when ``quiet``)."""
 
-    def __init__(self, label: str, *, stream: TextIO | None = None) -> None:
-        self.label = label
-        self.stream = stream or sys.stderr
-        self.started = time.monotonic()
-        self.tty = self.stream.isatty()
+    def __init__(self, label: str, *, stream: TextIO | None = None, quiet: bool = False) -> None:
+        self.progress = Progress(label, unit="fr", stream=stream, quiet=quiet, every=10)
 
     def __call__(self, done: int, total: int, frame: int) -> None:
-        elapsed = time.monotonic() - self.started
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = (total - done) / rate if rate > 0 else 0.0
-        width = 24
-        filled = int(width * done / max(total, 1))
-        bar = "#" * filled + "-" * (width - filled)
-        text = (
-            f"{self.label} [{bar}] {done}/{total} {100 * done / max(total, 1):3.0f}% "
-            f"frame {frame}  {rate:.2f} fr/s  eta {eta:4.0f}s"
-        )
-        end = "\r" if self.tty and done < total else "\n"
-        if self.tty or done == total or done == 1 or done % 10 == 0:
-            print(text, end=end, file=self.stream, flush=True)
+        self.progress.update(done, total, f"frame {frame}")

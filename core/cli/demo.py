@@ -33,6 +33,7 @@ from plateforge.batch import SequenceJob, run_sequence
 from plateforge.cli import demo_matte
 from plateforge.cli.common import ProgressLine, add_server_arguments, connect
 from plateforge.cli.job import describe, follow
+from plateforge.cli.progress import add_quiet_argument
 from plateforge.client import Client
 from plateforge.contactsheet import contact_sheet, to_display, write_png
 from plateforge.errors import PlateforgeError
@@ -77,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=demo_matte.TRAIN_STEPS,
         help=f"training steps of the learned matte with --train (default {demo_matte.TRAIN_STEPS})",
     )
+    add_quiet_argument(parser)
     add_server_arguments(parser)
     return parser
 
@@ -153,21 +155,24 @@ def _train(client: Client, manifest: Path, args: argparse.Namespace) -> tuple[st
     started = time.monotonic()
     params: dict[str, ParamValue] = {"steps": args.train_steps, "size": args.size, **TRAIN_SETTINGS}
     job = jobs.start_training(dataset=str(manifest.resolve()), tool="cleanup", params=params, model_name=LEARNED)
-    print(f"training {LEARNED} on the shot: job {job.id}, {job.steps} steps", file=sys.stderr, flush=True)
-    last = follow(jobs.watch(job.id))
+    if not args.quiet:
+        print(f"training {LEARNED} on the shot: job {job.id}, {job.steps} steps", file=sys.stderr, flush=True)
+    last = follow(jobs.watch(job.id), quiet=args.quiet)
     if last is None or last.state != "SUCCEEDED":
         raise PlateforgeError(f"the demo's training job {job.id} did not succeed: {describe(jobs.get(job.id))}")
     return LEARNED, time.monotonic() - started
 
 
-def _clean(client: Client, model: str, patterns: dict[str, str], frames: list[int], pattern: str) -> list[Path]:
+def _clean(
+    client: Client, model: str, patterns: dict[str, str], frames: list[int], pattern: str, *, quiet: bool
+) -> list[Path]:
     job = SequenceJob(
         model=model,
         inputs={"plate": patterns["plate"], "mask": patterns["mask"]},
         frames=frames,
         outputs={"": pattern},
     )
-    return run_sequence(client, job, progress=ProgressLine(model))
+    return run_sequence(client, job, progress=ProgressLine(model, quiet=quiet))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -183,14 +188,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A private server keeps the demo's model and job out of the user's own models folder.
     private = ("--models-dir", str(out / "models"), "--jobs-dir", str(out / "jobs"))
     train_seconds = 0.0
-    matte = demo_matte.MatteDemo(out / "matte", seed=args.seed)
+    matte = demo_matte.MatteDemo(out / "matte", seed=args.seed, quiet=args.quiet)
     matte_seconds = 0.0
-    with connect(args, local_args=private) as client:
-        written = _clean(client, MODEL, patterns, frames, cleaned)
+    with connect(args, quiet=args.quiet, local_args=private) as client:
+        written = _clean(client, MODEL, patterns, frames, cleaned, quiet=args.quiet)
         matte.key(client, demo_matte.MODEL, "classical")
         if args.train:
             model, train_seconds = _train(client, _write_manifest(out, patterns), args)
-            _clean(client, model, patterns, frames, learned)
+            _clean(client, model, patterns, frames, learned, quiet=args.quiet)
             matte_model, matte_seconds = matte.train(client, args.matte_train_steps, args.size)
             matte.key(client, matte_model, "learned")
 

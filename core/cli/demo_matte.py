@@ -74,8 +74,9 @@ class MatteScores:
 class MatteDemo:
     """The matte shot written under ``folder``, keyed (and, with :meth:`train`, learned) through a client."""
 
-    def __init__(self, folder: Path, *, seed: int) -> None:
+    def __init__(self, folder: Path, *, seed: int, quiet: bool = False) -> None:
         self.folder = folder
+        self.quiet = quiet
         width, height = SIZE
         self.shot: MatteShot = make_matte_shot(width=width, height=height, frames=FRAMES, seed=seed)
         self.patterns = write_matte_shot(self.shot, folder)
@@ -99,7 +100,7 @@ class MatteDemo:
             frames=self.frames,
             outputs=self.outputs(name),
         )
-        run_sequence(client, job, progress=ProgressLine(model))
+        run_sequence(client, job, progress=ProgressLine(model, quiet=self.quiet))
 
     def score(self, name: str, indices: list[int]) -> MatteScores:
         sads, psnrs = [], []
@@ -144,12 +145,13 @@ class MatteDemo:
         params: dict[str, ParamValue] = {"steps": steps, "size": size, **TRAIN_SETTINGS}
         manifest = self.write_dataset()
         job = jobs.start_training(dataset=str(manifest.resolve()), tool="matte", params=params, model_name=LEARNED)
-        print(
-            f"training {LEARNED} on {len(KEYFRAMES)} keyframe mattes: job {job.id}, {job.steps} steps",
-            file=sys.stderr,
-            flush=True,
-        )
-        last = follow(jobs.watch(job.id))
+        if not self.quiet:
+            print(
+                f"training {LEARNED} on {len(KEYFRAMES)} keyframe mattes: job {job.id}, {job.steps} steps",
+                file=sys.stderr,
+                flush=True,
+            )
+        last = follow(jobs.watch(job.id), quiet=self.quiet)
         if last is None or last.state != "SUCCEEDED":
             raise PlateforgeError(
                 f"the demo's matte training job {job.id} did not succeed: {describe(jobs.get(job.id))}"

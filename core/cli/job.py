@@ -13,19 +13,12 @@ from collections.abc import Iterable, Sequence
 from typing import TextIO
 
 from plateforge.cli.common import add_server_arguments, connect
+from plateforge.cli.progress import Progress, add_quiet_argument
 from plateforge.client import server_address
 from plateforge.errors import UsageError
 from plateforge.jobs_client import JobEvent, JobInfo, TrainingClient
 
 __all__ = ["describe", "follow", "main", "reattach_hint"]
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "--"
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"
 
 
 def describe(job: JobInfo) -> str:
@@ -40,34 +33,31 @@ def reattach_hint(job_id: str, server: str) -> str:
     return f"detached; job {job_id} keeps running. Re-attach: plateforge job watch {job_id} --server {server}"
 
 
-def follow(events: Iterable[JobEvent], *, stream: TextIO | None = None) -> JobInfo | None:
-    """Print a progress line per step (in place on a terminal) and a line per state change;
-    return the job as last seen."""
-    out = stream or sys.stderr
-    tty = out.isatty()
+def follow(events: Iterable[JobEvent], *, stream: TextIO | None = None, quiet: bool = False) -> JobInfo | None:
+    """Show each step's progress (:class:`Progress`: a bar in place on a terminal, a line every 50
+    steps off one) and a line per state change; nothing when ``quiet``. The job as last seen."""
     last: JobInfo | None = None
-    for event in events:
-        job = last = event.job
-        if event.state_changed:
-            if tty:
-                print(file=out)
-            print(describe(job), file=out, flush=True)
-            continue
-        psnr = f"  psnr {job.val_psnr:5.2f} dB" if job.val_psnr is not None else ""
-        text = (
-            f"train {job.id} step {job.step}/{job.steps}  loss {job.loss:.5f}{psnr}  eta {_duration(event.eta_seconds)}"
-        )
-        if tty:
-            print("\r" + text, end="", file=out, flush=True)
-        elif job.step == 1 or job.step == job.steps or job.step % 50 == 0:
-            print(text, file=out, flush=True)
+    progress: Progress | None = None
+    try:
+        for event in events:
+            job = last = event.job
+            if progress is None:
+                progress = Progress(f"train {job.id} step", unit="steps", stream=stream, quiet=quiet, every=50)
+            if event.state_changed:
+                progress.event(describe(job))
+                continue
+            psnr = f"  psnr {job.val_psnr:5.2f} dB" if job.val_psnr is not None else ""
+            progress.update(job.step, job.steps, f"loss {job.loss:.5f}{psnr}", eta=event.eta_seconds)
+    finally:
+        if progress is not None:
+            progress.close()
     return last
 
 
-def watch(jobs: TrainingClient, job_id: str, *, server: str) -> int:
+def watch(jobs: TrainingClient, job_id: str, *, server: str, quiet: bool = False) -> int:
     """Follow a job; 0 when it SUCCEEDED, 1 when it ended otherwise, 130 when detached with Ctrl-C."""
     try:
-        last = follow(jobs.watch(job_id))
+        last = follow(jobs.watch(job_id), quiet=quiet)
     except KeyboardInterrupt:
         print("\n" + reattach_hint(job_id, server), file=sys.stderr, flush=True)
         return 130
@@ -79,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("action", choices=("watch", "cancel", "resume"))
     parser.add_argument("id", help="the job's id (see plateforge jobs)")
     parser.add_argument("--no-watch", action="store_true", help="resume: queue the job and return at once")
+    add_quiet_argument(parser)
     add_server_arguments(parser)
     return parser
 
@@ -97,4 +88,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(describe(jobs.resume(args.id)))
             if args.no_watch:
                 return 0
-        return watch(jobs, args.id, server=client.address)
+        return watch(jobs, args.id, server=client.address, quiet=args.quiet)

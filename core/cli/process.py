@@ -59,6 +59,7 @@ from plateforge import atomic
 from plateforge.batch import SUMMARY_SCHEMA, BatchReport, SequenceJob, run_batch
 from plateforge.calls import PRECISIONS
 from plateforge.cli.common import ProgressLine, add_server_arguments, connect
+from plateforge.cli.progress import add_quiet_argument
 from plateforge.errors import PlateforgeError, UsageError
 from plateforge.exr import EXR_MAGIC
 from plateforge.messages import explain
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-going", action="store_true", help="report a failing frame and process the others (exit 1)"
     )
     parser.add_argument("--summary", metavar="FILE", help="write a JSON summary to FILE ('-': one line on stdout)")
+    add_quiet_argument(parser)
     add_server_arguments(parser)
     return parser
 
@@ -149,8 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     report = BatchReport(model=job.model, frames=list(job.frames))
     with interrupts.installed():  # until the end: an interrupt while finishing changes nothing
         try:
-            with connect(args) as client, interrupts.processing():
-                run_batch(client, job, progress=ProgressLine(args.model), cancel=interrupts.cancel, report=report)
+            with connect(args, quiet=args.quiet) as client, interrupts.processing():
+                progress = ProgressLine(args.model, quiet=args.quiet)
+                run_batch(client, job, progress=progress, cancel=interrupts.cancel, report=report)
         except PlateforgeError as error:
             if args.summary:  # a farm wrapper reading the summary learns why there is nothing else
                 code = explain(error).exit_code  # the status this command exits with (plateforge.messages)

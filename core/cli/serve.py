@@ -83,6 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="torch CPU threads (default: $PLATEFORGE_TORCH_THREADS, else the cores this process may use)",
     )
+    parser.add_argument(
+        "--status-port",
+        type=int,
+        default=None,
+        metavar="N",
+        help="serve a read-only status page and Prometheus /metrics on port N (0: a free one; default: none)",
+    )
+    parser.add_argument(
+        "--status-host",
+        default="127.0.0.1",
+        help="address of the status port (default 127.0.0.1; any other needs --status-token, or TLS and --token)",
+    )
+    parser.add_argument(
+        "--status-token",
+        default=None,
+        help="a separate read-only token for the status port (default: $PLATEFORGE_STATUS_TOKEN; none: the RPC "
+        "token, accepted on a loopback status port or over TLS only)",
+    )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -141,13 +159,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     check_folder(jobs_dir.expanduser(), "the jobs folder (--jobs-dir or PLATEFORGE_JOBS_DIR)")
     check_port(args.host, args.port)
     try:
-        from plateforge.server.app import ServerConfig, serve
+        from plateforge.server.app import ServerConfig, is_loopback, serve
         from plateforge.server.checks import DEFAULT_MAX_FRAME_PIXELS
         from plateforge.server.device import configure_threads, pick_device
         from plateforge.server.limits import StreamLimits
         from plateforge.server.roots import data_roots_from_env
+        from plateforge.server.status import check_exposure
     except ImportError as error:
         raise UsageError(f"this Python cannot run the server ({error}); install plateforge[server]") from None
+    token = args.token or os.environ.get("PLATEFORGE_TOKEN") or None
+    status_token = args.status_token or os.environ.get("PLATEFORGE_STATUS_TOKEN") or None
+    if args.status_port is not None:
+        # Refused before anything binds, the status address included.
+        check_exposure(
+            host=args.status_host,
+            loopback=is_loopback(args.status_host),
+            status_token=status_token,
+            tls=bool(args.tls_cert and args.tls_key),
+            rpc_token=token,
+        )
+        if args.status_port == args.port != 0 and args.status_host == args.host:
+            raise UsageError(f"--status-port {args.status_port} is the gRPC --port too: give each its own")
+        check_port(args.status_host, args.status_port)
     given = {"idle_timeout": args.idle_timeout, "max_streams": args.max_streams}
     given["max_streams_per_peer"] = args.max_streams_per_peer
     given["max_anonymous_streams"] = args.max_anonymous_streams
@@ -161,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = ServerConfig(
         host=args.host,
         port=args.port,
-        token=args.token or os.environ.get("PLATEFORGE_TOKEN") or None,
+        token=token,
         workers=args.workers,
         limits=limits,
         max_frame_pixels=args.max_frame_pixels or DEFAULT_MAX_FRAME_PIXELS,
@@ -172,5 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         memory_budget_bytes=int(args.memory_budget_gb * 1024**3),
         jobs_dir=jobs_dir.expanduser(),
         data_roots=tuple(p.expanduser() for p in args.data_root) if args.data_root else data_roots_from_env(),
+        status_port=args.status_port,
+        status_host=args.status_host,
+        status_token=status_token,
     )
     return serve(config)

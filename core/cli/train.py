@@ -40,6 +40,7 @@ from typing import Any
 
 from plateforge.cli.common import add_server_arguments, connect
 from plateforge.cli.job import describe, watch
+from plateforge.cli.progress import add_quiet_argument
 from plateforge.errors import UsageError
 from plateforge.jobs_client import TrainingClient
 from plateforge.models import ParamValue, parse_param
@@ -79,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="JSON", help="a JSON file of training config fields (--param wins)")
     parser.add_argument("--detach", action="store_true", help="start the job and return without watching it")
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard event files (loss, validation PSNR, preview) in the job's train/tensorboard/",
+    )
+    add_quiet_argument(parser)
     add_server_arguments(parser)
     return parser
 
@@ -101,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.init:
         # Read by the server: absolute, as the dataset path is. The server checks it is a model.
         params["init"] = os.path.abspath(args.init)
+    if args.tensorboard:
+        params["tensorboard"] = True
     config: dict[str, Any] | None = None
     if args.config:
         try:
@@ -110,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UsageError(f"cannot read the training config {args.config}: {error}") from None
         if not isinstance(config, dict):
             raise UsageError(f"{args.config}: a training config is a JSON object of fields")
-    with connect(args) as client:
+    with connect(args, quiet=args.quiet) as client:
         jobs = TrainingClient(client)
         job = jobs.start_training(
             dataset=os.path.abspath(args.dataset),
@@ -121,11 +130,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             model_version=args.model_version,
         )
         budget = f", at most {args.minutes:g} minutes" if args.minutes is not None else ""
-        print(f"job {job.id} queued ({job.steps} steps{budget})", file=sys.stderr, flush=True)
+        if not args.quiet:
+            pictures = os.path.join(job.job_dir, "train")
+            print(f"job {job.id} queued ({job.steps} steps{budget})", file=sys.stderr, flush=True)
+            print(f"  its loss chart and preview, as it trains: {pictures}/loss.png, preview.png", file=sys.stderr)
         if args.detach:
             print(job.id)
             return 0
-        code = watch(jobs, job.id, server=client.address)
+        code = watch(jobs, job.id, server=client.address, quiet=args.quiet)
         final = jobs.get(job.id)
         if final.model_dir:
             print(final.model_dir)

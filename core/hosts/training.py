@@ -211,6 +211,9 @@ class TrainingMonitor:
 
     def __init__(self, *, preview_path: StrPath | None = None) -> None:
         self.preview_path = Path(preview_path) if preview_path is not None else None
+        #: The job's loss chart (loss.png), written beside the preview as it streams in.
+        self.loss_path = self.preview_path.with_name("loss.png") if self.preview_path is not None else None
+        self.loss_charts_written = 0
         self._lock = threading.Lock()
         self._job: JobInfo | None = None
         self._losses: list[tuple[int, float]] = []
@@ -228,6 +231,11 @@ class TrainingMonitor:
             atomic.write_bytes(self.preview_path, event.preview_png)
             with self._lock:
                 self._previews += 1
+        if event.loss_png and self.loss_path is not None:
+            self.loss_path.parent.mkdir(parents=True, exist_ok=True)
+            atomic.write_bytes(self.loss_path, event.loss_png)
+            with self._lock:
+                self.loss_charts_written += 1
 
     @property
     def job(self) -> JobInfo | None:

@@ -92,18 +92,20 @@ class WatchJobRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ..., preview_interval_seconds: _Optional[float] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("job", "state_changed", "lr", "eta_seconds", "preview_png")
+    __slots__ = ("job", "state_changed", "lr", "eta_seconds", "preview_png", "loss_png")
     JOB_FIELD_NUMBER: _ClassVar[int]
     STATE_CHANGED_FIELD_NUMBER: _ClassVar[int]
     LR_FIELD_NUMBER: _ClassVar[int]
     ETA_SECONDS_FIELD_NUMBER: _ClassVar[int]
     PREVIEW_PNG_FIELD_NUMBER: _ClassVar[int]
+    LOSS_PNG_FIELD_NUMBER: _ClassVar[int]
     job: Job
     state_changed: bool
     lr: float
     eta_seconds: float
     preview_png: bytes
-    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., state_changed: _Optional[bool] = ..., lr: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., preview_png: _Optional[bytes] = ...) -> None: ...
+    loss_png: bytes
+    def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., state_changed: _Optional[bool] = ..., lr: _Optional[float] = ..., eta_seconds: _Optional[float] = ..., preview_png: _Optional[bytes] = ..., loss_png: _Optional[bytes] = ...) -> None: ...
 
 class CancelJobRequest(_message.Message):
     __slots__ = ("id",)

@@ -177,6 +177,7 @@ CONFIG_BOUNDS: Final[Mapping[str, Bound]] = {
     "checkpoint_every": Bound("int", 1, _MILLION),
     "keep_checkpoints": Bound("int", 1, 100, why="checkpoints kept on disk"),
     "preview_every": Bound("int", 1, _MILLION),
+    "tensorboard": Bound("bool", why="also TensorBoard event files, in the job's train/tensorboard/"),
     "validation_every": Bound("int", 1, _MILLION),
     "validation_size": Bound("int", 16, 4096, why="pixels a side of the validation window"),
     "seed": Bound("int", 0, 2**32 - 1, why="numpy and torch generators take it"),

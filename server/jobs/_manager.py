@@ -68,6 +68,7 @@ from plateforge.server.jobs._limits import LIMITS, Limits, check_config, check_o
 from plateforge.server.jobs._paging import page_of
 from plateforge.server.jobs._records import JOB_FILE, JobRecord, JobState, read_job, write_job
 from plateforge.server.roots import check_all_inside, check_model_name, inside_roots
+from plateforge.server.status.metrics import ServerMetrics
 from plateforge.server.training import TrainConfig, TrainProgress, TrainResult, net_config_for, train
 from plateforge.server.training.config import with_mode_defaults
 from plateforge.server.training.initial import check_parent
@@ -227,6 +228,8 @@ class JobManager:
         self._cancel: dict[str, threading.Event] = {}
         self._stopping = threading.Event()
         self._last_saved: dict[str, float] = {}
+        #: Where training pace is reported (the server's /metrics); None: nowhere.
+        self.metrics: ServerMetrics | None = None
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self._recover(auto_resume)
         self._worker = threading.Thread(target=self._run, name="plateforge-jobs", daemon=True)
@@ -476,6 +479,8 @@ class JobManager:
         for watcher in watchers:
             if not watcher.closed.is_set():
                 watcher._put(event)
+        if state_changed and record.state != "RUNNING" and self.metrics is not None:
+            self.metrics.training_ended(record.id, record.tool)
 
     def _next(self) -> JobRecord | None:
         with self._wake:
@@ -514,6 +519,8 @@ class JobManager:
             updated = dataclasses.replace(current, step=p.step, loss=loss, val_psnr=psnr)
             due = time.monotonic() - self._last_saved.get(record.id, 0.0) >= self.save_interval
             self._update(updated, state_changed=False, lr=p.lr, eta=p.eta_seconds, save=due)
+            if self.metrics is not None:
+                self.metrics.training_step(record.id, record.tool, p.step, p.seconds)
 
         try:
             dataset = self._checked_dataset(record, cancelled)

@@ -27,14 +27,13 @@ from plateforge.server.fields import check_json_depth
 from plateforge.server.interceptors import when_done
 from plateforge.server.jobs._manager import JobEvent, JobManager
 from plateforge.server.jobs._records import JobRecord
+from plateforge.server.training.pictures import LOSS_FILE, PREVIEW_FILE
 from plateforge.v1 import training_pb2, training_pb2_grpc
 
 __all__ = ["TRAINING_SERVICE_NAME", "TrainingService", "add_training_service", "job_to_proto"]
 
 TRAINING_SERVICE_NAME = training_pb2.DESCRIPTOR.services_by_name["Training"].full_name
 
-#: The engine writes this beside its checkpoints (see plateforge.server.training.engine).
-PREVIEW_FILE = "preview.png"
 
 
 def job_to_proto(record: JobRecord) -> training_pb2.Job:
@@ -63,34 +62,43 @@ def job_to_proto(record: JobRecord) -> training_pb2.Job:
 
 
 class _Previews:
-    """Preview PNGs for one watcher: at most one per ``interval`` seconds, only when changed."""
+    """The pictures (preview.png, loss.png) for one watcher: at most once per ``interval``
+    seconds, each only when it changed."""
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self.sent_at = -float("inf")
-        self.sent_mtime: int | None = None
+        self.sent_mtime: dict[str, int] = {}
 
-    def due(self, record: JobRecord, *, force: bool = False) -> bytes:
+    def due(self, record: JobRecord, *, force: bool = False) -> dict[str, bytes]:
+        """File name -> its bytes, for the pictures due now."""
         if self.interval <= 0:
-            return b""
+            return {}
         now = time.monotonic()
         if not force and now - self.sent_at < self.interval:
-            return b""
-        path = record.out_dir / PREVIEW_FILE
-        try:
-            mtime = path.stat().st_mtime_ns
-            if mtime == self.sent_mtime:
-                return b""
-            data = path.read_bytes()  # written atomically by the engine
-        except OSError:
-            return b""
-        self.sent_at, self.sent_mtime = now, mtime
-        return data
+            return {}
+        due = {}
+        for name in (PREVIEW_FILE, LOSS_FILE):
+            path = record.out_dir / name
+            try:
+                mtime = path.stat().st_mtime_ns
+                if mtime != self.sent_mtime.get(name):
+                    due[name] = path.read_bytes()  # written atomically by the engine
+                    self.sent_mtime[name] = mtime
+            except OSError:
+                continue
+        if due:
+            self.sent_at = now
+        return due
 
 
-def _event_to_proto(event: JobEvent, preview: bytes) -> training_pb2.JobEvent:
+def _event_to_proto(event: JobEvent, pictures: dict[str, bytes]) -> training_pb2.JobEvent:
     msg = training_pb2.JobEvent(
-        job=job_to_proto(event.job), state_changed=event.state_changed, lr=event.lr, preview_png=preview
+        job=job_to_proto(event.job),
+        state_changed=event.state_changed,
+        lr=event.lr,
+        preview_png=pictures.get(PREVIEW_FILE, b""),
+        loss_png=pictures.get(LOSS_FILE, b""),
     )
     if event.eta_seconds is not None:
         msg.eta_seconds = event.eta_seconds

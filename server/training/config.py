@@ -142,6 +142,7 @@ class TrainConfig:
     checkpoint_every: int = 500  # steps between checkpoints (one is also written on cancel and at the end)
     keep_checkpoints: int = 2  # checkpoints kept on disk, newest first
     preview_every: int = 100  # steps between preview.png / loss.png updates
+    tensorboard: bool = False  # also write TensorBoard event files (train/tensorboard/) at each preview
     validation_every: int = 100  # steps between validation PSNR measurements
     validation_size: int = 256  # validation uses at most this many pixels a side of the held-out frame
     seed: int = 0  # seeds the net's init, the crops, the augmentation and the holes

@@ -29,7 +29,7 @@ import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from plateforge.contactsheet import contact_sheet, to_display, write_png
 from plateforge.errors import CancelledError, UsageError
 from plateforge.exr import StrPath
 from plateforge.metrics import psnr
@@ -60,9 +59,10 @@ from plateforge.server.training.guided import load_guided_data
 from plateforge.server.training.initial import check_parent, load_initial_weights
 from plateforge.server.training.loss import training_loss
 from plateforge.server.training.matting import load_matte_data
+from plateforge.server.training.pictures import History, TensorBoardEvents, write_pictures
 from plateforge.server.training.selection import Best, guarded_score
 
-__all__ = ["TrainProgress", "TrainResult", "draw_loss_curve", "net_config_for", "train"]
+__all__ = ["TrainProgress", "TrainResult", "net_config_for", "train"]
 
 
 @dataclass(frozen=True)
@@ -215,11 +215,13 @@ def train(
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr_at(1), weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)  # type: ignore[attr-defined,unused-ignore]
     validation = data.validation.to(device)
+    start_prediction = _baseline(config, validation, net)
     # Step 0 is what the run starts from: the classical baseline, or the parent model's output.
-    identity = _psnr(validation, _predict(net, validation, amp) if parent else _baseline(config, validation, net))
+    identity = _psnr(validation, _predict(net, validation, amp) if parent else start_prediction)
     best = Best.start(identity)  # model selection: the untrained net (the classical tool) is step 0
     # "cleanup": a checkpoint must not lose to the classical fill on any copy of the mask (selection module doc).
-    start_images = _psnrs(validation, _baseline(config, validation, net)) if config.mode == "cleanup" else None
+    start_images = _psnrs(validation, start_prediction) if config.mode == "cleanup" else None
+    history = History(config.steps, identity, _start_name(config))
 
     def offer(step: int, prediction: torch.Tensor, score: float) -> None:
         if start_images is not None:
@@ -240,8 +242,12 @@ def train(
             scaler.load_state_dict(resumed.state["scaler"])
         step, val_psnr = resumed.step, resumed.state["val_psnr"]
         losses = [math.nan if v is None else float(v) for v in resumed.state["losses"]]
+        history.validation = [(int(s), math.nan if v is None else float(v)) for s, v in resumed.state.get("val", [])]
         best = Best.resume(out / "best", start_score=identity, upto=step)
     start_step = step
+    board = None
+    if config.tensorboard and ranks.is_main:
+        board = TensorBoardEvents(out / "tensorboard", after=step, validations=len(history.validation))
     last_checkpoint = resumed.path if resumed is not None else None
     # The wall-clock budget (config.minutes) counts a resumed run's earlier time; under torchrun
     # every rank takes the slowest rank's clock, so all stop at one step with one learning rate.
@@ -265,6 +271,7 @@ def train(
             "scaler": scaler.state_dict() if amp else {},
             "losses": [v if math.isfinite(v) else None for v in losses],  # JSON: no NaN
             "val_psnr": val_psnr if val_psnr is not None and math.isfinite(val_psnr) else None,  # JSON: no NaN
+            "val": [[s, v if math.isfinite(v) else None] for s, v in history.validation],
             "train_seconds": spent_before + time.monotonic() - started,
         }
         return checkpoints.save_checkpoint(
@@ -320,9 +327,11 @@ def train(
         if ranks.is_main and (step % config.validation_every == 0 or last):
             prediction = _predict(net, validation, amp)
             val_psnr = _psnr(validation, prediction)
+            history.validation.append((step, val_psnr))
             offer(step, prediction, val_psnr)
         if ranks.is_main and (step % config.preview_every == 0 or last):
-            _write_previews(out, validation, _predict(net, validation, amp), losses)
+            history.losses = losses
+            _write_previews(out, validation, start_prediction, _predict(net, validation, amp), history, board)
         if step % config.checkpoint_every == 0 or last:
             last_checkpoint = save() or checkpoint_dir / checkpoints.checkpoint_name(step)
         if progress is not None:
@@ -458,51 +467,23 @@ def _psnr(batch: Batch, encoded: torch.Tensor) -> float:
     return float(np.mean(finite))
 
 
-def _write_previews(out: Path, batch: Batch, encoded: torch.Tensor, losses: Sequence[float]) -> None:
-    """``preview.png`` (one row per validation image: input | output | target) and ``loss.png``."""
-    out.mkdir(parents=True, exist_ok=True)
-    rows = [
-        [to_display(a), to_display(b), to_display(c)]
-        for a, b, c in zip(_hwc(batch.inputs[:, :3]), _hwc(encoded), _hwc(batch.target), strict=True)
-    ][:4]
-    write_png(out / "preview.png", contact_sheet(rows))
-    write_png(out / "loss.png", draw_loss_curve(losses))
+def _write_previews(
+    out: Path,
+    batch: Batch,
+    start: torch.Tensor,
+    learned: torch.Tensor,
+    history: History,
+    board: TensorBoardEvents | None,
+) -> None:
+    """``history.json``, ``loss.png`` and ``preview.png`` (one row per validation image: input |
+    classical (the untrained net) | learned | target), see :mod:`plateforge.server.training.pictures`."""
+    images = (_hwc(batch.inputs[:, :3]), _hwc(start), _hwc(learned), _hwc(batch.target))
+    write_pictures(out, history, [list(row) for row in zip(*images, strict=True)][:4], board=board)
 
 
-def draw_loss_curve(losses: Sequence[float], *, width: int = 512, height: int = 256) -> np.ndarray:
-    """The loss history as an RGB uint8 image: log10 of the loss against the step, each step in dim
-    blue and a running average in bright orange, on a dark background with a faint frame."""
-    image = np.full((height, width, 3), 24, np.uint8)
-    image[[0, -1], :] = image[:, [0, -1]] = 64
-    values = np.log10(np.maximum(np.asarray([v for v in losses if math.isfinite(v)], np.float64), 1e-12))
-    if values.size == 0:
-        return image
-    window = max(1, values.size // 20)
-    smooth = np.convolve(np.pad(values, (window - 1, 0), mode="edge"), np.ones(window) / window, mode="valid")
-    low, high = float(values.min()), float(values.max())
-    span = high - low if high > low else 1.0
-    margin = 8
-
-    def draw(curve: np.ndarray, colour: tuple[int, int, int], thickness: int) -> None:
-        count = curve.size
-        xs = np.linspace(margin, width - 1 - margin, max(count, 2))
-        ys = (height - 1 - margin) - (curve - low) / span * (height - 1 - 2 * margin)
-        if count == 1:
-            xs, ys = xs[:1], np.full(1, ys[0])
-        # Dense samples along each segment, so the line is continuous however steep.
-        dense = max(2 * width, 8 * count)
-        t = np.linspace(0, count - 1, dense)
-        px = np.interp(t, np.arange(count), xs[:count])
-        py = np.interp(t, np.arange(count), ys)
-        for dy in range(-(thickness // 2), thickness - thickness // 2):
-            for dx in range(-(thickness // 2), thickness - thickness // 2):
-                rows = np.clip(np.round(py).astype(int) + dy, 0, height - 1)
-                cols = np.clip(np.round(px).astype(int) + dx, 0, width - 1)
-                image[rows, cols] = colour
-
-    draw(values, (70, 110, 170), 1)
-    draw(smooth, (255, 160, 40), 2)
-    return image
+def _start_name(config: TrainConfig) -> str:
+    """What the untrained net is, as the loss chart's legend names it (see :func:`_baseline`)."""
+    return "classical" if config.mode in ("cleanup", "matte") or config.classical_start else "identity"
 
 
 def _card(
@@ -576,7 +557,7 @@ def _card(
         aovs = f", plus {', '.join(extra)} (AOVs, as rendered)" if extra else ""
         inputs = (InputSpec("plate", f"The plate, R, G, B scene-linear{aovs}.", channels=channels),)
         outputs = (OutputSpec("image", "The plate with the learned change applied.", rgb),)
-    start = "classical" if config.mode in ("cleanup", "matte") or config.classical_start else "identity"
+    start = _start_name(config)
     metrics: dict[str, Any] = {
         "final_loss": final_loss,
         "val_psnr": val_psnr,

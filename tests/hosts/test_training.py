@@ -143,6 +143,9 @@ def test_train_watch_and_the_model_is_served(live: Client, tmp_path: Path) -> No
     assert all(np.isfinite(loss) for _, loss in monitor.losses)
     assert "succeeded" in monitor.status() and final.model_dir in monitor.status()
     assert monitor.previews_written >= 1 and dataset.preview_path.read_bytes().startswith(b"\x89PNG")
+    # The loss chart streams beside the preview, for the host's panel.
+    assert monitor.loss_path == dataset.preview_path.with_name("loss.png")
+    assert monitor.loss_charts_written >= 1 and monitor.loss_path.read_bytes().startswith(b"\x89PNG")
     served = {m.name: m for m in live.list_models()}
     assert "nuke-look" in served and served["nuke-look"].tool == "look"
     assert monitor.as_dict()["state"] == "SUCCEEDED"

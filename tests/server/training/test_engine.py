@@ -13,6 +13,7 @@ from plateforge.server.inference.tiling import run_on_frame_arrays
 from plateforge.server.modelcard import load_weights, verify_model
 from plateforge.server.nets.unet import UNet, UNetConfig, decode, encode
 from plateforge.server.training import TrainProgress, load_checkpoint, net_config_for, train
+from plateforge.server.training.pictures import LOSS_PIXELS
 from tests.server.training.helpers import fast, write_pairs, write_shot_dataset
 
 
@@ -74,8 +75,8 @@ def test_learns_a_colour_change(tmp_path: Path) -> None:
         direct = decode(trained(encode(torch.from_numpy(planes).permute(2, 0, 1)[None])))[0].permute(1, 2, 0).numpy()
     assert np.abs(tiled - direct).max() <= 1e-5
 
-    assert _png_size(tmp_path / "run" / "preview.png")[0] > 3 * 64
-    assert _png_size(tmp_path / "run" / "loss.png") == (512, 256)
+    assert _png_size(tmp_path / "run" / "preview.png")[0] > 4 * 64  # input | classical | learned | target
+    assert _png_size(tmp_path / "run" / "loss.png") == LOSS_PIXELS
 
 
 def test_inpaint_on_a_synthetic_shot(tmp_path: Path) -> None:
@@ -99,4 +100,4 @@ def test_inpaint_on_a_synthetic_shot(tmp_path: Path) -> None:
     assert filled.shape == (64, 96, 3) and np.isfinite(filled).all()
 
     assert _png_size(tmp_path / "run" / "preview.png")[1] > 64
-    assert _png_size(tmp_path / "run" / "loss.png") == (512, 256)
+    assert _png_size(tmp_path / "run" / "loss.png") == LOSS_PIXELS
