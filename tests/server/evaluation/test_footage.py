@@ -9,9 +9,9 @@ import pytest
 
 from plateforge.exr import write_exr
 from plateforge.frames import Box, Frame
+from plateforge.metrics import psnr
 from plateforge.server.evaluation.cleanup import CleanupScene
 from plateforge.server.evaluation.footage import load_photo, make_footage_shot
-from plateforge.metrics import psnr
 from plateforge.server.tools import cleanup_classical
 from plateforge.synthetic import Shot
 
