@@ -58,9 +58,9 @@ from plateforge.server.training.data import Batch, Sampler, TrainingData, load_t
 from plateforge.server.training.distributed import Group
 from plateforge.server.training.guided import load_guided_data
 from plateforge.server.training.loss import training_loss
-from plateforge.server.training.temporal import shift_consistency
 from plateforge.server.training.matting import bounded, delivered, load_matte_data
 from plateforge.server.training.selection import Best, guarded_score
+from plateforge.server.training.temporal import shift_consistency
 
 __all__ = ["TrainProgress", "TrainResult", "draw_loss_curve", "net_config_for", "train"]
 

@@ -1,4 +1,5 @@
-"""Shift consistency: a term that teaches a net its answer moves with the picture (temporal stability).
+"""Shift consistency: a term that teaches a net its answer moves with the picture (temporal
+stability).
 
 A camera move shifts the plate by fractions of a pixel from frame to frame, and the truth of a
 relight or grade shifts with it. A conv net with stride-2 downsampling and nearest upsampling
@@ -6,21 +7,21 @@ relight or grade shifts with it. A conv net with stride-2 downsampling and neare
 a multiple of its ``2 ** depth`` grid, its output changes by more than the move. Its errors then
 swim against the picture from frame to frame, which the bench's warp error measures
 (:mod:`plateforge.server.evaluation.relight`: each frame's result warped onto the next with the
-exact camera motion, less the same for the truth) and an artist sees as flicker. The fitted
-affine that a ``classical_start`` net begins as commutes with any warp, so on the tune shots the
-learned relight, far closer to the truth, still flickered about twice as much as the affine.
+exact camera motion, less the same for the truth) and an artist sees as flicker. The fitted affine
+that a ``classical_start`` net begins as commutes with any warp, so on the tune shots the learned
+relight, far closer to the truth, still flickered about twice as much as the affine.
 
-The term, on a training batch: move the inputs by a random translation of up to
-:data:`MAX_SHIFT` pixels each way (bilinear, in scene-linear light: what a camera move does to
-the plate and its AOVs to first order), run the net on them, and compare that with the net's own
-output on the unmoved inputs moved the same way. The L1 of the difference (encoded values, as the
-rest of the loss) over the pixels the move fills from inside the crop (the strip it pulls in from
-outside is invented, so it is left out, as the warp error leaves it out), times
-``temporal_weight``, is added to the loss. The crop's edges stay where they are while the picture
-moves, as a frame's edges do under a camera pan, so the term also teaches the net to keep what it
-does near an edge (zero padding, the edge of its context) from swimming with the picture: on tune
-shot 100 the frame's outer 8 pixels held 39 % of the learned relight's warp error. It needs no target and no second frame: it holds the net
-to the symmetry the truth has. An untrained ``classical_start`` net (the affine) scores 0 on it.
+The term, on a training batch: move the inputs by a random translation of up to :data:`MAX_SHIFT`
+pixels each way (bilinear, in scene-linear light: what a camera move does to the plate and its AOVs
+to first order), run the net on them, and compare that with the net's own output on the unmoved
+inputs moved the same way. The L1 of the difference (encoded values, as the rest of the loss) over
+the pixels the move fills from inside the crop (the strip it pulls in from outside is invented, so
+it is left out, as the warp error leaves it out), times ``temporal_weight``, is added to the loss.
+The crop's edges stay where they are while the picture moves, as a frame's edges do under a camera
+pan, so the term also teaches the net to keep what it does near an edge (zero padding, the edge of
+its context) from swimming with the picture: on tune shot 100 the frame's outer 8 pixels held 39 %
+of the learned relight's warp error. It needs no target and no second frame: it holds the net to
+the symmetry the truth has. An untrained ``classical_start`` net (the affine) scores 0 on it.
 """
 
 from __future__ import annotations

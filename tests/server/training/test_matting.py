@@ -335,4 +335,6 @@ def test_the_loss_sees_the_alpha_the_runtime_delivers() -> None:
     scored.sum().backward()  # type: ignore[no-untyped-call]
     assert leaf.grad is not None
     np.testing.assert_array_equal(leaf.grad.numpy(), [0, 1, 0, 1, 1, 1])
-    np.testing.assert_allclose(delivered(output.detach())[0, 0, 0].numpy(), [ENCODED_ONE, 0.5, 0.0, 0.3, ENCODED_ONE, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(
+        delivered(output.detach())[0, 0, 0].numpy(), [ENCODED_ONE, 0.5, 0.0, 0.3, ENCODED_ONE, 0.0], rtol=1e-6
+    )

@@ -16,7 +16,11 @@ from tests.server.training.helpers import one_thread  # noqa: F401  (autouse: on
 
 @pytest.mark.parametrize(
     ("dx", "dy"),
-    [pytest.param(1.0, 0.0, id="one-right"), pytest.param(0.0, 2.0, id="two-down"), pytest.param(-3.0, -1.0, id="up-left")],
+    [
+        pytest.param(1.0, 0.0, id="one-right"),
+        pytest.param(0.0, 2.0, id="two-down"),
+        pytest.param(-3.0, -1.0, id="up-left"),
+    ],
 )
 def test_a_whole_pixel_move_is_exact(dx: float, dy: float) -> None:
     x = encode(torch.rand(1, 4, 24, 32, generator=torch.Generator().manual_seed(0)) * 3)
@@ -56,7 +60,6 @@ def test_a_stride_two_net_does_not_and_the_term_has_a_gradient() -> None:
     assert float(term.detach()) > 1e-3
     term.backward()  # type: ignore[no-untyped-call]
     assert net.head.weight.grad is not None and float(net.head.weight.grad.abs().sum()) > 0
-
 
 
 def test_only_pixels_moved_in_from_inside_the_crop_count() -> None:
