@@ -77,8 +77,9 @@ def shift_consistency(model: nn.Module, inputs: torch.Tensor, output: torch.Tens
     torch's global generator (a checkpoint saves it, so a resumed run draws the same)."""
     count = inputs.shape[0]
     shift = (torch.rand(count, 2, device=inputs.device) * 2.0 - 1.0) * MAX_SHIFT
-    moved = model(translate(inputs, shift))
+    moved: torch.Tensor = model(translate(inputs, shift))
     expected = translate(output, shift)
     inside = moved_inside(shift, list(output.shape), expected.float()).expand_as(expected)
     difference = (moved.float() - expected.float()).abs()
-    return (difference * inside).sum() / inside.sum().clamp_min(1)
+    term: torch.Tensor = (difference * inside).sum() / inside.sum().clamp_min(1)
+    return term
