@@ -200,8 +200,11 @@ class RelightScene:
 
 
 def _config(args: argparse.Namespace, tool: str, channels: Sequence[str]) -> TrainConfig:
-    """What ``plateforge train --tool TOOL --steps N`` gives (``--param input_channels=...`` for AOVs)."""
+    """What ``plateforge train --tool TOOL --steps N`` gives (``--param input_channels=...`` for AOVs).
+    ``channels`` decide the net's inputs whatever the bench's ``--param`` says: an
+    ``input_channels`` given there would otherwise turn the RGB-only run into a second AOV run."""
     params: dict[str, ParamValue] = {**(getattr(args, "params", None) or {})}
+    params.pop("input_channels", None)
     if tuple(channels) != RGB:
         params["input_channels"] = ",".join(channels)
     return bench_config(tool, steps=int(args.steps), device=str(args.device), params=params)

@@ -162,6 +162,7 @@ CONFIG_BOUNDS: Final[Mapping[str, Bound]] = {
     "ssim_weight": Bound("number", 0, 1e3),
     "mse_weight": Bound("number", 0, 1e3, nullable=True, why="null: the mode's default"),
     "mse_gain": Bound("number", 0, 4.0, why="(1 + linear) ** gain weights each squared error"),
+    "temporal_weight": Bound("number", 0, 1e3, why="weight of the shift-consistency term; 0: off"),
     "exposure_jitter": Bound("number", 0, 8.0, why="stops either way"),
     "flips": Bound("bool"),
     "holes_per_frame": Bound("int", 1, 64, why="hole patterns cut and classically filled per frame, up front"),

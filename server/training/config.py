@@ -113,6 +113,10 @@ class TrainConfig:
     # ... its per-sample weight (1 + target's linear value) ** mse_gain: 0 weighs errors as the
     # encoded space does, 2 as scene-linear squared error (highlights; see server/training/loss.py).
     mse_gain: float = 0.0
+    # ... + temporal_weight * shift consistency: the net's answer on its inputs moved by a few pixels
+    # against its answer moved (plateforge.server.training.temporal): temporal stability under a camera
+    # move, which a stride-2 net lacks. 0: off.
+    temporal_weight: float = 0.0
     # -- augmentation ---------------------------------------------------------------------------
     exposure_jitter: float = 1.0  # +- stops: input and target both scaled by 2**u, u ~ U(-j, j), in linear light
     flips: bool = True  # random horizontal and vertical flips (and transposes of square crops)
@@ -197,6 +201,7 @@ class TrainConfig:
             "ssim_weight",
             "exposure_jitter",
             "mse_gain",
+            "temporal_weight",
             "unseen_weight",
             "marker_holes",
             "roto_holes",

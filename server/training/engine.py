@@ -58,9 +58,10 @@ from plateforge.server.training.distributed import Group
 from plateforge.server.training.guided import load_guided_data
 from plateforge.server.training.initial import check_parent, load_initial_weights
 from plateforge.server.training.loss import training_loss
-from plateforge.server.training.matting import load_matte_data
+from plateforge.server.training.matting import bounded, delivered, load_matte_data
 from plateforge.server.training.pictures import History, TensorBoardEvents, write_pictures
 from plateforge.server.training.selection import Best, guarded_score
+from plateforge.server.training.temporal import shift_consistency
 
 __all__ = ["TrainProgress", "TrainResult", "net_config_for", "train"]
 
@@ -223,6 +224,11 @@ def train(
     start_images = _psnrs(validation, start_prediction) if config.mode == "cleanup" else None
     history = History(config.steps, identity, _start_name(config))
 
+    def predict() -> torch.Tensor:
+        """The net's output on the validation batch, as the runtime delivers it (a matte clipped to [0, 1])."""
+        prediction = _predict(net, validation, amp)
+        return delivered(prediction) if config.mode == "matte" else prediction
+
     def offer(step: int, prediction: torch.Tensor, score: float) -> None:
         if start_images is not None:
             score = guarded_score(score, _psnrs(validation, prediction), start_images)
@@ -300,19 +306,23 @@ def train(
         with _autocast(amp):
             output = model(batch.inputs)
         terms = training_loss(
-            output,
+            bounded(output, batch.target) if config.mode == "matte" else output,
             batch.target,
             batch.weight,
             ssim_weight=config.ssim_weight,
             mse_weight=config.loss_mse_weight,
             mse_gain=config.mse_gain,
         )
+        total = terms.total
+        if config.temporal_weight > 0:  # temporal stability (plateforge.server.training.temporal)
+            with _autocast(amp):
+                total = total + config.temporal_weight * shift_consistency(model, batch.inputs, output)
         optimizer.zero_grad(set_to_none=True)
-        loss = float(terms.total.detach())
+        loss = float(total.detach())
         # A diverged step (loss NaN or Inf: a learning rate far too high) changes nothing: the
         # weights keep their last finite state, and model selection still has step 0 to publish.
         if math.isfinite(loss) or amp:  # under AMP the scaler itself skips non-finite steps
-            scaled: torch.Tensor = scaler.scale(terms.total)
+            scaled: torch.Tensor = scaler.scale(total)
             scaled.backward()  # type: ignore[no-untyped-call,unused-ignore]
             if config.grad_clip > 0:
                 scaler.unscale_(optimizer)
@@ -325,13 +335,13 @@ def train(
         out_of_time = budget is not None and seconds_spent >= budget
         last = step == config.steps or out_of_time
         if ranks.is_main and (step % config.validation_every == 0 or last):
-            prediction = _predict(net, validation, amp)
+            prediction = predict()
             val_psnr = _psnr(validation, prediction)
             history.validation.append((step, val_psnr))
             offer(step, prediction, val_psnr)
         if ranks.is_main and (step % config.preview_every == 0 or last):
             history.losses = losses
-            _write_previews(out, validation, start_prediction, _predict(net, validation, amp), history, board)
+            _write_previews(out, validation, start_prediction, predict(), history, board)
         if step % config.checkpoint_every == 0 or last:
             last_checkpoint = save() or checkpoint_dir / checkpoints.checkpoint_name(step)
         if progress is not None:
@@ -346,7 +356,7 @@ def train(
         # resumed at the end already: the final state is on disk anyway
         last_checkpoint = save() or checkpoint_dir / checkpoints.checkpoint_name(step)
     if val_psnr is None:
-        prediction = _predict(net, validation, amp)
+        prediction = predict()
         val_psnr = _psnr(validation, prediction)
         offer(step, prediction, val_psnr)
 

@@ -27,6 +27,14 @@ every other frame. Read top to bottom:
    that flips with any change, so L1 alone pins the net at the key (measured: a single batch,
    50 Adam steps, L1 did not move off the key's 0.0316; with squared error weighted 40 it fell to
    0.017). Squared error pulls hardest where the key is most wrong: soft edges and hair.
+   **The loss sees the alpha the runtime delivers** (:func:`bounded`): the runtime clips the net's
+   alpha to [0, 1] (:func:`~plateforge.server.nets.matte_guide.merge`), so where the truth is 1 (0)
+   an output above (below) it is exactly right once delivered, and costs nothing. Without that, the
+   net had to reproduce ``1 - key`` to the pixel wherever a subject as bright as the set left holes
+   in the key's solid core (a residual as busy as the key's holes; on tune shot 104 it left rings
+   at every hole's edge), where now it only has to push the alpha up inside the subject and down
+   on the set. Validation scores the clipped alpha too (:func:`delivered`), so model selection
+   compares what the runtime would give.
 5. **Validation** (model selection picks the checkpoint, the classical key included, that does
    best on it): the middle keyframe with an edge, held out, when the run has more than
    ``min_keyframes``; else a window around the edge of the last keyframe (a training frame; the
@@ -35,11 +43,13 @@ every other frame. Read top to bottom:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Final
 
 import cv2
 import numpy as np
+import torch
 
 from plateforge.errors import ManifestError
 from plateforge.exr import StrPath
@@ -58,7 +68,7 @@ from plateforge.server.training.data import (
     read_planes,
 )
 
-__all__ = ["LOSS_SETTINGS", "load_matte_data"]
+__all__ = ["ENCODED_ONE", "LOSS_SETTINGS", "bounded", "delivered", "load_matte_data"]
 
 #: TrainConfig loss fields a "matte" run starts from (see the module doc, step 4; applied to every
 #: run's config by :func:`~plateforge.server.training.config.with_mode_defaults`).
@@ -66,6 +76,25 @@ LOSS_SETTINGS: Final[Mapping[str, float]] = MATTE_LOSS_SETTINGS
 
 #: Pixels the edge region (where crops centre) is grown by.
 _EDGE_GROW = 6
+#: Alpha 1 encoded (:func:`~plateforge.server.nets.unet.encode`: ``log1p``); encoded alpha 0 is 0.
+ENCODED_ONE: Final = math.log(2.0)
+#: Encoded targets this close to a bound count as at it (the target went through float32 and half).
+_AT_BOUND = 1e-4
+
+
+def bounded(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``output`` (encoded alpha, ``(N, 1, H, W)``) for the loss against ``target``: the target
+    itself where the runtime's clip to [0, 1] would make the output exact (target at 1 and output
+    above it, target at 0 and output below it), so those pixels cost nothing and give no gradient;
+    everywhere else the output (a wrong alpha pulled back from beyond a bound included)."""
+    over = (target >= ENCODED_ONE - _AT_BOUND) & (output > target)
+    under = (target <= _AT_BOUND) & (output < target)
+    return torch.where(over | under, target.to(output.dtype), output)
+
+
+def delivered(output: torch.Tensor) -> torch.Tensor:
+    """Encoded alpha clipped to [0, 1], as the runtime delivers it."""
+    return output.clamp(0.0, ENCODED_ONE)
 
 
 def load_matte_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> TrainingData:

@@ -83,3 +83,18 @@ def test_bench_functions_report_every_method_per_k(tmp_path: Path) -> None:
                 assert {"psnr", "psnr_tonemapped", "delta_e2000"} <= set(entry[method])
                 assert np.isfinite(entry[method]["psnr"]) and entry[method]["delta_e2000"] >= 0
             assert entry["learned"]["train_steps"] == 2 and entry["learned_aov"]["train_seconds"] > 0
+
+
+def test_the_rgb_run_reads_rgb_whatever_the_bench_params_say() -> None:
+    # A tuning run's --param input_channels=... used to reach the RGB-only run too, so "learned"
+    # silently became a second AOV run.
+    from plateforge.relit import AOV_CHANNELS
+    from plateforge.server.evaluation.relight import RGB, _config
+
+    aov = ",".join((*RGB, *AOV_CHANNELS))
+    args = argparse.Namespace(steps=3, device="cpu", params={"input_channels": aov, "batch": 2})
+    rgb_config = _config(args, "relight", RGB)
+    assert rgb_config.input_channels == RGB and rgb_config.batch == 2
+    assert _config(args, "relight", (*RGB, *AOV_CHANNELS)).input_channels == (*RGB, *AOV_CHANNELS)
+    plain = argparse.Namespace(steps=3, device="cpu", params={})
+    assert _config(plain, "relight", RGB).input_channels == RGB

@@ -316,3 +316,25 @@ def test_a_matte_run_outside_a_job_gets_the_same_loss() -> None:
     assert (matte.mse_weight, matte.ssim_weight) == (LOSS_SETTINGS["mse_weight"], LOSS_SETTINGS["ssim_weight"])
     assert load_config(None, ["mode=matte", "ssim_weight=0.3"]).ssim_weight == 0.3
     assert load_config(None, ["mode=pairs"]).mse_weight == TrainConfig().mse_weight
+
+
+def test_the_loss_sees_the_alpha_the_runtime_delivers() -> None:
+    import torch
+
+    from plateforge.server.nets.unet import encode
+    from plateforge.server.training.matting import ENCODED_ONE, bounded, delivered
+
+    target = encode(torch.tensor([1.0, 1.0, 0.0, 0.0, 0.5, 0.5]).view(1, 1, 1, 6))
+    leaf = torch.tensor([0.9, 0.5, -0.4, 0.3, 0.9, -0.1], requires_grad=True)
+    output = leaf.view(1, 1, 1, 6)
+    scored = bounded(output, target)
+    # Beyond the bound the truth sits at: exact once clipped, so scored as the target (no gradient).
+    assert float(scored[0, 0, 0, 0]) == pytest.approx(ENCODED_ONE) and float(scored[0, 0, 0, 2]) == 0.0
+    # Short of it, or a soft alpha on either side: the output itself, pulled back by the loss.
+    np.testing.assert_allclose(scored.detach()[0, 0, 0, [1, 3, 4, 5]].numpy(), [0.5, 0.3, 0.9, -0.1], rtol=1e-6)
+    scored.sum().backward()  # type: ignore[no-untyped-call]
+    assert leaf.grad is not None
+    np.testing.assert_array_equal(leaf.grad.numpy(), [0, 1, 0, 1, 1, 1])
+    np.testing.assert_allclose(
+        delivered(output.detach())[0, 0, 0].numpy(), [ENCODED_ONE, 0.5, 0.0, 0.3, ENCODED_ONE, 0.0], rtol=1e-6
+    )
