@@ -3,7 +3,7 @@
 :class:`CleanupScene` takes a :class:`~plateforge.synthetic.Shot` and does the expensive shared
 work once: per frame, the classical alignment and fill from the two neighbours each side (what
 cleanup-classical and the learned cleanup both start from, see
-:mod:`plateforge.server.nets.guide`), the spatial-only fill (OpenCV Telea, no neighbours), and
+:mod:`plateforge.server.tools.cleanup.guide`), the spatial-only fill (OpenCV Telea, no neighbours), and
 the optical flow between consecutive *clean* frames that the temporal metric warps by. Then:
 
 * :meth:`CleanupScene.classical`, :meth:`CleanupScene.median` and :meth:`CleanupScene.spatial` are
@@ -40,9 +40,9 @@ import numpy as np
 from plateforge.frames import Frame
 from plateforge.metrics import psnr, ssim
 from plateforge.server.inference.tiling import run_on_frame_arrays
-from plateforge.server.nets.guide import guide_planes
 from plateforge.server.nets.unet import UNet
-from plateforge.server.tools import cleanup_classical
+from plateforge.server.tools.cleanup import classical as cleanup_classical
+from plateforge.server.tools.cleanup.guide import guide_planes
 from plateforge.synthetic import Shot
 
 __all__ = ["TEMPORAL_RADIUS", "CleanupScene"]

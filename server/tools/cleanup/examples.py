@@ -10,7 +10,7 @@ to turn that fill into the plate it removed. Read top to bottom:
    frames, paired by frame number; a sequence, so neighbours exist.
 2. **Alignment once per frame**: each frame's neighbours within ``temporal_radius`` are aligned to
    it with the classical tool's own estimate
-   (:func:`~plateforge.server.tools.cleanup_classical.align_neighbours`), using the shot's masks.
+   (:func:`~plateforge.server.tools.cleanup.classical.align_neighbours`), using the shot's masks.
    The camera does not care where the holes are, so every hole pattern of the frame reuses it.
 3. **Holes.** ``holes_per_frame`` patterns a frame, from a generator seeded by the config. A
    ``roto_holes`` share are the frame's own roto moved to where it is clear (:func:`roto_copy`):
@@ -27,7 +27,7 @@ to turn that fill into the plate it removed. Read top to bottom:
    camera. With ``soft_holes`` every generic hole gets a soft roto edge (:func:`soft_edges`). The
    classical fill then treats ``shot mask | holes`` as its mask, as it would a real roto.
 4. **Samples.** Per pattern, a :class:`~plateforge.server.training.data.TrainFrame` holding the
-   encoded :func:`~plateforge.server.nets.guide.guide_planes`, the encoded plate as target and,
+   encoded :func:`~plateforge.server.tools.cleanup.guide.guide_planes`, the encoded plate as target and,
    as loss weight, the holes where the shot's mask is clear (under the real rig the truth is
    unknown). Crops centre on the holes (``focus``); exposure jitter scales the light planes only.
 5. **Artist-fixed keyframes** (optional): a ``target`` file for a frame is the artist's paint-out
@@ -58,8 +58,8 @@ import numpy as np
 from plateforge.errors import ManifestError
 from plateforge.exr import StrPath
 from plateforge.server.datasets.manifest import Manifest, SourceFile, check_for_training, load_manifest, pairs
-from plateforge.server.nets.guide import guide_planes
-from plateforge.server.tools.cleanup_classical import Neighbour, align_neighbours, fill_plate
+from plateforge.server.tools.cleanup.classical import Neighbour, align_neighbours, fill_plate
+from plateforge.server.tools.cleanup.guide import guide_planes
 from plateforge.server.training.config import TrainConfig
 from plateforge.server.training.data import (
     RGB,

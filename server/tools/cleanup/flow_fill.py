@@ -1,6 +1,6 @@
 """Flow propagation for cleanup-classical: neighbours' pixels brought in along completed optical flow.
 
-A global camera transform (see :mod:`plateforge.server.tools.cleanup_classical`) explains a flat
+A global camera transform (see :mod:`plateforge.server.tools.cleanup.classical`) explains a flat
 set or a distant one; it misplaces anything at another depth (a foreground that moves faster than
 the background: parallax). For each neighbour this module measures what the transform leaves
 over, per pixel:

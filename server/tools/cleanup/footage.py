@@ -16,7 +16,7 @@ Every frame is rendered from the photographs directly (bicubic, one resampling p
 frame), so the clean frames are the exact ground truth for the plates: they differ only where the
 rig covers them. The mask is the rig grown by :data:`~plateforge.synthetic.MASK_GROW` pixels with
 a soft edge of :data:`~plateforge.synthetic.MASK_SOFTNESS`, as in the synthetic shot. The result is
-a :class:`~plateforge.synthetic.Shot`, so :class:`~plateforge.server.evaluation.cleanup.CleanupScene`
+a :class:`~plateforge.synthetic.Shot`, so :class:`~plateforge.server.tools.cleanup.evaluation.CleanupScene`
 and the bench score it unchanged (``cameras`` are the background layer's; ``Shot.revealed`` holds
 for background pixels only).
 

@@ -1,6 +1,6 @@
 """What the learned cleanup net reads: the plate, the classical fill as a guide, and the masks.
 
-The learned cleanup does not start from nothing. :func:`plateforge.server.tools.cleanup_classical.fill_plate`
+The learned cleanup does not start from nothing. :func:`plateforge.server.tools.cleanup.classical.fill_plate`
 first fills the mask from aligned neighbouring frames and inpaints what none shows; the net then
 sees that fill beside the plate and corrects it (propagate, then refine: the shape of modern
 video inpainting such as ProPainter, with classical alignment as the propagation). Its output is
@@ -17,7 +17,7 @@ only ever learns what the classical method gets wrong on this shot.
 7     1 where a neighbouring frame showed the pixel, 0 where the fill is spatial inpainting
 ====  =======================================================================================
 
-Training (:mod:`plateforge.server.training.guided`) and the runtime
+Training (:mod:`plateforge.server.tools.cleanup.examples`) and the runtime
 (:mod:`plateforge.server.tools.learned`) both call it, so what the net reads can never differ
 between the two. Both encode all planes with :func:`~plateforge.server.nets.unet.encode`.
 """

@@ -41,7 +41,7 @@ through). R, G, B keep each input channel's own pixel type; alpha is float.
 
 :func:`key`, :func:`solve_foreground` and :func:`composite_over` are plain numpy functions: the
 learned matte (:mod:`plateforge.server.tools.learned`) and the evaluation
-(:mod:`plateforge.server.evaluation.matte`) call them, so all methods share one foreground
+(:mod:`plateforge.server.tools.matte.evaluation`) call them, so all methods share one foreground
 solve and one composite.
 """
 

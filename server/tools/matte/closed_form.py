@@ -3,16 +3,16 @@
 The published method as :mod:`pymatting` implements it (``estimate_alpha_cf``: the matting
 Laplacian solved by preconditioned conjugate gradients), given a trimap made automatically from
 the clean plate, as a compositor with a clean pass would make it: the classical difference key
-(:func:`plateforge.server.tools.matte_classical.key`, default settings) decides what is certainly
+(:func:`plateforge.server.tools.matte.classical.key`, default settings) decides what is certainly
 subject (its solid core, eroded) and certainly set (beyond its support, grown), and the band
-between is unknown: :func:`plateforge.server.nets.matte_guide.band_of`, the same band the
+between is unknown: :func:`plateforge.server.tools.matte.guide.band_of`, the same band the
 learned matte decides. So the baseline and the learned matte differ only in how they solve the
 band, never in who drew it.
 
 pymatting assumes display-referred colours in [0, 1]; scene-linear plates are mapped there by
 ``x / (1 + x)`` per channel (negatives clipped to 0), which keeps highlights apart instead of
 clipping them together. Only the alpha comes from pymatting; the foreground and composite are
-made by :func:`~plateforge.server.tools.matte_classical.solve_foreground`, as for every method.
+made by :func:`~plateforge.server.tools.matte.classical.solve_foreground`, as for every method.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from plateforge.errors import UsageError
-from plateforge.server.nets.matte_guide import KEY_CHANNEL, band_of, matte_planes
+from plateforge.server.tools.matte.guide import KEY_CHANNEL, band_of, matte_planes
 
 __all__ = ["closed_form_alpha", "trimap_from_clean_plate"]
 

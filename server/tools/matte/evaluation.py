@@ -18,15 +18,15 @@ Composites are scored with :func:`plateforge.metrics.psnr` and :func:`plateforge
 against the exact replacement (:meth:`~plateforge.dailies.MatteShot.composite`: the subject over
 the new background, with its shadow and bounce on it when the shot has them): ``psnr`` and
 ``ssim`` for the composite the tool delivers (its signed foreground over the background,
-:func:`~plateforge.server.tools.matte_classical.solve_foreground`), scene-linear, and
+:func:`~plateforge.server.tools.matte.classical.solve_foreground`), scene-linear, and
 ``psnr_display`` / ``ssim_display`` for the same after the display transform ``x / (1 + x)``
-(:func:`plateforge.server.evaluation.relight.tonemap`: artists judge through the view, where
+(:func:`plateforge.server.tools.relight.evaluation.tonemap`: artists judge through the view, where
 shadows weigh more than in linear light); ``psnr_unmixed`` for the same alpha composited by the
 plain unmix ``plate - (1 - alpha) * (clean - background)`` (no grain taken out).
 
 Methods: ``classical`` (matte-classical), ``learned`` (the matte trained on the keyframes) and
 ``closed_form``, the outside baseline: closed-form matting (pymatting) with a trimap drawn
-automatically from the clean-plate difference (:mod:`plateforge.server.evaluation.closed_form`).
+automatically from the clean-plate difference (:mod:`plateforge.server.tools.matte.closed_form`).
 All three deliver their composite through the same foreground solve.
 
 :func:`warp_error` is temporal stability: for each pair of consecutive frames, the previous
@@ -59,8 +59,8 @@ from plateforge.frames import Frame
 from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr, ssim
 from plateforge.models import ParamValue
-from plateforge.server.tools import matte_classical
 from plateforge.server.tools.base import ToolCall, ToolModule
+from plateforge.server.tools.matte import classical as matte_classical
 
 __all__ = [
     "BENCH_BOUNCE",
@@ -223,7 +223,7 @@ def _run_tool(tool: ToolModule, state: object, shot: MatteShot, index: int) -> n
 
 def _score(shot: MatteShot, alphas: Mapping[int, np.ndarray], frames: Sequence[int]) -> dict[str, float]:
     """The figures of one method over ``frames`` (indices, consecutive runs used for warp_error)."""
-    from plateforge.server.evaluation.relight import tonemap
+    from plateforge.server.tools.relight.evaluation import tonemap
 
     names = ("sad", "mse", "grad", "conn", "psnr", "ssim", "psnr_display", "ssim_display", "psnr_unmixed")
     sums: dict[str, list[float]] = {k: [] for k in names}
@@ -268,7 +268,7 @@ def _capped(value: float) -> float:
 
 
 def _closed_form(shot: MatteShot, index: int) -> np.ndarray:
-    from plateforge.server.evaluation.closed_form import closed_form_alpha
+    from plateforge.server.tools.matte.closed_form import closed_form_alpha
 
     return closed_form_alpha(shot.plates[index].stack(_RGB), shot.cleans[index].stack(_RGB))
 
@@ -350,7 +350,7 @@ def bench_matte(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m plateforge.server.evaluation.matte --seeds 100,101``: :func:`bench_matte` on the
+    """``python -m plateforge.server.tools.matte.evaluation --seeds 100,101``: :func:`bench_matte` on the
     given analytic seeds (tune seeds 100-109, report seeds 0-5), JSON figures per seed on stdout."""
     import json
     import tempfile

@@ -14,10 +14,10 @@ every other frame. Read top to bottom:
    that is a :class:`~plateforge.errors.ManifestError` that names the frames that have mattes,
    the empty or full ones, and how many more are needed.
 3. **Samples.** Per keyframe, a :class:`~plateforge.server.training.data.TrainFrame` holding the
-   encoded :func:`~plateforge.server.nets.matte_guide.matte_planes` (plate, clean plate, classical
+   encoded :func:`~plateforge.server.tools.matte.guide.matte_planes` (plate, clean plate, classical
    key) and the encoded matte as target (not light: exposure jitter scales the plates only).
    The loss counts only inside the key's unknown band
-   (:func:`~plateforge.server.nets.matte_guide.band_of`: its shadow included): outside it the runtime keeps the
+   (:func:`~plateforge.server.tools.matte.guide.band_of`: its shadow included): outside it the runtime keeps the
    classical key whatever the net says, so nothing there is the net's to learn. Crops centre on
    the band or on the subject's edge (``focus``: where the matte or the key is neither 0 nor 1,
    or they disagree, grown by a few pixels), where every mistake is.
@@ -44,7 +44,7 @@ import numpy as np
 from plateforge.errors import ManifestError
 from plateforge.exr import StrPath
 from plateforge.server.datasets.manifest import Manifest, SourceFile, check_for_training, load_manifest, pairs
-from plateforge.server.nets.matte_guide import KEY_CHANNEL, LIGHT_CHANNELS, band_of, matte_planes
+from plateforge.server.tools.matte.guide import KEY_CHANNEL, LIGHT_CHANNELS, band_of, matte_planes
 from plateforge.server.training.config import MATTE_LOSS_SETTINGS, TrainConfig
 from plateforge.server.training.data import (
     RGB,

@@ -1,7 +1,7 @@
 """What the learned matte net reads: the plate, the clean plate, and the classical key as a guide.
 
 The learned matte does not start from nothing, as the learned cleanup does not: the classical
-difference key (:func:`plateforge.server.tools.matte_classical.key`, default settings) is computed
+difference key (:func:`plateforge.server.tools.matte.classical.key`, default settings) is computed
 first and the net corrects it. Its one output is residual on the key's plane, so a fresh net gives
 exactly the classical alpha and training (on the artist's keyframe mattes) only learns what the key
 gets wrong on this shot: colours of the subject that match the set, hair, motion blur.
@@ -14,7 +14,7 @@ gets wrong on this shot: colours of the subject that match the set, hair, motion
 6     the classical alpha in [0, 1]
 ====  =======================================================================================
 
-Training (:mod:`plateforge.server.training.matting`) and the runtime
+Training (:mod:`plateforge.server.tools.matte.examples`) and the runtime
 (:mod:`plateforge.server.tools.learned`) both call it; both encode every plane with
 :func:`~plateforge.server.nets.unet.encode`.
 
@@ -34,7 +34,7 @@ blurred against grain, below :data:`SHADE_MAX` and equal across R, G, B within
 :data:`SHADE_SPREAD`), the key's solid core is not taken as certain: those pixels join the band,
 so the net (taught by keyframe mattes where the shadow is alpha 0) decides them, and the shadow
 itself rides into the comp in the signed foreground
-(:func:`plateforge.server.tools.matte_classical.solve_foreground`). An untrained net still gives
+(:func:`plateforge.server.tools.matte.classical.solve_foreground`). An untrained net still gives
 the key there: a wider band never changes the start.
 """
 
@@ -45,7 +45,7 @@ from typing import Final
 import cv2
 import numpy as np
 
-from plateforge.server.tools.matte_classical import KeySettings, key
+from plateforge.server.tools.matte.classical import KeySettings, key
 
 __all__ = [
     "BAND_INSIDE",

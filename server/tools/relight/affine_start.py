@@ -1,7 +1,7 @@
 """A pairs net that starts as the classical transform: the fitted 3x4 affine, then a UNet correcting it.
 
 relight-classical fits one global colour transform on the key pairs
-(:func:`plateforge.server.tools.relight_classical.fit_transform`). A learned relight or look that
+(:func:`plateforge.server.tools.relight.classical.fit_transform`). A learned relight or look that
 starts as the identity must first relearn that global change before it can learn the local one
 (the light's falloff, the practical's pool), and its untrained state is worse than the classical
 tool. :class:`AffineUNet` holds the affine fitted on the run's own key pairs as a buffer (saved with

@@ -6,7 +6,7 @@ no global colour transform can make) and graded (the look). For each K in :data:
 keyframes are spread evenly over the shot (the middle of K equal spans) and every method sees
 only those K before -> after pairs; it is scored on every *other* frame:
 
-* ``classical``: relight-classical's 3x4 affine fit (:func:`~plateforge.server.tools.relight_classical.fit_transform`);
+* ``classical``: relight-classical's 3x4 affine fit (:func:`~plateforge.server.tools.relight.classical.fit_transform`);
 * ``classical_lut``: the same refined by its 3D LUT (``method = "affine+lut"``, the defaults);
 * ``learned``: a ``pairs`` net (CopyCat-style, the small UNet residual on the plate) trained on
   the K pairs, plate R, G, B -> target, run as the served model runs it (tiled, encoded);
@@ -30,7 +30,7 @@ every method, computed the same way.
 Per method, besides the means: ``psnr_frames`` (the scene-linear PSNR of every scored frame, in
 order) and ``warp_error`` (temporal stability: over consecutive scored frames, the mean
 ``|(r1 - W r0) - (t1 - W t0)|`` of the tonemapped R, G, B, ``W`` the exact camera motion between
-them, :func:`plateforge.server.evaluation.matte.warp_error`); each learned method also gets
+them, :func:`plateforge.server.tools.matte.evaluation.warp_error`); each learned method also gets
 ``margin_worst_frame``: its lowest per-frame PSNR margin (dB) over the better classical method
 (``classical`` or ``classical_lut``, by mean PSNR) on the same frame, negative when some frame is
 below it.
@@ -62,13 +62,13 @@ from plateforge.metrics import psnr
 from plateforge.models import ParamValue
 from plateforge.relit import AOV_CHANNELS, RelitShot, make_relit_shot
 from plateforge.server.device import pick_device
-from plateforge.server.evaluation.colour import delta_e2000_image
-from plateforge.server.evaluation.matte import warp_error
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.inference.tiling import run_on_frame_arrays
 from plateforge.server.nets.unet import UNet
 from plateforge.server.tools.learned import tool_module_for
-from plateforge.server.tools.relight_classical import fit_transform
+from plateforge.server.tools.matte.evaluation import warp_error
+from plateforge.server.tools.relight.classical import fit_transform
+from plateforge.server.tools.relight.colour import delta_e2000_image
 from plateforge.server.training import TrainConfig, train
 
 __all__ = [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from plateforge.server.evaluation.cleanup import CleanupScene
+from plateforge.server.tools.cleanup.evaluation import CleanupScene
 from plateforge.synthetic import make_shot
 
 

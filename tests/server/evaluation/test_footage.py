@@ -9,8 +9,8 @@ import pytest
 
 from plateforge.exr import write_exr
 from plateforge.frames import Box, Frame
-from plateforge.server.evaluation.cleanup import CleanupScene
-from plateforge.server.evaluation.footage import load_photo, make_footage_shot
+from plateforge.server.tools.cleanup.evaluation import CleanupScene
+from plateforge.server.tools.cleanup.footage import load_photo, make_footage_shot
 from plateforge.synthetic import Shot
 
 RGB = ("R", "G", "B")

@@ -12,8 +12,8 @@ import pytest
 
 from plateforge.dailies import make_matte_shot
 from plateforge.errors import UsageError
-from plateforge.server.evaluation.matte import bench_matte, evaluate_matte, sad
-from plateforge.server.tools import matte_classical
+from plateforge.server.tools.matte import classical as matte_classical
+from plateforge.server.tools.matte.evaluation import bench_matte, evaluate_matte, sad
 
 RGB = ("R", "G", "B")
 METRICS = {

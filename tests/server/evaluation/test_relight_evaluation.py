@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from plateforge.relit import make_relit_shot
-from plateforge.server.evaluation.relight import (
+from plateforge.server.tools.relight.evaluation import (
     METRICS,
     RelightScene,
     bench_look,

@@ -17,9 +17,9 @@ from plateforge.errors import PlateforgeError
 from plateforge.exr import read_exr
 from plateforge.frames import Box, Frame
 from plateforge.models import resolve_params
-from plateforge.server.evaluation.matte import sad
-from plateforge.server.tools import matte_classical
 from plateforge.server.tools.base import ToolCall
+from plateforge.server.tools.matte import classical as matte_classical
+from plateforge.server.tools.matte.evaluation import sad
 from tests.conftest import ServerProcess
 
 RGB = ("R", "G", "B")

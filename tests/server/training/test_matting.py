@@ -16,10 +16,14 @@ from plateforge.exr import write_exr
 from plateforge.frames import Box, Frame
 from plateforge.jobs_client import TrainingClient
 from plateforge.server.datasets.manifest import register
-from plateforge.server.evaluation.matte import write_matte_dataset
 from plateforge.server.jobs._manager import build_config
 from plateforge.server.modelcard import verify_model
-from plateforge.server.nets.matte_guide import (
+from plateforge.server.tools.base import ToolCall
+from plateforge.server.tools.learned import net_config_of, tool_module_for
+from plateforge.server.tools.matte import classical as matte_classical
+from plateforge.server.tools.matte.evaluation import write_matte_dataset
+from plateforge.server.tools.matte.examples import LOSS_SETTINGS, load_matte_data
+from plateforge.server.tools.matte.guide import (
     BAND_INSIDE,
     BAND_OUTSIDE,
     KEY_CHANNEL,
@@ -29,13 +33,9 @@ from plateforge.server.nets.matte_guide import (
     shaded,
     unknown_band,
 )
-from plateforge.server.tools import matte_classical
-from plateforge.server.tools.base import ToolCall
-from plateforge.server.tools.learned import net_config_of, tool_module_for
 from plateforge.server.training import TrainConfig, train
 from plateforge.server.training.data import Sampler
 from plateforge.server.training.defaults import TOOL_DEFAULTS
-from plateforge.server.training.matting import LOSS_SETTINGS, load_matte_data
 from tests.conftest import TOKEN, start_server
 from tests.server.training.helpers import fast
 

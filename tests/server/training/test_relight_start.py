@@ -1,5 +1,5 @@
 """Learned relight never worse than classical (issue 16.3/16.4, fast CI form): a relight or look net
-starts as relight-classical's fitted affine (:mod:`plateforge.server.nets.affine_start`), model
+starts as relight-classical's fitted affine (:mod:`plateforge.server.tools.relight.affine_start`), model
 selection on the held-back key pair publishes that transform when no checkpoint beats it, and a
 short training with the tool's defaults beats the fitted transform on every frame it never saw.
 
@@ -15,13 +15,13 @@ import torch
 
 from plateforge.frames import Frame
 from plateforge.relit import AOV_CHANNELS, make_relit_shot
-from plateforge.server.evaluation.relight import RelightScene, key_indices
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.modelcard import verify_model
-from plateforge.server.nets.affine_start import AFFINE_KEY, ARCH, AffineUNet
-from plateforge.server.tools import relight_classical
 from plateforge.server.tools.base import ToolCall
 from plateforge.server.tools.learned import tool_module_for
+from plateforge.server.tools.relight import classical as relight_classical
+from plateforge.server.tools.relight.affine_start import AFFINE_KEY, ARCH, AffineUNet
+from plateforge.server.tools.relight.evaluation import RelightScene, key_indices
 from plateforge.server.training import train
 from plateforge.server.training.data import load_training_data
 from tests.server.training.helpers import one_thread  # noqa: F401  (autouse: one torch thread, figures reproducible)
