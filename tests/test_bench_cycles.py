@@ -45,7 +45,7 @@ def test_sets_have_tune_and_report_shots_and_the_report_hash_holds() -> None:
 
 
 def test_an_edited_report_set_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("cycles-report.json", "cycles-report.json.sha256", "cycles-tune.json"):
+    for name in ("cycles-report.json", "SHA256SUMS", "cycles-tune.json"):
         shutil.copy(SETS_DIR / name, tmp_path / name)
     document = json.loads((tmp_path / "cycles-report.json").read_text())
     document["shots"][0]["samples"] += 1
