@@ -77,7 +77,7 @@ from plateforge.server.tools.relight.colour import display_psnr
 from plateforge.server.tools.relight.evaluation import METRICS as RELIGHT_METRICS
 from plateforge.server.tools.relight.evaluation import bench_look, bench_relight
 from plateforge.server.training import TrainConfig, net_config_for, train
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.shots.synthetic import make_shot, write_shot
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = REPO / "bench" / "sets"

@@ -43,7 +43,7 @@ from plateforge.server.tools.cleanup.evaluation import CleanupScene
 from plateforge.server.training import TrainConfig
 from plateforge.server.training.checkpoints import list_checkpoints, load_checkpoint
 from plateforge.server.training.engine import TrainProgress, net_config_for, train
-from plateforge.synthetic import Shot, make_shot, write_shot
+from plateforge.shots.synthetic import Shot, make_shot, write_shot
 
 TARGET_SECONDS = 600.0
 

@@ -32,7 +32,7 @@ from plateforge.server.modelcard import load_weights
 from plateforge.server.nets.unet import UNet
 from plateforge.server.tools.cleanup.evaluation import CleanupScene
 from plateforge.server.training import checkpoints, net_config_for, train
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.shots.synthetic import make_shot, write_shot
 
 TUNE_SEEDS = range(100, 110)
 

@@ -200,3 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"this Python cannot handle base models ({error}); it needs Python 3.11+ and {_EXTRA_HINT}"
         ) from None
     return action(args)
+
+
+if __name__ == "__main__":
+    from plateforge.commands import run_command
+
+    sys.exit(run_command("plateforge base-model", main, sys.argv[1:]))

@@ -23,8 +23,8 @@ from bench.cycles import CyclesShot, cache_key, load_cycles_shot, load_set, read
 from bench.cycles.render import VARIANTS, render_shot, variant_frames
 from bench.cycles.spec import SETS_DIR
 from plateforge.exr import read_exr_header
-from plateforge.relit import AOV_CHANNELS
-from plateforge.synthetic import MASK_GROW, MASK_SOFTNESS
+from plateforge.shots.relit import AOV_CHANNELS
+from plateforge.shots.synthetic import MASK_GROW, MASK_SOFTNESS
 
 SMALL = "report-small"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plateforge.dailies import MatteShot, make_matte_shot, write_matte_shot
 from plateforge.exr import read_exr
+from plateforge.shots.dailies import MatteShot, make_matte_shot, write_matte_shot
 
 RGB = ("R", "G", "B")
 

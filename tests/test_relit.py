@@ -1,4 +1,4 @@
-"""The relit/look ground-truth generator (plateforge.relit)."""
+"""The relit/look ground-truth generator (plateforge.shots.relit)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from plateforge.exr import read_exr
-from plateforge.relit import AOV_CHANNELS, RelitShot, apply_grade, make_relit_shot, write_relit_shot
-from plateforge.synthetic import make_shot
+from plateforge.shots.relit import AOV_CHANNELS, RelitShot, apply_grade, make_relit_shot, write_relit_shot
+from plateforge.shots.synthetic import make_shot
 
 RGB = ("R", "G", "B")
 

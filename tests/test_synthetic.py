@@ -1,4 +1,4 @@
-"""The synthetic daily (plateforge.synthetic) and the metrics measured on it (plateforge.metrics)."""
+"""The synthetic daily (plateforge.shots.synthetic) and the metrics measured on it (plateforge.metrics)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from plateforge.frames import Box, Frame
-from plateforge.synthetic import Shot, make_shot, write_shot
+from plateforge.shots.synthetic import Shot, make_shot, write_shot
 
 
 @pytest.fixture(scope="module")

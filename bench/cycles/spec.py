@@ -9,8 +9,9 @@ render time from anything but the entry, so an entry is a shot.
 The report set is frozen: its sha256 is recorded in ``bench/sets/SHA256SUMS`` with every other
 bench set's (``sha256sum -c`` format, read by
 :func:`plateforge.server.evaluation.benchsets.recorded_hashes`) and :func:`load_set` refuses a
-report file whose hash differs, so a report shot cannot be edited quietly after tuning. :func:`draft` made the entries (a seed ->
-parameters); the files, not ``draft``, are what the bench reads.
+report file whose hash differs, so a report shot cannot be edited quietly after tuning.
+:func:`draft` made the entries (a seed -> parameters); the files, not ``draft``, are what the
+bench reads.
 """
 
 from __future__ import annotations

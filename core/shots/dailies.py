@@ -1,7 +1,7 @@
 """Synthetic matte dailies with exact ground truth: a moving subject over the set, for keying tests.
 
 :func:`make_matte_shot` renders a short, deterministic (seeded) shot of a subject moving in front
-of the set that :mod:`plateforge.synthetic` renders (same textured background, same analytic
+of the set that :mod:`plateforge.shots.synthetic` renders (same textured background, same analytic
 camera: imported from there, not copied), and keeps everything a matte is judged against::
 
     shot = make_matte_shot(seed=1)
@@ -45,7 +45,7 @@ Like real dailies,
 square-root signal; 0 turns it off) and are stored as half; the truths (alpha, foreground,
 backgrounds) are float and grain-free.
 
-Per frame, the shot also records the camera (as :mod:`plateforge.synthetic` does) and the
+Per frame, the shot also records the camera (as :mod:`plateforge.shots.synthetic` does) and the
 subject's motion, a 2x3 affine taking pixel-centre coordinates of frame ``i`` to the subject's
 own coordinates at the middle of that frame's shutter: :meth:`MatteShot.subject_flow` turns two
 of them into the motion of subject pixels between frames (what temporal metrics warp with).
@@ -61,7 +61,7 @@ from pathlib import Path
 import numpy as np
 
 from plateforge.frames import Box, Frame
-from plateforge.synthetic import COLOUR_SPACE, _camera, _pad, _render_set, _scene, _value_noise
+from plateforge.shots.synthetic import COLOUR_SPACE, _camera, _pad, _render_set, _scene, _value_noise
 
 __all__ = ["SHUTTER_SAMPLES", "MatteShot", "make_matte_shot", "write_matte_shot"]
 

@@ -1,6 +1,6 @@
 """Relit and graded versions of a synthetic shot, with exact ground truth and matching AOVs.
 
-:func:`make_relit_shot` renders the set of :func:`plateforge.synthetic.make_shot` (same scene and
+:func:`make_relit_shot` renders the set of :func:`plateforge.shots.synthetic.make_shot` (same scene and
 camera for a given seed, no rig) and, per frame, three exact images of it::
 
     shot = make_relit_shot(seed=3)
@@ -45,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from plateforge.frames import Box, Frame
-from plateforge.synthetic import COLOUR_SPACE, _camera, _render_set, _scene, _value_noise
+from plateforge.shots.synthetic import COLOUR_SPACE, _camera, _render_set, _scene, _value_noise
 
 __all__ = [
     "AOV_CHANNELS",
@@ -197,7 +197,7 @@ def make_relit_shot(
     """Render a shot's plates with their relit and graded versions (see the module doc).
 
     Deterministic for a given ``seed`` and size; the set and camera are those of
-    :func:`plateforge.synthetic.make_shot` with the same arguments.
+    :func:`plateforge.shots.synthetic.make_shot` with the same arguments.
     """
     if width < 16 or height < 16 or frames < 1:
         raise ValueError(f"make_relit_shot needs at least 16x16 pixels and one frame, got {width}x{height}x{frames}")

@@ -1,6 +1,6 @@
 """Scoring paint-out methods on a synthetic shot with exact ground truth.
 
-:class:`CleanupScene` takes a :class:`~plateforge.synthetic.Shot` and does the expensive shared
+:class:`CleanupScene` takes a :class:`~plateforge.shots.synthetic.Shot` and does the expensive shared
 work once: per frame, the classical alignment and fill from the two neighbours each side (what
 cleanup-classical and the learned cleanup both start from, see
 :mod:`plateforge.server.tools.cleanup.guide`), the spatial-only fill (OpenCV Telea, no neighbours), and
@@ -43,7 +43,7 @@ from plateforge.server.inference.tiling import run_on_frame_arrays
 from plateforge.server.nets.unet import UNet
 from plateforge.server.tools.cleanup import classical as cleanup_classical
 from plateforge.server.tools.cleanup.guide import guide_planes
-from plateforge.synthetic import Shot
+from plateforge.shots.synthetic import Shot
 
 __all__ = ["TEMPORAL_RADIUS", "CleanupScene"]
 

@@ -1,6 +1,6 @@
 """Real-footage cleanup cases: real photographs filmed by a known moving camera, with parallax.
 
-The synthetic shot (:func:`plateforge.synthetic.make_shot`) is analytic and its set is flat: one
+The synthetic shot (:func:`plateforge.shots.synthetic.make_shot`) is analytic and its set is flat: one
 global camera transform explains every pixel. These cases put *real* photographs (the OpenEXR
 project's test photographs in the shared test data) in front of a moving camera on two layers:
 
@@ -14,9 +14,9 @@ project's test photographs in the shared test data) in front of a moving camera 
 
 Every frame is rendered from the photographs directly (bicubic, one resampling per layer per
 frame), so the clean frames are the exact ground truth for the plates: they differ only where the
-rig covers them. The mask is the rig grown by :data:`~plateforge.synthetic.MASK_GROW` pixels with
-a soft edge of :data:`~plateforge.synthetic.MASK_SOFTNESS`, as in the synthetic shot. The result is
-a :class:`~plateforge.synthetic.Shot`, so :class:`~plateforge.server.tools.cleanup.evaluation.CleanupScene`
+rig covers them. The mask is the rig grown by :data:`~plateforge.shots.synthetic.MASK_GROW` pixels with
+a soft edge of :data:`~plateforge.shots.synthetic.MASK_SOFTNESS`, as in the synthetic shot. The result is
+a :class:`~plateforge.shots.synthetic.Shot`, so :class:`~plateforge.server.tools.cleanup.evaluation.CleanupScene`
 and the bench score it unchanged (``cameras`` are the background layer's; ``Shot.revealed`` holds
 for background pixels only).
 
@@ -35,7 +35,7 @@ import numpy as np
 
 from plateforge.exr import read_exr
 from plateforge.frames import Box, Frame
-from plateforge.synthetic import COLOUR_SPACE, MASK_GROW, MASK_SOFTNESS, Shot
+from plateforge.shots.synthetic import COLOUR_SPACE, MASK_GROW, MASK_SOFTNESS, Shot
 
 __all__ = ["PARALLAX", "PHOTOS", "REPORT_SEEDS", "TUNE_SEEDS", "load_photo", "make_footage_shot"]
 

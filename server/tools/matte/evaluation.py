@@ -15,7 +15,7 @@ shot's every pixel counts):
   is the sum of ``|phi_result - phi_truth|``, divided by 1000.
 
 Composites are scored with :func:`plateforge.metrics.psnr` and :func:`plateforge.metrics.ssim`
-against the exact replacement (:meth:`~plateforge.dailies.MatteShot.composite`: the subject over
+against the exact replacement (:meth:`~plateforge.shots.dailies.MatteShot.composite`: the subject over
 the new background, with its shadow and bounce on it when the shot has them): ``psnr`` and
 ``ssim`` for the composite the tool delivers (its signed foreground over the background,
 :func:`~plateforge.server.tools.matte.classical.solve_foreground`), scene-linear, and
@@ -52,7 +52,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from plateforge.dailies import MatteShot, make_matte_shot
 from plateforge.errors import UsageError
 from plateforge.exr import write_exr
 from plateforge.frames import Frame
@@ -61,6 +60,7 @@ from plateforge.metrics import psnr, ssim
 from plateforge.models import ParamValue
 from plateforge.server.tools.base import ToolCall, ToolModule
 from plateforge.server.tools.matte import classical as matte_classical
+from plateforge.shots.dailies import MatteShot, make_matte_shot
 
 __all__ = [
     "BENCH_BOUNCE",

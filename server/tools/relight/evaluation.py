@@ -1,6 +1,6 @@
 """Scoring relight and look transfer from K keyframe pairs against exact ground truth.
 
-The shot is :func:`plateforge.relit.make_relit_shot`: per frame the plate (with normal and
+The shot is :func:`plateforge.shots.relit.make_relit_shot`: per frame the plate (with normal and
 position AOVs), the same frame relit (a key light added, a practical switched on: local changes
 no global colour transform can make) and graded (the look). For each K in :data:`KEYS`, the K
 keyframes are spread evenly over the shot (the middle of K equal spans) and every method sees
@@ -60,7 +60,6 @@ from plateforge.exr import write_exr
 from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr
 from plateforge.models import ParamValue
-from plateforge.relit import AOV_CHANNELS, RelitShot, make_relit_shot
 from plateforge.server.device import pick_device
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.inference.tiling import run_on_frame_arrays
@@ -70,6 +69,7 @@ from plateforge.server.tools.matte.evaluation import warp_error
 from plateforge.server.tools.relight.classical import fit_transform
 from plateforge.server.tools.relight.colour import delta_e2000_image
 from plateforge.server.training import TrainConfig, train
+from plateforge.shots.relit import AOV_CHANNELS, RelitShot, make_relit_shot
 
 __all__ = [
     "KEYS",

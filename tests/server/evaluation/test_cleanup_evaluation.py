@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from plateforge.server.tools.cleanup.evaluation import CleanupScene
-from plateforge.synthetic import make_shot
+from plateforge.shots.synthetic import make_shot
 
 
 def test_unseen_pixels_hold_the_classical_error() -> None:

@@ -11,7 +11,7 @@ from plateforge.exr import write_exr
 from plateforge.frames import Box, Frame
 from plateforge.server.tools.cleanup.evaluation import CleanupScene
 from plateforge.server.tools.cleanup.footage import load_photo, make_footage_shot
-from plateforge.synthetic import Shot
+from plateforge.shots.synthetic import Shot
 
 RGB = ("R", "G", "B")
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plateforge.dailies import make_matte_shot
 from plateforge.errors import UsageError
 from plateforge.server.tools.matte import classical as matte_classical
 from plateforge.server.tools.matte.evaluation import bench_matte, evaluate_matte, sad
+from plateforge.shots.dailies import make_matte_shot
 
 RGB = ("R", "G", "B")
 METRICS = {

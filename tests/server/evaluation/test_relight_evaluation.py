@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plateforge.relit import make_relit_shot
 from plateforge.server.tools.relight.evaluation import (
     METRICS,
     RelightScene,
@@ -20,6 +19,7 @@ from plateforge.server.tools.relight.evaluation import (
     score,
     tonemap,
 )
+from plateforge.shots.relit import make_relit_shot
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from plateforge.metrics import psnr
 from plateforge.models import ParamValue, resolve_params
 from plateforge.server.tools.base import ToolCall, as_tool_module
 from plateforge.server.tools.cleanup import classical as cleanup_classical
-from plateforge.synthetic import Shot, make_shot
+from plateforge.shots.synthetic import Shot, make_shot
 
 INFO = cleanup_classical.INFO
 #: Frames the quality tests clean: the first (forward neighbours only), the last, and between.

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 from plateforge.client import Client
-from plateforge.dailies import MatteShot, make_matte_shot, write_matte_shot
 from plateforge.errors import PlateforgeError
 from plateforge.exr import read_exr
 from plateforge.frames import Box, Frame
@@ -20,6 +19,7 @@ from plateforge.models import resolve_params
 from plateforge.server.tools.base import ToolCall
 from plateforge.server.tools.matte import classical as matte_classical
 from plateforge.server.tools.matte.evaluation import sad
+from plateforge.shots.dailies import MatteShot, make_matte_shot, write_matte_shot
 from tests.conftest import ServerProcess
 
 RGB = ("R", "G", "B")

@@ -29,7 +29,7 @@ from plateforge.server.tools.cleanup.guide import FILL_CHANNELS, GUIDE_CHANNELS,
 from plateforge.server.tools.learned import net_config_of, tool_module_for
 from plateforge.server.training import train
 from plateforge.server.training.data import Sampler, decode_planes
-from plateforge.synthetic import make_shot
+from plateforge.shots.synthetic import make_shot
 from tests.server.training.helpers import fast, write_shot_dataset
 
 RGB = ("R", "G", "B")

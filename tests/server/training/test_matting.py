@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from plateforge.client import Client
-from plateforge.dailies import MatteShot, make_matte_shot
 from plateforge.errors import FrameError, ManifestError, ModelIntegrityError
 from plateforge.exr import write_exr
 from plateforge.frames import Box, Frame
@@ -36,6 +35,7 @@ from plateforge.server.tools.matte.guide import (
 from plateforge.server.training import TrainConfig, train
 from plateforge.server.training.data import Sampler
 from plateforge.server.training.defaults import TOOL_DEFAULTS
+from plateforge.shots.dailies import MatteShot, make_matte_shot
 from tests.conftest import TOKEN, start_server
 from tests.server.training.helpers import fast
 

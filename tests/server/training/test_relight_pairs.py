@@ -15,9 +15,9 @@ from plateforge.errors import FrameError, ManifestError, PlateforgeError, UsageE
 from plateforge.exr import write_exr
 from plateforge.jobs_client import TrainingClient
 from plateforge.modelcards import read_model_card
-from plateforge.relit import AOV_CHANNELS, make_relit_shot
 from plateforge.server.training import TrainConfig, train
 from plateforge.server.training.data import Sampler, encode_planes, load_training_data
+from plateforge.shots.relit import AOV_CHANNELS, make_relit_shot
 from tests.conftest import TOKEN, start_server
 from tests.server.training.helpers import fast
 

@@ -14,7 +14,6 @@ import numpy as np
 import torch
 
 from plateforge.frames import Frame
-from plateforge.relit import AOV_CHANNELS, make_relit_shot
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.modelcard import verify_model
 from plateforge.server.tools.base import ToolCall
@@ -24,6 +23,7 @@ from plateforge.server.tools.relight.affine_start import AFFINE_KEY, ARCH, Affin
 from plateforge.server.tools.relight.evaluation import RelightScene, key_indices
 from plateforge.server.training import train
 from plateforge.server.training.data import load_training_data
+from plateforge.shots.relit import AOV_CHANNELS, make_relit_shot
 from tests.server.training.helpers import one_thread  # noqa: F401  (autouse: one torch thread, figures reproducible)
 
 RGB = ("R", "G", "B")

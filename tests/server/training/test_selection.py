@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import torch
 
-from plateforge.dailies import make_matte_shot
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.modelcard import load_weights, verify_model
 from plateforge.server.nets.unet import UNet
@@ -23,6 +22,7 @@ from plateforge.server.tools.matte import classical as matte_classical
 from plateforge.server.tools.matte.evaluation import write_matte_dataset
 from plateforge.server.tools.matte.examples import load_matte_data
 from plateforge.server.training import net_config_for, train
+from plateforge.shots.dailies import make_matte_shot
 from tests.server.training.helpers import write_shot_dataset
 from tests.server.training.test_guided import _call
 from tests.server.training.test_matting import call_for
