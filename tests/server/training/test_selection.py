@@ -23,9 +23,9 @@ from plateforge.server.tools.matte.evaluation import write_matte_dataset
 from plateforge.server.tools.matte.examples import load_matte_data
 from plateforge.server.training import net_config_for, train
 from plateforge.shots.dailies import make_matte_shot
+from tests.server.tools.cleanup.test_learned import _call
+from tests.server.tools.matte.test_learned import call_for
 from tests.server.training.helpers import write_shot_dataset
-from tests.server.training.test_guided import _call
-from tests.server.training.test_matting import call_for
 
 #: Training sabotaged: the highest learning rate the job bounds allow (server/jobs/_limits.py), which no
 #: net survives. Validation after every step.
