@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -227,6 +227,7 @@ class InferenceService:
 #: Methods whose messages arrive and leave serialised (see their handlers), so their handlers drop
 #: the protobuf (de)serialisers the generated table gives them.
 _SERIALISED = frozenset({"Process", "ProcessStream"})
+_Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # the stubs make it generic; grpc does not
 
 
 class _Table:
@@ -235,12 +236,12 @@ class _Table:
 
     def __init__(self) -> None:
         self.service = ""
-        self.handlers: dict[str, grpc.RpcMethodHandler[Any, Any]] = {}
+        self.handlers: dict[str, _Handler] = {}
 
     def add_generic_rpc_handlers(self, handlers: object) -> None:
         pass  # the same table, registered by add_to_server once adjusted
 
-    def add_registered_method_handlers(self, service: str, handlers: dict[str, grpc.RpcMethodHandler[Any, Any]]) -> None:
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, _Handler]) -> None:
         self.service, self.handlers = service, dict(handlers)
 
 
