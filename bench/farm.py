@@ -2,7 +2,7 @@
 
 What is measured
 ----------------
-On a synthetic shot (``plateforge.synthetic``, 480x270 by default) with ``cleanup-classical``:
+On a synthetic shot (``plateforge.shots.synthetic``, 480x270 by default) with ``cleanup-classical``:
 
 * ``one_server`` / ``two_servers`` -- frames per second of ``plateforge.batch.run_batch`` (the
   path ``plateforge process`` takes) over the whole shot, through one server, then through a
@@ -51,7 +51,7 @@ import grpc
 from plateforge.batch import SequenceJob, run_batch
 from plateforge.client import Client
 from plateforge.localserver import start_ready, stop
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.shots.synthetic import make_shot, write_shot
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "farm" / "openjd" / "process-shot.yaml"

@@ -9,19 +9,19 @@ stuck on the set):
   Telea); ``telea`` is OpenCV Telea alone, from the frame itself (the single-frame baseline);
   ``learned`` is the learned cleanup trained on that shot's own plates and masks for ``--steps``
   steps (self-supervised: the clean plates are never seen), run exactly as the server runs it.
-  Figures (:mod:`plateforge.server.evaluation.cleanup`): ``psnr``/``ssim`` inside the mask,
+  Figures (:mod:`plateforge.server.tools.cleanup.evaluation`): ``psnr``/``ssim`` inside the mask,
   ``psnr_shown``/``psnr_unseen`` inside the mask where a neighbouring frame shows the set and
   where none does, ``psnr_display`` inside the mask through the sRGB view
-  (:func:`plateforge.server.evaluation.colour.display_psnr`), ``psnr_frame``/``ssim_frame`` over
+  (:func:`plateforge.server.tools.relight.colour.display_psnr`), ``psnr_frame``/``ssim_frame`` over
   the frame, ``warp_error`` (flicker added
   over the truth), and for ``learned`` the training time and the frames it beats classical on.
 * **matte**: matte-classical (clean-plate difference key) vs the learned matte trained on three
   artist keyframe mattes; SAD, MSE, gradient and connectivity errors of alpha, PSNR/SSIM of the
-  composite over a new background, warp error (:mod:`plateforge.server.evaluation.matte`).
+  composite over a new background, warp error (:mod:`plateforge.server.tools.matte.evaluation`).
 * **relight** and **look**: per K keyframe pairs (``k1`` … ``k8``), the fitted 3x4 affine
   (``classical``) and with a 3D LUT, vs pair-trained nets with and without AOV channels; PSNR
   (scene-linear, and tonemapped ``x / (1 + x)``: the relit truth is HDR) and CIEDE2000 on the
-  other frames (:mod:`plateforge.server.evaluation.relight`; ``settings.relight_metrics`` says
+  other frames (:mod:`plateforge.server.tools.relight.evaluation`; ``settings.relight_metrics`` says
   each in words). The summary's ``also`` compares ``learned`` and ``learned_aov`` with
   ``classical`` on each of those metrics.
 
@@ -67,17 +67,17 @@ from plateforge.manifests import Source, write_manifest
 from plateforge.models import ParamValue
 from plateforge.server.device import configure_threads, pick_device
 from plateforge.server.evaluation.benchsets import BenchSet, ShotSpec, load_set
-from plateforge.server.evaluation.cleanup import CleanupScene
-from plateforge.server.evaluation.colour import display_psnr
-from plateforge.server.evaluation.matte import bench_matte
-from plateforge.server.evaluation.relight import METRICS as RELIGHT_METRICS
-from plateforge.server.evaluation.relight import bench_look, bench_relight
 from plateforge.server.evaluation.results import ResultsFile, config_hash, git_state, machine
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.modelcard import load_weights
 from plateforge.server.nets.unet import UNet
+from plateforge.server.tools.cleanup.evaluation import CleanupScene
+from plateforge.server.tools.matte.evaluation import bench_matte
+from plateforge.server.tools.relight.colour import display_psnr
+from plateforge.server.tools.relight.evaluation import METRICS as RELIGHT_METRICS
+from plateforge.server.tools.relight.evaluation import bench_look, bench_relight
 from plateforge.server.training import TrainConfig, net_config_for, train
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.shots.synthetic import make_shot, write_shot
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = REPO / "bench" / "sets"

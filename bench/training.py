@@ -37,13 +37,13 @@ import torch
 
 from plateforge.manifests import Source, write_manifest
 from plateforge.server.device import configure_threads, pick_device
-from plateforge.server.evaluation.cleanup import CleanupScene
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.nets.unet import SIZES, UNet
+from plateforge.server.tools.cleanup.evaluation import CleanupScene
 from plateforge.server.training import TrainConfig
 from plateforge.server.training.checkpoints import list_checkpoints, load_checkpoint
 from plateforge.server.training.engine import TrainProgress, net_config_for, train
-from plateforge.synthetic import Shot, make_shot, write_shot
+from plateforge.shots.synthetic import Shot, make_shot, write_shot
 
 TARGET_SECONDS = 600.0
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from plateforge.commands import SERVER_PACKAGE
 from plateforge.errors import ServerUnavailableError, UsageError
 
 __all__ = ["READY_PREFIX", "LocalServer", "local_server", "start_ready", "stop"]
@@ -109,14 +110,14 @@ def stop(process: subprocess.Popen[str], *, timeout: float = 15.0) -> int:
 @contextmanager
 def local_server(*, extra_args: Sequence[str] = (), timeout: float = 120.0) -> Iterator[LocalServer]:
     """Start a private server for the duration of the ``with`` block."""
-    if importlib.util.find_spec("plateforge.server") is None or importlib.util.find_spec("cv2") is None:
+    if importlib.util.find_spec(SERVER_PACKAGE) is None or importlib.util.find_spec("cv2") is None:
         raise UsageError(
             "no server given (--server or PLATEFORGE_SERVER) and this Python cannot run one: "
             "install plateforge[server], or point at a running server"
         )
     token = secrets.token_urlsafe(24)
     env = {**os.environ, "PLATEFORGE_TOKEN": token, "PYTHONUNBUFFERED": "1"}
-    command = [sys.executable, "-m", "plateforge.server", "--host", "127.0.0.1", "--port", "0", *extra_args]
+    command = [sys.executable, "-m", SERVER_PACKAGE, "--host", "127.0.0.1", "--port", "0", *extra_args]
     # Its own session: Ctrl-C stops the command's frames after the one in hand, not the server under them.
     process, address = start_ready(command, env=env, timeout=timeout, own_session=True)
     try:

@@ -1,7 +1,11 @@
-"""``python -m plateforge.server`` is ``plateforge serve``."""
+"""``python -m plateforge.server``: the inference server's own entry point (``plateforge serve`` runs it)."""
 
 import sys
 
-from plateforge.cli.main import main
+from plateforge.commands import quiet_grpc, run_command
 
-sys.exit(main(["serve", *sys.argv[1:]]))
+quiet_grpc(serving=True)  # before gRPC loads
+
+from plateforge.server.serve import main  # noqa: E402  (after quiet_grpc)
+
+sys.exit(run_command("plateforge serve", main, sys.argv[1:]))

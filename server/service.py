@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from concurrent.futures import Executor
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 from google.protobuf.message import DecodeError
@@ -35,7 +35,7 @@ from plateforge.server.fields import check_text_fields
 from plateforge.server.interceptors import when_done
 from plateforge.server.registry import LoadedModel, Registry
 from plateforge.server.status.metrics import ServerMetrics, Tracked
-from plateforge.v1 import inference_pb2
+from plateforge.v1 import inference_pb2, inference_pb2_grpc
 
 __all__ = ["SERVICE_NAME", "InferenceService", "add_to_server"]
 
@@ -249,16 +249,40 @@ class InferenceService:
         return ProcessResult(outputs=finished, provenance=provenance)
 
 
+#: Methods whose messages arrive and leave serialised (see their handlers), so their handlers drop
+#: the protobuf (de)serialisers the generated table gives them.
+_SERIALISED = frozenset({"Process", "ProcessStream"})
+_Handler: TypeAlias = "grpc.RpcMethodHandler[Any, Any]"  # the stubs make it generic; grpc does not
+
+
+class _Table:
+    """Stands in for the server while the generated ``add_InferenceServicer_to_server`` registers,
+    keeping the method table it builds from the .proto (names and message types never repeated here)."""
+
+    def __init__(self) -> None:
+        self.service = ""
+        self.handlers: dict[str, _Handler] = {}
+
+    def add_generic_rpc_handlers(self, handlers: object) -> None:
+        pass  # the same table, registered by add_to_server once adjusted
+
+    def add_registered_method_handlers(self, service: str, handlers: dict[str, _Handler]) -> None:
+        self.service, self.handlers = service, dict(handlers)
+
+
 def add_to_server(service: InferenceService, server: aio.Server) -> None:
-    """Register ``service`` as plateforge.v1.Inference. ListModels uses protobuf's (de)serialisers;
-    Process and ProcessStream take and give serialised messages (see their handlers)."""
+    """Register ``service`` as plateforge.v1.Inference through the generated stub's method table.
+    ListModels uses protobuf's (de)serialisers; Process and ProcessStream take and give serialised
+    messages (chunkwire's copy-free path; see their handlers)."""
+    table = _Table()
+    inference_pb2_grpc.add_InferenceServicer_to_server(service, table)  # type: ignore[no-untyped-call]
     handlers = {
-        "ListModels": grpc.unary_unary_rpc_method_handler(
-            service.ListModels,
-            request_deserializer=inference_pb2.ListModelsRequest.FromString,
-            response_serializer=inference_pb2.ListModelsResponse.SerializeToString,
-        ),
-        "Process": grpc.unary_unary_rpc_method_handler(service.Process),
-        "ProcessStream": grpc.stream_stream_rpc_method_handler(service.ProcessStream),
+        name: handler._replace(request_deserializer=None, response_serializer=None)  # type: ignore[attr-defined]
+        if name in _SERIALISED
+        else handler
+        for name, handler in table.handlers.items()
     }
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    missing = sorted(_SERIALISED - set(handlers))
+    if missing:  # the .proto renamed a method these handlers serve
+        raise RuntimeError(f"plateforge.v1.Inference lacks {missing}; the generated table has {sorted(handlers)}")
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(table.service, handlers),))

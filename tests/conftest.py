@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from plateforge.localserver import start_ready, stop
+from tests.tls import certificate  # noqa: F401  (the one self-signed TLS fixture, for every test module)
 
 REPO = Path(__file__).resolve().parents[1]
 #: The shared test corpus: the project's shared/ folder beside the clone, or $PLATEFORGE_TESTDATA.

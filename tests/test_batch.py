@@ -7,7 +7,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import threading
 from pathlib import Path
 
@@ -19,8 +18,9 @@ from plateforge.client import Client, split_addresses
 from plateforge.errors import CancelledError, ExrError, UsageError
 from plateforge.exr import read_exr, sha256_file, write_exr
 from plateforge.provenance import from_attributes
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.shots.synthetic import make_shot, write_shot
 from tests.conftest import ServerProcess, start_server
+from tests.tls import self_signed
 
 FRAMES = list(range(1001, 1007))
 
@@ -225,17 +225,7 @@ def test_a_server_killed_mid_run_loses_no_frame(tmp_path: Path) -> None:
 
 def test_several_servers_over_tls(tmp_path: Path) -> None:
     """The balanced target names IPs; the certificate is checked against the first address's host."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "server.pem", tmp_path / "server.key"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    cert, key = self_signed(tmp_path)
     servers = [start_server("--tls-cert", str(cert), "--tls-key", str(key)) for _ in range(2)]
     try:
         addresses = [s.address for s in servers]

@@ -23,8 +23,8 @@ from bench.cycles import CyclesShot, cache_key, load_cycles_shot, load_set, read
 from bench.cycles.render import VARIANTS, render_shot, variant_frames
 from bench.cycles.spec import SETS_DIR
 from plateforge.exr import read_exr_header
-from plateforge.relit import AOV_CHANNELS
-from plateforge.synthetic import MASK_GROW, MASK_SOFTNESS
+from plateforge.shots.relit import AOV_CHANNELS
+from plateforge.shots.synthetic import MASK_GROW, MASK_SOFTNESS
 
 SMALL = "report-small"
 
@@ -45,7 +45,7 @@ def test_sets_have_tune_and_report_shots_and_the_report_hash_holds() -> None:
 
 
 def test_an_edited_report_set_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("cycles-report.json", "cycles-report.json.sha256", "cycles-tune.json"):
+    for name in ("cycles-report.json", "SHA256SUMS", "cycles-tune.json"):
         shutil.copy(SETS_DIR / name, tmp_path / name)
     document = json.loads((tmp_path / "cycles-report.json").read_text())
     document["shots"][0]["samples"] += 1
@@ -241,11 +241,11 @@ def test_the_camera_moves_and_the_second_set_differs(shot: CyclesShot) -> None:
 
 @_render
 def test_the_evaluations_take_a_rendered_shot_unchanged(shot: CyclesShot) -> None:
-    from plateforge.server.evaluation.cleanup import CleanupScene
-    from plateforge.server.evaluation.matte import sad
-    from plateforge.server.evaluation.relight import RelightScene
-    from plateforge.server.tools import matte_classical
     from plateforge.server.tools.base import ToolCall
+    from plateforge.server.tools.cleanup.evaluation import CleanupScene
+    from plateforge.server.tools.matte import classical as matte_classical
+    from plateforge.server.tools.matte.evaluation import sad
+    from plateforge.server.tools.relight.evaluation import RelightScene
 
     scene = CleanupScene(shot.cleanup())
     classical, uncleaned = scene.score(scene.classical()), scene.score(scene.uncleaned())

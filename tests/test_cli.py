@@ -16,7 +16,7 @@ from plateforge.exr import read_exr, read_exr_header, sha256_file, write_exr
 from plateforge.frames import Frame
 from plateforge.metrics import psnr
 from plateforge.provenance import from_attributes, pixels_digest
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.shots.synthetic import make_shot, write_shot
 from tests.conftest import ServerProcess
 
 

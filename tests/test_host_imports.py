@@ -20,7 +20,7 @@ HOST_MODULES = [
     "plateforge.frames",
     "plateforge.batch",
     "plateforge.provenance",
-    "plateforge.synthetic",
+    "plateforge.shots.synthetic",
     "plateforge.metrics",
     "plateforge.contactsheet",
     "plateforge.cli.main",
@@ -46,6 +46,7 @@ HOST_MODULES = [
     "plateforge.review.signing",
     "plateforge.lineage",
     "plateforge.cli.lineage",
+    "plateforge.commands",
 ]
 
 BLOCKER = """
@@ -76,3 +77,28 @@ def test_host_side_imports_without_torch_or_opencv() -> None:
 def test_host_code_parses_as_python_310(path: object) -> None:
     source = path.read_text()  # type: ignore[attr-defined]
     ast.parse(source, filename=str(path), feature_version=(3, 10))
+
+
+WITHOUT_SERVER = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name == 'plateforge.server' or name.startswith('plateforge.server.'):
+            raise ModuleNotFoundError('No module named ' + repr(name), name=name)
+sys.meta_path.insert(0, Block())
+from plateforge.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("verb", ["serve", "base-model"])
+def test_server_verbs_without_the_server_say_how_to_install_it(verb: str) -> None:
+    """The host CLI finds the server package by name when a verb needs it (it never imports it):
+    a Python without it gets one line saying how to install it, exit status 2."""
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_SERVER, verb, "--help"], capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"plateforge {verb}: error: the plateforge server is not installed" in result.stderr, result.stderr
+    assert "pip install" in result.stderr and "plateforge[server]" in result.stderr
+    assert "Traceback" not in result.stderr

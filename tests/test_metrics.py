@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from plateforge.metrics import psnr, ssim
-from plateforge.synthetic import Shot, make_shot
+from plateforge.shots.synthetic import Shot, make_shot
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from plateforge.client import Client
 from plateforge.errors import UnknownModelError, UsageError
 from plateforge.exr import read_exr, sha256_file
 from plateforge.metrics import psnr
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.shots.synthetic import make_shot, write_shot
 from tests.conftest import ServerProcess
 
 RGB = ("R", "G", "B")

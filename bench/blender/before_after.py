@@ -15,7 +15,7 @@ prefs.server, prefs.token = address, token
 
 from plateforge.contactsheet import contact_sheet, to_display, write_png  # noqa: E402
 from plateforge.exr import read_exr  # noqa: E402
-from plateforge.synthetic import make_shot, write_shot  # noqa: E402
+from plateforge.shots.synthetic import make_shot, write_shot  # noqa: E402
 
 shot = make_shot(width=480, height=270, frames=5, first_frame=1, seed=3)
 write_shot(shot, f"{folder}/shot")

@@ -3,14 +3,14 @@
 :func:`load_cycles_shot` renders (or finds cached) one spec entry and returns a
 :class:`CyclesShot`; its views hand the same frames to each tool's evaluation unchanged:
 
-* :meth:`CyclesShot.cleanup`: a :class:`plateforge.synthetic.Shot` (plates with the rig, the exact
+* :meth:`CyclesShot.cleanup`: a :class:`plateforge.shots.synthetic.Shot` (plates with the rig, the exact
   clean plates without it, an artist-style roto mask grown from the rig's true coverage exactly
-  as the analytic generator grows it: :data:`~plateforge.synthetic.MASK_GROW` then
-  :data:`~plateforge.synthetic.MASK_SOFTNESS` pixels);
-* :meth:`CyclesShot.matte`: a :class:`plateforge.dailies.MatteShot` (the plate, the set without the
+  as the analytic generator grows it: :data:`~plateforge.shots.synthetic.MASK_GROW` then
+  :data:`~plateforge.shots.synthetic.MASK_SOFTNESS` pixels);
+* :meth:`CyclesShot.matte`: a :class:`plateforge.shots.dailies.MatteShot` (the plate, the set without the
   subject, the subject's true coverage and premultiplied colour from the holdout render, the
   second set through the same camera, the subject's screen motion);
-* :meth:`CyclesShot.relit`: a :class:`plateforge.relit.RelitShot` (plates with AOVs, the relit plate:
+* :meth:`CyclesShot.relit`: a :class:`plateforge.shots.relit.RelitShot` (plates with AOVs, the relit plate:
   the key light moved and a practical switched on, and a graded "look").
 
 Channels: R, G, B as half (like dailies), A as half 1 on opaque plates, ``Z`` (Cycles' depth) as
@@ -29,11 +29,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from plateforge.dailies import MatteShot
 from plateforge.exr import read_exr_parts
 from plateforge.frames import Box, Frame
-from plateforge.relit import Grade, KeyLight, Practical, RelitShot, apply_grade
-from plateforge.synthetic import COLOUR_SPACE, MASK_GROW, MASK_SOFTNESS, Shot
+from plateforge.shots.dailies import MatteShot
+from plateforge.shots.relit import Grade, KeyLight, Practical, RelitShot, apply_grade
+from plateforge.shots.synthetic import COLOUR_SPACE, MASK_GROW, MASK_SOFTNESS, Shot
 
 from .render import CACHE, VARIANTS, render_shot, variant_frames
 from .spec import ShotSpec
@@ -80,7 +80,7 @@ def _rgb_frame(rgb: np.ndarray, window: Box, number: int, extra: dict[str, np.nd
 
 @dataclass
 class RenderedShot(Shot):
-    """A cleanup :class:`~plateforge.synthetic.Shot` whose cameras are 3D: ``revealed`` uses the P pass."""
+    """A cleanup :class:`~plateforge.shots.synthetic.Shot` whose cameras are 3D: ``revealed`` uses the P pass."""
 
     positions: list[np.ndarray] = field(default_factory=list)  # per frame, (H, W, 3) world position behind the rig
     depths: list[np.ndarray] = field(default_factory=list)  # per frame, (H, W) Cycles depth of the clean plate

@@ -6,10 +6,12 @@ Cycles seed (also the seed of the set dressing), the size, frames and samples, t
 each set wears, and the subject's, rig's, lights' and camera's placement. Nothing is drawn at
 render time from anything but the entry, so an entry is a shot.
 
-The report set is frozen: its sha256 is committed beside it (``cycles-report.json.sha256``,
-``sha256sum -c`` format) and :func:`load_set` refuses a report file whose hash differs, so a
-report shot cannot be edited quietly after tuning. :func:`draft` made the entries (a seed ->
-parameters); the files, not ``draft``, are what the bench reads.
+The report set is frozen: its sha256 is recorded in ``bench/sets/SHA256SUMS`` with every other
+bench set's (``sha256sum -c`` format, read by
+:func:`plateforge.server.evaluation.benchsets.recorded_hashes`) and :func:`load_set` refuses a
+report file whose hash differs, so a report shot cannot be edited quietly after tuning.
+:func:`draft` made the entries (a seed -> parameters); the files, not ``draft``, are what the
+bench reads.
 """
 
 from __future__ import annotations
@@ -43,14 +45,19 @@ def _path(name: str) -> Path:
 
 
 def _check_report_hash(path: Path, data: bytes) -> None:
-    recorded = path.with_name(path.name + ".sha256")
-    if not recorded.is_file():
-        raise ValueError(f"{path}: the report set's committed hash {recorded.name} is missing")
-    expected = recorded.read_text().split()[0]
+    from plateforge.errors import UsageError
+    from plateforge.server.evaluation.benchsets import HASHES_FILE, recorded_hashes
+
+    try:
+        expected = recorded_hashes(path.parent).get(path.name)
+    except UsageError as error:
+        raise ValueError(str(error)) from None
+    if expected is None:
+        raise ValueError(f"{path}: the report set's hash is not recorded in {HASHES_FILE}")
     found = hashlib.sha256(data).hexdigest()
     if found != expected:
         raise ValueError(
-            f"{path}: sha256 {found} differs from the committed {expected} ({recorded.name}); "
+            f"{path}: sha256 {found} differs from the committed {expected} ({HASHES_FILE}); "
             "the report set is frozen: add new shots to the tune set instead"
         )
 

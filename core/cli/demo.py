@@ -44,7 +44,7 @@ from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr
 from plateforge.models import ParamValue
 from plateforge.sequences import frame_path
-from plateforge.synthetic import Shot, make_shot, write_shot
+from plateforge.shots.synthetic import Shot, make_shot, write_shot
 
 MODEL = "cleanup-classical"
 #: The model ``--train`` trains on the shot and serves.

@@ -1,6 +1,6 @@
 """The matte half of ``plateforge demo``: pull a matte and replace the background, through the server.
 
-Renders a small synthetic matte shot with exact ground truth (:func:`plateforge.dailies.make_matte_shot`:
+Renders a small synthetic matte shot with exact ground truth (:func:`plateforge.shots.dailies.make_matte_shot`:
 a subject with hair and motion blur over the set, its clean plate, its exact alpha and a second
 background), keys it with ``matte-classical`` (clean-plate difference key) and composites it over
 the second background, and scores alpha (SAD, the sum of absolute differences / 1000, per frame)
@@ -27,7 +27,6 @@ from plateforge.cli.common import ProgressLine
 from plateforge.cli.job import describe, follow
 from plateforge.client import Client
 from plateforge.contactsheet import to_display
-from plateforge.dailies import MatteShot, make_matte_shot, write_matte_shot
 from plateforge.errors import PlateforgeError
 from plateforge.exr import read_exr
 from plateforge.jobs_client import TrainingClient
@@ -35,6 +34,7 @@ from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr
 from plateforge.models import ParamValue
 from plateforge.sequences import frame_path
+from plateforge.shots.dailies import MatteShot, make_matte_shot, write_matte_shot
 
 __all__ = ["FRAMES", "KEYFRAMES", "LEARNED", "MODEL", "SIZE", "TRAIN_SETTINGS", "TRAIN_STEPS", "MatteDemo"]
 

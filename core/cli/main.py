@@ -10,10 +10,10 @@ what to fix, then a `details:` line with the raw cause where there is one.
 from __future__ import annotations
 
 import importlib
-import logging
-import os
 import sys
 from collections.abc import Sequence
+
+from plateforge.commands import quiet_grpc, run_command
 
 __all__ = ["VERBS", "main"]
 
@@ -60,28 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if verb not in VERBS:
         print(f"plateforge: unknown verb {verb!r}; verbs: {', '.join(VERBS)}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # gRPC core writes its own log lines to stderr (a failed TLS handshake, a refused bind); every
-    # failure it meets reaches the user as plateforge.messages' sentence instead. The server keeps
-    # its errors for its log. GRPC_VERBOSITY set by the user (to debug) wins. Set before gRPC loads.
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR" if verb == "serve" else "NONE")
-    from plateforge.messages import EXIT_INTERRUPTED, explain, is_expected
-
+    quiet_grpc(serving=verb == "serve")  # before gRPC loads
     module = importlib.import_module(f"plateforge.cli.{VERBS[verb]}")
-    try:
-        return int(module.main(rest))
-    except Exception as error:
-        if not is_expected(error):
-            raise  # a bug: its traceback is what a report needs
-        # Expected failures (bad input, no server, a full disk): one sentence, never a traceback.
-        told = explain(error)
-        print(f"plateforge {verb}: error: {told.sentence}", file=sys.stderr)
-        if told.details:
-            print(f"details: {told.details}", file=sys.stderr)
-        return told.exit_code
-    except KeyboardInterrupt:
-        print(f"plateforge {verb}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return run_command(f"plateforge {verb}", module.main, rest)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ A set is a JSON file under ``bench/sets/`` (schema ``plateforge.benchset/1``)::
 
 ``steps`` (training steps a run), ``keys`` (relight and look: the keyframe counts K) and
 ``tools`` are the set's bench settings; each shot names its ``kind`` and that kind's fields.
-Kinds (:data:`SHOT_KINDS`): ``"analytic"`` is :func:`plateforge.synthetic.make_shot` and its
+Kinds (:data:`SHOT_KINDS`): ``"analytic"`` is :func:`plateforge.shots.synthetic.make_shot` and its
 matte and relit siblings at ``seed`` (fast, exact ground truth). Rendered (Cycles) shots and real
 footage are further kinds: each adds an entry to :data:`SHOT_KINDS` naming the fields it needs,
 and the bench a loader for it; a set naming a kind this code does not know is refused with the

@@ -11,12 +11,12 @@ ops, so that one traced graph (ONNX, TorchScript) gives the server's result for 
   where the mask is 0.
 * ``guided-unet`` (the learned cleanup): the classical fill is **not** a tensor op (it aligns
   neighbouring frames with OpenCV), so it is an input: R, G, B, mask, the fill's R, G, B and the
-  "a neighbour showed this pixel" plane, as :func:`plateforge.server.tools.cleanup_classical.fill_plate`
+  "a neighbour showed this pixel" plane, as :func:`plateforge.server.tools.cleanup.classical.fill_plate`
   makes them. The guide planes, the net and the composite are in the graph.
 * ``matte-unet`` (the learned matte): the classical difference key and its unknown band (OpenCV
   morphology and blur) are inputs: plate R, G, B, clean plate R, G, B, the key's alpha and the band
   (1 inside). The net's alpha, clipped to [0, 1], is taken inside the band, the key elsewhere, as
-  :func:`plateforge.server.nets.matte_guide.merge` does. The output is the alpha; the foreground
+  :func:`plateforge.server.tools.matte.guide.merge` does. The output is the alpha; the foreground
   and composite are the host's premultiply and merge.
 
 **Any size.** Height and width stay symbolic when traced: the graph pads the bottom and right
@@ -38,10 +38,10 @@ from torch import nn
 
 from plateforge.errors import UsageError
 from plateforge.server.modelcard import ModelCard
-from plateforge.server.nets.affine_start import AFFINE_KEY, AffineUNet
-from plateforge.server.nets.guide import SHOWN_CHANNEL
-from plateforge.server.nets.matte_guide import KEY_CHANNEL
 from plateforge.server.nets.unet import UNet
+from plateforge.server.tools.cleanup.guide import SHOWN_CHANNEL
+from plateforge.server.tools.matte.guide import KEY_CHANNEL
+from plateforge.server.tools.relight.affine_start import AFFINE_KEY, AffineUNet
 
 __all__ = ["ChannelGroup", "FrameFunction", "frame_function"]
 

@@ -43,6 +43,7 @@ from plateforge.server.modelcard import SourceRecord, save_model
 
 if TYPE_CHECKING:
     from plateforge.server.training.config import TrainConfig
+    from plateforge.server.training.distributed import Group
     from plateforge.server.training.engine import TrainProgress, TrainResult
 
 __all__ = ["LoraConfig", "train_job", "train_lora"]
@@ -297,3 +298,26 @@ def train_job(
         losses=tuple(losses),
         seconds=time.monotonic() - started,
     )
+
+
+class _LoraTool:
+    """The generative fill's adapter training as the trainer's tool list sees it
+    (:class:`plateforge.server.tools.interface.OwnLoop`): a loop of its own, on one device."""
+
+    def train_job(
+        self,
+        config: TrainConfig,
+        *,
+        manifest_path: StrPath | Manifest,
+        out_dir: StrPath,
+        progress: Callable[[TrainProgress], None] | None,
+        cancelled: Callable[[], bool] | None,
+        group: Group | None,
+    ) -> TrainResult:
+        if group is not None and group.world_size > 1:
+            raise UsageError("mode 'lora' trains on one device; run it without torchrun")
+        return train_job(config, manifest_path=manifest_path, out_dir=out_dir, progress=progress, cancelled=cancelled)
+
+
+#: The ``"lora"`` entry of :data:`plateforge.server.tools.LEARNED`.
+LORA = _LoraTool()

@@ -1,11 +1,26 @@
-"""The tools the server offers; each is one module with the contract in ``base``.
+"""The tools the server offers.
 
-Built-in tool modules are listed in ``BUILTIN``; the registry imports them by name.
+A served tool is one module with the contract in :mod:`.base`; the built-in ones are listed in
+``BUILTIN`` and the registry imports them by name. A tool that learns is one package
+(``cleanup/``, ``matte/``, ``relight/``: classical method, learned model, training examples,
+evaluation) whose learned part implements :class:`.interface.LearnedTool`, listed by training mode
+in ``LEARNED``. Trained models are served by :mod:`.learned`, which asks the tool that made them.
 """
 
 BUILTIN = (
     "plateforge.server.tools.passthrough",
-    "plateforge.server.tools.cleanup_classical",
-    "plateforge.server.tools.relight_classical",
-    "plateforge.server.tools.matte_classical",
+    "plateforge.server.tools.cleanup.classical",
+    "plateforge.server.tools.relight.classical",
+    "plateforge.server.tools.matte.classical",
 )
+
+#: The learned tools by training mode (``TrainConfig.mode``): ``module:attribute`` of each one's
+#: :class:`~plateforge.server.tools.interface.LearnedTool` (or ``OwnLoop``), imported on first use.
+#: Relight and look share "pairs"; "inpaint" is the cleanup's plain self-supervised net.
+LEARNED = {
+    "cleanup": "plateforge.server.tools.cleanup.learned:CLEANUP",
+    "inpaint": "plateforge.server.tools.cleanup.learned:INPAINT",
+    "matte": "plateforge.server.tools.matte.learned:MATTE",
+    "pairs": "plateforge.server.tools.relight.learned:PAIRS",
+    "lora": "plateforge.server.generative.lora:LORA",
+}

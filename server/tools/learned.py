@@ -16,24 +16,24 @@ A trained model is a folder holding ``model.safetensors`` and ``card.json`` (see
   type. Every other channel (A, Z, AOVs) passes through untouched.
 
 Models whose net is ``affine-unet`` are learned relights or looks trained with ``classical_start``
-(:mod:`plateforge.server.nets.affine_start`): the net itself applies the 3x4 colour transform
+(:mod:`plateforge.server.tools.relight.affine_start`): the net itself applies the 3x4 colour transform
 relight-classical fitted on the training pairs (held in its weights) and corrects it; they run as
 above. One whose card says ``selected_step`` 0 is that fitted transform exactly (no checkpoint
 beat it on the held-back pair).
 
 Models whose net is ``guided-unet`` are learned cleanups (``mode="cleanup"`` in training): the
 classical cleanup first aligns the neighbouring frames the call brings and fills the mask from
-them (:func:`~plateforge.server.tools.cleanup_classical.fill_plate`), and the net corrects that
-fill, reading :func:`~plateforge.server.nets.guide.guide_planes` exactly as in training; the
+them (:func:`~plateforge.server.tools.cleanup.classical.fill_plate`), and the net corrects that
+fill, reading :func:`~plateforge.server.tools.cleanup.guide.guide_planes` exactly as in training; the
 result is composited back with the soft mask as cleanup-classical does.
 
 Models whose net is ``matte-unet`` are learned mattes (``mode="matte"`` in training): the classical
-difference key (:func:`~plateforge.server.tools.matte_classical.key`) is pulled first and the net
-corrects it, reading :func:`~plateforge.server.nets.matte_guide.matte_planes` exactly as in
+difference key (:func:`~plateforge.server.tools.matte.classical.key`) is pulled first and the net
+corrects it, reading :func:`~plateforge.server.tools.matte.guide.matte_planes` exactly as in
 training; inside the key's unknown band the net's alpha is taken, outside it the key stands
-(:func:`~plateforge.server.nets.matte_guide.merge`); the foreground and composite are then made as
+(:func:`~plateforge.server.tools.matte.guide.merge`); the foreground and composite are then made as
 matte-classical makes them: the signed premultiplied foreground, the subject's shadow and bounce on
-the set included (:func:`~plateforge.server.tools.matte_classical.solve_foreground`).
+the set included (:func:`~plateforge.server.tools.matte.classical.solve_foreground`).
 
 Other models whose card declares a ``mask`` input are inpainting nets (``mode="inpaint"`` in training):
 the net reads the plate's R, G, B zeroed under the mask plus the mask itself, exactly as the
@@ -57,19 +57,25 @@ from plateforge.modelcards import CARD_FILE, WEIGHTS_FILE
 from plateforge.models import ModelInfo
 from plateforge.server.inference.tiling import run_on_frame_arrays
 from plateforge.server.modelcard import ModelCard, load_card, load_weights, verify_model
-from plateforge.server.nets.affine_start import ARCH as AFFINE_ARCH
-from plateforge.server.nets.affine_start import AffineUNet
-from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS, guide_planes
-from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS, band_of, matte_planes, merge
 from plateforge.server.nets.unet import UNet, UNetConfig
-from plateforge.server.tools import cleanup_classical, matte_classical
 from plateforge.server.tools.base import Compute, ToolCall, ToolModule, cast_like, passthrough_channels
+from plateforge.server.tools.cleanup.guide import FILL_CHANNELS, GUIDE_CHANNELS
+from plateforge.server.tools.interface import learned_tools, serving_tool
+from plateforge.server.tools.relight.affine_start import ARCH as AFFINE_ARCH
 
-__all__ = ["LearnedState", "net_compute", "net_config_of", "tool_module_for"]
+__all__ = [
+    "LearnedState",
+    "check_plate_net",
+    "mask_of",
+    "net_compute",
+    "net_config_of",
+    "plate_channels",
+    "run_net",
+    "run_plain",
+    "tool_module_for",
+]
 
 _RGB = ("R", "G", "B")
-#: The net architectures this runtime builds (NetSpec.arch).
-_ARCHS = ("unet", "guided-unet", "matte-unet", AFFINE_ARCH)
 #: Tile side for inference: large enough that the overlap (twice the receptive field) is a
 #: small share of each tile, small enough that a 4K frame never becomes one huge activation.
 _TILE = 512
@@ -87,19 +93,30 @@ class LearnedState:
 
 
 def net_config_of(card: ModelCard, *, source: str) -> UNetConfig:
-    """The UNet config a card describes, checked against the inputs and outputs it declares.
+    """The UNet config a card describes, checked by the learned tool that serves it
+    (:func:`~plateforge.server.tools.interface.serving_tool`) against the inputs and outputs it declares.
 
     Anything that could not run is a :class:`ModelIntegrityError` naming ``source`` (the card).
     """
-    if card.net.arch not in _ARCHS:
-        raise ModelIntegrityError(f"'{source}': net {card.net.arch!r} is not one this server runs ({list(_ARCHS)})")
+    tool = serving_tool(card)
+    if tool is None:
+        raise ModelIntegrityError(f"'{source}': net {card.net.arch!r} is not one this server runs ({_archs()})")
     try:
         config = UNetConfig.from_dict(card.net.config)
     except (UsageError, TypeError) as exc:
         raise ModelIntegrityError(f"'{source}': its net config cannot be built: {exc}") from None
+    return tool.check_net(card, config, source=source)
+
+
+def _archs() -> list[str]:
+    """The net architectures the learned tools serve, for error messages."""
+    return sorted({arch for tool in learned_tools() for arch in tool.archs})
+
+
+def check_plate_net(card: ModelCard, config: UNetConfig, *, source: str) -> UNetConfig:
+    """``config`` checked for a net that reads the plate (and a mask): the pairs, inpaint and
+    guided cleanup nets' common contract; :class:`ModelIntegrityError` naming ``source`` otherwise."""
     names = [spec.name for spec in card.inputs]
-    if card.net.arch == "matte-unet":
-        return _matte_config_of(card, config, source=source)
     if "plate" not in names:
         raise ModelIntegrityError(f"'{source}' declares inputs {names}; a learned model needs a 'plate' input")
     unknown = sorted(set(names) - {"plate", "mask"})
@@ -113,19 +130,19 @@ def net_config_of(card: ModelCard, *, source: str) -> UNetConfig:
             f"channels residual on {list(FILL_CHANNELS)}; it has inputs {names}, {config.in_channels} channels, "
             f"residual on {config.residual_from}"
         )
-    plate_channels = _plate_channels(card.to_model_info())
-    if (not guided and tuple(plate_channels[:3]) != _RGB) or ("mask" in names and len(plate_channels) != 3):
+    declared = plate_channels(card.to_model_info())
+    if (not guided and tuple(declared[:3]) != _RGB) or ("mask" in names and len(declared) != 3):
         raise ModelIntegrityError(
-            f"'{source}': its 'plate' input declares channels {list(plate_channels)}; a learned model reads R, G, B "
+            f"'{source}': its 'plate' input declares channels {list(declared)}; a learned model reads R, G, B "
             "first (then, without a mask input, any AOV channels it was trained on)"
         )
     affine = card.net.arch == AFFINE_ARCH
     if affine and "mask" in names:
         raise ModelIntegrityError(f"'{source}': an {AFFINE_ARCH} net reads the plate alone; it declares inputs {names}")
     # An affine-unet also reads the classical result it computes from the plate (3 channels more).
-    expected = GUIDE_CHANNELS if guided else 4 if "mask" in names else len(plate_channels) + (3 if affine else 0)
+    expected = GUIDE_CHANNELS if guided else 4 if "mask" in names else len(declared) + (3 if affine else 0)
     if config.in_channels != expected or config.out_channels != 3:
-        read = ", ".join(plate_channels) + (", mask" if "mask" in names else "")
+        read = ", ".join(declared) + (", mask" if "mask" in names else "")
         raise ModelIntegrityError(
             f"'{source}': the net reads {config.in_channels} and writes {config.out_channels} channels; with inputs "
             f"{names} it must read {expected} ({'guide planes' if guided else read}) and write 3 (R, G, B)"
@@ -153,6 +170,8 @@ def tool_module_for(folder: Path) -> ToolModule:
     if card.weights_sha256 is None:  # read_model_card refuses this already; kept for the type
         raise ModelIntegrityError(f"'{card_file}' records no weights_sha256")
     config = net_config_of(card, source=str(card_file))
+    tool = serving_tool(card)
+    assert tool is not None  # net_config_of refused the card otherwise
     info = card.to_model_info()
     recorded = card.weights_sha256
 
@@ -164,7 +183,7 @@ def tool_module_for(folder: Path) -> ToolModule:
                 f"served as {recorded}); refresh the registry to serve the new model"
             )
         tensors = load_weights(folder, device="cpu")
-        net = AffineUNet(config) if card.net.arch == AFFINE_ARCH else UNet(config)
+        net = tool.build_net(card, config)
         try:
             net.load_state_dict(tensors, strict=True)
         except RuntimeError as exc:
@@ -175,11 +194,7 @@ def tool_module_for(folder: Path) -> ToolModule:
         return LearnedState(card=verified, net=net, device=device, parameter_bytes=int(size))
 
     def run(state: LearnedState, call: ToolCall) -> dict[str, Frame]:
-        if card.net.arch == "matte-unet":
-            return _run_matte(state, call)
-        if card.net.arch == "guided-unet":
-            return _run_guided(info, state, call)
-        return _run(info, state, call)
+        return tool.run(info, state.net, state.device, call)
 
     return ToolModule(info=info, load=load, run=run, compute=net_compute)
 
@@ -189,7 +204,7 @@ def net_compute(*, device: str, precision: Precision) -> Compute:
     return Compute(device, "fp16" if device.startswith("cuda") and precision != "fp32" else "fp32")
 
 
-def _mask(call: ToolCall, plate: Frame, info: ModelInfo) -> np.ndarray:
+def mask_of(call: ToolCall, plate: Frame, info: ModelInfo) -> np.ndarray:
     """The mask for the plate's frame as ``(H, W)`` float32 in [0, 1] (NaN counts as 0)."""
     frame = call.frame("mask", plate.frame_number)
     if frame.data_window != plate.data_window:
@@ -216,100 +231,45 @@ def _zeroed(rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return result
 
 
-def _run_net(state: LearnedState, planes: np.ndarray, call: ToolCall) -> np.ndarray:
+def run_net(net: UNet, device: str, planes: np.ndarray, call: ToolCall) -> np.ndarray:
     """The net over ``(H, W, C)`` linear planes in tiles, fp16 on CUDA unless the call asks for
     fp32; ``(H, W, 3)`` float32 back."""
     result = run_on_frame_arrays(
-        state.net,
+        net,
         planes,
         tile=_TILE,
-        device=state.device,
-        dtype=torch.float16 if net_compute(device=state.device, precision=call.precision).precision == "fp16" else None,
+        device=device,
+        dtype=torch.float16 if net_compute(device=device, precision=call.precision).precision == "fp16" else None,
         cancelled=call.cancelled.is_set,
     )
     call.check_cancelled()
     return result
 
 
-def _run_guided(info: ModelInfo, state: LearnedState, call: ToolCall) -> dict[str, Frame]:
-    call.check_cancelled()
-    plate = call.frame("plate")
-    if not call.has("mask"):
-        raise FrameError(f"model {info.name!r} needs a 'mask' input")
-    mask = _mask(call, plate, info)
-    if not bool((mask > 0).any()):
-        return {"image": passthrough_channels(plate, {})}  # nothing to paint out
-    radius = max((spec.temporal_radius for spec in info.inputs if spec.name == "plate"), default=0)
-    rgb = plate.stack(_RGB)
-    neighbours = [
-        (frame.stack(_RGB), cleanup_classical.mask_array(m))
-        for frame, m in cleanup_classical.neighbours_of(call, plate, radius)
-    ]
-    matrices = cleanup_classical.align_neighbours(rgb, mask, neighbours, check=call.check_cancelled)
-    fill = cleanup_classical.fill_plate(rgb, mask, neighbours, matrices, check=call.check_cancelled)
-    result = _run_net(state, guide_planes(rgb, mask, fill.rgb, fill.shown), call)
-    return {"image": cleanup_classical.composite(plate, mask, result)}
-
-
-def _matte_config_of(card: ModelCard, config: UNetConfig, *, source: str) -> UNetConfig:
-    """A matte-unet's config, checked: inputs plate and clean_plate (background optional), a net
-    reading the matte planes residual on the classical key, outputs alpha and foreground."""
-    names = [spec.name for spec in card.inputs]
-    required = [spec.name for spec in card.inputs if spec.required]
-    outputs = [spec.name for spec in card.outputs]
-    fits = (
-        sorted(required) == ["clean_plate", "plate"]
-        and set(names) <= {"plate", "clean_plate", "background"}
-        and config.in_channels == MATTE_CHANNELS
-        and config.out_channels == 1
-        and config.residual_from == (KEY_CHANNEL,)
-        and {"alpha", "foreground"} <= set(outputs)
-    )
-    if not fits:
-        raise ModelIntegrityError(
-            f"'{source}': a matte-unet needs inputs 'plate' and 'clean_plate' (and optionally 'background'), a net "
-            f"reading {MATTE_CHANNELS} channels and writing 1 residual on channel {KEY_CHANNEL}, and outputs 'alpha' "
-            f"and 'foreground'; it has inputs {names} (required {required}), {config.in_channels} -> "
-            f"{config.out_channels} channels residual on {config.residual_from}, outputs {outputs}"
-        )
-    return config
-
-
-def _run_matte(state: LearnedState, call: ToolCall) -> dict[str, Frame]:
-    """The classical key, corrected by the net (see :mod:`plateforge.server.nets.matte_guide`), then
-    the foreground and composite exactly as matte-classical makes them."""
-    call.check_cancelled()
-    plate = call.frame("plate")
-    clean = call.frame("clean_plate", plate.frame_number)
-    planes = matte_planes(plate.stack(_RGB), clean.stack(_RGB))
-    result = _run_net(state, planes, call)
-    # The net decides the key's unknown band only (its shadow included: matte_guide.band_of).
-    alpha = merge(planes[:, :, KEY_CHANNEL], result[:, :, 0], band_of(planes))
-    return matte_classical.matte_outputs(call, alpha)
-
-
-def _plate_channels(info: ModelInfo) -> tuple[str, ...]:
+def plate_channels(info: ModelInfo) -> tuple[str, ...]:
     """The plate channels the net reads, in order: the card's declaration (R, G, B if it names none)."""
     declared = next((spec.channels for spec in info.inputs if spec.name == "plate"), ())
     return tuple(declared) or _RGB
 
 
-def _run(info: ModelInfo, state: LearnedState, call: ToolCall) -> dict[str, Frame]:
+def run_plain(info: ModelInfo, net: UNet, device: str, call: ToolCall) -> dict[str, Frame]:
+    """A plain net's outputs (pairs, inpaint): the net over the plate (zeroed under the mask, with
+    the mask, for an inpainting net), written into the plate's R, G, B; see the module doc."""
     call.check_cancelled()
     plate = call.frame("plate")
     rgb = plate.stack(_RGB)
-    channels = _plate_channels(info)
+    channels = plate_channels(info)
     masked = call.has("mask")
     if "mask" in [spec.name for spec in info.inputs] and not masked:
         raise FrameError(f"model {info.name!r} needs a 'mask' input")
-    mask = _mask(call, plate, info) if masked else None
+    mask = mask_of(call, plate, info) if masked else None
     if mask is not None and not bool((mask > 0).any()):
         return {"image": passthrough_channels(plate, {})}  # nothing to fill
     if mask is not None:
         planes = np.concatenate([_zeroed(rgb, mask), mask[:, :, None]], axis=2)
     else:  # R, G, B and the AOVs it was trained with (the server checked the plate has them)
         planes = rgb if channels == _RGB else plate.stack(channels)
-    result = _run_net(state, planes, call)
+    result = run_net(net, device, planes, call)
     if mask is not None:
         weight = mask[:, :, None]
         result = rgb * (1.0 - weight) + result * weight

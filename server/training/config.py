@@ -13,10 +13,10 @@ The modes:
   (the shot's own roto). Random holes (strokes and boxes) are cut only where the shot's mask is
   clear, so the truth under every hole is known; the net sees the plate with the holes zeroed
   plus the hole mask, and learns to fill the holes.
-* ``"cleanup"``: see :mod:`plateforge.server.training.guided`.
+* ``"cleanup"``: see :mod:`plateforge.server.tools.cleanup.examples`.
 * ``"matte"`` (few-shot matting): ``plate`` and ``clean_plate`` frames plus ``matte`` keyframes
   (at least ``min_keyframes``); the net corrects the classical difference key, see
-  :mod:`plateforge.server.training.matting`.
+  :mod:`plateforge.server.tools.matte.examples`.
 * ``"lora"``: a LoRA adapter on a licensed diffusers inpainting pipeline (``base_model``), trained
   on the manifest's licensed stills; its own loop, see :mod:`plateforge.server.generative.lora`.
 """
@@ -84,7 +84,7 @@ class TrainConfig:
     input_colorspace: str = ""
     ocio_config: str = ""  # OCIO built-in (ocio://...) for input_colorspace ("": the server's $OCIO, else ACES studio)
     # "pairs" mode: start as relight-classical's 3x4 affine fitted on the run's key pairs (the net
-    # corrects it: plateforge.server.nets.affine_start) instead of as the identity, so step 0 is the
+    # corrects it: plateforge.server.tools.relight.affine_start) instead of as the identity, so step 0 is the
     # classical transform and model selection falls back to it when no checkpoint beats it.
     classical_start: bool = False
     name: str = ""  # the exported model's name; "" uses the dataset's name from the manifest
@@ -132,7 +132,7 @@ class TrainConfig:
     marker_holes: float = 0.5
     soft_holes: bool = True  # holes get a soft roto edge (grown 0-3 px, falling over 1-3 px), as real rotos have
     # Fraction of hole patterns that are the shot's own roto moved to where it is clear (its shape,
-    # thickness, orientation and motion across the neighbours; plateforge.server.training.guided,
+    # thickness, orientation and motion across the neighbours; plateforge.server.tools.cleanup.examples,
     # step 3): the case the net meets at inference. The rest are the generic shapes above. A shot
     # without a roto uses the generic shapes only.
     roto_holes: float = 0.75

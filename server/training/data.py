@@ -57,7 +57,7 @@ from plateforge.server.datasets.manifest import (
     pairs,
     verified_path,
 )
-from plateforge.server.tools.relight_classical import fit_transform
+from plateforge.server.tools.relight.classical import fit_transform
 from plateforge.server.training.config import TrainConfig
 
 __all__ = [

@@ -34,7 +34,7 @@ __all__ = [
 #: +0.20 dB) and lost shot 2 (-0.04); 30 * MSE won all three (+0.37, +0.31, +0.05).
 CLEANUP_MSE_WEIGHT: Final = 30.0
 #: Loss fields of "matte" runs: mostly squared error, no SSIM (L1 pins a net that starts as the
-#: classical key; plateforge.server.training.matting, step 4).
+#: classical key; plateforge.server.tools.matte.examples, step 4).
 MATTE_LOSS_SETTINGS: Final[Mapping[str, float]] = MappingProxyType({"mse_weight": 40.0, "ssim_weight": 0.0})
 
 
@@ -56,7 +56,7 @@ _FAST = {"lr": 2e-3, "batch": 8, "crop": 96}
 #: Per learned tool (the name ``plateforge train --tool`` takes), its mode and starting fields.
 TOOL_DEFAULTS: Final[Mapping[str, ToolDefaults]] = MappingProxyType(
     {
-        # Paint-out self-trained on the shot (plateforge.server.training.guided). MSE: see
+        # Paint-out self-trained on the shot (plateforge.server.tools.cleanup.examples). MSE: see
         # CLEANUP_MSE_WEIGHT. Exposure jitter stays on (1 stop): the plate and its fill are both
         # light, so scaling them together is a true sample of the same shot brighter or darker.
         # Validation every 25 steps: selection (guarded: never below the classical fill on any copy of
@@ -64,9 +64,9 @@ TOOL_DEFAULTS: Final[Mapping[str, ToolDefaults]] = MappingProxyType(
         # tune shots (bench/tune_cleanup.py, seeds 100, 101) the real-mask margin swung by up to
         # 0.6 dB between checkpoints 25 steps apart. lr stays 2e-3: 1e-3 lost 0.07 dB there.
         "cleanup": ToolDefaults("cleanup", {**_FAST, "mse_weight": CLEANUP_MSE_WEIGHT, "validation_every": 25}),
-        # Few-shot matte on keyframe mattes (plateforge.server.training.matting): see MATTE_LOSS_SETTINGS.
+        # Few-shot matte on keyframe mattes (plateforge.server.tools.matte.examples): see MATTE_LOSS_SETTINGS.
         # Kept as they were, measured on tune seeds 100-109 (160x96x8 shots with a cast shadow and
-        # bounce, keyframes 0, 4, 7, 200 steps, CPU: python -m plateforge.server.evaluation.matte
+        # bounce, keyframes 0, 4, 7, 200 steps, CPU: python -m plateforge.server.tools.matte.evaluation
         # --seeds 100,...,109): SAD 19-43 % of matte-classical's (over 40 % on seed 104 only) and
         # below closed-form matting's on all ten; delivered composite above both on nine (seed 106:
         # 42.82 dB vs closed form 43.94, above it after the display transform); warp error never
@@ -75,7 +75,7 @@ TOOL_DEFAULTS: Final[Mapping[str, ToolDefaults]] = MappingProxyType(
         # holes), 240x136x12, 200 steps: SAD 0.188 (26 % of the key's 0.717; closed form 0.402),
         # composite 39.29 dB (key 34.54, closed form 34.88); before, 0.242 and 38.78.
         "matte": ToolDefaults("matte", {**_FAST, **MATTE_LOSS_SETTINGS}),
-        # Relight from key pairs (plateforge.server.evaluation.relight, module doc). No exposure
+        # Relight from key pairs (plateforge.server.tools.relight.evaluation, module doc). No exposure
         # jitter: the target is not the plate scaled (the practical's emission does not scale with
         # it); measured, jitter cost the AOV net 4.6 dB tonemapped (shot 0, K = 4). MSE 4 on top of
         # L1 + SSIM: L1 alone fitted the key light's gain on highlights at half its true value.

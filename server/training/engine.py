@@ -3,9 +3,12 @@
 :func:`train` reads top to bottom:
 
 1. **Data** (:mod:`.data`): the manifest's licences are checked before any frame is read.
-2. **Net**: a :class:`~plateforge.server.nets.unet.UNet` of the configured size whose output is
-   residual on the plate's R, G, B, so a fresh net is the identity and training learns the change.
-   "inpaint" nets read 4 channels (R, G, B with the holes zeroed, and the hole mask).
+2. **Net**: a :class:`~plateforge.server.nets.unet.UNet` of the configured size, as the run's
+   learned tool builds it (:class:`~plateforge.server.tools.interface.LearnedTool`, found by the
+   config's mode in :data:`plateforge.server.tools.LEARNED`): its output is residual on what the
+   untrained net gives (the plate, or the tool's classical method), so training learns the change.
+   The engine asks the tool for the net, the data, the baseline and the card's contract; it has no
+   per-tool branches.
 3. **Optimiser**: AdamW; the learning rate is a pure function of the step
    (:meth:`TrainConfig.lr_at`: linear warm-up, cosine decay), set before every step, so the
    schedule has no state to lose. On CUDA (``amp`` "auto" or "on") the forward pass runs under
@@ -26,7 +29,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -40,25 +42,17 @@ import torch
 from plateforge.errors import CancelledError, UsageError
 from plateforge.exr import StrPath
 from plateforge.metrics import psnr
-from plateforge.models import InputSpec, OutputSpec
 from plateforge.server.datasets.manifest import Manifest
 from plateforge.server.device import pick_device
 from plateforge.server.modelcard import ModelCard, NetSpec, ParentModel, SourceRecord, save_model
-from plateforge.server.nets.affine_start import ARCH as AFFINE_ARCH
-from plateforge.server.nets.affine_start import AffineUNet
-from plateforge.server.nets.guide import FILL_CHANNELS, GUIDE_CHANNELS, SHOWN_CHANNEL
-from plateforge.server.nets.matte_guide import KEY_CHANNEL, MATTE_CHANNELS
 from plateforge.server.nets.unet import UNet, UNetConfig, decode
-from plateforge.server.tools.cleanup_classical import INFO as CLASSICAL_INFO
-from plateforge.server.tools.matte_classical import INFO as MATTE_CLASSICAL_INFO
+from plateforge.server.tools.interface import LearnedTool, OwnLoop, learned_tool
 from plateforge.server.training import checkpoints
 from plateforge.server.training.config import TrainConfig
-from plateforge.server.training.data import Batch, Sampler, TrainingData, load_training_data
+from plateforge.server.training.data import Batch, Sampler, TrainingData
 from plateforge.server.training.distributed import Group
-from plateforge.server.training.guided import load_guided_data
 from plateforge.server.training.initial import check_parent, load_initial_weights
 from plateforge.server.training.loss import training_loss
-from plateforge.server.training.matting import bounded, delivered, load_matte_data
 from plateforge.server.training.pictures import History, TensorBoardEvents, write_pictures
 from plateforge.server.training.selection import Best, guarded_score
 from plateforge.server.training.temporal import shift_consistency
@@ -108,37 +102,17 @@ class TrainResult:
 
 
 def net_config_for(config: TrainConfig) -> UNetConfig:
-    """The UNet a run trains: the configured size, residual on the plate's R, G, B (in "cleanup"
-    mode on the classical fill's, see :mod:`plateforge.server.nets.guide`)."""
-    if config.mode == "cleanup":
-        return dataclasses.replace(
-            UNetConfig.preset(config.size, in_channels=GUIDE_CHANNELS, out_channels=3, residual_from=FILL_CHANNELS),
-            residual_gate=SHOWN_CHANNEL,
-        )
-    if config.mode == "matte":  # alpha, residual on the classical key (plateforge.server.nets.matte_guide)
-        return UNetConfig.preset(config.size, in_channels=MATTE_CHANNELS, out_channels=1, residual_from=(KEY_CHANNEL,))
-    in_channels = 4 if config.mode == "inpaint" else len(config.input_channels)
-    if config.mode == "pairs" and config.classical_start:  # the classical R, G, B first (affine_start)
-        in_channels += 3
-    return UNetConfig.preset(config.size, in_channels=in_channels, out_channels=3, residual_from=(0, 1, 2))
+    """The UNet a run trains: the configured size, as the run's learned tool builds it
+    (:meth:`~plateforge.server.tools.interface.LearnedTool.net_config`)."""
+    return _tool(config).net_config(config)
 
 
-CLASSICAL_PADDING = CLASSICAL_INFO.padding
-#: A learned matte declares what matte-classical declares: it takes and gives the same frames.
-MATTE_INPUTS = MATTE_CLASSICAL_INFO.inputs
-MATTE_OUTPUTS = MATTE_CLASSICAL_INFO.outputs
-
-
-def _baseline(config: TrainConfig, batch: Batch, net: UNet) -> torch.Tensor:
-    """What a fresh net outputs: the input's R, G, B, in "cleanup" mode the classical fill, in
-    "matte" mode the key, with ``classical_start`` the fitted affine's result."""
-    if isinstance(net, AffineUNet):
-        with torch.no_grad():
-            return net.classical(batch.inputs)
-    channels = (
-        list(FILL_CHANNELS) if config.mode == "cleanup" else [KEY_CHANNEL] if config.mode == "matte" else [0, 1, 2]
-    )
-    return batch.inputs[:, channels]
+def _tool(config: TrainConfig) -> LearnedTool:
+    """The learned tool of the run's mode (:data:`plateforge.server.tools.LEARNED`)."""
+    tool = learned_tool(config.mode)
+    if not isinstance(tool, LearnedTool):
+        raise UsageError(f"mode {config.mode!r} trains with a loop of its own, not a UNet")
+    return tool
 
 
 def _amp_enabled(config: TrainConfig, device: torch.device) -> bool:
@@ -168,12 +142,13 @@ def train(
 
     ``group`` (from :func:`plateforge.server.training.distributed.join`, under torchrun) makes this
     one rank of a data-parallel run: DDP averages the gradients, only rank 0 writes."""
-    if config.mode == "lora":  # a diffusers pipeline's adapter: its own loop
-        from plateforge.server.generative.lora import train_job
-
-        if group is not None and group.world_size > 1:
-            raise UsageError("mode 'lora' trains on one device; run it without torchrun")
-        return train_job(config, manifest_path=manifest_path, out_dir=out_dir, progress=progress, cancelled=cancelled)
+    own = learned_tool(config.mode)
+    if isinstance(own, OwnLoop):  # e.g. a diffusers pipeline's adapter (LoRA)
+        result: TrainResult = own.train_job(
+            config, manifest_path=manifest_path, out_dir=out_dir, progress=progress, cancelled=cancelled, group=group
+        )
+        return result
+    tool = _tool(config)
     started = time.monotonic()
     ranks = group or Group()
     out = Path(out_dir)
@@ -182,25 +157,21 @@ def train(
     if config.init:  # a parent this run cannot start from is refused before any footage is read
         check_parent(config, net_config_for(config))
     # 1. Data: licences first, then frames.
-    load = {"cleanup": load_guided_data, "matte": load_matte_data}.get(config.mode, load_training_data)
-    data = load(config, manifest_path)
+    data = tool.load_data(config, manifest_path)
     sampler = Sampler(config, data, stream=ranks.rank)
 
     # 2. Net, on the chosen device (under torchrun: this rank's GPU, gradients averaged by DDP).
     device = torch.device(pick_device(ranks.device(config.device)))
     amp = _amp_enabled(config, device)
-    net_config = net_config_for(config)
+    net_config = tool.net_config(config)
 
     parent: ParentModel | None = None
 
     def fresh() -> UNet:
-        """The untrained net: the identity, the classical tool, or (classical_start) the fitted affine;
-        with ``init``, the parent model's weights (``plateforge.server.training.initial``)."""
+        """The untrained net: the identity or the tool's classical method; with ``init``, the parent
+        model's weights (``plateforge.server.training.initial``)."""
         nonlocal parent
-        if config.mode == "pairs" and config.classical_start:
-            start: UNet = AffineUNet(net_config, seed=config.seed, affine=data.classical_affine)
-        else:
-            start = UNet(net_config, seed=config.seed)
+        start = tool.fresh_net(config, net_config, data)
         if config.init:
             parent = load_initial_weights(config, net_config, start)
         return start
@@ -216,18 +187,17 @@ def train(
     optimizer = torch.optim.AdamW(net.parameters(), lr=config.lr_at(1), weight_decay=config.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)  # type: ignore[attr-defined,unused-ignore]
     validation = data.validation.to(device)
-    start_prediction = _baseline(config, validation, net)
+    start_prediction = tool.baseline(validation, net)
     # Step 0 is what the run starts from: the classical baseline, or the parent model's output.
     identity = _psnr(validation, _predict(net, validation, amp) if parent else start_prediction)
     best = Best.start(identity)  # model selection: the untrained net (the classical tool) is step 0
-    # "cleanup": a checkpoint must not lose to the classical fill on any copy of the mask (selection module doc).
-    start_images = _psnrs(validation, start_prediction) if config.mode == "cleanup" else None
-    history = History(config.steps, identity, _start_name(config))
+    # Some tools' checkpoints must not lose to the start on any one validation image (selection module doc).
+    start_images = _psnrs(validation, start_prediction) if tool.guards_images(config) else None
+    history = History(config.steps, identity, _start_name(tool, config))
 
     def predict() -> torch.Tensor:
         """The net's output on the validation batch, as the runtime delivers it (a matte clipped to [0, 1])."""
-        prediction = _predict(net, validation, amp)
-        return delivered(prediction) if config.mode == "matte" else prediction
+        return tool.delivered(_predict(net, validation, amp))
 
     def offer(step: int, prediction: torch.Tensor, score: float) -> None:
         if start_images is not None:
@@ -306,7 +276,7 @@ def train(
         with _autocast(amp):
             output = model(batch.inputs)
         terms = training_loss(
-            bounded(output, batch.target) if config.mode == "matte" else output,
+            tool.scored(output, batch.target),
             batch.target,
             batch.weight,
             ssim_weight=config.ssim_weight,
@@ -365,6 +335,7 @@ def train(
     final_loss = losses[-1] if losses else math.nan
     if ranks.is_main:
         card = _card(
+            tool,
             config,
             net_config,
             data,
@@ -491,12 +462,13 @@ def _write_previews(
     write_pictures(out, history, [list(row) for row in zip(*images, strict=True)][:4], board=board)
 
 
-def _start_name(config: TrainConfig) -> str:
-    """What the untrained net is, as the loss chart's legend names it (see :func:`_baseline`)."""
-    return "classical" if config.mode in ("cleanup", "matte") or config.classical_start else "identity"
+def _start_name(tool: LearnedTool, config: TrainConfig) -> str:
+    """What the untrained net is, as the card's metrics and the loss chart's legend name it."""
+    return "classical" if tool.starts_classical(config) else "identity"
 
 
 def _card(
+    tool: LearnedTool,
     config: TrainConfig,
     net_config: UNetConfig,
     data: TrainingData,
@@ -509,65 +481,9 @@ def _card(
     world_size: int = 1,
     parent: ParentModel | None = None,
 ) -> ModelCard:
-    """The exported model's card: contract, sources with hashes and licences, config, finite metrics."""
-    rgb = ("R", "G", "B")
-    arch = "unet"
-    if config.mode == "cleanup":
-        arch = "guided-unet"
-        radius = config.temporal_radius
-        description = (
-            f"Cleanup net self-trained on the shot {data.dataset!r}: aligns up to {radius} neighbouring frames each "
-            "side and fills the mask from them (inpainting what none shows), as cleanup-classical does, then "
-            "corrects that fill with what it learned on this shot. Pixels outside the mask pass through."
-        )
-        inputs: tuple[InputSpec, ...] = (
-            InputSpec(
-                "plate",
-                f"The plate, R, G, B scene-linear, with up to {radius} neighbouring frames on each side.",
-                channels=rgb,
-                temporal_radius=radius,
-            ),
-            InputSpec(
-                "mask", "What to paint out, per frame: alpha (or the only channel) in [0, 1].", temporal_radius=radius
-            ),
-        )
-        outputs: tuple[OutputSpec, ...] = (
-            OutputSpec("image", "The plate with R, G, B painted out inside the mask.", rgb),
-        )
-    elif config.mode == "matte":
-        arch = "matte-unet"
-        inputs, outputs = MATTE_INPUTS, MATTE_OUTPUTS
-        description = (
-            f"Matte net trained on {len(data.frames)} keyframe matte(s) of {data.dataset!r}: pulls the classical "
-            "clean-plate difference key, corrects it with what it learned from the keyframes, solves the "
-            "premultiplied foreground and composites it over a new background when one is given."
-        )
-    elif config.mode == "inpaint":
-        description = (
-            f"Inpainting net self-trained on dataset {data.dataset!r}: fills the plate inside the mask. "
-            "The plate's R, G, B are multiplied by (1 - mask) before the net, as in training."
-        )
-        inputs = (
-            InputSpec("plate", "The plate, R, G, B scene-linear, zeroed where the mask is 1.", channels=rgb),
-            InputSpec("mask", "What to fill: alpha (or the only channel) in [0, 1].", channels=()),
-        )
-        outputs = (OutputSpec("image", "The plate with the masked region filled.", rgb),)
-    else:
-        channels = tuple(config.input_channels)
-        extra = channels[len(rgb) :]
-        description = f"Image-to-image net trained on the input/target pairs of dataset {data.dataset!r}."
-        if config.classical_start:
-            arch = AFFINE_ARCH
-            description += (
-                " It applies the 3x4 colour transform relight-classical fits on those pairs, then corrects it with "
-                "what it learned (local changes no global transform makes)."
-            )
-        if extra:
-            description += f" It reads the plate's {', '.join(extra)} channels too (AOVs): every frame needs them."
-        aovs = f", plus {', '.join(extra)} (AOVs, as rendered)" if extra else ""
-        inputs = (InputSpec("plate", f"The plate, R, G, B scene-linear{aovs}.", channels=channels),)
-        outputs = (OutputSpec("image", "The plate with the learned change applied.", rgb),)
-    start = _start_name(config)
+    """The exported model's card: contract (the tool's), sources with hashes and licences, config, finite metrics."""
+    contract = tool.contract(config, net_config, data)
+    start = _start_name(tool, config)
     metrics: dict[str, Any] = {
         "final_loss": final_loss,
         "val_psnr": val_psnr,
@@ -592,15 +508,12 @@ def _card(
         name=config.name or f"{data.dataset}-{config.model_tool}",
         version=f"step{best.step}",
         tool=config.model_tool,
-        net=NetSpec(arch, net_config.to_dict()),
-        description=description,
-        inputs=inputs,
-        outputs=outputs,
-        # The classical guide aligns whole frames: it needs more context than the net alone.
-        padding=max(
-            net_config.receptive_field,
-            CLASSICAL_PADDING if arch == "guided-unet" else MATTE_CLASSICAL_INFO.padding if arch == "matte-unet" else 0,
-        ),
+        net=NetSpec(contract.arch, net_config.to_dict()),
+        description=contract.description,
+        inputs=contract.inputs,
+        outputs=contract.outputs,
+        # A tool's classical part (aligning whole frames, say) may need more context than the net alone.
+        padding=max(net_config.receptive_field, contract.padding),
         sources=sources,
         parent=parent,
         training={**config.to_dict(), "dataset": data.dataset, "world_size": world_size},

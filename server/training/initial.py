@@ -18,8 +18,8 @@ import torch
 
 from plateforge.errors import ModelIntegrityError, UsageError
 from plateforge.server.modelcard import ModelCard, ParentModel, load_card, load_weights
-from plateforge.server.nets.affine_start import ARCH as AFFINE_ARCH
 from plateforge.server.nets.unet import UNetConfig
+from plateforge.server.tools.relight.affine_start import ARCH as AFFINE_ARCH
 from plateforge.server.training.config import TrainConfig
 
 __all__ = ["arch_for", "check_parent", "load_initial_weights"]

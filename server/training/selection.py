@@ -9,7 +9,7 @@ live in memory and, so a resumed run keeps them, in ``out_dir/best`` (one atomic
 file, written when the best changes; step 0 needs no file: the seeded fresh net is rebuilt).
 
 **The learned cleanup is guarded** (:func:`guarded_score`): its validation is several copies of
-the user's mask in held-out frames (:mod:`plateforge.server.training.guided`), and a checkpoint
+the user's mask in held-out frames (:mod:`plateforge.server.tools.cleanup.examples`), and a checkpoint
 may only be chosen if it is at least as good as the classical fill on *every* copy, not just on
 their mean. Measured on tune shots (bench/tune_cleanup.py, seeds 100 and 101), a mean gain on the
 copies did not always carry over to the real mask: a net that wins big on some places and loses

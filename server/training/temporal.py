@@ -6,7 +6,7 @@ relight or grade shifts with it. A conv net with stride-2 downsampling and neare
 (:class:`plateforge.server.nets.unet.UNet`) is not shift-equivariant: moved by a pixel that is not
 a multiple of its ``2 ** depth`` grid, its output changes by more than the move. Its errors then
 swim against the picture from frame to frame, which the bench's warp error measures
-(:mod:`plateforge.server.evaluation.relight`: each frame's result warped onto the next with the
+(:mod:`plateforge.server.tools.relight.evaluation`: each frame's result warped onto the next with the
 exact camera motion, less the same for the truth) and an artist sees as flicker. The fitted affine
 that a ``classical_start`` net begins as commutes with any warp, so on the tune shots the learned
 relight, far closer to the truth, still flickered about twice as much as the affine.

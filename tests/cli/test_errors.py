@@ -8,7 +8,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from plateforge.messages import EXIT_REFUSED, EXIT_UNREACHABLE
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.shots.synthetic import make_shot, write_shot
 from tests.conftest import ServerProcess, start_server
 from tests.server.training.helpers import write_shot_dataset
 
@@ -263,23 +262,6 @@ def test_a_licence_refusal_names_each_file_once(server: ServerProcess, tmp_path:
 
 
 # -- TLS on one side only: told as such, not as "no server" ----------------------------------------
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "server.pem", folder / "server.key"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
 
 
 def test_tls_on_one_side_only_is_told_as_such(server: ServerProcess, certificate: tuple[Path, Path]) -> None:

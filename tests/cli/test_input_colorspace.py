@@ -12,7 +12,7 @@ import pytest
 from plateforge.exr import read_exr, write_exr
 from plateforge.frames import Box, Frame
 from plateforge.provenance import from_attributes
-from plateforge.synthetic import make_shot
+from plateforge.shots.synthetic import make_shot
 from tests.conftest import ServerProcess
 from tests.test_cli import plateforge, server_env
 

@@ -21,7 +21,7 @@ import pytest
 
 from plateforge.exr import read_exr, read_exr_header, sha256_file, write_exr
 from plateforge.provenance import from_attributes
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.shots.synthetic import make_shot, write_shot
 from tests.conftest import ServerProcess, start_server
 
 pytest.importorskip("torch")

@@ -18,7 +18,7 @@ import yaml  # type: ignore[import-untyped]  # PyYAML comes with openjd-cli
 
 from plateforge.exr import read_exr, sha256_file
 from plateforge.provenance import from_attributes
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.shots.synthetic import make_shot, write_shot
 from tests.conftest import REPO, ServerProcess
 
 TEMPLATES = REPO / "farm" / "openjd"

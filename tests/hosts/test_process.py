@@ -17,7 +17,7 @@ from plateforge.frames import Frame
 from plateforge.hosts.cache import INDEX_SCHEMA, CacheLayout, chunk_frames, plan_frames, read_index
 from plateforge.hosts.process import process_cached
 from plateforge.sequences import frame_path
-from plateforge.synthetic import make_shot
+from plateforge.shots.synthetic import make_shot
 
 FRAMES = [1001, 1002, 1003]
 

@@ -13,7 +13,7 @@ from plateforge.errors import CancelledError, PlateforgeError, UnknownModelError
 from plateforge.hosts.cache import CacheLayout, read_index
 from plateforge.hosts.process import ProcessReport, process_cached
 from plateforge.hosts.worker import BackgroundTask, ProgressUpdate, TaskContext
-from plateforge.synthetic import make_shot
+from plateforge.shots.synthetic import make_shot
 from tests.hosts.test_process import render
 
 FRAMES = list(range(1001, 1009))

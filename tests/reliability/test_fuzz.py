@@ -30,7 +30,8 @@ from plateforge.frames import Frame
 from plateforge.jobs_client import TrainingClient
 from plateforge.server.checks import check_call
 from plateforge.server.jobs._limits import CONFIG_BOUNDS, LIMITS
-from plateforge.server.tools import cleanup_classical, passthrough
+from plateforge.server.tools import passthrough
+from plateforge.server.tools.cleanup import classical as cleanup_classical
 from plateforge.server.training import TrainConfig
 from plateforge.v1 import frame_pb2, inference_pb2, training_pb2, training_pb2_grpc
 from tests.conftest import TOKEN, ServerProcess, start_server

@@ -10,8 +10,6 @@ name paths (tests/server/test_shm.py::test_bad_registrations_are_refused).
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +29,7 @@ from tests.conftest import TOKEN, ServerProcess, start_server
 from tests.frames_for_tests import assert_same_frame
 from tests.reliability.rpcs import Rpc, all_rpcs
 from tests.server.training.helpers import write_pairs
+from tests.tls import self_signed
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -69,45 +68,11 @@ def test_every_rpc_needs_the_token(server: ServerProcess, rpc: Rpc, token: str |
 # -- TLS -----------------------------------------------------------------------------------------------
 
 
-def _self_signed(folder: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed EC certificate for 127.0.0.1 and localhost, made with `cryptography`."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert, key_file = folder / f"{name}.pem", folder / f"{name}.key"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    key_file.chmod(0o600)
-    return cert, key_file
-
-
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, Path, Path]]:
     folder = tmp_path_factory.mktemp("tls")
-    cert, key = _self_signed(folder, "server")
-    stranger, _ = _self_signed(folder, "stranger")
+    cert, key = self_signed(folder, "server")
+    stranger, _ = self_signed(folder, "stranger")
     proc = start_server("--tls-cert", str(cert), "--tls-key", str(key))
     yield proc, cert, stranger
     proc.stop()

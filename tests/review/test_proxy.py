@@ -69,7 +69,7 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Frames made by a real server (`plateforge process --model passthrough`) and two of the
     OpenEXR project's test images, copied so sidecars can be written beside them."""
     folder = tmp_path_factory.mktemp("exrs")
-    from plateforge.synthetic import make_shot, write_shot
+    from plateforge.shots.synthetic import make_shot, write_shot
 
     write_shot(make_shot(frames=3, seed=100, width=64, height=40), folder / "shot")
     result = plateforge(

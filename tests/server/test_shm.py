@@ -20,7 +20,7 @@ from plateforge.errors import FrameError, SharedMemoryError
 from plateforge.frames import Frame
 from plateforge.provenance import pixels_digest
 from plateforge.shm import HEADER_BYTES, Region, SharedMemoryClient
-from plateforge.synthetic import make_shot
+from plateforge.shots.synthetic import make_shot
 from plateforge.v1 import inference_pb2, inference_pb2_grpc, shm_pb2
 from tests.conftest import TOKEN, ServerProcess
 from tests.frames_for_tests import assert_same_frame, mixed_frame

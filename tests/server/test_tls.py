@@ -1,10 +1,8 @@
-"""TLS: a server with a self-signed certificate (made here with openssl) serves clients that
+"""TLS: a server with a self-signed certificate (tests/tls.py) serves clients that
 trust it, and refuses plaintext ones."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,23 +14,6 @@ from plateforge.frames import Frame
 from tests.conftest import TOKEN, start_server
 from tests.frames_for_tests import assert_same_frame
 from tests.test_cli import plateforge
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "server.pem", folder / "server.key"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert),
-            "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        ],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
 
 
 def test_tls_round_trip_and_plaintext_refused(certificate: tuple[Path, Path]) -> None:

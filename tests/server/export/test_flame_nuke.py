@@ -27,8 +27,8 @@ from plateforge.server.export.functions import FrameFunction, frame_function
 from plateforge.server.export.nuke import NUKE_CHANNELS, nuke_channels
 from plateforge.server.export.onnx_writer import onnx_bytes
 from plateforge.server.modelcard import ModelCard, NetSpec
-from plateforge.server.nets.affine_start import AffineUNet
 from plateforge.server.nets.unet import UNet, UNetConfig
+from plateforge.server.tools.relight.affine_start import AffineUNet
 
 DESCRIPTION_KEYS = {"MinimumVersion", "Name", "Description", "SupportsSceneLinear", "KeepAspectRatio", "Padding"}
 INPUT_KEYS = {"Name", "Description", "Type", "Gain", "Channels"}

@@ -14,7 +14,7 @@ from plateforge.exr import write_exr
 from plateforge.frames import Frame
 from plateforge.server.datasets.manifest import register
 from plateforge.server.training import TrainConfig
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.shots.synthetic import make_shot, write_shot
 
 
 @pytest.fixture(autouse=True)

@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from plateforge.dailies import make_matte_shot
 from plateforge.manifests import Source, write_manifest
-from plateforge.server.evaluation.cleanup import CleanupScene
-from plateforge.server.evaluation.matte import evaluate_matte
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.modelcard import load_weights
 from plateforge.server.nets.unet import UNet
+from plateforge.server.tools.cleanup.evaluation import CleanupScene
+from plateforge.server.tools.matte.evaluation import evaluate_matte
 from plateforge.server.training import net_config_for, train
-from plateforge.synthetic import make_shot, write_shot
+from plateforge.shots.dailies import make_matte_shot
+from plateforge.shots.synthetic import make_shot, write_shot
 from tests.server.training.helpers import one_thread  # noqa: F401  (autouse: one torch thread, figures reproducible)
 
 #: Matte, 128x96, 6 frames, seed 5, keyframes 0, 2, 5 (2 held out for selection), 40 steps.

@@ -12,19 +12,20 @@ import numpy as np
 import pytest
 import torch
 
-from plateforge.dailies import make_matte_shot
-from plateforge.server.evaluation.matte import write_matte_dataset
 from plateforge.server.evaluation.runs import bench_config
 from plateforge.server.modelcard import load_weights, verify_model
 from plateforge.server.nets.unet import UNet
-from plateforge.server.tools import cleanup_classical, matte_classical
+from plateforge.server.tools.cleanup import classical as cleanup_classical
+from plateforge.server.tools.cleanup.examples import load_guided_data
 from plateforge.server.tools.learned import tool_module_for
+from plateforge.server.tools.matte import classical as matte_classical
+from plateforge.server.tools.matte.evaluation import write_matte_dataset
+from plateforge.server.tools.matte.examples import load_matte_data
 from plateforge.server.training import net_config_for, train
-from plateforge.server.training.guided import load_guided_data
-from plateforge.server.training.matting import load_matte_data
+from plateforge.shots.dailies import make_matte_shot
+from tests.server.tools.cleanup.test_learned import _call
+from tests.server.tools.matte.test_learned import call_for
 from tests.server.training.helpers import write_shot_dataset
-from tests.server.training.test_guided import _call
-from tests.server.training.test_matting import call_for
 
 #: Training sabotaged: the highest learning rate the job bounds allow (server/jobs/_limits.py), which no
 #: net survives. Validation after every step.

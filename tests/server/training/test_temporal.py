@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from plateforge.server.nets.affine_start import AffineUNet
 from plateforge.server.nets.unet import UNetConfig, encode
+from plateforge.server.tools.relight.affine_start import AffineUNet
 from plateforge.server.training.temporal import shift_consistency, translate
 from tests.server.training.helpers import one_thread  # noqa: F401  (autouse: one torch thread, figures reproducible)
 
@@ -83,11 +83,11 @@ TERM_RATIO = 0.7
 
 
 def test_a_relight_run_with_the_term_moves_with_the_picture_more_than_one_without(tmp_path: Path) -> None:
-    from plateforge.relit import make_relit_shot
-    from plateforge.server.evaluation.relight import RelightScene, key_indices
     from plateforge.server.evaluation.runs import bench_config
     from plateforge.server.tools.learned import tool_module_for
+    from plateforge.server.tools.relight.evaluation import RelightScene, key_indices
     from plateforge.server.training import checkpoints, train
+    from plateforge.shots.relit import make_relit_shot
 
     shot = make_relit_shot(width=64, height=48, frames=6, seed=101)
     scene = RelightScene(shot, "relit")

@@ -1,0 +1,189 @@
+"""The import walls, checked in CI: import-linter's contracts (pyproject.toml), the plugins' imports,
+and no hand-written RPC method table.
+
+* The host package never imports the server, torch, diffusers, bpy or nuke; the server never
+  imports the host CLI (``lint-imports``, contracts in pyproject.toml's ``[tool.importlinter]``).
+* Plugins import the standard library, their host application (bpy only under plugins/blender,
+  nuke only under plugins/nuke), their own modules and the host package, never the server.
+* Services register through the generated ``add_*Servicer_to_server``: a dict of
+  ``grpc.*_rpc_method_handler`` entries, or a generic handler built from a dict literal, repeats the
+  .proto by hand.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomllib
+
+from tests.conftest import REPO
+
+HOST = REPO / "core"
+SERVER = REPO / "server"
+HANDLER_FACTORIES = {
+    "unary_unary_rpc_method_handler",
+    "unary_stream_rpc_method_handler",
+    "stream_unary_rpc_method_handler",
+    "stream_stream_rpc_method_handler",
+}
+
+
+def _contracts() -> list[dict[str, object]]:
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts: list[dict[str, object]] = config["tool"]["importlinter"]["contracts"]
+    return contracts
+
+
+def _import_tree(root: Path) -> Path:
+    """A folder whose tree is the import tree, for import-linter (grimp walks a package's folder):
+    ``plateforge/`` is core/ with server/ as its ``server`` subpackage, the way the editable
+    install maps them. Once server/ is its own top-level package this copy is not needed."""
+    tree = root / "plateforge"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(HOST, tree, ignore=ignore)
+    shutil.copytree(SERVER, tree / "server", ignore=ignore)
+    return root
+
+
+def _lint_imports(tree: Path, config: Path) -> subprocess.CompletedProcess[str]:
+    # The copy comes first on the path: the editable install's finder is consulted after it.
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    lint = Path(sys.executable).parent / "lint-imports"
+    return subprocess.run(
+        [str(lint), "--no-cache", str(config)], cwd=tree, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_import_contracts_hold(tmp_path: Path) -> None:
+    tree = _import_tree(tmp_path / "tree")
+    result = _lint_imports(tree, REPO / "pyproject.toml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Contracts: 2 kept, 0 broken" in result.stdout, result.stdout
+
+
+def test_the_contracts_catch_a_host_module_importing_the_server(tmp_path: Path) -> None:
+    tree = _import_tree(tmp_path / "tree")
+    (tree / "plateforge" / "cli" / "sneaky.py").write_text("from plateforge.server import registry\n")
+    (tree / "plateforge" / "frames_torch.py").write_text("import torch\n")
+    config = tmp_path / "contracts.toml"
+    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    listed = '    "plateforge.frames",\n'
+    config.write_text(text.replace(listed, listed + '    "plateforge.frames_torch",\n'))
+    result = _lint_imports(tree, config)
+    assert result.returncode != 0
+    assert "plateforge.cli.sneaky -> plateforge.server.registry" in result.stdout, result.stdout
+    assert "plateforge.frames_torch -> torch" in result.stdout, result.stdout
+
+
+def test_every_host_module_is_under_the_host_contract() -> None:
+    """The host contract lists the host package's modules (``plateforge`` would include the server
+    below it): a new module that is not listed would escape it."""
+    (host,) = [c for c in _contracts() if c["id"] == "host-not-server"]
+    listed = set(host["source_modules"])  # type: ignore[call-overload]
+    present = {
+        f"plateforge.{path.stem if path.is_file() else path.name}"
+        for path in HOST.iterdir()
+        if (path.suffix == ".py" and path.stem != "__init__" and path.stem != "__main__")
+        or (path.is_dir() and (path / "__init__.py").exists())
+    }
+    assert present - listed == set(), f"add to pyproject's host-not-server contract: {sorted(present - listed)}"
+    assert listed - present == set(), f"listed but absent: {sorted(listed - present)}"
+
+
+# -- plugins ---------------------------------------------------------------------------------------
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """``(line, top-level module)`` of every absolute import in ``path`` (relative ones are the plugin's own)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+    return found
+
+
+def _plugin_violations(plugin: Path, host_app: str) -> list[str]:
+    own = {p.stem for p in plugin.rglob("*.py")} | {p.name for p in plugin.rglob("*") if p.is_dir()}
+    bad = []
+    for path in sorted(plugin.rglob("*.py")):
+        for line, name in _imports(path):
+            top = name.split(".")[0]
+            if name == "plateforge.server" or name.startswith("plateforge.server."):
+                bad.append(f"{path.relative_to(plugin.parent)}:{line} imports the server ({name})")
+            elif top in sys.stdlib_module_names or top in ("plateforge", host_app) or top in own:
+                continue
+            else:
+                bad.append(f"{path.relative_to(plugin.parent)}:{line} imports {name}: not the host package")
+    return bad
+
+
+@pytest.mark.parametrize(("plugin", "host_app"), [("blender", "bpy"), ("nuke", "nuke")], ids=["blender", "nuke"])
+def test_plugins_import_only_the_host_package(plugin: str, host_app: str) -> None:
+    bad = _plugin_violations(REPO / "plugins" / plugin, host_app)
+    assert not bad, "\n".join(bad)
+
+
+def test_the_plugin_check_finds_a_server_import(tmp_path: Path) -> None:
+    plugin = tmp_path / "blender"
+    plugin.mkdir()
+    (plugin / "node.py").write_text("import bpy\nfrom . import ops\nimport nuke\nfrom plateforge.server import app\n")
+    assert [line.split(" ", 1)[1] for line in _plugin_violations(plugin, "bpy")] == [
+        "imports nuke: not the host package",
+        "imports the server (plateforge.server)",
+    ]
+
+
+# -- RPC method tables -----------------------------------------------------------------------------
+
+
+def _hand_tables(path: Path, shown: str) -> list[str]:
+    """Method tables written out in ``path``: a dict literal whose values call a
+    ``grpc.*_rpc_method_handler``, or ``method_handlers_generic_handler`` given a dict literal."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Dict) and any(
+            isinstance(v, ast.Call) and isinstance(v.func, ast.Attribute) and v.func.attr in HANDLER_FACTORIES
+            for v in node.values
+        ):
+            found.append(f"{shown}:{node.lineno} a dict of rpc method handlers")
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "method_handlers_generic_handler"
+            and any(isinstance(arg, ast.Dict) for arg in node.args)
+        ):
+            found.append(f"{shown}:{node.lineno} a generic handler over a dict literal")
+    return found
+
+
+def test_no_module_writes_an_rpc_method_table_by_hand() -> None:
+    found = [
+        hit
+        for top in ("core", "server", "plugins")
+        for path in sorted((REPO / top).rglob("*.py"))
+        if not path.name.endswith("_pb2_grpc.py")
+        for hit in _hand_tables(path, str(path.relative_to(REPO)))
+    ]
+    assert not found, "register through the generated add_*Servicer_to_server instead:\n" + "\n".join(found)
+
+
+def test_the_table_check_finds_a_hand_written_table(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "import grpc\n"
+        "handlers = {'A': grpc.unary_unary_rpc_method_handler(f)}\n"
+        "grpc.method_handlers_generic_handler('s', {})\n"
+        "wrapped = grpc.unary_unary_rpc_method_handler(g, None, None)\n"
+    )
+    assert _hand_tables(sample, "sample.py") == [
+        "sample.py:2 a dict of rpc method handlers",
+        "sample.py:3 a generic handler over a dict literal",
+    ]
