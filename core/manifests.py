@@ -1,6 +1,6 @@
 """Writing dataset manifests (``plateforge.dataset/1``) from host code: plugins, the demo, benches.
 
-The server reads and checks manifests (``plateforge.server.datasets.manifest``, which also
+The server reads and checks manifests (``plateforge.manifest_format``, which also
 registers hashes); this module only writes new ones, so code that must not import the server
 (hosts, Python 3.10 without tomllib) writes them the same way. Strings are TOML basic strings
 (JSON's escapes, plus DEL), so any name or path survives; files are written atomically.

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_uses(uses: tuple[str, ...], *, allow_empty: bool) -> None:
-    from plateforge.server.datasets.manifest import USES
+    from plateforge.manifest_format import USES
 
     unknown = [use for use in uses if use not in USES]
     if unknown:
@@ -100,7 +100,7 @@ def _check_uses(uses: tuple[str, ...], *, allow_empty: bool) -> None:
 
 def _permitted_uses(folder: Path) -> tuple[str, ...]:
     """The uses every source of the folder's licence record permits (what the whole model may do)."""
-    from plateforge.server.datasets.manifest import USES, load_manifest
+    from plateforge.manifest_format import USES, load_manifest
     from plateforge.server.generative.folder import LICENCE_FILE
 
     manifest = load_manifest(folder / LICENCE_FILE)

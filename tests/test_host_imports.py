@@ -45,6 +45,7 @@ HOST_MODULES = [
     "plateforge.review.proxy",
     "plateforge.review.signing",
     "plateforge.lineage",
+    "plateforge.manifest_format",
     "plateforge.cli.lineage",
     "plateforge.commands",
 ]

@@ -9,8 +9,8 @@ import pytest
 
 from plateforge.exr import write_exr
 from plateforge.frames import Frame
+from plateforge.manifest_format import check_for_training, load_manifest
 from plateforge.manifests import Contributor, Source, manifest_text, write_manifest
-from plateforge.server.datasets.manifest import check_for_training, load_manifest
 
 
 def test_written_manifest_reads_back_exactly(tmp_path: Path) -> None:

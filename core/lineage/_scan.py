@@ -188,11 +188,7 @@ def _manifest_rows(item: _Item) -> Rows | None:
         raise ManifestError(f"cannot read '{item.path}': {exc}") from None
     if not _DATASET_SCHEMA.search(text):
         return None
-    # The one reader of the manifest format (TOML: Python 3.11+'s tomllib); plain Python, no torch.
-    try:
-        from plateforge.server.datasets.manifest import parse_manifest
-    except ImportError as exc:  # a host's Python 3.10 has no tomllib
-        raise ManifestError(f"cannot read the manifest '{item.path}' with this Python: {exc} (needs 3.11+)") from None
+    from plateforge.manifest_format import parse_manifest  # the one reader of the format
 
     manifest = parse_manifest(text, path=Path(item.path))
     rows: Rows = {"manifest_files": [], "manifest_contributors": []}

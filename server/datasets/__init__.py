@@ -1,9 +1,9 @@
 """Datasets: the footage a model learns from, each file with its licence and hash.
 
-See :mod:`plateforge.server.datasets.manifest` for the manifest format.
+See :mod:`plateforge.manifest_format` for the manifest format.
 """
 
-from plateforge.server.datasets.manifest import (
+from plateforge.manifest_format import (
     KNOWN_SCHEMAS,
     NO_LICENCE,
     ROLES,

@@ -41,7 +41,7 @@ from plateforge.errors import (
     PlateforgeError,
     UsageError,
 )
-from plateforge.server.datasets.manifest import (
+from plateforge.manifest_format import (
     Manifest,
     _write_atomically,
     check_for_training,

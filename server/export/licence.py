@@ -2,7 +2,7 @@
 
 An export is a file that runs the model anywhere, outside this server's control: what the model
 learned from the footage leaves with it. That is the manifest's ``distribute`` use
-(:data:`plateforge.server.datasets.manifest.USES`), so every source the card lists must name it.
+(:data:`plateforge.manifest_format.USES`), so every source the card lists must name it.
 A card that records no permitted uses (trained before cards kept them) cannot prove that, and is
 refused the same way: retrain it, or export nothing.
 """

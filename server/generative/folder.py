@@ -3,7 +3,7 @@
 A generative base model is a diffusers pipeline folder (``model_index.json`` and one subfolder
 per component: ``unet/``, ``vae/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/`` …) with a
 licence record beside its files: :data:`LICENCE_FILE`, a dataset manifest
-(``plateforge.dataset/1``, see :mod:`plateforge.server.datasets.manifest`) whose sources list
+(``plateforge.dataset/1``, see :mod:`plateforge.manifest_format`) whose sources list
 the pipeline's files with their licence, rights holder and permitted uses, and whose
 ``register()`` records every file's SHA-256. :func:`write_licence` writes one for a folder and
 registers it.
@@ -33,7 +33,7 @@ from pathlib import Path
 from plateforge import atomic
 from plateforge.errors import LicenceError, ManifestError, ModelIntegrityError, PlateforgeError
 from plateforge.exr import StrPath, sha256_file
-from plateforge.server.datasets.manifest import SCHEMA, Manifest, Source, load_manifest, register, to_toml
+from plateforge.manifest_format import SCHEMA, Manifest, Source, load_manifest, register, to_toml
 
 __all__ = ["LICENCE_FILE", "VerifiedPipeline", "verify_pipeline_folder", "write_licence"]
 

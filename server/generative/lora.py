@@ -36,7 +36,7 @@ import torch
 from plateforge import atomic
 from plateforge.errors import CancelledError, UsageError
 from plateforge.exr import StrPath, read_exr
-from plateforge.server.datasets.manifest import Manifest, check_for_training, load_manifest, verified_path
+from plateforge.manifest_format import Manifest, check_for_training, load_manifest, verified_path
 from plateforge.server.generative.folder import verify_pipeline_folder
 from plateforge.server.generative.inpaint import base_model_card, encode_linear, load_pipeline
 from plateforge.server.modelcard import SourceRecord, save_model

@@ -55,8 +55,8 @@ from plateforge.errors import (
     UnknownJobError,
     UsageError,
 )
+from plateforge.manifest_format import Manifest, parse_manifest
 from plateforge.models import ParamValue
-from plateforge.server.datasets.manifest import Manifest, parse_manifest
 from plateforge.server.datasets.snapshot import (
     check_manifest_unchanged,
     hash_footage,

@@ -36,7 +36,7 @@ from plateforge.models import InputSpec, ModelInfo, OutputSpec
 if TYPE_CHECKING:
     import torch
 
-    from plateforge.server.datasets.manifest import Manifest
+    from plateforge.manifest_format import Manifest
     from plateforge.server.modelcard import ModelCard
     from plateforge.server.nets.unet import UNet, UNetConfig
     from plateforge.server.tools.base import ToolCall

@@ -48,8 +48,7 @@ import torch
 
 from plateforge.errors import ExrError, FrameError, ManifestError, NonFiniteError, PlateforgeError
 from plateforge.exr import StrPath, read_exr
-from plateforge.review.colour import ColourConversion, plate_to_linear
-from plateforge.server.datasets.manifest import (
+from plateforge.manifest_format import (
     Manifest,
     SourceFile,
     check_for_training,
@@ -57,6 +56,7 @@ from plateforge.server.datasets.manifest import (
     pairs,
     verified_path,
 )
+from plateforge.review.colour import ColourConversion, plate_to_linear
 from plateforge.server.tools.relight.classical import fit_transform
 from plateforge.server.training.config import TrainConfig
 

@@ -41,8 +41,8 @@ import torch
 
 from plateforge.errors import CancelledError, UsageError
 from plateforge.exr import StrPath
+from plateforge.manifest_format import Manifest
 from plateforge.metrics import psnr
-from plateforge.server.datasets.manifest import Manifest
 from plateforge.server.device import pick_device
 from plateforge.server.modelcard import ModelCard, NetSpec, ParentModel, SourceRecord, save_model
 from plateforge.server.nets.unet import UNet, UNetConfig, decode

@@ -14,7 +14,7 @@ import difflib
 from collections.abc import Iterable, Mapping
 
 from plateforge.errors import UsageError
-from plateforge.server.datasets.manifest import Manifest
+from plateforge.manifest_format import Manifest
 from plateforge.server.training.config import TrainConfig
 
 __all__ = ["KNOWN_TOOLS", "MODE_ROLES", "check_roles_fit"]

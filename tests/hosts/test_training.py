@@ -24,10 +24,10 @@ from plateforge.hosts.training import (
     write_manifest,
 )
 from plateforge.jobs_client import TrainingClient
+from plateforge.manifest_format import check_for_training, load_manifest, pairs
 from plateforge.manifests import Contributor
 from plateforge.modelcards import read_model_card
 from plateforge.sequences import frame_path
-from plateforge.server.datasets.manifest import check_for_training, load_manifest, pairs
 from tests.conftest import ServerProcess, start_server
 from tests.server.training.helpers import look
 

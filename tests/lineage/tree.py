@@ -61,7 +61,7 @@ def _dataset(
     folder: Path, *, name: str, licence: str, seed: int, frames: range, inputs: tuple[Contributor, ...] = (),
     targets: tuple[Contributor, ...] = (),
 ) -> Path:  # fmt: skip
-    from plateforge.server.datasets.manifest import register
+    from plateforge.manifest_format import register
 
     _images(folder / "in", "img", frames, seed)
     _images(folder / "out", "img", frames, seed + 100)

@@ -21,7 +21,7 @@ import pytest
 from plateforge.client import Client
 from plateforge.exr import read_exr
 from plateforge.jobs_client import TrainingClient
-from plateforge.server.datasets.manifest import register
+from plateforge.manifest_format import register
 from tests.conftest import TOKEN, ServerProcess, start_server
 from tests.frames_for_tests import assert_same_frame
 from tests.server.jobs.test_jobs import TINY, wait_for

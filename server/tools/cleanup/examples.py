@@ -57,7 +57,7 @@ import numpy as np
 
 from plateforge.errors import ManifestError
 from plateforge.exr import StrPath
-from plateforge.server.datasets.manifest import Manifest, SourceFile, check_for_training, load_manifest, pairs
+from plateforge.manifest_format import Manifest, SourceFile, check_for_training, load_manifest, pairs
 from plateforge.server.tools.cleanup.classical import Neighbour, align_neighbours, fill_plate
 from plateforge.server.tools.cleanup.guide import guide_planes
 from plateforge.server.training.config import TrainConfig

@@ -192,7 +192,7 @@ _RGB = ("R", "G", "B")
 def write_matte_dataset(shot: MatteShot, folder: Path, keyframes: Sequence[int], *, name: str = "matte-shot") -> Path:
     """Plates and clean plates of every frame, the true alpha of the ``keyframes`` (indices) as
     the artist's keyframe mattes, and a registered manifest; its path."""
-    from plateforge.server.datasets.manifest import register
+    from plateforge.manifest_format import register
 
     folder.mkdir(parents=True, exist_ok=True)
     for sub in ("plate", "clean", "matte"):

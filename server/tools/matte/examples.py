@@ -53,7 +53,7 @@ import torch
 
 from plateforge.errors import ManifestError
 from plateforge.exr import StrPath
-from plateforge.server.datasets.manifest import Manifest, SourceFile, check_for_training, load_manifest, pairs
+from plateforge.manifest_format import Manifest, SourceFile, check_for_training, load_manifest, pairs
 from plateforge.server.tools.matte.guide import KEY_CHANNEL, LIGHT_CHANNELS, band_of, matte_planes
 from plateforge.server.training.config import MATTE_LOSS_SETTINGS, TrainConfig
 from plateforge.server.training.data import (

@@ -16,8 +16,8 @@ import torch
 
 from plateforge.exr import StrPath
 from plateforge.frames import Frame
+from plateforge.manifest_format import Manifest
 from plateforge.models import InputSpec, ModelInfo, OutputSpec
-from plateforge.server.datasets.manifest import Manifest
 from plateforge.server.modelcard import ModelCard
 from plateforge.server.nets.unet import UNet, UNetConfig
 from plateforge.server.tools.base import ToolCall

@@ -9,7 +9,7 @@ import pytest
 
 from plateforge.errors import CancelledError, LicenceError, ManifestError, PathNotAllowedError
 from plateforge.exr import read_exr
-from plateforge.server.datasets.manifest import check_for_training, load_manifest, verified_path
+from plateforge.manifest_format import check_for_training, load_manifest, verified_path
 from plateforge.server.datasets.snapshot import (
     check_manifest_unchanged,
     hash_footage,

@@ -21,8 +21,8 @@ import torch
 
 from plateforge.client import Client
 from plateforge.jobs_client import TrainingClient
+from plateforge.manifest_format import register
 from plateforge.server.app import ServerConfig, serving
-from plateforge.server.datasets.manifest import register
 from plateforge.server.modelcard import load_card, load_weights, save_model
 from plateforge.server.tools.matte.evaluation import write_matte_dataset
 from plateforge.shots.dailies import make_matte_shot

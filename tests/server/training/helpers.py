@@ -12,7 +12,7 @@ import torch
 
 from plateforge.exr import write_exr
 from plateforge.frames import Frame
-from plateforge.server.datasets.manifest import register
+from plateforge.manifest_format import register
 from plateforge.server.training import TrainConfig
 from plateforge.shots.synthetic import make_shot, write_shot
 

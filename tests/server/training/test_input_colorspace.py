@@ -13,7 +13,7 @@ import pytest
 from plateforge.errors import ColourError, UsageError
 from plateforge.exr import read_exr, write_exr
 from plateforge.frames import Frame
-from plateforge.server.datasets.manifest import register
+from plateforge.manifest_format import register
 from plateforge.server.training import train
 from plateforge.server.training.data import load_training_data
 from tests.server.training.helpers import fast, write_pairs

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from plateforge.errors import UsageError
-from plateforge.server.datasets.manifest import load_manifest
+from plateforge.manifest_format import load_manifest
 from plateforge.server.jobs._manager import build_config
 from plateforge.server.training.roles import check_roles_fit
 from tests.server.training.helpers import write_pairs, write_shot_dataset

@@ -14,7 +14,7 @@ from plateforge.errors import FrameError, ManifestError, ModelIntegrityError
 from plateforge.exr import write_exr
 from plateforge.frames import Box, Frame
 from plateforge.jobs_client import TrainingClient
-from plateforge.server.datasets.manifest import register
+from plateforge.manifest_format import register
 from plateforge.server.jobs._manager import build_config
 from plateforge.server.modelcard import verify_model
 from plateforge.server.tools.base import ToolCall

@@ -1,5 +1,8 @@
 """Dataset manifests: what footage a model may learn from, and under which licence.
 
+The one reader and checker of the format (plain Python, host side: the server's training and
+``plateforge lineage`` both read manifests through it; :mod:`plateforge.manifests` writes them).
+
 A manifest is a TOML file beside (or above) the footage it lists. Schema ``plateforge.dataset/1``::
 
     # sh010 paint-out: dailies and the artists' fixed keyframes
@@ -67,9 +70,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-# The server runs on Python 3.11+, where tomllib is in the standard library; mypy checks the
-# package as Python 3.10 (for the host side), which does not have it.
-import tomllib  # type: ignore[import-not-found,unused-ignore]
+# The manifest is TOML: Python 3.11+'s tomllib (the server, and `plateforge lineage`). A host on
+# Python 3.10 (Nuke 15) imports this module for its names but cannot read a manifest: it says so.
+try:
+    import tomllib  # type: ignore[import-not-found,unused-ignore]
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10
+    tomllib = None
 
 from plateforge import atomic
 from plateforge.errors import ExrError, LicenceError, ManifestError
@@ -324,6 +330,8 @@ def parse_manifest(text: str, *, path: Path) -> Manifest:
     to its folder); :class:`ManifestError` naming ``path`` on any problem."""
     where_path = path
     where = _where(where_path)
+    if tomllib is None:
+        raise ManifestError(f"cannot read {where}: reading a dataset manifest (TOML) needs Python 3.11 or later")
     try:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
