@@ -86,7 +86,7 @@ def main() -> int:
         )
         subprocess.run([str(VENV_PYTHON), "-c", install, str(zip_path)], env=env, check=True, capture_output=True)
         server_env = {**os.environ, "PLATEFORGE_MODELS_DIR": str(root / "no-models")}
-        command = [sys.executable, "-m", "plateforge.server", "--port", "0", "--device", "cpu", f"--token={TOKEN}"]
+        command = [sys.executable, "-m", "plateforge_server", "--port", "0", "--device", "cpu", f"--token={TOKEN}"]
         process, address = start_ready(command, env=server_env)
         try:
             sizes = [str(args.frames), str(args.rounds), str(args.width), str(args.height)]

@@ -1,7 +1,7 @@
 """cleanup-classical against its baselines, per shot, with where each pixel of the mask came from.
 
 For each shot (analytic ``make_shot(seed=...)`` or a real-footage case,
-:mod:`plateforge.server.tools.cleanup.footage`), prints one JSON line: PSNR inside the mask of
+:mod:`plateforge_server.tools.cleanup.footage`), prints one JSON line: PSNR inside the mask of
 cleanup-classical, of the aligned temporal median (global transform only, then Telea) and of
 OpenCV Telea alone, each over the whole mask, the pixels some neighbouring frame shows and those
 none does (``psnr``, ``psnr_shown``, ``psnr_unseen``), and the share of the mask each stage of the
@@ -20,9 +20,9 @@ import sys
 import time
 from pathlib import Path
 
-from plateforge.server.tools.cleanup import footage
-from plateforge.server.tools.cleanup.evaluation import CleanupScene
 from plateforge.shots.synthetic import make_shot
+from plateforge_server.tools.cleanup import footage
+from plateforge_server.tools.cleanup.evaluation import CleanupScene
 
 TUNE_SEEDS = {"analytic": range(100, 110), "footage": footage.TUNE_SEEDS}
 _TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata" / "openexr-images"

@@ -114,7 +114,7 @@ def _measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     token = secrets.token_urlsafe(16)
     env = _env(root, token)
     # "--token=": a urlsafe token starts with "-" one time in 64, and argparse then takes it for an option.
-    serve = [sys.executable, "-m", "plateforge.server", "--port", "0", "--device", "cpu", f"--token={token}"]
+    serve = [sys.executable, "-m", "plateforge_server", "--port", "0", "--device", "cpu", f"--token={token}"]
     servers: list[tuple[subprocess.Popen[str], str]] = []
     try:
         for _ in range(2):

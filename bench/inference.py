@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from plateforge.server.device import pick_device
-from plateforge.server.export.functions import ChannelGroup, FrameFunction
-from plateforge.server.export.onnx_writer import onnx_bytes
-from plateforge.server.inference.tiling import run_on_frame_arrays
-from plateforge.server.nets.unet import SIZES, UNet, UNetConfig, decode, encode
+from plateforge_server.device import pick_device
+from plateforge_server.export.functions import ChannelGroup, FrameFunction
+from plateforge_server.export.onnx_writer import onnx_bytes
+from plateforge_server.inference.tiling import run_on_frame_arrays
+from plateforge_server.nets.unet import SIZES, UNet, UNetConfig, decode, encode
 
 RESOLUTIONS = {"1080p": (1080, 1920), "4k": (2160, 4096), "quick": (96, 160)}
 #: An untiled pass is skipped when its full-resolution activations would pass this (a rough

@@ -1,7 +1,7 @@
 """Quality of each tool against exact ground truth, learned vs classical vs other baselines, as JSON.
 
 For each shot of a committed set (``--set tune|report|ci``: ``bench/sets/NAME.json``, see
-:mod:`plateforge.server.evaluation.benchsets`; an analytic shot is ``make_shot(seed=...)``: a
+:mod:`plateforge_server.evaluation.benchsets`; an analytic shot is ``make_shot(seed=...)``: a
 panning, rotating camera over a textured set, a wire, a moving bar with a marker and a tape cross
 stuck on the set):
 
@@ -9,19 +9,19 @@ stuck on the set):
   Telea); ``telea`` is OpenCV Telea alone, from the frame itself (the single-frame baseline);
   ``learned`` is the learned cleanup trained on that shot's own plates and masks for ``--steps``
   steps (self-supervised: the clean plates are never seen), run exactly as the server runs it.
-  Figures (:mod:`plateforge.server.tools.cleanup.evaluation`): ``psnr``/``ssim`` inside the mask,
+  Figures (:mod:`plateforge_server.tools.cleanup.evaluation`): ``psnr``/``ssim`` inside the mask,
   ``psnr_shown``/``psnr_unseen`` inside the mask where a neighbouring frame shows the set and
   where none does, ``psnr_display`` inside the mask through the sRGB view
-  (:func:`plateforge.server.tools.relight.colour.display_psnr`), ``psnr_frame``/``ssim_frame`` over
+  (:func:`plateforge_server.tools.relight.colour.display_psnr`), ``psnr_frame``/``ssim_frame`` over
   the frame, ``warp_error`` (flicker added
   over the truth), and for ``learned`` the training time and the frames it beats classical on.
 * **matte**: matte-classical (clean-plate difference key) vs the learned matte trained on three
   artist keyframe mattes; SAD, MSE, gradient and connectivity errors of alpha, PSNR/SSIM of the
-  composite over a new background, warp error (:mod:`plateforge.server.tools.matte.evaluation`).
+  composite over a new background, warp error (:mod:`plateforge_server.tools.matte.evaluation`).
 * **relight** and **look**: per K keyframe pairs (``k1`` … ``k8``), the fitted 3x4 affine
   (``classical``) and with a 3D LUT, vs pair-trained nets with and without AOV channels; PSNR
   (scene-linear, and tonemapped ``x / (1 + x)``: the relit truth is HDR) and CIEDE2000 on the
-  other frames (:mod:`plateforge.server.tools.relight.evaluation`; ``settings.relight_metrics`` says
+  other frames (:mod:`plateforge_server.tools.relight.evaluation`; ``settings.relight_metrics`` says
   each in words). The summary's ``also`` compares ``learned`` and ``learned_aov`` with
   ``classical`` on each of those metrics.
 
@@ -30,7 +30,7 @@ README figures come from ``--set report`` (seeds 0..5) run with the committed de
 file is frozen by its SHA-256 in ``bench/sets/SHA256SUMS``: an edited set is refused.
 
 **Results file.** ``--output FILE`` writes ``plateforge.benchresults/1``
-(:mod:`plateforge.server.evaluation.results`): the command, git commit, machine and date, the set
+(:mod:`plateforge_server.evaluation.results`): the command, git commit, machine and date, the set
 and its hash, the settings, one entry per shot and tool (saved atomically as each finishes) and
 the summary. ``--resume`` keeps the entries whose config hash (shot, tool, steps, keys, the full
 training config) matches, and runs the rest. Without ``--output`` the same document is printed.
@@ -65,19 +65,19 @@ from plateforge.cli.train import parse_param
 from plateforge.errors import PlateforgeError
 from plateforge.manifests import Source, write_manifest
 from plateforge.models import ParamValue
-from plateforge.server.device import configure_threads, pick_device
-from plateforge.server.evaluation.benchsets import BenchSet, ShotSpec, load_set
-from plateforge.server.evaluation.results import ResultsFile, config_hash, git_state, machine
-from plateforge.server.evaluation.runs import bench_config
-from plateforge.server.modelcard import load_weights
-from plateforge.server.nets.unet import UNet
-from plateforge.server.tools.cleanup.evaluation import CleanupScene
-from plateforge.server.tools.matte.evaluation import bench_matte
-from plateforge.server.tools.relight.colour import display_psnr
-from plateforge.server.tools.relight.evaluation import METRICS as RELIGHT_METRICS
-from plateforge.server.tools.relight.evaluation import bench_look, bench_relight
-from plateforge.server.training import TrainConfig, net_config_for, train
 from plateforge.shots.synthetic import make_shot, write_shot
+from plateforge_server.device import configure_threads, pick_device
+from plateforge_server.evaluation.benchsets import BenchSet, ShotSpec, load_set
+from plateforge_server.evaluation.results import ResultsFile, config_hash, git_state, machine
+from plateforge_server.evaluation.runs import bench_config
+from plateforge_server.modelcard import load_weights
+from plateforge_server.nets.unet import UNet
+from plateforge_server.tools.cleanup.evaluation import CleanupScene
+from plateforge_server.tools.matte.evaluation import bench_matte
+from plateforge_server.tools.relight.colour import display_psnr
+from plateforge_server.tools.relight.evaluation import METRICS as RELIGHT_METRICS
+from plateforge_server.tools.relight.evaluation import bench_look, bench_relight
+from plateforge_server.training import TrainConfig, net_config_for, train
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = REPO / "bench" / "sets"
@@ -219,7 +219,7 @@ def _bench_cleanup(*, args: argparse.Namespace, seed: int, work_dir: Path) -> di
 
 
 #: Per tool, what measures one analytic shot: ``(args=..., seed=..., work_dir=...) -> figures``.
-#: The extension point for other shot kinds (:data:`plateforge.server.evaluation.benchsets.SHOT_KINDS`):
+#: The extension point for other shot kinds (:data:`plateforge_server.evaluation.benchsets.SHOT_KINDS`):
 #: a rendered Cycles shot (bench/cycles: ``load_cycles_shot(spec)`` gives ``.cleanup()``, ``.matte()``
 #: and ``.relit()``, the objects ``CleanupScene``, ``evaluate_matte`` and ``RelightScene`` score) or
 #: real footage adds its kind's fields there and, here, a table like this one keyed by kind, whose

@@ -36,14 +36,14 @@ import numpy as np
 import torch
 
 from plateforge.manifests import Source, write_manifest
-from plateforge.server.device import configure_threads, pick_device
-from plateforge.server.evaluation.runs import bench_config
-from plateforge.server.nets.unet import SIZES, UNet
-from plateforge.server.tools.cleanup.evaluation import CleanupScene
-from plateforge.server.training import TrainConfig
-from plateforge.server.training.checkpoints import list_checkpoints, load_checkpoint
-from plateforge.server.training.engine import TrainProgress, net_config_for, train
 from plateforge.shots.synthetic import Shot, make_shot, write_shot
+from plateforge_server.device import configure_threads, pick_device
+from plateforge_server.evaluation.runs import bench_config
+from plateforge_server.nets.unet import SIZES, UNet
+from plateforge_server.tools.cleanup.evaluation import CleanupScene
+from plateforge_server.training import TrainConfig
+from plateforge_server.training.checkpoints import list_checkpoints, load_checkpoint
+from plateforge_server.training.engine import TrainProgress, net_config_for, train
 
 TARGET_SECONDS = 600.0
 
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         "crop": config_for(args, "small", 1).crop,
         "batch": config_for(args, "small", 1).batch,
         "lr": config_for(args, "small", 1).lr,
-        # The cleanup tool's defaults (plateforge.server.training.defaults) this bench trains with.
+        # The cleanup tool's defaults (plateforge_server.training.defaults) this bench trains with.
         "cleanup": {
             k: v
             for k, v in config_for(args, "small", 1).to_dict().items()

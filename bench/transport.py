@@ -124,7 +124,7 @@ GRPC_OPTIONS = [
 ]
 #: ``--quick`` divides both dimensions by this (keeps the aspect ratio; for tests, not numbers).
 QUICK_DIVISOR = 16
-PASSTHROUGH = "plateforge.server.tools.passthrough"
+PASSTHROUGH = "plateforge_server.tools.passthrough"
 TARGET_KEY = "4k_half"
 TARGET_MAX = 1.3
 #: Shared memory at 4K half: at most this many in-process copies of the frame ...
@@ -203,7 +203,7 @@ def serve_grpc(chunk_bytes: int | None) -> int:
     """``--serve-grpc``: ``plateforge serve`` (same defaults) offering only ``passthrough``."""
     if chunk_bytes is not None:
         set_chunk_bytes(chunk_bytes)
-    from plateforge.server.app import ServerConfig, serve
+    from plateforge_server.app import ServerConfig, serve
 
     return serve(ServerConfig(host="127.0.0.1", port=0, token=os.environ["PLATEFORGE_TOKEN"], tools=(PASSTHROUGH,)))
 
@@ -248,7 +248,7 @@ def serve_grpc_echo() -> int:
     """
     from concurrent import futures
 
-    from plateforge.server.app import ServerConfig
+    from plateforge_server.app import ServerConfig
 
     def echo(requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
         yield from requests

@@ -27,12 +27,12 @@ import torch
 from plateforge.cli.train import parse_param
 from plateforge.manifests import Source, write_manifest
 from plateforge.models import ParamValue
-from plateforge.server.evaluation.runs import bench_config
-from plateforge.server.modelcard import load_weights
-from plateforge.server.nets.unet import UNet
-from plateforge.server.tools.cleanup.evaluation import CleanupScene
-from plateforge.server.training import checkpoints, net_config_for, train
 from plateforge.shots.synthetic import make_shot, write_shot
+from plateforge_server.evaluation.runs import bench_config
+from plateforge_server.modelcard import load_weights
+from plateforge_server.nets.unet import UNet
+from plateforge_server.tools.cleanup.evaluation import CleanupScene
+from plateforge_server.training import checkpoints, net_config_for, train
 
 TUNE_SEEDS = range(100, 110)
 

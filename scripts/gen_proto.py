@@ -1,4 +1,4 @@
-"""Generate the protocol stubs in core/v1/ from proto/plateforge/v1/*.proto.
+"""Generate the protocol stubs in core/plateforge/v1/ from proto/plateforge/v1/*.proto.
 
 Run after editing a .proto:  python scripts/gen_proto.py
 Check they are current:      python scripts/gen_proto.py --check   (exit 1 and a list if not)
@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "proto"
 PROTO_DIR = PROTO_ROOT / "plateforge" / "v1"
-# core/ is the import package `plateforge`, so generated `plateforge/v1/x_pb2.py` lands in core/v1/.
-STUB_DIR = ROOT / "core" / "v1"
+# Generated `plateforge/v1/x_pb2.py` lands in core/plateforge/v1/ (core/ is the host package's source root).
+STUB_DIR = ROOT / "core" / "plateforge" / "v1"
 INIT = '"""Generated protocol v1 stubs; regenerate with scripts/gen_proto.py, never edit."""\n'
 
 

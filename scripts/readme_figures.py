@@ -4,8 +4,8 @@ bench/results/quality.json (or check they are current).
   python scripts/readme_figures.py            # rewrite both between their markers
   python scripts/readme_figures.py --check    # exit 1 if either is not the file's
 
-They are :func:`plateforge.server.evaluation.figures.quality_summary` and
-:func:`~plateforge.server.evaluation.figures.quality_table`; tests/test_results_readme.py checks both
+They are :func:`plateforge_server.evaluation.figures.quality_summary` and
+:func:`~plateforge_server.evaluation.figures.quality_table`; tests/test_results_readme.py checks both
 pages against the committed results file.
 """
 
@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from plateforge import atomic
-from plateforge.server.evaluation.figures import END, START, SUMMARY_END, SUMMARY_START, quality_summary, quality_table
-from plateforge.server.evaluation.results import read_results
+from plateforge_server.evaluation.figures import END, START, SUMMARY_END, SUMMARY_START, quality_summary, quality_table
+from plateforge_server.evaluation.results import read_results
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -71,7 +71,7 @@ def start_server(*args: str, token: str | None = TOKEN, timeout: float = 60.0) -
     # Hermetic: never serve the trained models of whoever runs the tests.
     env.setdefault("PLATEFORGE_MODELS_DIR", str(REPO / "build" / "test-no-models"))
     env.setdefault("PLATEFORGE_JOBS_DIR", tempfile.mkdtemp(prefix="plateforge-jobs-"))
-    command = [sys.executable, "-m", "plateforge.server", "--port", "0", "--device", "cpu", *args]
+    command = [sys.executable, "-m", "plateforge_server", "--port", "0", "--device", "cpu", *args]
     if token:
         command += ["--token", token]
     stderr_lines: list[str] = []

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from plateforge.server.evaluation.results import read_results
+from plateforge_server.evaluation.results import read_results
 
 REPO = Path(__file__).resolve().parent.parent
 BENCH = REPO / "bench" / "quality.py"

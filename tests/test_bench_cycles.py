@@ -241,11 +241,11 @@ def test_the_camera_moves_and_the_second_set_differs(shot: CyclesShot) -> None:
 
 @_render
 def test_the_evaluations_take_a_rendered_shot_unchanged(shot: CyclesShot) -> None:
-    from plateforge.server.tools.base import ToolCall
-    from plateforge.server.tools.cleanup.evaluation import CleanupScene
-    from plateforge.server.tools.matte import classical as matte_classical
-    from plateforge.server.tools.matte.evaluation import sad
-    from plateforge.server.tools.relight.evaluation import RelightScene
+    from plateforge_server.tools.base import ToolCall
+    from plateforge_server.tools.cleanup.evaluation import CleanupScene
+    from plateforge_server.tools.matte import classical as matte_classical
+    from plateforge_server.tools.matte.evaluation import sad
+    from plateforge_server.tools.relight.evaluation import RelightScene
 
     scene = CleanupScene(shot.cleanup())
     classical, uncleaned = scene.score(scene.classical()), scene.score(scene.uncleaned())

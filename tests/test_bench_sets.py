@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from plateforge.errors import UsageError
-from plateforge.server.evaluation.benchsets import HASHES_FILE, load_set, recorded_hashes
+from plateforge_server.evaluation.benchsets import HASHES_FILE, load_set, recorded_hashes
 
 SETS = Path(__file__).resolve().parent.parent / "bench" / "sets"
 

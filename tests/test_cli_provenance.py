@@ -52,7 +52,7 @@ def processed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A model folder saved by the server's save_model from a tiny state dict."""
     torch = pytest.importorskip("torch")
-    from plateforge.server.modelcard import BaseModel, ModelCard, NetSpec, SourceRecord, save_model
+    from plateforge_server.modelcard import BaseModel, ModelCard, NetSpec, SourceRecord, save_model
 
     folder = tmp_path_factory.mktemp("models") / "sh010-cleanup"
     card = ModelCard(

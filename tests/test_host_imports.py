@@ -57,7 +57,7 @@ class Block:
         if name.split('.')[0] in {'torch', 'cv2', 'diffusers', 'safetensors', 'kornia',
                                   'PyOpenColorIO', 'c2pa', 'av'}:
             raise ImportError('host side must not import ' + name)
-        if name.startswith('plateforge.server'):
+        if name.startswith('plateforge_server'):
             raise ImportError('host side must not import ' + name)
 sys.meta_path.insert(0, Block())
 import importlib
@@ -73,7 +73,7 @@ def test_host_side_imports_without_torch_or_opencv() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", [pytest.param(p, id=str(p.relative_to(REPO))) for p in sorted((REPO / "core").rglob("*.py"))]
+    "path", [pytest.param(p, id=str(p.relative_to(REPO))) for p in sorted((REPO / "core" / "plateforge").rglob("*.py"))]
 )
 def test_host_code_parses_as_python_310(path: object) -> None:
     source = path.read_text()  # type: ignore[attr-defined]
@@ -84,7 +84,7 @@ WITHOUT_SERVER = """
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name == 'plateforge.server' or name.startswith('plateforge.server.'):
+        if name == 'plateforge_server' or name.startswith('plateforge_server.'):
             raise ModuleNotFoundError('No module named ' + repr(name), name=name)
 sys.meta_path.insert(0, Block())
 from plateforge.cli.main import main

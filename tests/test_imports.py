@@ -24,8 +24,8 @@ import tomllib
 
 from tests.conftest import REPO
 
-HOST = REPO / "core"
-SERVER = REPO / "server"
+HOST = REPO / "core" / "plateforge"
+SERVER = REPO / "server" / "plateforge_server"
 HANDLER_FACTORIES = {
     "unary_unary_rpc_method_handler",
     "unary_stream_rpc_method_handler",
@@ -40,60 +40,42 @@ def _contracts() -> list[dict[str, object]]:
     return contracts
 
 
-def _import_tree(root: Path) -> Path:
-    """A folder whose tree is the import tree, for import-linter (grimp walks a package's folder):
-    ``plateforge/`` is core/ with server/ as its ``server`` subpackage, the way the editable
-    install maps them. Once server/ is its own top-level package this copy is not needed."""
-    tree = root / "plateforge"
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(HOST, tree, ignore=ignore)
-    shutil.copytree(SERVER, tree / "server", ignore=ignore)
-    return root
-
-
-def _lint_imports(tree: Path, config: Path) -> subprocess.CompletedProcess[str]:
-    # The copy comes first on the path: the editable install's finder is consulted after it.
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+def _lint_imports(config: Path, *, path: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """lint-imports with ``config``; ``path`` (a folder of extra modules) goes first on the path."""
+    env = dict(os.environ)
+    if path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(path), str(REPO / "core"), str(REPO / "server")])
     lint = Path(sys.executable).parent / "lint-imports"
     return subprocess.run(
-        [str(lint), "--no-cache", str(config)], cwd=tree, env=env, capture_output=True, text=True, timeout=600
-    )
+        [str(lint), "--no-cache", "--config", str(config)], cwd=REPO, env=env, capture_output=True, text=True,
+        timeout=600,
+    )  # fmt: skip
 
 
-def test_import_contracts_hold(tmp_path: Path) -> None:
-    tree = _import_tree(tmp_path / "tree")
-    result = _lint_imports(tree, REPO / "pyproject.toml")
+def test_import_contracts_hold() -> None:
+    result = _lint_imports(REPO / "pyproject.toml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Contracts: 2 kept, 0 broken" in result.stdout, result.stdout
 
 
 def test_the_contracts_catch_a_host_module_importing_the_server(tmp_path: Path) -> None:
-    tree = _import_tree(tmp_path / "tree")
-    (tree / "plateforge" / "cli" / "sneaky.py").write_text("from plateforge.server import registry\n")
-    (tree / "plateforge" / "frames_torch.py").write_text("import torch\n")
-    config = tmp_path / "contracts.toml"
-    text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
-    listed = '    "plateforge.frames",\n'
-    config.write_text(text.replace(listed, listed + '    "plateforge.frames_torch",\n'))
-    result = _lint_imports(tree, config)
+    # A copy of the host package, first on the path, with two offenders planted in it.
+    tree = tmp_path / "plateforge"
+    shutil.copytree(HOST, tree, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (tree / "cli" / "sneaky.py").write_text("from plateforge_server import registry\n")
+    (tree / "frames_torch.py").write_text("import torch\n")
+    result = _lint_imports(REPO / "pyproject.toml", path=tmp_path)
     assert result.returncode != 0
-    assert "plateforge.cli.sneaky -> plateforge.server.registry" in result.stdout, result.stdout
+    assert "plateforge.cli.sneaky -> plateforge_server.registry" in result.stdout, result.stdout
     assert "plateforge.frames_torch -> torch" in result.stdout, result.stdout
 
 
-def test_every_host_module_is_under_the_host_contract() -> None:
-    """The host contract lists the host package's modules (``plateforge`` would include the server
-    below it): a new module that is not listed would escape it."""
+def test_the_host_contract_covers_the_whole_host_package() -> None:
+    """Now that the server is its own top-level package, the contract names ``plateforge`` itself,
+    so a new host module cannot escape it by not being listed."""
     (host,) = [c for c in _contracts() if c["id"] == "host-not-server"]
-    listed = set(host["source_modules"])  # type: ignore[call-overload]
-    present = {
-        f"plateforge.{path.stem if path.is_file() else path.name}"
-        for path in HOST.iterdir()
-        if (path.suffix == ".py" and path.stem != "__init__" and path.stem != "__main__")
-        or (path.is_dir() and (path / "__init__.py").exists())
-    }
-    assert present - listed == set(), f"add to pyproject's host-not-server contract: {sorted(present - listed)}"
-    assert listed - present == set(), f"listed but absent: {sorted(listed - present)}"
+    assert host["source_modules"] == ["plateforge"]
+    assert "plateforge_server" in host["forbidden_modules"]  # type: ignore[operator]
 
 
 # -- plugins ---------------------------------------------------------------------------------------
@@ -116,7 +98,7 @@ def _plugin_violations(plugin: Path, host_app: str) -> list[str]:
     for path in sorted(plugin.rglob("*.py")):
         for line, name in _imports(path):
             top = name.split(".")[0]
-            if name == "plateforge.server" or name.startswith("plateforge.server."):
+            if name == "plateforge_server" or name.startswith("plateforge_server."):
                 bad.append(f"{path.relative_to(plugin.parent)}:{line} imports the server ({name})")
             elif top in sys.stdlib_module_names or top in ("plateforge", host_app) or top in own:
                 continue
@@ -134,10 +116,10 @@ def test_plugins_import_only_the_host_package(plugin: str, host_app: str) -> Non
 def test_the_plugin_check_finds_a_server_import(tmp_path: Path) -> None:
     plugin = tmp_path / "blender"
     plugin.mkdir()
-    (plugin / "node.py").write_text("import bpy\nfrom . import ops\nimport nuke\nfrom plateforge.server import app\n")
+    (plugin / "node.py").write_text("import bpy\nfrom . import ops\nimport nuke\nfrom plateforge_server import app\n")
     assert [line.split(" ", 1)[1] for line in _plugin_violations(plugin, "bpy")] == [
         "imports nuke: not the host package",
-        "imports the server (plateforge.server)",
+        "imports the server (plateforge_server)",
     ]
 
 

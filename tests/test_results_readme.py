@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from plateforge.server.evaluation.benchsets import ShotSpec
-from plateforge.server.evaluation.figures import END, START, SUMMARY_END, SUMMARY_START, TABLES, summary_k
-from plateforge.server.evaluation.results import read_results
+from plateforge_server.evaluation.benchsets import ShotSpec
+from plateforge_server.evaluation.figures import END, START, SUMMARY_END, SUMMARY_START, TABLES, summary_k
+from plateforge_server.evaluation.results import read_results
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "quality.json"

@@ -8,7 +8,7 @@ render time from anything but the entry, so an entry is a shot.
 
 The report set is frozen: its sha256 is recorded in ``bench/sets/SHA256SUMS`` with every other
 bench set's (``sha256sum -c`` format, read by
-:func:`plateforge.server.evaluation.benchsets.recorded_hashes`) and :func:`load_set` refuses a
+:func:`plateforge_server.evaluation.benchsets.recorded_hashes`) and :func:`load_set` refuses a
 report file whose hash differs, so a report shot cannot be edited quietly after tuning.
 :func:`draft` made the entries (a seed -> parameters); the files, not ``draft``, are what the
 bench reads.
@@ -46,7 +46,7 @@ def _path(name: str) -> Path:
 
 def _check_report_hash(path: Path, data: bytes) -> None:
     from plateforge.errors import UsageError
-    from plateforge.server.evaluation.benchsets import HASHES_FILE, recorded_hashes
+    from plateforge_server.evaluation.benchsets import HASHES_FILE, recorded_hashes
 
     try:
         expected = recorded_hashes(path.parent).get(path.name)

@@ -139,7 +139,7 @@ def test_headless_render_bakes_missing_frames_first(
 
 def test_auto_start_runs_a_local_server_until_disabled(installed: Path, blender_env: dict[str, str]) -> None:
     env = {**blender_env, "PLATEFORGE_MODELS_DIR": str(REPO / "build" / "test-no-models")}
-    command = f"{sys.executable} -m plateforge.server --device cpu"
+    command = f"{sys.executable} -m plateforge_server --device cpu"
     output = run(installed, env, "bl_autostart.py", command)
     assert "autostart ok" in output, output
 

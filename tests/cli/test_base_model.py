@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from plateforge.cli.main import main
-from plateforge.server.generative import LICENCE_FILE
+from plateforge_server.generative import LICENCE_FILE
 from tests.conftest import TOKEN, start_server
 
 # The generative tests' fixtures (the tiny pipeline, the network guard), shared rather than copied.

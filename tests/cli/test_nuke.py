@@ -25,7 +25,7 @@ lib, plugin, repo, address, token = sys.argv[1:6]
 sys.path[:0] = [plugin, repo]
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in {'torch', 'cv2'} or name.startswith('plateforge.server'):
+        if name.split('.')[0] in {'torch', 'cv2'} or name.startswith('plateforge_server'):
             raise ImportError('host side must not import ' + name)
 sys.meta_path.insert(0, Block())
 from tests.hosts.nuke_standin import installed
@@ -87,6 +87,7 @@ def test_install_for_nukes_python(version: str, wheel: Path, server: ServerProce
     assert any(tag in p.name for p in (lib / "numpy" / "_core").glob("_multiarray_umath*.so"))
     assert (plugin / "gizmos" / "PF_Cleanup.gizmo").is_file() and (plugin / "menu.py").is_file()
     assert not list(plugin.rglob("__pycache__"))
+    assert not (lib / "plateforge_server").exists()
     assert not (lib / "plateforge" / "server").exists()  # torch side: never used inside Nuke
 
     result = subprocess.run(

@@ -308,7 +308,7 @@ def versions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerP
     """A server with look-x@1 (the identity net) and look-x@2 (another net)."""
     import torch
 
-    from plateforge.server.nets.unet import UNet
+    from plateforge_server.nets.unet import UNet
     from tests.server.tools.test_learned import net_config
 
     root = tmp_path_factory.mktemp("versions") / "models"

@@ -1,4 +1,4 @@
-"""plateforge.hosts is host-side code: it imports without torch, OpenCV or plateforge.server."""
+"""plateforge.hosts is host-side code: it imports without torch, OpenCV or plateforge_server."""
 
 from __future__ import annotations
 

@@ -93,7 +93,7 @@ def _process(server_env: dict[str, str], model: str, plate: str, output: Path) -
 
 def build(root: Path) -> Tree:
     """Make the show under ``root`` (see the module doc)."""
-    from plateforge.server.modelcard import publish_model
+    from plateforge_server.modelcard import publish_model
     from tests.server.jobs.test_jobs import TOKEN, training_server
 
     data = root / "data"

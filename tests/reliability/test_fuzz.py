@@ -28,12 +28,12 @@ from plateforge.client import Client
 from plateforge.errors import PlateforgeError
 from plateforge.frames import Frame
 from plateforge.jobs_client import TrainingClient
-from plateforge.server.checks import check_call
-from plateforge.server.jobs._limits import CONFIG_BOUNDS, LIMITS
-from plateforge.server.tools import passthrough
-from plateforge.server.tools.cleanup import classical as cleanup_classical
-from plateforge.server.training import TrainConfig
 from plateforge.v1 import frame_pb2, inference_pb2, training_pb2, training_pb2_grpc
+from plateforge_server.checks import check_call
+from plateforge_server.jobs._limits import CONFIG_BOUNDS, LIMITS
+from plateforge_server.tools import passthrough
+from plateforge_server.tools.cleanup import classical as cleanup_classical
+from plateforge_server.training import TrainConfig
 from tests.conftest import TOKEN, ServerProcess, start_server
 from tests.frames_for_tests import assert_same_frame
 from tests.reliability.rpcs import Rpc, all_rpcs

@@ -20,10 +20,10 @@ from plateforge import codec
 from plateforge.client import Client
 from plateforge.errors import JobStateError, QueueFullError
 from plateforge.jobs_client import TrainingClient
-from plateforge.server.jobs import JOB_FILE, JobManager
-from plateforge.server.jobs._limits import CONFIG_BOUNDS, LIMITS, limits_markdown
-from plateforge.server.training import TrainConfig
 from plateforge.v1 import training_pb2, training_pb2_grpc
+from plateforge_server.jobs import JOB_FILE, JobManager
+from plateforge_server.jobs._limits import CONFIG_BOUNDS, LIMITS, limits_markdown
+from plateforge_server.training import TrainConfig
 from tests.conftest import REPO, TOKEN, ServerProcess, start_server
 from tests.reliability.helpers import wait_until
 from tests.server.training.helpers import write_pairs

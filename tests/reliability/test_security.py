@@ -23,8 +23,8 @@ from plateforge.client import Client
 from plateforge.errors import AuthError, ServerUnavailableError, UsageError
 from plateforge.frames import Frame
 from plateforge.jobs_client import TrainingClient
-from plateforge.server.app import ServerConfig, running_server
 from plateforge.v1 import training_pb2, training_pb2_grpc
+from plateforge_server.app import ServerConfig, running_server
 from tests.conftest import TOKEN, ServerProcess, start_server
 from tests.frames_for_tests import assert_same_frame
 from tests.reliability.rpcs import Rpc, all_rpcs

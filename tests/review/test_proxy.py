@@ -264,7 +264,7 @@ def test_card_licences_and_contributors_are_signed(tmp_path: Path, chain: Chain)
     """With the model's folder under --models-dir, the card's licences, rights holders and
     contributors (when the card has them) go into the signed lineage."""
     torch = pytest.importorskip("torch")
-    from plateforge.server.modelcard import ModelCard, NetSpec, SourceRecord, save_model
+    from plateforge_server.modelcard import ModelCard, NetSpec, SourceRecord, save_model
 
     folder = tmp_path / "models" / "sh010-cleanup" / "4"
     card = ModelCard(

@@ -11,8 +11,8 @@ import pytest
 from plateforge import codec, streams
 from plateforge.calls import ProcessCall
 from plateforge.frames import Frame
-from plateforge.server.interceptors import MAX_DETAILS
 from plateforge.v1 import inference_pb2, inference_pb2_grpc, models_pb2, training_pb2, training_pb2_grpc
+from plateforge_server.interceptors import MAX_DETAILS
 from tests.conftest import TOKEN, ServerProcess
 
 pytestmark = pytest.mark.timeout(120)

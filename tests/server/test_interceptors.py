@@ -12,7 +12,7 @@ import pytest
 from plateforge.client import Client
 from plateforge.errors import DeadlineError, PlateforgeError
 from plateforge.frames import Frame
-from plateforge.server.app import ServerConfig, running_server
+from plateforge_server.app import ServerConfig, running_server
 from tests.server import tool_buggy, tool_slow
 
 

@@ -18,8 +18,8 @@ from plateforge import streams
 from plateforge.calls import ProcessCall
 from plateforge.client import Client
 from plateforge.jobs_client import TrainingClient
-from plateforge.server.limits import StreamLimits, StreamSlots, peer_host
 from plateforge.v1 import inference_pb2, inference_pb2_grpc, training_pb2, training_pb2_grpc
+from plateforge_server.limits import StreamLimits, StreamSlots, peer_host
 from tests.conftest import TOKEN, ServerProcess, start_server
 from tests.server.test_server_process import _frame
 from tests.server.training.helpers import write_pairs

@@ -15,7 +15,7 @@ import plateforge
 from plateforge.errors import ModelIntegrityError, UsageError
 from plateforge.modelcards import CARD_KEY, KNOWN_CARD_SCHEMAS, read_safetensors_header
 from plateforge.models import InputSpec, ModelInfo, OutputSpec, ParamSpec
-from plateforge.server.modelcard import (
+from plateforge_server.modelcard import (
     BaseModel,
     Contributor,
     ModelCard,

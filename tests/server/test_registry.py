@@ -16,8 +16,8 @@ from plateforge.client import Client
 from plateforge.errors import ModelIntegrityError, UnknownModelError
 from plateforge.modelcards import read_model_card
 from plateforge.paths import default_models_dir, user_data_dir
-from plateforge.server.registry import Registry
-from plateforge.server.tools.learned import LearnedState
+from plateforge_server.registry import Registry
+from plateforge_server.tools.learned import LearnedState
 from tests.conftest import ServerProcess, start_server
 from tests.frames_for_tests import assert_same_frame
 from tests.server.tools.test_learned import make_model, mask_frame, plate
@@ -77,7 +77,7 @@ def test_a_broken_card_is_skipped_with_a_warning(models: Path, caplog: pytest.Lo
     broken = models / "broken" / "1"
     make_model(broken, name="broken")
     (broken / "card.json").write_text('{"schema": "nonsense"}', encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="plateforge.server"):
+    with caplog.at_level(logging.WARNING, logger="plateforge_server"):
         registry = Registry(models_dir=models)
     names = {i.name for i in registry.infos()}
     assert "broken" not in names and {"look-a", "look-b"} <= names

@@ -17,8 +17,8 @@ import safetensors.torch
 import torch
 
 from plateforge.errors import PlateforgeError
-from plateforge.server.modelcard import load_weights, save_model, verify_model
-from plateforge.server.safetensors_files import canonical_header, save_file
+from plateforge_server.modelcard import load_weights, save_model, verify_model
+from plateforge_server.safetensors_files import canonical_header, save_file
 from tests.conftest import REPO
 
 #: Saves a model folder and a training checkpoint SAVES times into OUT/<n>/, with a fixed card.
@@ -26,8 +26,8 @@ SAVE_SCRIPT = """
 import dataclasses, sys
 from pathlib import Path
 import torch
-from plateforge.server.modelcard import save_model
-from plateforge.server.training.checkpoints import save_checkpoint
+from plateforge_server.modelcard import save_model
+from plateforge_server.training.checkpoints import save_checkpoint
 from tests.server.test_modelcard import tiny_card, tiny_tensors
 
 out, saves = Path(sys.argv[1]), int(sys.argv[2])

@@ -272,7 +272,7 @@ def test_truncated_stream_is_an_error_not_a_frame(server: ServerProcess) -> None
 
 def test_non_loopback_without_token_is_refused() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "plateforge.server", "--host", "0.0.0.0", "--port", "0", "--device", "cpu"],
+        [sys.executable, "-m", "plateforge_server", "--host", "0.0.0.0", "--port", "0", "--device", "cpu"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from plateforge.errors import UsageError
-from plateforge.server.device import THREADS_ENV, configure_threads, usable_cores
+from plateforge_server.device import THREADS_ENV, configure_threads, usable_cores
 from tests.conftest import start_server
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from plateforge.frames import Frame
 from plateforge.models import InputSpec, ModelInfo, OutputSpec
-from plateforge.server.tools.base import ToolCall
+from plateforge_server.tools.base import ToolCall
 
 INFO = ModelInfo("buggy", "1", "test", inputs=(InputSpec("plate"),), outputs=(OutputSpec("image"),))
 

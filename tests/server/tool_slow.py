@@ -7,7 +7,7 @@ import time
 
 from plateforge.frames import Frame
 from plateforge.models import InputSpec, ModelInfo, OutputSpec
-from plateforge.server.tools.base import ToolCall
+from plateforge_server.tools.base import ToolCall
 
 INFO = ModelInfo("slow", "1", "test", inputs=(InputSpec("plate"),), outputs=(OutputSpec("image"),))
 

@@ -81,7 +81,7 @@ def test_the_subject_touches_the_frame_edges() -> None:
 
 def test_subject_flow_moves_the_subject_onto_itself(exact: MatteShot) -> None:
     """The known motion carries frame 1's subject onto frame 2's (up to blur and swaying hair)."""
-    from plateforge.server.tools.matte.evaluation import _warp
+    from plateforge_server.tools.matte.evaluation import _warp
 
     warped, inside = _warp(exact.alpha(1).astype(np.float64), exact.subject_flow(2, 1))
     moved = np.abs(warped - exact.alpha(2))[inside].mean()

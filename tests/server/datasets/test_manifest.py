@@ -12,7 +12,7 @@ import pytest
 import tomllib
 
 from plateforge.errors import LicenceError, ManifestError, PlateforgeError
-from plateforge.server.datasets import (
+from plateforge_server.datasets import (
     KNOWN_SCHEMAS,
     Contributor,
     Manifest,

@@ -1,4 +1,4 @@
-"""The dataset snapshot a training job keeps (server/datasets/snapshot.py), in process, on real files."""
+"""The dataset snapshot a training job keeps (plateforge_server/datasets/snapshot.py), in process, on real files."""
 
 from __future__ import annotations
 
@@ -10,14 +10,14 @@ import pytest
 from plateforge.errors import CancelledError, LicenceError, ManifestError, PathNotAllowedError
 from plateforge.exr import read_exr
 from plateforge.manifest_format import check_for_training, load_manifest, verified_path
-from plateforge.server.datasets.snapshot import (
+from plateforge_server.datasets.snapshot import (
     check_manifest_unchanged,
     hash_footage,
     read_snapshot,
     take_snapshot,
     write_snapshot,
 )
-from plateforge.server.jobs._limits import LIMITS
+from plateforge_server.jobs._limits import LIMITS
 from tests.server.training.helpers import write_pairs
 
 BOUNDS = {"max_manifest_bytes": LIMITS.max_manifest_bytes, "max_files": LIMITS.max_dataset_files}

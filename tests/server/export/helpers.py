@@ -22,10 +22,10 @@ import torch
 from plateforge.client import Client
 from plateforge.jobs_client import TrainingClient
 from plateforge.manifest_format import register
-from plateforge.server.app import ServerConfig, serving
-from plateforge.server.modelcard import load_card, load_weights, save_model
-from plateforge.server.tools.matte.evaluation import write_matte_dataset
 from plateforge.shots.dailies import make_matte_shot
+from plateforge_server.app import ServerConfig, serving
+from plateforge_server.modelcard import load_card, load_weights, save_model
+from plateforge_server.tools.matte.evaluation import write_matte_dataset
 from tests.server.training.helpers import write_pairs, write_shot_dataset
 from tests.server.training.test_relight_pairs import WITH_AOVS, write_relight_pairs
 

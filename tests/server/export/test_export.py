@@ -31,12 +31,12 @@ from plateforge.errors import LicenceError
 from plateforge.export_client import export_model
 from plateforge.exports import CARD_KEY, INPUTS_KEY, onnx_metadata, read_export_card
 from plateforge.frames import Frame
-from plateforge.server.tools.base import ToolCall
-from plateforge.server.tools.cleanup import classical as cleanup_classical
-from plateforge.server.tools.matte.guide import band_of, matte_planes
 from plateforge.shots.dailies import make_matte_shot
 from plateforge.shots.relit import make_relit_shot
 from plateforge.shots.synthetic import make_shot
+from plateforge_server.tools.base import ToolCall
+from plateforge_server.tools.cleanup import classical as cleanup_classical
+from plateforge_server.tools.matte.guide import band_of, matte_planes
 from tests.server.export.helpers import TOKEN, VERSION, Trained, perturbed_copy, serve_models, train_all
 from tests.server.training.test_relight_pairs import WITH_AOVS
 

@@ -22,13 +22,13 @@ import pytest
 import torch
 
 from plateforge.models import InputSpec, OutputSpec
-from plateforge.server.export.flame import FlameModule, flame_inputs, flame_sidecar
-from plateforge.server.export.functions import FrameFunction, frame_function
-from plateforge.server.export.nuke import NUKE_CHANNELS, nuke_channels
-from plateforge.server.export.onnx_writer import onnx_bytes
-from plateforge.server.modelcard import ModelCard, NetSpec
-from plateforge.server.nets.unet import UNet, UNetConfig
-from plateforge.server.tools.relight.affine_start import AffineUNet
+from plateforge_server.export.flame import FlameModule, flame_inputs, flame_sidecar
+from plateforge_server.export.functions import FrameFunction, frame_function
+from plateforge_server.export.nuke import NUKE_CHANNELS, nuke_channels
+from plateforge_server.export.onnx_writer import onnx_bytes
+from plateforge_server.modelcard import ModelCard, NetSpec
+from plateforge_server.nets.unet import UNet, UNetConfig
+from plateforge_server.tools.relight.affine_start import AffineUNet
 
 DESCRIPTION_KEYS = {"MinimumVersion", "Name", "Description", "SupportsSceneLinear", "KeepAspectRatio", "Padding"}
 INPUT_KEYS = {"Name", "Description", "Type", "Gain", "Channels"}

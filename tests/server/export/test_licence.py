@@ -7,9 +7,9 @@ import pytest
 from plateforge.client import Client
 from plateforge.errors import LicenceError, UsageError
 from plateforge.export_client import export_model
-from plateforge.server.app import ServerConfig, serving
-from plateforge.server.export.licence import check_export_permitted
-from plateforge.server.modelcard import ModelCard, NetSpec, SourceRecord
+from plateforge_server.app import ServerConfig, serving
+from plateforge_server.export.licence import check_export_permitted
+from plateforge_server.modelcard import ModelCard, NetSpec, SourceRecord
 
 SHA = "a" * 64
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from plateforge.server.generative import write_licence
+from plateforge_server.generative import write_licence
 from tests.server.generative.tiny import build_tiny_pipeline
 
 LICENCE = "LicenseRef-plateforge-tests"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from plateforge.errors import LicenceError, ModelIntegrityError, PlateforgeError
-from plateforge.server.generative import LICENCE_FILE, verify_pipeline_folder, write_licence
-from plateforge.server.generative.inpaint import install_base_model, load_pipeline
+from plateforge_server.generative import LICENCE_FILE, verify_pipeline_folder, write_licence
+from plateforge_server.generative.inpaint import install_base_model, load_pipeline
 from tests.server.generative.conftest import HOLDER, LICENCE, needs_generative
 
 needs_generative()

@@ -16,16 +16,16 @@ from plateforge.exr import read_exr, write_exr
 from plateforge.frames import Box, Frame
 from plateforge.modelcards import read_model_card
 from plateforge.models import resolve_params
-from plateforge.server.generative import verify_pipeline_folder
-from plateforge.server.generative.inpaint import (
+from plateforge_server.generative import verify_pipeline_folder
+from plateforge_server.generative.inpaint import (
     ENCODING,
     TOOL,
     decode_linear,
     encode_linear,
     install_base_model,
 )
-from plateforge.server.registry import Registry
-from plateforge.server.tools.base import ToolCall
+from plateforge_server.registry import Registry
+from plateforge_server.tools.base import ToolCall
 from tests.conftest import TOKEN, start_server
 from tests.server.generative.conftest import LICENCE, needs_generative
 

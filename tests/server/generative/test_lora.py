@@ -15,13 +15,13 @@ from plateforge.frames import Box, Frame
 from plateforge.jobs_client import TrainingClient
 from plateforge.modelcards import read_model_card
 from plateforge.models import resolve_params
-from plateforge.server.datasets import register
-from plateforge.server.generative import verify_pipeline_folder, write_licence
-from plateforge.server.generative.inpaint import install_base_model, load_pipeline
-from plateforge.server.generative.lora import LoraConfig, train_lora
-from plateforge.server.modelcard import publish_model
-from plateforge.server.registry import Registry
-from plateforge.server.tools.base import ToolCall
+from plateforge_server.datasets import register
+from plateforge_server.generative import verify_pipeline_folder, write_licence
+from plateforge_server.generative.inpaint import install_base_model, load_pipeline
+from plateforge_server.generative.lora import LoraConfig, train_lora
+from plateforge_server.modelcard import publish_model
+from plateforge_server.registry import Registry
+from plateforge_server.tools.base import ToolCall
 from tests.conftest import TOKEN, start_server
 from tests.server.generative.conftest import HOLDER, LICENCE, needs_generative
 

@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from plateforge.errors import CancelledError, FrameError, NonFiniteError, UsageError
-from plateforge.server.inference.tiling import TilePlan, plan_tiles, run_on_frame_arrays, run_tiled
-from plateforge.server.nets.unet import UNet, UNetConfig
+from plateforge_server.inference.tiling import TilePlan, plan_tiles, run_on_frame_arrays, run_tiled
+from plateforge_server.nets.unet import UNet, UNetConfig
 
 #: Tiny nets, so the 4K comparison (untiled and tiled) stays near 10 s on two cores.
 DEPTH2 = UNetConfig(base_width=8, depth=2, blocks=1)  # receptive field 19

@@ -17,9 +17,9 @@ import pytest
 from plateforge.client import Client
 from plateforge.errors import AuthError, LicenceError, UsageError
 from plateforge.jobs_client import JobInfo, JobStateError, TrainingClient, UnknownJobError
-from plateforge.server.app import ServerConfig, serving
-from plateforge.server.jobs import JOB_SCHEMA, JobManager, read_job, write_job
-from plateforge.server.training import latest
+from plateforge_server.app import ServerConfig, serving
+from plateforge_server.jobs import JOB_SCHEMA, JobManager, read_job, write_job
+from plateforge_server.training import latest
 from tests.server.training.helpers import write_pairs
 
 TOKEN = "jobs-test-token"

@@ -15,7 +15,7 @@ import numpy as np
 
 from plateforge.client import Client
 from plateforge.jobs_client import TrainingClient
-from plateforge.server.training.pictures import LOSS_PIXELS, PNG_KEY
+from plateforge_server.training.pictures import LOSS_PIXELS, PNG_KEY
 from tests.conftest import TOKEN, start_server
 from tests.server.training.helpers import write_pairs
 

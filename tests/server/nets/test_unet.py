@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from plateforge.errors import FrameError, UsageError
-from plateforge.server.nets.unet import (
+from plateforge_server.nets.unet import (
     CONFIG_VERSION,
     SIZES,
     UNet,

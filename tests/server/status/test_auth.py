@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from plateforge.errors import UsageError
-from plateforge.server.status import StatusAuth, check_exposure
+from plateforge_server.status import StatusAuth, check_exposure
 from tests.conftest import TOKEN
 from tests.server.status.helpers import STATUS_TOKEN, get, start_status_server
 from tests.server.test_tls import certificate
@@ -76,7 +76,7 @@ def test_with_tls_the_status_port_is_https_with_the_servers_certificate(certific
 
 def test_a_status_port_off_loopback_needs_a_status_token() -> None:
     # 192.0.2.1 (TEST-NET-1) is never bound: the refusal comes first.
-    command = [sys.executable, "-m", "plateforge.server", "--port", "0", "--token", TOKEN, "--status-port", "0"]
+    command = [sys.executable, "-m", "plateforge_server", "--port", "0", "--token", TOKEN, "--status-port", "0"]
     result = subprocess.run(
         [*command, "--status-host", "192.0.2.1"], capture_output=True, text=True, timeout=60, check=False
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plateforge.server.status.page import SCRIPT, render_page
+from plateforge_server.status.page import SCRIPT, render_page
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 

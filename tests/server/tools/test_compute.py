@@ -7,13 +7,13 @@ import pytest
 
 from plateforge.calls import ProcessCall
 from plateforge.provenance import DEVICE_ATTRIBUTE, PRECISION_ATTRIBUTE, PREFIX
-from plateforge.server.checks import check_call
-from plateforge.server.registry import Registry
-from plateforge.server.tools.base import Compute
+from plateforge_server.checks import check_call
+from plateforge_server.registry import Registry
+from plateforge_server.tools.base import Compute
 from tests.frames_for_tests import mixed_frame
 
 pytest.importorskip("torch")
-from plateforge.server.tools.learned import net_compute
+from plateforge_server.tools.learned import net_compute
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,10 @@ from typing import get_args
 import pytest
 
 from plateforge.errors import UsageError
-from plateforge.server.tools import LEARNED
-from plateforge.server.tools.interface import LearnedTool, OwnLoop, learned_tool, learned_tools
-from plateforge.server.training.config import TrainConfig, TrainMode
-from plateforge.server.training.engine import net_config_for
+from plateforge_server.tools import LEARNED
+from plateforge_server.tools.interface import LearnedTool, OwnLoop, learned_tool, learned_tools
+from plateforge_server.training.config import TrainConfig, TrainMode
+from plateforge_server.training.engine import net_config_for
 from tests.conftest import REPO
 
 
@@ -53,7 +53,7 @@ def test_the_net_a_run_trains_is_the_tools(
 
 def test_the_engine_has_no_per_tool_branches() -> None:
     """engine.py never compares the run's mode (or tool): what differs between tools is the tool's."""
-    source = (REPO / "server" / "training" / "engine.py").read_text(encoding="utf-8")
+    source = (REPO / "server" / "plateforge_server" / "training" / "engine.py").read_text(encoding="utf-8")
     found = [
         f"engine.py:{node.lineno}"
         for node in ast.walk(ast.parse(source))

@@ -16,10 +16,10 @@ import torch
 from plateforge.errors import CancelledError, ModelIntegrityError
 from plateforge.frames import Box, Frame
 from plateforge.models import InputSpec, OutputSpec, ParamSpec, resolve_params
-from plateforge.server.modelcard import CodeVersion, ModelCard, NetSpec, save_model
-from plateforge.server.nets.unet import UNet, UNetConfig, decode, encode
-from plateforge.server.tools.base import ToolCall, ToolModule
-from plateforge.server.tools.learned import LearnedState, tool_module_for
+from plateforge_server.modelcard import CodeVersion, ModelCard, NetSpec, save_model
+from plateforge_server.nets.unet import UNet, UNetConfig, decode, encode
+from plateforge_server.tools.base import ToolCall, ToolModule
+from plateforge_server.tools.learned import LearnedState, tool_module_for
 from tests.frames_for_tests import bits
 
 RGB = ("R", "G", "B")

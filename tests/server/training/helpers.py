@@ -13,8 +13,8 @@ import torch
 from plateforge.exr import write_exr
 from plateforge.frames import Frame
 from plateforge.manifest_format import register
-from plateforge.server.training import TrainConfig
 from plateforge.shots.synthetic import make_shot, write_shot
+from plateforge_server.training import TrainConfig
 
 
 @pytest.fixture(autouse=True)

@@ -13,9 +13,9 @@ import pytest
 
 from plateforge.cli.main import main
 from plateforge.errors import UsageError
-from plateforge.server.jobs import build_config
-from plateforge.server.training import TrainProgress, train
-from plateforge.server.training.config import BUDGET_STEPS, TrainConfig
+from plateforge_server.jobs import build_config
+from plateforge_server.training import TrainProgress, train
+from plateforge_server.training.config import BUDGET_STEPS, TrainConfig
 from tests.server.jobs.test_jobs import TOKEN, training_server
 from tests.server.training.helpers import write_pairs
 

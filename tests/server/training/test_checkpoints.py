@@ -16,8 +16,8 @@ import safetensors.torch
 import torch
 
 from plateforge.errors import CancelledError
-from plateforge.server.modelcard import load_weights
-from plateforge.server.training import CheckpointError, TrainProgress, latest, load_checkpoint, train
+from plateforge_server.modelcard import load_weights
+from plateforge_server.training import CheckpointError, TrainProgress, latest, load_checkpoint, train
 from tests.server.training.helpers import fast, write_pairs
 
 REPO = Path(__file__).resolve().parents[3]
@@ -79,7 +79,7 @@ def test_cancel_saves_a_checkpoint(tmp_path: Path, manifest: Path) -> None:
 
 _KILLED_RUN = """
 import sys
-from plateforge.server.training import train
+from plateforge_server.training import train
 from tests.server.training.helpers import fast
 train(fast(steps=2000, checkpoint_every={every}), manifest_path=sys.argv[1], out_dir=sys.argv[2],
       progress=lambda p: print(p.step, flush=True))

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from plateforge.errors import UsageError
-from plateforge.server.training import TrainConfig
+from plateforge_server.training import TrainConfig
 
 
 def test_round_trip() -> None:

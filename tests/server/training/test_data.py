@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from plateforge.errors import LicenceError
-from plateforge.server.training import train
+from plateforge_server.training import train
 from tests.server.training.helpers import fast, write_pairs
 
 

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from plateforge.cli.main import main
-from plateforge.server.evaluation.runs import bench_config
-from plateforge.server.jobs import build_config
-from plateforge.server.tools.matte.evaluation import evaluate_matte, write_matte_dataset
-from plateforge.server.tools.relight.evaluation import _config as relight_bench_config
-from plateforge.server.training.config import TrainConfig
-from plateforge.server.training.defaults import TOOL_DEFAULTS, default_warmup
 from plateforge.shots.dailies import make_matte_shot
+from plateforge_server.evaluation.runs import bench_config
+from plateforge_server.jobs import build_config
+from plateforge_server.tools.matte.evaluation import evaluate_matte, write_matte_dataset
+from plateforge_server.tools.relight.evaluation import _config as relight_bench_config
+from plateforge_server.training.config import TrainConfig
+from plateforge_server.training.defaults import TOOL_DEFAULTS, default_warmup
 from tests.server.jobs.test_jobs import TOKEN, InProcess, training_server
 from tests.server.training.helpers import write_pairs, write_shot_dataset
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from plateforge.server.modelcard import verify_model
-from plateforge.server.training import train
-from plateforge.server.training.checkpoints import checkpoint_name, list_checkpoints
-from plateforge.server.training.run import load_config
+from plateforge_server.modelcard import verify_model
+from plateforge_server.training import train
+from plateforge_server.training.checkpoints import checkpoint_name, list_checkpoints
+from plateforge_server.training.run import load_config
 from tests.server.training.helpers import write_pairs
 
 PARAMS = [
@@ -26,7 +26,7 @@ DONE = re.compile(r"rank (\d)/2 done at step (\d+) \(resumed from (\d+)\); weigh
 def torchrun(manifest: Path, out: Path) -> tuple[subprocess.CompletedProcess[str], dict[int, tuple[int, int, str]]]:
     command = [
         sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc_per_node", "2",
-        "-m", "plateforge.server.training.run", "--dataset", str(manifest), "--out", str(out), "--log-every", "1",
+        "-m", "plateforge_server.training.run", "--dataset", str(manifest), "--out", str(out), "--log-every", "1",
     ]  # fmt: skip
     for param in PARAMS:
         command += ["--param", param]
@@ -64,7 +64,7 @@ def test_two_gloo_ranks_train_one_model_and_resume_exactly(tmp_path: Path) -> No
 
 def test_a_bad_config_is_refused_before_joining(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "plateforge.server.training.run", "--dataset", "x.toml", "--out", str(tmp_path),
+        [sys.executable, "-m", "plateforge_server.training.run", "--dataset", "x.toml", "--out", str(tmp_path),
          "--param", "stepz=3"],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 from plateforge.exr import read_exr
-from plateforge.server.inference.tiling import run_on_frame_arrays
-from plateforge.server.modelcard import load_weights, verify_model
-from plateforge.server.nets.unet import UNet, UNetConfig, decode, encode
-from plateforge.server.training import TrainProgress, load_checkpoint, net_config_for, train
-from plateforge.server.training.pictures import LOSS_PIXELS
+from plateforge_server.inference.tiling import run_on_frame_arrays
+from plateforge_server.modelcard import load_weights, verify_model
+from plateforge_server.nets.unet import UNet, UNetConfig, decode, encode
+from plateforge_server.training import TrainProgress, load_checkpoint, net_config_for, train
+from plateforge_server.training.pictures import LOSS_PIXELS
 from tests.server.training.helpers import fast, write_pairs, write_shot_dataset
 
 
@@ -56,7 +56,7 @@ def test_learns_a_colour_change(tmp_path: Path) -> None:
     assert all(math.isfinite(v) for v in card.metrics.values() if isinstance(v, float))
 
     # The exported model, through tiled inference, gives what the net it publishes gives in one
-    # pass: the checkpoint that validated best (server/training/selection.py), the last one when
+    # pass: the checkpoint that validated best (server/plateforge_server/training/selection.py), the last one when
     # the last step is that best.
     exported = UNet(net_config)
     exported.load_state_dict(load_weights(result.model_dir))

@@ -12,8 +12,8 @@ import torch
 
 from plateforge.cli.main import main
 from plateforge.errors import ModelIntegrityError, UsageError
-from plateforge.server.modelcard import load_card, load_weights
-from plateforge.server.training import TrainConfig, train
+from plateforge_server.modelcard import load_card, load_weights
+from plateforge_server.training import TrainConfig, train
 from tests.server.jobs.test_jobs import TOKEN, training_server
 from tests.server.training.helpers import fast, one_thread, write_pairs
 

@@ -14,8 +14,8 @@ from plateforge.errors import ColourError, UsageError
 from plateforge.exr import read_exr, write_exr
 from plateforge.frames import Frame
 from plateforge.manifest_format import register
-from plateforge.server.training import train
-from plateforge.server.training.data import load_training_data
+from plateforge_server.training import train
+from plateforge_server.training.data import load_training_data
 from tests.server.training.helpers import fast, write_pairs
 
 ocio = pytest.importorskip("PyOpenColorIO", reason="the review extra (opencolorio) is not installed")

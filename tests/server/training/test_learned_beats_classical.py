@@ -14,14 +14,14 @@ import json
 from pathlib import Path
 
 from plateforge.manifests import Source, write_manifest
-from plateforge.server.evaluation.runs import bench_config
-from plateforge.server.modelcard import load_weights
-from plateforge.server.nets.unet import UNet
-from plateforge.server.tools.cleanup.evaluation import CleanupScene
-from plateforge.server.tools.matte.evaluation import evaluate_matte
-from plateforge.server.training import net_config_for, train
 from plateforge.shots.dailies import make_matte_shot
 from plateforge.shots.synthetic import make_shot, write_shot
+from plateforge_server.evaluation.runs import bench_config
+from plateforge_server.modelcard import load_weights
+from plateforge_server.nets.unet import UNet
+from plateforge_server.tools.cleanup.evaluation import CleanupScene
+from plateforge_server.tools.matte.evaluation import evaluate_matte
+from plateforge_server.training import net_config_for, train
 from tests.server.training.helpers import one_thread  # noqa: F401  (autouse: one torch thread, figures reproducible)
 
 #: Matte, 128x96, 6 frames, seed 5, keyframes 0, 2, 5 (2 held out for selection), 40 steps.

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from plateforge.errors import UsageError
-from plateforge.server.training import TrainConfig, training_loss
-from plateforge.server.training.config import CLEANUP_MSE_WEIGHT
+from plateforge_server.training import TrainConfig, training_loss
+from plateforge_server.training.config import CLEANUP_MSE_WEIGHT
 
 
 def test_mse_term_is_the_weighted_mean_square_inside_the_weight() -> None:

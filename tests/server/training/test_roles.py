@@ -9,8 +9,8 @@ import pytest
 
 from plateforge.errors import UsageError
 from plateforge.manifest_format import load_manifest
-from plateforge.server.jobs._manager import build_config
-from plateforge.server.training.roles import check_roles_fit
+from plateforge_server.jobs._manager import build_config
+from plateforge_server.training.roles import check_roles_fit
 from tests.server.training.helpers import write_pairs, write_shot_dataset
 
 

@@ -12,22 +12,22 @@ import numpy as np
 import pytest
 import torch
 
-from plateforge.server.evaluation.runs import bench_config
-from plateforge.server.modelcard import load_weights, verify_model
-from plateforge.server.nets.unet import UNet
-from plateforge.server.tools.cleanup import classical as cleanup_classical
-from plateforge.server.tools.cleanup.examples import load_guided_data
-from plateforge.server.tools.learned import tool_module_for
-from plateforge.server.tools.matte import classical as matte_classical
-from plateforge.server.tools.matte.evaluation import write_matte_dataset
-from plateforge.server.tools.matte.examples import load_matte_data
-from plateforge.server.training import net_config_for, train
 from plateforge.shots.dailies import make_matte_shot
+from plateforge_server.evaluation.runs import bench_config
+from plateforge_server.modelcard import load_weights, verify_model
+from plateforge_server.nets.unet import UNet
+from plateforge_server.tools.cleanup import classical as cleanup_classical
+from plateforge_server.tools.cleanup.examples import load_guided_data
+from plateforge_server.tools.learned import tool_module_for
+from plateforge_server.tools.matte import classical as matte_classical
+from plateforge_server.tools.matte.evaluation import write_matte_dataset
+from plateforge_server.tools.matte.examples import load_matte_data
+from plateforge_server.training import net_config_for, train
 from tests.server.tools.cleanup.test_learned import _call
 from tests.server.tools.matte.test_learned import call_for
 from tests.server.training.helpers import write_shot_dataset
 
-#: Training sabotaged: the highest learning rate the job bounds allow (server/jobs/_limits.py), which no
+#: Training sabotaged: the highest learning rate the job bounds allow (plateforge_server/jobs/_limits.py), which no
 #: net survives. Validation after every step.
 SABOTAGE = {"lr": 1.0, "warmup": 0, "validation_every": 1, "validation_size": 64}
 
@@ -136,7 +136,7 @@ def test_a_resumed_run_keeps_its_best(tmp_path: Path) -> None:
 def test_a_cleanup_checkpoint_must_not_lose_on_any_copy_of_the_mask() -> None:
     """A mean gain made of big wins on some copies and a loss on one is refused (a gamble on where
     the real rig is); a win on every copy is taken; a diverged net never is."""
-    from plateforge.server.training.selection import Best, guarded_score
+    from plateforge_server.training.selection import Best, guarded_score
 
     start = [30.0, 31.0, 29.0, float("nan")]
     assert guarded_score(31.0, [33.0, 34.0, 28.9, 40.0], start) == float("-inf")

@@ -1,4 +1,4 @@
-"""The shift-consistency term (plateforge.server.training.temporal): moves are exact, the fitted
+"""The shift-consistency term (plateforge_server.training.temporal): moves are exact, the fitted
 affine a relight net starts as scores 0, a net that does not move with the picture does not, and
 a run with the term trains (the engine adds it) and stays deterministic."""
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from plateforge.server.nets.unet import UNetConfig, encode
-from plateforge.server.tools.relight.affine_start import AffineUNet
-from plateforge.server.training.temporal import shift_consistency, translate
+from plateforge_server.nets.unet import UNetConfig, encode
+from plateforge_server.tools.relight.affine_start import AffineUNet
+from plateforge_server.training.temporal import shift_consistency, translate
 from tests.server.training.helpers import one_thread  # noqa: F401  (autouse: one torch thread, figures reproducible)
 
 
@@ -65,7 +65,7 @@ def test_a_stride_two_net_does_not_and_the_term_has_a_gradient() -> None:
 
 
 def test_only_pixels_moved_in_from_inside_the_crop_count() -> None:
-    from plateforge.server.training.temporal import moved_inside
+    from plateforge_server.training.temporal import moved_inside
 
     like = torch.zeros(1)
     inside = moved_inside(torch.tensor([[2.0, 0.0], [0.0, -1.5]]), [2, 3, 10, 12], like)
@@ -83,11 +83,11 @@ TERM_RATIO = 0.7
 
 
 def test_a_relight_run_with_the_term_moves_with_the_picture_more_than_one_without(tmp_path: Path) -> None:
-    from plateforge.server.evaluation.runs import bench_config
-    from plateforge.server.tools.learned import tool_module_for
-    from plateforge.server.tools.relight.evaluation import RelightScene, key_indices
-    from plateforge.server.training import checkpoints, train
     from plateforge.shots.relit import make_relit_shot
+    from plateforge_server.evaluation.runs import bench_config
+    from plateforge_server.tools.learned import tool_module_for
+    from plateforge_server.tools.relight.evaluation import RelightScene, key_indices
+    from plateforge_server.training import checkpoints, train
 
     shot = make_relit_shot(width=64, height=48, frames=6, seed=101)
     scene = RelightScene(shot, "relit")

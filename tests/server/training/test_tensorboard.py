@@ -14,7 +14,7 @@ from tensorboardX.proto import event_pb2
 
 from plateforge.cli.train import build_parser
 from plateforge.errors import CancelledError
-from plateforge.server.training import TrainProgress, train
+from plateforge_server.training import TrainProgress, train
 from tests.server.training.helpers import fast, one_thread, write_pairs
 
 __all__ = ["one_thread"]  # autouse: torch on one thread

@@ -13,9 +13,9 @@ from plateforge.errors import CancelledError
 from plateforge.frames import Box, Frame
 from plateforge.metrics import psnr
 from plateforge.models import ParamValue, resolve_params
-from plateforge.server.tools.base import ToolCall, as_tool_module
-from plateforge.server.tools.cleanup import classical as cleanup_classical
 from plateforge.shots.synthetic import Shot, make_shot
+from plateforge_server.tools.base import ToolCall, as_tool_module
+from plateforge_server.tools.cleanup import classical as cleanup_classical
 
 INFO = cleanup_classical.INFO
 #: Frames the quality tests clean: the first (forward neighbours only), the last, and between.
@@ -139,7 +139,7 @@ def test_first_frame_fills_from_the_frames_after_it(
 
 def test_alignment_is_subpixel(shot: Shot) -> None:
     """The module's alignment (a private helper) against the exact cameras, at the frame's corners."""
-    from plateforge.server.tools.cleanup.classical import _align, _erode, _log_luma, _prepare_target
+    from plateforge_server.tools.cleanup.classical import _align, _erode, _log_luma, _prepare_target
 
     def homogeneous(matrix: np.ndarray) -> np.ndarray:
         return np.vstack([matrix, [0.0, 0.0, 1.0]])

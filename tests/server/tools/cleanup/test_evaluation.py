@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from plateforge.server.tools.cleanup.evaluation import CleanupScene
 from plateforge.shots.synthetic import make_shot
+from plateforge_server.tools.cleanup.evaluation import CleanupScene
 
 
 def test_unseen_pixels_hold_the_classical_error() -> None:

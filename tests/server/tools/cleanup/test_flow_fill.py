@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 import pytest
 
-from plateforge.server.tools.cleanup import classical as cleanup_classical
-from plateforge.server.tools.cleanup import flow_fill
+from plateforge_server.tools.cleanup import classical as cleanup_classical
+from plateforge_server.tools.cleanup import flow_fill
 
 WIDTH, HEIGHT, FRAMES = 160, 112, 5
 BG_SPEED, FG_SPEED = 2, 7  # pixels a frame, to the right

@@ -10,10 +10,10 @@ import pytest
 from plateforge.exr import write_exr
 from plateforge.frames import Box, Frame
 from plateforge.metrics import psnr
-from plateforge.server.tools.cleanup import classical as cleanup_classical
-from plateforge.server.tools.cleanup.evaluation import CleanupScene
-from plateforge.server.tools.cleanup.footage import load_photo, make_footage_shot
 from plateforge.shots.synthetic import Shot
+from plateforge_server.tools.cleanup import classical as cleanup_classical
+from plateforge_server.tools.cleanup.evaluation import CleanupScene
+from plateforge_server.tools.cleanup.footage import load_photo, make_footage_shot
 
 RGB = ("R", "G", "B")
 

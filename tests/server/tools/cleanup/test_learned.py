@@ -14,22 +14,22 @@ import numpy as np
 import pytest
 
 from plateforge.errors import CancelledError, ManifestError, ModelIntegrityError
-from plateforge.server.modelcard import verify_model
-from plateforge.server.nets.unet import UNetConfig
-from plateforge.server.tools.base import ToolCall
-from plateforge.server.tools.cleanup import classical as cleanup_classical
-from plateforge.server.tools.cleanup.examples import (
+from plateforge.shots.synthetic import make_shot
+from plateforge_server.modelcard import verify_model
+from plateforge_server.nets.unet import UNetConfig
+from plateforge_server.tools.base import ToolCall
+from plateforge_server.tools.cleanup import classical as cleanup_classical
+from plateforge_server.tools.cleanup.examples import (
     LIGHT_CHANNELS,
     load_guided_data,
     marker_holes,
     rig_holes,
     soft_edges,
 )
-from plateforge.server.tools.cleanup.guide import FILL_CHANNELS, GUIDE_CHANNELS, guide_planes
-from plateforge.server.tools.learned import net_config_of, tool_module_for
-from plateforge.server.training import train
-from plateforge.server.training.data import Sampler, decode_planes
-from plateforge.shots.synthetic import make_shot
+from plateforge_server.tools.cleanup.guide import FILL_CHANNELS, GUIDE_CHANNELS, guide_planes
+from plateforge_server.tools.learned import net_config_of, tool_module_for
+from plateforge_server.training import train
+from plateforge_server.training.data import Sampler, decode_planes
 from tests.server.training.helpers import fast, write_shot_dataset
 
 RGB = ("R", "G", "B")

@@ -16,10 +16,10 @@ from plateforge.errors import PlateforgeError
 from plateforge.exr import read_exr
 from plateforge.frames import Box, Frame
 from plateforge.models import resolve_params
-from plateforge.server.tools.base import ToolCall
-from plateforge.server.tools.matte import classical as matte_classical
-from plateforge.server.tools.matte.evaluation import sad
 from plateforge.shots.dailies import MatteShot, make_matte_shot, write_matte_shot
+from plateforge_server.tools.base import ToolCall
+from plateforge_server.tools.matte import classical as matte_classical
+from plateforge_server.tools.matte.evaluation import sad
 from tests.conftest import ServerProcess
 
 RGB = ("R", "G", "B")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from plateforge.server.tools.matte.classical import key
-from plateforge.server.tools.matte.closed_form import closed_form_alpha, trimap_from_clean_plate
-from plateforge.server.tools.matte.evaluation import sad
-from plateforge.server.tools.matte.guide import band_of, matte_planes
 from plateforge.shots.dailies import make_matte_shot
+from plateforge_server.tools.matte.classical import key
+from plateforge_server.tools.matte.closed_form import closed_form_alpha, trimap_from_clean_plate
+from plateforge_server.tools.matte.evaluation import sad
+from plateforge_server.tools.matte.guide import band_of, matte_planes
 
 RGB = ("R", "G", "B")
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from plateforge.errors import UsageError
-from plateforge.server.tools.matte import classical as matte_classical
-from plateforge.server.tools.matte.evaluation import bench_matte, evaluate_matte, sad
 from plateforge.shots.dailies import make_matte_shot
+from plateforge_server.tools.matte import classical as matte_classical
+from plateforge_server.tools.matte.evaluation import bench_matte, evaluate_matte, sad
 
 RGB = ("R", "G", "B")
 METRICS = {

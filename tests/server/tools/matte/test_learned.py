@@ -15,14 +15,15 @@ from plateforge.exr import write_exr
 from plateforge.frames import Box, Frame
 from plateforge.jobs_client import TrainingClient
 from plateforge.manifest_format import register
-from plateforge.server.jobs._manager import build_config
-from plateforge.server.modelcard import verify_model
-from plateforge.server.tools.base import ToolCall
-from plateforge.server.tools.learned import net_config_of, tool_module_for
-from plateforge.server.tools.matte import classical as matte_classical
-from plateforge.server.tools.matte.evaluation import write_matte_dataset
-from plateforge.server.tools.matte.examples import LOSS_SETTINGS, load_matte_data
-from plateforge.server.tools.matte.guide import (
+from plateforge.shots.dailies import MatteShot, make_matte_shot
+from plateforge_server.jobs._manager import build_config
+from plateforge_server.modelcard import verify_model
+from plateforge_server.tools.base import ToolCall
+from plateforge_server.tools.learned import net_config_of, tool_module_for
+from plateforge_server.tools.matte import classical as matte_classical
+from plateforge_server.tools.matte.evaluation import write_matte_dataset
+from plateforge_server.tools.matte.examples import LOSS_SETTINGS, load_matte_data
+from plateforge_server.tools.matte.guide import (
     BAND_INSIDE,
     BAND_OUTSIDE,
     KEY_CHANNEL,
@@ -32,10 +33,9 @@ from plateforge.server.tools.matte.guide import (
     shaded,
     unknown_band,
 )
-from plateforge.server.training import TrainConfig, train
-from plateforge.server.training.data import Sampler
-from plateforge.server.training.defaults import TOOL_DEFAULTS
-from plateforge.shots.dailies import MatteShot, make_matte_shot
+from plateforge_server.training import TrainConfig, train
+from plateforge_server.training.data import Sampler
+from plateforge_server.training.defaults import TOOL_DEFAULTS
 from tests.conftest import TOKEN, start_server
 from tests.server.training.helpers import fast
 
@@ -68,7 +68,7 @@ def test_tool_matte_trains_in_matte_mode() -> None:
     matte = build_config(tool="matte")
     assert (matte.mse_weight, matte.ssim_weight) == (LOSS_SETTINGS["mse_weight"], LOSS_SETTINGS["ssim_weight"])
     assert build_config(tool="matte", params={"mse_weight": 2.0}).mse_weight == 2.0
-    # Look has its own defaults (plateforge.server.training.defaults); a tool without any keeps TrainConfig's.
+    # Look has its own defaults (plateforge_server.training.defaults); a tool without any keeps TrainConfig's.
     assert build_config(tool="look").mse_weight == TOOL_DEFAULTS["look"].fields["mse_weight"]
     assert build_config(tool="denoise").mse_weight == TrainConfig().mse_weight
 
@@ -308,9 +308,9 @@ def test_train_tool_matte_as_a_job_then_serve_it(tmp_path: Path, shot: MatteShot
 
 
 def test_a_matte_run_outside_a_job_gets_the_same_loss() -> None:
-    """python -m plateforge.server.training.run (torchrun, farm templates) assembles its config
+    """python -m plateforge_server.training.run (torchrun, farm templates) assembles its config
     through the same mode defaults as a training job."""
-    from plateforge.server.training.run import load_config
+    from plateforge_server.training.run import load_config
 
     matte = load_config(None, ["mode=matte"])
     assert (matte.mse_weight, matte.ssim_weight) == (LOSS_SETTINGS["mse_weight"], LOSS_SETTINGS["ssim_weight"])
@@ -321,8 +321,8 @@ def test_a_matte_run_outside_a_job_gets_the_same_loss() -> None:
 def test_the_loss_sees_the_alpha_the_runtime_delivers() -> None:
     import torch
 
-    from plateforge.server.nets.unet import encode
-    from plateforge.server.tools.matte.examples import ENCODED_ONE, bounded, delivered
+    from plateforge_server.nets.unet import encode
+    from plateforge_server.tools.matte.examples import ENCODED_ONE, bounded, delivered
 
     target = encode(torch.tensor([1.0, 1.0, 0.0, 0.0, 0.5, 0.5]).view(1, 1, 1, 6))
     leaf = torch.tensor([0.9, 0.5, -0.4, 0.3, 0.9, -0.1], requires_grad=True)

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from plateforge.server.tools.matte.evaluation import connectivity_error, gradient_error, mse, sad, warp_error
+from plateforge_server.tools.matte.evaluation import connectivity_error, gradient_error, mse, sad, warp_error
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
 

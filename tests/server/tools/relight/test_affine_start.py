@@ -1,5 +1,5 @@
 """Learned relight never worse than classical (issue 16.3/16.4, fast CI form): a relight or look net
-starts as relight-classical's fitted affine (:mod:`plateforge.server.tools.relight.affine_start`), model
+starts as relight-classical's fitted affine (:mod:`plateforge_server.tools.relight.affine_start`), model
 selection on the held-back key pair publishes that transform when no checkpoint beats it, and a
 short training with the tool's defaults beats the fitted transform on every frame it never saw.
 
@@ -14,21 +14,21 @@ import numpy as np
 import torch
 
 from plateforge.frames import Frame
-from plateforge.server.evaluation.runs import bench_config
-from plateforge.server.modelcard import verify_model
-from plateforge.server.tools.base import ToolCall
-from plateforge.server.tools.learned import tool_module_for
-from plateforge.server.tools.relight import classical as relight_classical
-from plateforge.server.tools.relight.affine_start import AFFINE_KEY, ARCH, AffineUNet
-from plateforge.server.tools.relight.evaluation import RelightScene, key_indices
-from plateforge.server.training import train
-from plateforge.server.training.data import load_training_data
 from plateforge.shots.relit import AOV_CHANNELS, make_relit_shot
+from plateforge_server.evaluation.runs import bench_config
+from plateforge_server.modelcard import verify_model
+from plateforge_server.tools.base import ToolCall
+from plateforge_server.tools.learned import tool_module_for
+from plateforge_server.tools.relight import classical as relight_classical
+from plateforge_server.tools.relight.affine_start import AFFINE_KEY, ARCH, AffineUNet
+from plateforge_server.tools.relight.evaluation import RelightScene, key_indices
+from plateforge_server.training import train
+from plateforge_server.training.data import load_training_data
 from tests.server.training.helpers import one_thread  # noqa: F401  (autouse: one torch thread, figures reproducible)
 
 RGB = ("R", "G", "B")
 WITH_AOVS = ",".join((*RGB, *AOV_CHANNELS))
-#: Training sabotaged: the highest learning rate the job bounds allow (server/jobs/_limits.py),
+#: Training sabotaged: the highest learning rate the job bounds allow (server/plateforge_server/jobs/_limits.py),
 #: no warm-up, validation after every step.
 SABOTAGE = {"lr": 1.0, "warmup": 0, "validation_every": 1, "validation_size": 64}
 
@@ -54,7 +54,7 @@ def test_the_untrained_net_is_the_fitted_transform(tmp_path: Path) -> None:
     )
     assert data.classical_affine is not None
     np.testing.assert_allclose(data.classical_affine, expected.affine, rtol=1e-5, atol=1e-6)
-    from plateforge.server.training import net_config_for
+    from plateforge_server.training import net_config_for
 
     net = AffineUNet(net_config_for(config), affine=data.classical_affine).eval()
     plate = shot.plates[2].stack(RGB)

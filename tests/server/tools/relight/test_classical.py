@@ -12,8 +12,8 @@ from plateforge.errors import PlateforgeError
 from plateforge.exr import read_exr
 from plateforge.frames import Box, Frame
 from plateforge.metrics import psnr
-from plateforge.server.tools.relight.classical import INFO, MAX_KEYS, fit_transform
 from plateforge.shots.relit import AOV_CHANNELS, RelitShot, make_relit_shot, write_relit_shot
+from plateforge_server.tools.relight.classical import INFO, MAX_KEYS, fit_transform
 from tests.conftest import ServerProcess
 from tests.test_cli import plateforge, server_env
 

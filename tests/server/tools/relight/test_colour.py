@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from plateforge.server.tools.relight.colour import delta_e2000, delta_e2000_image, lab_from_linear
+from plateforge_server.tools.relight.colour import delta_e2000, delta_e2000_image, lab_from_linear
 
 #: Sharma, Wu and Dalal (2005), Table 1: L1, a1, b1, L2, a2, b2, CIEDE2000 (all 34 pairs).
 SHARMA_2005 = np.array(

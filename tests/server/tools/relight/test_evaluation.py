@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from plateforge.server.tools.relight.evaluation import (
+from plateforge.shots.relit import make_relit_shot
+from plateforge_server.tools.relight.evaluation import (
     METRICS,
     RelightScene,
     bench_look,
@@ -19,7 +20,6 @@ from plateforge.server.tools.relight.evaluation import (
     score,
     tonemap,
 )
-from plateforge.shots.relit import make_relit_shot
 
 
 @pytest.mark.parametrize(
@@ -88,8 +88,8 @@ def test_bench_functions_report_every_method_per_k(tmp_path: Path) -> None:
 def test_the_rgb_run_reads_rgb_whatever_the_bench_params_say() -> None:
     # A tuning run's --param input_channels=... used to reach the RGB-only run too, so "learned"
     # silently became a second AOV run.
-    from plateforge.server.tools.relight.evaluation import RGB, _config
     from plateforge.shots.relit import AOV_CHANNELS
+    from plateforge_server.tools.relight.evaluation import RGB, _config
 
     aov = ",".join((*RGB, *AOV_CHANNELS))
     args = argparse.Namespace(steps=3, device="cpu", params={"input_channels": aov, "batch": 2})

@@ -15,9 +15,9 @@ from plateforge.errors import FrameError, ManifestError, PlateforgeError, UsageE
 from plateforge.exr import write_exr
 from plateforge.jobs_client import TrainingClient
 from plateforge.modelcards import read_model_card
-from plateforge.server.training import TrainConfig, train
-from plateforge.server.training.data import Sampler, encode_planes, load_training_data
 from plateforge.shots.relit import AOV_CHANNELS, make_relit_shot
+from plateforge_server.training import TrainConfig, train
+from plateforge_server.training.data import Sampler, encode_planes, load_training_data
 from tests.conftest import TOKEN, start_server
 from tests.server.training.helpers import fast
 
@@ -123,7 +123,7 @@ def test_pairs_of_different_sizes_are_refused(tmp_path: Path) -> None:
 
 def test_unchanged_targets_warn_and_all_unchanged_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     some = write_relight_pairs(tmp_path / "some", frames=3, unchanged=(0,))
-    with caplog.at_level(logging.WARNING, logger="plateforge.server.training"):
+    with caplog.at_level(logging.WARNING, logger="plateforge_server.training"):
         load_training_data(fast(), some)
     assert "'relit.1001.exr'" in caplog.text and "identical to their inputs" in caplog.text
     every = write_relight_pairs(tmp_path / "every", frames=2, unchanged=(0, 1))
@@ -169,9 +169,9 @@ def test_trained_relight_with_aovs_is_served_and_asks_for_them(tmp_path: Path) -
 
 def test_engine_net_reads_the_aovs(tmp_path: Path) -> None:
     """In process: the exported net takes 9 channels, and its output depends on the AOVs."""
-    from plateforge.server.modelcard import load_weights
-    from plateforge.server.nets.unet import UNet
-    from plateforge.server.training import net_config_for
+    from plateforge_server.modelcard import load_weights
+    from plateforge_server.nets.unet import UNet
+    from plateforge_server.training import net_config_for
 
     manifest = write_relight_pairs(tmp_path / "data", frames=2)
     config = fast(input_channels=WITH_AOVS, steps=4, tool="relight")

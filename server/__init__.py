@@ -1,1 +1,0 @@
-"""plateforge.server: the inference server (torch side). Hosts never import this package."""

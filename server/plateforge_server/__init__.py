@@ -1,0 +1,1 @@
+"""plateforge_server: the inference server (torch side). Hosts never import this package."""

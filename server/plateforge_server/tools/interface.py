@@ -1,0 +1,172 @@
+"""The one interface every learned tool implements, and how the trainer finds a tool's.
+
+A learned tool (:class:`LearnedTool`) is what the training engine, the model runtime and the
+benchmark call; they never ask which tool they hold. It says, for a run's
+:class:`~plateforge_server.training.config.TrainConfig`:
+
+* which net the run trains (:meth:`~LearnedTool.net_config`, :meth:`~LearnedTool.fresh_net`) and
+  what that untrained net outputs (:meth:`~LearnedTool.baseline`: the identity or the tool's
+  classical method, which model selection treats as step 0);
+* how its training examples are made (:meth:`~LearnedTool.load_data`: licences first, always);
+* what the exported model declares (:meth:`~LearnedTool.contract`: architecture, description,
+  inputs, outputs, the context the classical part needs);
+
+and, for a model folder being served, how to check and build its net and run it
+(:meth:`~LearnedTool.serves`, :meth:`~LearnedTool.check_net`, :meth:`~LearnedTool.build_net`,
+:meth:`~LearnedTool.run`).
+
+The tools are listed by training mode in :data:`plateforge_server.tools.LEARNED` (module names,
+imported on first use, so listing a tool costs no import). Adding a tool is one package under
+``server/plateforge_server/tools/`` and one line there. A tool with a loop of its own (the generative fill's LoRA)
+implements :class:`OwnLoop` instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from plateforge.errors import UsageError
+from plateforge.exr import StrPath
+from plateforge.frames import Frame
+from plateforge.models import InputSpec, ModelInfo, OutputSpec
+
+if TYPE_CHECKING:
+    import torch
+
+    from plateforge.manifest_format import Manifest
+    from plateforge_server.modelcard import ModelCard
+    from plateforge_server.nets.unet import UNet, UNetConfig
+    from plateforge_server.tools.base import ToolCall
+    from plateforge_server.training.config import TrainConfig
+    from plateforge_server.training.data import Batch, TrainingData
+    from plateforge_server.training.distributed import Group
+
+__all__ = ["LearnedTool", "NetContract", "OwnLoop", "learned_tool", "learned_tools", "serving_tool"]
+
+
+@dataclass(frozen=True)
+class NetContract:
+    """What an exported model declares about itself (its card's contract)."""
+
+    #: The card's ``net.arch``: how the runtime rebuilds and runs it.
+    arch: str
+    description: str
+    inputs: tuple[InputSpec, ...]
+    outputs: tuple[OutputSpec, ...]
+    #: Context pixels the tool's classical part needs around a tile (0: the net's receptive field only).
+    padding: int = 0
+
+
+@runtime_checkable
+class LearnedTool(Protocol):
+    """A tool that trains a net on the production's footage and serves it (see the module doc)."""
+
+    #: The net architectures (card ``net.arch``) this tool's models use.
+    archs: tuple[str, ...]
+
+    # -- training ---------------------------------------------------------------------------------
+    def net_config(self, config: TrainConfig) -> UNetConfig:
+        """The net a run with ``config`` trains."""
+        ...
+
+    def load_data(self, config: TrainConfig, manifest: StrPath | Manifest) -> TrainingData:
+        """The run's training and validation examples; licences are checked before any frame is read."""
+        ...
+
+    def fresh_net(self, config: TrainConfig, net_config: UNetConfig, data: TrainingData) -> UNet:
+        """The untrained net: the identity, or the tool's classical method."""
+        ...
+
+    def baseline(self, batch: Batch, net: UNet) -> torch.Tensor:
+        """What the untrained net outputs for ``batch`` (encoded), without running it."""
+        ...
+
+    def starts_classical(self, config: TrainConfig) -> bool:
+        """Whether the untrained net is the classical method (the card's metrics say so)."""
+        ...
+
+    def guards_images(self, config: TrainConfig) -> bool:
+        """Whether model selection must not let a checkpoint lose to the start on any one
+        validation image (:func:`plateforge_server.training.selection.guarded_score`)."""
+        ...
+
+    def contract(self, config: TrainConfig, net_config: UNetConfig, data: TrainingData) -> NetContract:
+        """What the exported model declares."""
+        ...
+
+    def delivered(self, prediction: torch.Tensor) -> torch.Tensor:
+        """The net's (encoded) output as the served model delivers it: what validation scores."""
+        ...
+
+    def scored(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The output as the training loss compares it with ``target`` (where the runtime would
+        make it exact anyway, the target itself: such pixels cost nothing)."""
+        ...
+
+    # -- serving ----------------------------------------------------------------------------------
+    def serves(self, card: ModelCard) -> bool:
+        """Whether the model ``card`` describes is this tool's (its ``net.arch`` and inputs)."""
+        ...
+
+    def check_net(self, card: ModelCard, config: UNetConfig, *, source: str) -> UNetConfig:
+        """``config`` if the card's inputs, outputs and net fit this tool's runtime; else
+        :class:`~plateforge.errors.ModelIntegrityError` naming ``source``."""
+        ...
+
+    def build_net(self, card: ModelCard, config: UNetConfig) -> UNet:
+        """An empty net of the card's architecture, for its weights to be loaded into."""
+        ...
+
+    def run(self, info: ModelInfo, net: UNet, device: str, call: ToolCall) -> dict[str, Frame]:
+        """The served model's outputs for one call."""
+        ...
+
+
+@runtime_checkable
+class OwnLoop(Protocol):
+    """A tool that trains with a loop of its own (not the engine's UNet loop)."""
+
+    def train_job(
+        self,
+        config: TrainConfig,
+        *,
+        manifest_path: StrPath | Manifest,
+        out_dir: StrPath,
+        progress: Callable[[Any], None] | None,
+        cancelled: Callable[[], bool] | None,
+        group: Group | None,
+    ) -> Any:
+        """Train and export as :func:`plateforge_server.training.engine.train` does."""
+        ...
+
+
+def _load(target: str) -> object:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+def learned_tool(mode: str) -> LearnedTool | OwnLoop:
+    """The learned tool of training mode ``mode`` (:data:`plateforge_server.tools.LEARNED`)."""
+    from plateforge_server.tools import LEARNED
+
+    if mode not in LEARNED:
+        raise UsageError(f"no learned tool trains in mode {mode!r}; the modes are {sorted(LEARNED)}")
+    tool = _load(LEARNED[mode])
+    if not isinstance(tool, (LearnedTool, OwnLoop)):
+        raise TypeError(f"{LEARNED[mode]} is not a LearnedTool")
+    return tool
+
+
+def learned_tools() -> list[LearnedTool]:
+    """Every learned tool that trains with the engine's loop, in :data:`~plateforge_server.tools.LEARNED` order."""
+    from plateforge_server.tools import LEARNED
+
+    return [tool for tool in map(learned_tool, LEARNED) if isinstance(tool, LearnedTool)]
+
+
+def serving_tool(card: ModelCard) -> LearnedTool | None:
+    """The learned tool that serves the model ``card`` describes (None: no tool's)."""
+    return next((tool for tool in learned_tools() if tool.serves(card)), None)

@@ -1,0 +1,484 @@
+"""Training samples from a licence manifest: frames loaded once, random crops drawn from them.
+
+Read top to bottom:
+
+1. **Licence first.** :func:`load_training_data` calls
+   :func:`plateforge_server.datasets.check_for_training` before it opens a single frame, so an
+   unlicensed, forbidden, missing or changed source stops the run with a :class:`LicenceError`
+   naming the file, before any training.
+2. **Frames.** ``"pairs"`` mode pairs the ``input`` and ``target`` roles by frame number (an
+   optional ``mask`` role restricts the loss) and reads ``config.input_channels`` from the input
+   (R, G, B, then any AOVs: a file lacking one is refused, naming it and the channel; AOVs are
+   extra net inputs that exposure augmentation leaves alone); a run whose every target equals
+   its input is refused (nothing to learn), a few such pairs are kept with a warning.
+   ``"inpaint"`` mode reads the ``plate`` role and an optional ``mask`` (the shot's own roto).
+   R, G, B are read once and kept as float32 in the net's encoded space
+   (:func:`plateforge_server.nets.unet.encode`); masks are kept linear, in [0, 1] (a mask is a
+   weight here, encoded only where it becomes a net input).
+3. **Validation.** With two or more frames the last is held out (a centred window of at most
+   ``validation_size`` pixels a side); with one, a few fixed crops of it are set aside from a
+   generator of their own (not truly unseen data: a smoke check, said so in the card).
+4. **Crops.** :class:`Sampler` draws a batch: a random frame and window per crop, an exposure
+   change, flips. Everything comes from one ``numpy`` generator seeded from the config, whose
+   state checkpoints save (:meth:`Sampler.state`), so a resumed run draws exactly the crops the
+   uninterrupted run would have.
+
+**Why exposure jitter is valid in scene-linear.** Scene-linear values are proportional to light,
+so opening the exposure by ``u`` stops multiplies every value by ``2**u``. The edits a comp learns
+(colour matrices, gains, paint-outs that copy or synthesise plate pixels, keys of premultiplied
+images) are homogeneous: ``f(k * x) == k * f(x)``, so scaling input *and* target by the same
+``2**u`` gives another true example of the same edit at another exposure, and the net learns
+not to depend on the absolute level. The scaling is applied to the linear values (decode, scale,
+encode), never to encoded ones, where it would be a non-linear change. A look that is *not*
+homogeneous (a tone curve, a clip) is taught a lie by jitter: set ``exposure_jitter = 0`` then.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from plateforge.errors import ExrError, FrameError, ManifestError, NonFiniteError, PlateforgeError
+from plateforge.exr import StrPath, read_exr
+from plateforge.manifest_format import (
+    Manifest,
+    SourceFile,
+    check_for_training,
+    load_manifest,
+    pairs,
+    verified_path,
+)
+from plateforge.review.colour import ColourConversion, plate_to_linear
+from plateforge_server.tools.relight.classical import fit_transform
+from plateforge_server.training.config import TrainConfig
+
+__all__ = [
+    "Batch",
+    "Sampler",
+    "TrainFrame",
+    "TrainingData",
+    "check_same_size",
+    "decode_planes",
+    "encode_planes",
+    "focus_window",
+    "join_batches",
+    "load_training_data",
+    "random_holes",
+    "read_planes",
+    "validation_window",
+]
+
+#: Channels read from every image source, in this order.
+RGB = ("R", "G", "B")
+log = logging.getLogger("plateforge_server.training")
+#: Fixed validation crops taken from a dataset of one frame.
+_VALIDATION_CROPS = 4
+
+
+def encode_planes(x: np.ndarray) -> np.ndarray:
+    """:func:`plateforge_server.nets.unet.encode` in numpy: ``sign(x) * log1p(|x|)``, float32."""
+    return np.asarray(np.sign(x) * np.log1p(np.abs(x)), dtype=np.float32)
+
+
+def decode_planes(y: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`encode_planes`: ``sign(y) * expm1(|y|)``, float32."""
+    return np.asarray(np.sign(y) * np.expm1(np.abs(y)), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class TrainFrame:
+    """One training frame: image planes ``(3, H, W)`` encoded, and an optional mask ``(H, W)`` linear."""
+
+    number: int
+    #: What the net reads (the plate, in "pairs" mode the input), encoded.
+    image: np.ndarray
+    #: What it should write, encoded (the plate itself in "inpaint" mode).
+    target: np.ndarray
+    #: "pairs" and "cleanup": where the loss counts; "inpaint": the shot's own roto (no holes under it).
+    mask: np.ndarray | None
+    #: Image channels that hold light (exposure jitter scales these only); None: all of them.
+    light_channels: int | None = None
+    #: Flat pixel indices crops are centred on most of the time (where the loss counts); None: anywhere.
+    focus: np.ndarray | None = None
+    #: False when the target is not light (an alpha): exposure augmentation leaves it alone.
+    target_light: bool = True
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[2])
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A batch as the net and the loss take it."""
+
+    #: What the net sees, encoded: ``(N, C, h, w)`` ("pairs": the config's input_channels) or
+    #: ``(N, 4, h, w)`` ("inpaint": RGB with the holes zeroed, then the encoded hole mask).
+    inputs: torch.Tensor
+    #: What the net should write, encoded, ``(N, 3, h, w)``.
+    target: torch.Tensor
+    #: Where the loss counts, ``(N, 1, h, w)`` in [0, 1].
+    weight: torch.Tensor
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(self.inputs.to(device), self.target.to(device), self.weight.to(device))
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """The frames of a run, its validation batch, and the licensed files they came from."""
+
+    mode: str
+    dataset: str
+    frames: tuple[TrainFrame, ...]
+    validation: Batch
+    #: True when validation is a held-out frame; False when it is fixed crops of the only frame.
+    held_out: bool
+    #: Every file read, with its verified hash and licence terms.
+    sources: tuple[SourceFile, ...]
+    #: What the validation data is, in words, for the model card ("" : said from ``held_out``).
+    validation_note: str = ""
+    #: "pairs" mode with ``classical_start``: relight-classical's 3x4 affine fitted on every pair
+    #: (the held-back one too, as the classical tool given the same keys would be), the net's start.
+    classical_affine: np.ndarray | None = None
+
+    @property
+    def validation_kind(self) -> str:
+        if self.validation_note:
+            return self.validation_note
+        return "held-out frame" if self.held_out else "fixed crops of the training frame"
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.validation.inputs.shape[1])
+
+
+# -- loading --------------------------------------------------------------------------------------
+
+
+def input_colour(config: TrainConfig) -> ColourConversion | None:
+    """The sources' colour space (``input_colorspace``) as a conversion to scene-linear, or None."""
+    if not config.input_colorspace:
+        return None
+    return ColourConversion.create(colorspace=config.input_colorspace, config=config.ocio_config or None)
+
+
+def read_planes(item: SourceFile, names: Sequence[str] | None, colour: ColourConversion | None = None) -> np.ndarray:
+    """``(C, H, W)`` float32 linear planes of a file: ``names``, or (None) a mask's alpha/only channel.
+    Image planes (``names`` given) have their R, G, B decoded to scene-linear by ``colour``;
+    integer R, G, B without one are refused (code values, not light)."""
+    with verified_path(item) as path:  # the bytes check_for_training hashed, read through one open file
+        try:
+            frame = read_exr(path)
+        except ExrError as exc:
+            raise ExrError(f"training source '{item.name}': {exc}".replace(path, str(item.path))) from exc
+    if names is not None:
+        frame = plate_to_linear(frame, colour, what=f"training source '{item.name}'")
+    if names is None:
+        channels = list(frame.channels)
+        if "A" in frame.channels:
+            names = ("A",)
+        elif len(channels) == 1:
+            names = (channels[0],)
+        else:
+            raise FrameError(f"mask '{item.name}' has no A channel and {len(channels)} channels {channels}; need one")
+    missing = [n for n in names if n not in frame.channels]
+    if missing:
+        raise FrameError(f"'{item.name}' has no channel(s) {missing}; it has {sorted(frame.channels)}")
+    planes = np.ascontiguousarray(frame.stack(list(names)).transpose(2, 0, 1))
+    if not np.isfinite(planes).all():
+        raise NonFiniteError(f"'{item.name}' holds {int((~np.isfinite(planes)).sum())} NaN or Inf samples")
+    return planes
+
+
+def check_same_size(files: Mapping[str, SourceFile], planes: Mapping[str, np.ndarray]) -> None:
+    sizes = {role: tuple(p.shape[1:]) for role, p in planes.items()}
+    if len(set(sizes.values())) > 1:
+        listed = ", ".join(f"'{files[r].name}' ({r}) is {s[1]}x{s[0]}" for r, s in sizes.items())
+        raise FrameError(f"the files of one training frame differ in size: {listed}")
+
+
+def load_training_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> TrainingData:
+    """Check the manifest's licences, then load its frames for ``config.mode`` (see the module doc)."""
+    manifest = load_manifest(manifest_path)
+    licensed = check_for_training(manifest)  # refuses unlicensed, forbidden, missing, changed: before any read
+    if config.mode == "pairs":
+        grouped = pairs(licensed, roles=("input", "target"), optional=("mask",))
+        image_role, target_role = "input", "target"
+    else:
+        grouped = pairs(licensed, roles=("plate",), optional=("mask",))
+        image_role, target_role = "plate", "plate"
+    if not grouped:
+        wanted = "'input' and 'target'" if config.mode == "pairs" else "'plate'"
+        raise ManifestError(f"manifest '{manifest.path}' has no files with role {wanted} to train '{config.mode}' on")
+    frames: list[TrainFrame] = []
+    used: list[SourceFile] = []
+    # "pairs" mode may read more than R, G, B from its input (AOVs): extra net inputs, not light.
+    input_channels = tuple(config.input_channels) if config.mode == "pairs" else RGB
+    colour = input_colour(config)  # an unknown colour space is refused before any file is read
+    extra = len(input_channels) > len(RGB)
+    unchanged: list[str] = []
+    linear_pairs: list[tuple[np.ndarray, np.ndarray]] = []  # (H, W, 3) before, after: the classical fit
+    for pair in grouped:
+        planes = {
+            role: read_planes(item, None if role == "mask" else input_channels if role == image_role else RGB, colour)
+            for role, item in pair.files.items()
+        }
+        check_same_size(pair.files, planes)
+        image = encode_planes(planes[image_role])
+        target = image if target_role == image_role else encode_planes(planes[target_role])
+        if target_role != image_role and np.array_equal(planes[image_role][:3], planes[target_role]):
+            unchanged.append(f"'{pair.files[target_role].name}'")
+        mask = np.clip(planes["mask"][0], 0.0, 1.0) if "mask" in planes else None
+        if config.mode == "pairs" and config.classical_start:
+            linear_pairs.append((planes[image_role][:3].transpose(1, 2, 0), planes[target_role].transpose(1, 2, 0)))
+        frames.append(TrainFrame(pair.frame, image, target, mask, light_channels=len(RGB) if extra else None))
+        used.extend(pair.files.values())
+    if unchanged and len(unchanged) == len(frames):
+        raise ManifestError(
+            f"manifest '{manifest.path}': every target equals its input in R, G, B ({', '.join(unchanged)}): "
+            "there is no change to learn; give the relit or graded frames the 'target' role"
+        )
+    if unchanged:
+        log.warning(
+            "training targets identical to their inputs (kept, they teach 'no change'): %s", ", ".join(unchanged)
+        )
+    held_out = len(frames) >= 2
+    if held_out:
+        validation = validation_window(config, frames[-1])
+        training = tuple(frames[:-1])
+    else:
+        rng = np.random.default_rng([config.seed, 1])
+        crop = min(config.crop, frames[0].height, frames[0].width)
+        validation = _draw(config, rng, frames, _VALIDATION_CROPS, crop, augment=False)
+        training = tuple(frames)
+    affine = None
+    if linear_pairs:
+        affine = fit_transform([b for b, _ in linear_pairs], [a for _, a in linear_pairs]).affine
+        rng = np.random.default_rng([config.seed, 3])
+        training = tuple(dataclasses.replace(f, focus=_residual_focus(rng, f, affine)) for f in training)
+    return TrainingData(
+        config.mode, manifest.name, training, validation, held_out, tuple(used), classical_affine=affine
+    )
+
+
+#: Crop centres drawn per frame where the classical transform is wrong (see _residual_focus).
+_FOCUS_SAMPLES = 4096
+
+
+def _residual_focus(rng: np.random.Generator, frame: TrainFrame, affine: np.ndarray) -> np.ndarray | None:
+    """Pixel indices to centre crops on, drawn with probability proportional to what the fitted
+    ``affine`` leaves wrong (scene-linear ``|target - affine(input)|``, summed over R, G, B).
+
+    What no global transform does is local and often small: a practical's glowing fixture is a
+    few dozen pixels holding most of the squared error, which uniform crops rarely show the net.
+    Drawn in proportion to the L1 residual, crops go where the net has something to learn, in
+    the measure (scene-linear) the result is judged by; 1 crop in 10 still goes anywhere."""
+    before = decode_planes(frame.image[:3]).reshape(3, -1).astype(np.float64)
+    after = decode_planes(frame.target).reshape(3, -1).astype(np.float64)
+    residual = np.abs(after - (affine[:, :3] @ before + affine[:, 3:])).sum(axis=0)
+    total = float(residual.sum())
+    if not math.isfinite(total) or total <= 0:
+        return None
+    return np.sort(rng.choice(residual.size, size=_FOCUS_SAMPLES, p=residual / total))
+
+
+def validation_window(config: TrainConfig, frame: TrainFrame) -> Batch:
+    """A centred window of the held-out frame, at most ``validation_size`` a side, fixed holes if inpainting."""
+    height, width = min(frame.height, config.validation_size), min(frame.width, config.validation_size)
+    top, left = (frame.height - height) // 2, (frame.width - width) // 2
+    rng = np.random.default_rng([config.seed, 2])
+    return _assemble(config, rng, [_window(frame, top, left, height, width)])
+
+
+def focus_window(config: TrainConfig, frame: TrainFrame) -> Batch:
+    """A window of at most ``validation_size`` a side centred on the frame's ``focus`` (where the
+    loss counts: holes, an edge), or its middle when it has none."""
+    side_h, side_w = min(frame.height, config.validation_size), min(frame.width, config.validation_size)
+    if frame.focus is not None and frame.focus.size:
+        ys, xs = np.divmod(frame.focus, frame.width)
+        cy, cx = int(np.median(ys)), int(np.median(xs))
+    else:
+        cy, cx = frame.height // 2, frame.width // 2
+    top = min(max(0, cy - side_h // 2), frame.height - side_h)
+    left = min(max(0, cx - side_w // 2), frame.width - side_w)
+    return _assemble(config, np.random.default_rng([config.seed, 2]), [_window(frame, top, left, side_h, side_w)])
+
+
+def join_batches(batches: Sequence[Batch]) -> Batch:
+    """One batch of every image of ``batches`` (all of one window size)."""
+    return Batch(
+        torch.cat([b.inputs for b in batches]),
+        torch.cat([b.target for b in batches]),
+        torch.cat([b.weight for b in batches]),
+    )
+
+
+# -- crops ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Crop:
+    image: np.ndarray
+    target: np.ndarray
+    mask: np.ndarray | None
+    light_channels: int | None = None
+    target_light: bool = True
+
+
+def _window(frame: TrainFrame, top: int, left: int, height: int, width: int) -> _Crop:
+    rows, cols = slice(top, top + height), slice(left, left + width)
+    mask = frame.mask[rows, cols] if frame.mask is not None else None
+    return _Crop(
+        frame.image[:, rows, cols], frame.target[:, rows, cols], mask, frame.light_channels, frame.target_light
+    )
+
+
+def _exposed(encoded: np.ndarray, factor: float, light: int | None = None) -> np.ndarray:
+    """Encoded planes with their *linear* values multiplied by ``factor`` (see the module doc);
+    with ``light`` set, only the first ``light`` planes (the rest are masks, not light)."""
+    if light is None or light >= encoded.shape[0]:
+        return encode_planes(decode_planes(encoded) * np.float32(factor))
+    return np.concatenate([encode_planes(decode_planes(encoded[:light]) * np.float32(factor)), encoded[light:]])
+
+
+def _augmented(config: TrainConfig, rng: np.random.Generator, crop: _Crop) -> _Crop:
+    """Exposure (linear light, input and target alike), then flips and a transpose of square crops."""
+    image, target, mask = crop.image, crop.target, crop.mask
+    stops = rng.uniform(-config.exposure_jitter, config.exposure_jitter) if config.exposure_jitter > 0 else 0.0
+    if stops != 0.0:
+        factor = 2.0**stops
+        image = _exposed(image, factor, crop.light_channels)
+        if crop.target is crop.image:
+            target = image
+        elif crop.target_light:
+            target = _exposed(target, factor)
+    if config.flips:
+        flip_y, flip_x, swap = (bool(b) for b in rng.integers(0, 2, size=3))
+        square = image.shape[1] == image.shape[2]
+
+        def move(planes: np.ndarray) -> np.ndarray:
+            if flip_y:
+                planes = planes[..., ::-1, :]
+            if flip_x:
+                planes = planes[..., :, ::-1]
+            if swap and square:
+                planes = np.swapaxes(planes, -1, -2)
+            return planes
+
+        image, target = move(image), move(target)
+        mask = move(mask) if mask is not None else None
+    return _Crop(image, target, mask, crop.light_channels, crop.target_light)
+
+
+def _corner(rng: np.random.Generator, frame: TrainFrame, height: int, width: int) -> tuple[int, int]:
+    """A crop's top-left corner: centred (with jitter) on a random focus pixel 9 times in 10,
+    anywhere otherwise, so most crops hold pixels the loss counts and a few teach the rest."""
+    if frame.focus is not None and frame.focus.size and rng.random() < 0.9:
+        index = int(frame.focus[int(rng.integers(frame.focus.size))])
+        y, x = divmod(index, frame.width)
+        y += int(rng.integers(-height // 4, height // 4 + 1))
+        x += int(rng.integers(-width // 4, width // 4 + 1))
+        return min(max(0, y - height // 2), frame.height - height), min(max(0, x - width // 2), frame.width - width)
+    return int(rng.integers(frame.height - height + 1)), int(rng.integers(frame.width - width + 1))
+
+
+def _draw(
+    config: TrainConfig, rng: np.random.Generator, frames: Sequence[TrainFrame], count: int, crop: int, *, augment: bool
+) -> Batch:
+    """``count`` random ``crop``-sized windows of ``frames`` (augmented if asked), as a batch."""
+    crops: list[_Crop] = []
+    for _ in range(count):
+        frame = frames[int(rng.integers(len(frames)))]
+        height, width = min(crop, frame.height), min(crop, frame.width)
+        top, left = _corner(rng, frame, height, width)
+        window = _window(frame, top, left, height, width)
+        crops.append(_augmented(config, rng, window) if augment else window)
+    return _assemble(config, rng, crops)
+
+
+def _assemble(config: TrainConfig, rng: np.random.Generator, crops: Sequence[_Crop]) -> Batch:
+    """Stack crops into a :class:`Batch`; in "inpaint" mode cut the holes (from ``rng``) here."""
+    images = np.stack([c.image for c in crops]).astype(np.float32)
+    targets = np.stack([c.target for c in crops]).astype(np.float32)
+    height, width = images.shape[2:]
+    if config.mode != "inpaint":
+        masks = [c.mask if c.mask is not None else np.ones((height, width), np.float32) for c in crops]
+        weight = np.stack(masks)[:, None].astype(np.float32)
+        return Batch(torch.from_numpy(images), torch.from_numpy(targets), torch.from_numpy(weight))
+    holes = []
+    for c in crops:
+        hole = random_holes(rng, height, width)
+        if c.mask is not None:
+            hole = hole * (1.0 - c.mask)  # never under the shot's own roto: the truth there is unknown
+        holes.append(hole.astype(np.float32))
+    hole = np.stack(holes)[:, None]
+    # Zeroing encoded values zeroes the linear ones too (encode(0) == 0); soft hole edges fade out.
+    inputs = np.concatenate([images * (1.0 - hole), encode_planes(hole)], axis=1).astype(np.float32)
+    return Batch(
+        torch.from_numpy(np.ascontiguousarray(inputs)),
+        torch.from_numpy(np.ascontiguousarray(targets)),
+        torch.from_numpy(np.ascontiguousarray(hole)),
+    )
+
+
+def random_holes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """An ``(H, W)`` float32 hole mask in {0, 1}: one to three boxes and one to three brush strokes."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32) + np.float32(0.5)
+    hole = np.zeros((height, width), dtype=bool)
+    side = min(height, width)
+    for _ in range(int(rng.integers(1, 4))):  # boxes, 8 % to 35 % of the side
+        h, w = (rng.uniform(0.08, 0.35, size=2) * side).astype(int) + 1
+        top, left = int(rng.integers(0, max(1, height - h + 1))), int(rng.integers(0, max(1, width - w + 1)))
+        hole[top : top + h, left : left + w] = True
+    for _ in range(int(rng.integers(1, 4))):  # strokes: a polyline of 2-4 segments, round brush
+        radius = max(1.0, rng.uniform(0.02, 0.07) * side)
+        points = [(rng.uniform(0, width), rng.uniform(0, height))]
+        for _ in range(int(rng.integers(2, 5))):
+            angle, length = rng.uniform(0, 2 * math.pi), rng.uniform(0.1, 0.4) * side
+            x, y = points[-1]
+            points.append((x + length * math.cos(angle), y + length * math.sin(angle)))
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
+            dx, dy = x1 - x0, y1 - y0
+            t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / max(dx * dx + dy * dy, 1e-6), 0.0, 1.0)
+            hole |= (xs - (x0 + t * dx)) ** 2 + (ys - (y0 + t * dy)) ** 2 <= radius * radius
+    return hole.astype(np.float32)
+
+
+class Sampler:
+    """Random augmented batches of a run's training frames, from one seeded generator."""
+
+    def __init__(self, config: TrainConfig, data: TrainingData, *, stream: int = 0) -> None:
+        """``stream``: which of the config seed's independent crop streams to draw (a distributed
+        run's rank); stream 0 is the single-process run's."""
+        self.config = config
+        self.data = data
+        self.rng = np.random.default_rng([config.seed, 0] if stream == 0 else [config.seed, 0, stream])
+
+    def batch(self) -> Batch:
+        """The next ``config.batch`` crops of ``config.crop`` pixels (smaller frames: their size)."""
+        crop = min(self.config.crop, min(min(f.height, f.width) for f in self.data.frames))
+        return _draw(self.config, self.rng, self.data.frames, self.config.batch, crop, augment=True)
+
+    def state(self) -> dict[str, Any]:
+        """The generator's state, JSON-safe (checkpoints store it)."""
+        return dict(self.rng.bit_generator.state)
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from a state :meth:`state` returned."""
+        try:
+            self.rng.bit_generator.state = dict(state)  # type: ignore[assignment,unused-ignore]
+        except (TypeError, ValueError, KeyError) as exc:
+            raise PlateforgeError(f"the saved crop generator state cannot be restored: {exc}") from exc
