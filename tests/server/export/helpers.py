@@ -27,7 +27,7 @@ from plateforge_server.app import ServerConfig, serving
 from plateforge_server.modelcard import load_card, load_weights, save_model
 from plateforge_server.tools.matte.evaluation import write_matte_dataset
 from tests.server.training.helpers import write_pairs, write_shot_dataset
-from tests.server.training.test_relight_pairs import WITH_AOVS, write_relight_pairs
+from tests.server.tools.relight.test_learned import WITH_AOVS, write_relight_pairs
 
 __all__ = ["TOKEN", "VERSION", "Trained", "allow", "perturbed_copy", "serve_models", "train_all"]
 

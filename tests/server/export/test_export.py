@@ -38,7 +38,7 @@ from plateforge_server.tools.base import ToolCall
 from plateforge_server.tools.cleanup import classical as cleanup_classical
 from plateforge_server.tools.matte.guide import band_of, matte_planes
 from tests.server.export.helpers import TOKEN, VERSION, Trained, perturbed_copy, serve_models, train_all
-from tests.server.training.test_relight_pairs import WITH_AOVS
+from tests.server.tools.relight.test_learned import WITH_AOVS
 
 pytestmark = pytest.mark.slow
 

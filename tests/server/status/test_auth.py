@@ -16,7 +16,7 @@ from plateforge.errors import UsageError
 from plateforge_server.status import StatusAuth, check_exposure
 from tests.conftest import TOKEN
 from tests.server.status.helpers import STATUS_TOKEN, get, start_status_server
-from tests.server.test_tls import certificate
+from tests.tls import certificate
 
 __all__ = ["certificate"]  # the self-signed certificate fixture
 
