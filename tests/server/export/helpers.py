@@ -26,8 +26,8 @@ from plateforge.shots.dailies import make_matte_shot
 from plateforge_server.app import ServerConfig, serving
 from plateforge_server.modelcard import load_card, load_weights, save_model
 from plateforge_server.tools.matte.evaluation import write_matte_dataset
-from tests.server.training.helpers import write_pairs, write_shot_dataset
 from tests.server.tools.relight.test_learned import WITH_AOVS, write_relight_pairs
+from tests.server.training.helpers import write_pairs, write_shot_dataset
 
 __all__ = ["TOKEN", "VERSION", "Trained", "allow", "perturbed_copy", "serve_models", "train_all"]
 
