@@ -286,7 +286,9 @@ def train(
         total = terms.total
         if config.temporal_weight > 0:  # temporal stability (plateforge_server.training.temporal)
             with _autocast(amp):
-                total = total + config.temporal_weight * shift_consistency(model, batch.inputs, output)
+                total = total + config.temporal_weight * shift_consistency(
+                    model, batch.inputs, output, seed=config.seed, step=step
+                )
         optimizer.zero_grad(set_to_none=True)
         loss = float(total.detach())
         # A diverged step (loss NaN or Inf: a learning rate far too high) changes nothing: the

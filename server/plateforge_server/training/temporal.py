@@ -71,12 +71,17 @@ def moved_inside(shift: torch.Tensor, shape: list[int], like: torch.Tensor) -> t
     return inside
 
 
-def shift_consistency(model: nn.Module, inputs: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+def shift_consistency(
+    model: nn.Module, inputs: torch.Tensor, output: torch.Tensor, *, seed: int, step: int
+) -> torch.Tensor:
     """The mean ``|net(move(inputs)) - move(output)|`` over the pixels the move fills from inside
-    the crop (see the module doc), float32; ``output`` is ``model(inputs)``. The moves come from
-    torch's global generator (a checkpoint saves it, so a resumed run draws the same)."""
+    the crop (see the module doc), float32; ``output`` is ``model(inputs)``. The moves are drawn
+    from a generator of their own, seeded by the run's seed and the step: torch's global generator
+    is shared with whatever else runs in the process, which made two runs of one config differ (and
+    a resumed step draws the same moves as the first try)."""
     count = inputs.shape[0]
-    shift = (torch.rand(count, 2, device=inputs.device) * 2.0 - 1.0) * MAX_SHIFT
+    generator = torch.Generator(device="cpu").manual_seed(seed * 1_000_003 + step)
+    shift = ((torch.rand(count, 2, generator=generator) * 2.0 - 1.0) * MAX_SHIFT).to(inputs.device)
     moved: torch.Tensor = model(translate(inputs, shift))
     expected = translate(output, shift)
     inside = moved_inside(shift, list(output.shape), expected.float()).expand_as(expected)
