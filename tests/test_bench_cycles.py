@@ -186,7 +186,11 @@ def test_motion_blur_smears_the_subject_along_its_motion(shot: CyclesShot) -> No
     # motion and nothing across it (rendering without the blur would add nothing to either)
     expected = length**2 / 12
     assert blurred_along - still_along == pytest.approx(expected, rel=0.35), (blurred_along, still_along, expected)
-    assert abs(blurred_across - still_across) < 0.35 * expected, (blurred_across, still_across, expected)
+    # Across the motion, only Cycles' render-to-render noise: two renders of one cache key (same
+    # seed and samples, 2 threads) differ in ~650 alpha pixels of the still frame alone (hair), and
+    # gave across changes of +0.05 and -0.45 of L^2/12; 0.35 failed the second. No blur would add 0
+    # along it, which the first assertion refuses.
+    assert abs(blurred_across - still_across) < 0.7 * expected, (blurred_across, still_across, expected)
 
 
 @_render
