@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from plateforge_server.training.data import Batch, TrainingData
     from plateforge_server.training.distributed import Group
 
-__all__ = ["LearnedTool", "NetContract", "OwnLoop", "learned_tool", "learned_tools", "serving_tool"]
+__all__ = ["LearnedTool", "NetContract", "OwnLoop", "RawOutput", "learned_tool", "learned_tools", "serving_tool"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,17 @@ class NetContract:
     outputs: tuple[OutputSpec, ...]
     #: Context pixels the tool's classical part needs around a tile (0: the net's receptive field only).
     padding: int = 0
+
+
+class RawOutput:
+    """:meth:`LearnedTool.delivered` and :meth:`~LearnedTool.scored` for a tool that serves the net's
+    output as it is (no clip or bound applied after the net): validation and the loss see it unchanged."""
+
+    def delivered(self, prediction: torch.Tensor) -> torch.Tensor:
+        return prediction
+
+    def scored(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return output
 
 
 @runtime_checkable

@@ -32,7 +32,7 @@ from plateforge_server.tools.base import ToolCall, passthrough_channels
 from plateforge_server.tools.cleanup import classical
 from plateforge_server.tools.cleanup.examples import load_guided_data
 from plateforge_server.tools.cleanup.guide import FILL_CHANNELS, GUIDE_CHANNELS, SHOWN_CHANNEL, guide_planes
-from plateforge_server.tools.interface import NetContract
+from plateforge_server.tools.interface import NetContract, RawOutput
 from plateforge_server.tools.learned import check_plate_net, mask_of, run_net, run_plain
 from plateforge_server.training.config import TrainConfig
 from plateforge_server.training.data import Batch, TrainingData, load_training_data
@@ -42,7 +42,7 @@ __all__ = ["CLEANUP", "INPAINT", "GuidedCleanup", "Inpaint"]
 _RGB = ("R", "G", "B")
 
 
-class GuidedCleanup:
+class GuidedCleanup(RawOutput):
     """``"cleanup"`` mode: the classical fill, corrected by a net trained on the shot itself."""
 
     archs = ("guided-unet",)
@@ -68,12 +68,6 @@ class GuidedCleanup:
     def guards_images(self, config: TrainConfig) -> bool:
         # A checkpoint must not lose to the classical fill on any copy of the mask (selection module doc).
         return True
-
-    def delivered(self, prediction: torch.Tensor) -> torch.Tensor:
-        return prediction
-
-    def scored(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return output
 
     def contract(self, config: TrainConfig, net_config: UNetConfig, data: TrainingData) -> NetContract:
         radius = config.temporal_radius
@@ -125,7 +119,7 @@ class GuidedCleanup:
         return {"image": classical.composite(plate, mask, result)}
 
 
-class Inpaint:
+class Inpaint(RawOutput):
     """``"inpaint"`` mode: a plain net filling holes from the plate around them."""
 
     archs = ("unet",)
@@ -148,12 +142,6 @@ class Inpaint:
 
     def guards_images(self, config: TrainConfig) -> bool:
         return False
-
-    def delivered(self, prediction: torch.Tensor) -> torch.Tensor:
-        return prediction
-
-    def scored(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return output
 
     def contract(self, config: TrainConfig, net_config: UNetConfig, data: TrainingData) -> NetContract:
         description = (

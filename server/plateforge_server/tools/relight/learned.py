@@ -21,7 +21,7 @@ from plateforge.models import InputSpec, ModelInfo, OutputSpec
 from plateforge_server.modelcard import ModelCard
 from plateforge_server.nets.unet import UNet, UNetConfig
 from plateforge_server.tools.base import ToolCall
-from plateforge_server.tools.interface import NetContract
+from plateforge_server.tools.interface import NetContract, RawOutput
 from plateforge_server.tools.learned import check_plate_net, run_plain
 from plateforge_server.tools.relight.affine_start import ARCH as AFFINE_ARCH
 from plateforge_server.tools.relight.affine_start import AffineUNet
@@ -33,7 +33,7 @@ __all__ = ["PAIRS", "Pairs"]
 _RGB = ("R", "G", "B")
 
 
-class Pairs:
+class Pairs(RawOutput):
     """``"pairs"`` mode: input -> target keyframe pairs (relight, look)."""
 
     archs = ("unet", AFFINE_ARCH)
@@ -63,12 +63,6 @@ class Pairs:
 
     def guards_images(self, config: TrainConfig) -> bool:
         return False
-
-    def delivered(self, prediction: torch.Tensor) -> torch.Tensor:
-        return prediction
-
-    def scored(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return output
 
     def contract(self, config: TrainConfig, net_config: UNetConfig, data: TrainingData) -> NetContract:
         channels = tuple(config.input_channels)
