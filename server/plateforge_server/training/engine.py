@@ -154,8 +154,9 @@ def train(
     out = Path(out_dir)
     checkpoint_dir = out / "checkpoints"
 
+    net_config = tool.net_config(config)
     if config.init:  # a parent this run cannot start from is refused before any footage is read
-        check_parent(config, net_config_for(config))
+        check_parent(config, net_config)
     # 1. Data: licences first, then frames.
     data = tool.load_data(config, manifest_path)
     sampler = Sampler(config, data, stream=ranks.rank)
@@ -163,7 +164,6 @@ def train(
     # 2. Net, on the chosen device (under torchrun: this rank's GPU, gradients averaged by DDP).
     device = torch.device(pick_device(ranks.device(config.device)))
     amp = _amp_enabled(config, device)
-    net_config = tool.net_config(config)
 
     parent: ParentModel | None = None
 
