@@ -74,6 +74,17 @@ print("train status:", trainer.status)
 assert "succeeded" in trainer.status, trainer.status
 assert trainer.progress == 1.0, trainer.progress
 
+# The node shows the job's two pictures as image datablocks; their pixels go to the test, which
+# compares them with the PNGs the server wrote in the job's folder (decoded outside Blender).
+for kind in ("loss", "preview"):
+    image = getattr(trainer, f"{kind}_image")
+    assert image is not None and image.name == f"plateforge {kind} {trainer.name}", (kind, image)
+    width, height = image.size
+    pixels = np.empty(width * height * image.channels, np.float32)
+    image.pixels.foreach_get(pixels)
+    np.save(f"{folder}/{kind}-in-blender.npy", pixels.reshape(height, width, image.channels))
+print("pictures shown:", trainer.job_id)
+
 # The artist is credited on the graded keyframes: in the manifest, and on the trained model's card.
 import tomllib  # noqa: E402
 
