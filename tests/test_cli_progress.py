@@ -175,6 +175,27 @@ def test_job_watch_on_a_terminal_and_on_a_pipe(server: ServerProcess, tmp_path: 
     assert quiet_err == "" and quiet_out == out == "", (quiet_err, quiet_out, out)
 
 
+def test_demo_on_a_terminal_and_on_a_pipe(server: ServerProcess, tmp_path: Path) -> None:
+    def demo(out: str, *more: str) -> list[str]:
+        return ["demo", "--out", str(tmp_path / out), "--frames", str(FRAMES), *more]
+
+    code, screen = on_a_terminal(demo("tty"), _env(server))
+    assert code == 0, screen
+    bars = [r for r in screen.split("\r") if r.startswith("cleanup-classical [")]
+    assert len(bars) == FRAMES and BAR.search(bars[-1]), screen
+    assert f"{FRAMES}/{FRAMES} 100%" in bars[-1] and re.search(r"fr/s  eta (--|\d+m\d\ds)  frame 10\d\d", bars[-1])
+
+    result = on_a_pipe(demo("pipe"), _env(server))
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and not BAR.search(result.stderr)
+    lines = [line.split()[1] for line in result.stderr.splitlines() if line.startswith("cleanup-classical ")]
+    assert lines == ["1/12", "10/12", "12/12"], result.stderr
+
+    quiet = on_a_pipe(demo("quiet", "--quiet"), _env(server))
+    assert quiet.returncode == 0, quiet.stderr
+    assert [line.split(":")[0] for line in quiet.stderr.splitlines()] == ["wrote 12 cleaned frames"], quiet.stderr
+
+
 def test_export_on_a_terminal_and_on_a_pipe(server: ServerProcess, tmp_path: Path) -> None:
     manifest = allow(write_pairs(tmp_path / "data", frames=2, size=32, do_register=False), "train", "distribute")
     trained = on_a_pipe([*_train(manifest, "--name", "progress-export", "--quiet"), "--steps", "3"], _env(server))

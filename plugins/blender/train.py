@@ -175,27 +175,30 @@ def _show(node: PlateforgeTrainNode, monitor: Any) -> None:
     if job is not None:
         node.status = monitor.status()
         node.progress = job.step / max(job.steps, 1)
+    stamp = f"{job.id if job is not None else ''}:{monitor.previews_written}:{monitor.loss_charts_written}"
     preview = node.dataset().preview_path
     if monitor.previews_written and preview.exists():
-        node.preview_image = _picture(f"plateforge preview {node.name}", preview)
+        node.preview_image = _picture(f"plateforge preview {node.name}", preview, stamp)
     loss = monitor.loss_path
     if monitor.loss_charts_written and loss is not None and loss.exists():
-        node.loss_image = _picture(f"plateforge loss {node.name}", loss)
+        node.loss_image = _picture(f"plateforge loss {node.name}", loss, stamp)
 
 
-def _picture(name: str, path: Path) -> bpy.types.Image:
-    """The image datablock ``name`` showing the PNG at ``path`` as it is now (loaded, or reloaded
-    from the file the monitor has just replaced)."""
+def _picture(name: str, path: Path, stamp: str) -> bpy.types.Image:
+    """The image datablock ``name`` showing the PNG at ``path``: loaded, or reloaded when the
+    monitor has written the file again since (``stamp``: job and counts; the timer ticks far more
+    often than pictures arrive)."""
     image = bpy.data.images.get(name)
     if image is None:
         image = bpy.data.images.load(str(path), check_existing=False)
         image.name = name
-        return image
-    if bpy.path.abspath(image.filepath) != str(path):
-        image.filepath = str(path)
-    image.reload()
-    if image.preview is not None:
-        image.preview.reload()  # the node draws the preview icon: refresh it with the pixels
+    elif image.get("plateforge_stamp") != stamp:
+        if bpy.path.abspath(image.filepath) != str(path):
+            image.filepath = str(path)
+        image.reload()
+        if image.preview is not None:
+            image.preview.reload()  # the node draws the preview icon: refresh it with the pixels
+    image["plateforge_stamp"] = stamp
     return image
 
 
