@@ -61,11 +61,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes.event(f"export {args.model}: the server builds the {args.format} export…")
         started = time.monotonic()
         exported = export_model(client, name=ref.name, version=ref.version, fmt=args.format)
+        took = time.monotonic() - started  # not counting a private local server's shutdown
     total = sum(len(data) for data in exported.files.values())
-    notes.event(
-        f"export {exported.model}: built in {duration(time.monotonic() - started)}, "
-        f"{len(exported.files)} file(s), {_size(total)}"
-    )
+    notes.event(f"export {exported.model}: built in {duration(took)}, {len(exported.files)} file(s), {_size(total)}")
     output.mkdir(parents=True, exist_ok=True)
     progress = Progress(f"export {args.model}", unit="files", quiet=args.quiet, every=1)
     try:
