@@ -1,6 +1,7 @@
 """Live progress of the long commands: on a terminal (a real pseudo-terminal) a bar redrawn in
 place with rate and ETA; on a pipe plain one-line events, no carriage return; --quiet: none.
-`process` and `train` run as real processes against a real server."""
+`process`, `train`, `export` and `lineage index` run as real processes (against a real server
+where they need one)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from plateforge.cli.progress import Progress
 from plateforge.exr import write_exr
 from plateforge.frames import Frame
 from tests.conftest import TOKEN, ServerProcess, start_server
+from tests.server.export.helpers import allow
 from tests.server.training.helpers import write_pairs
 
 FRAMES = 12
@@ -140,6 +142,123 @@ def test_train_on_a_terminal_and_on_a_pipe(server: ServerProcess, tmp_path: Path
     quiet = on_a_pipe(_train(manifest, "--name", "progress-quiet", "--quiet"), _env(server))
     assert quiet.returncode == 0, quiet.stderr
     assert quiet.stderr == "" and quiet.stdout.strip()  # the model folder, nothing else
+
+
+def test_job_watch_on_a_terminal_and_on_a_pipe(server: ServerProcess, tmp_path: Path) -> None:
+    """Three watchers of one job at once: a terminal, a pipe, and a pipe with --quiet."""
+    from plateforge.client import Client
+    from plateforge.jobs_client import TrainingClient
+
+    steps = 400
+    manifest = write_pairs(tmp_path / "data", frames=2, size=32)
+    params: dict[str, int | str] = {"steps": steps, "batch": 1, "crop": 16, "validation_size": 32, "warmup": 1}
+    with Client(server.address, token=TOKEN) as client:
+        job = TrainingClient(client).start_training(dataset=str(manifest), tool="look", params=params)
+    command = [sys.executable, "-m", "plateforge.cli.main", "job", "watch", job.id]
+    pipes = [
+        subprocess.Popen([*command, *more], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(server))
+        for more in ((), ("--quiet",))
+    ]
+    code, screen = on_a_terminal(["job", "watch", job.id], _env(server))
+    (out, err), (quiet_out, quiet_err) = (p.communicate(timeout=300) for p in pipes)
+    assert code == 0 and [p.returncode for p in pipes] == [0, 0], (screen, err, quiet_err)
+
+    bars = [r for r in screen.split("\r") if r.startswith(f"train {job.id} step [")]
+    assert len(bars) >= 10 and BAR.search(bars[-1]), screen  # joined mid-way, redrawn in place from then
+    assert f"{steps}/{steps} 100%" in bars[-1] and re.search(r"steps/s  eta (--|\d+m\d\ds)  loss ", bars[-1])
+    assert "succeeded" in screen
+
+    assert "\r" not in err and not BAR.search(err)
+    seen = [line.split()[3] for line in err.splitlines() if line.startswith(f"train {job.id} step ")]
+    assert seen[-1] == f"{steps}/{steps}" and {int(s.split("/")[0]) % 50 for s in seen[1:-1]} <= {0}, err
+    assert f"job {job.id} succeeded" in err
+    assert quiet_err == "" and quiet_out == out == "", (quiet_err, quiet_out, out)
+
+
+def test_demo_on_a_terminal_and_on_a_pipe(server: ServerProcess, tmp_path: Path) -> None:
+    def demo(out: str, *more: str) -> list[str]:
+        return ["demo", "--out", str(tmp_path / out), "--frames", str(FRAMES), *more]
+
+    code, screen = on_a_terminal(demo("tty"), _env(server))
+    assert code == 0, screen
+    bars = [r for r in screen.split("\r") if r.startswith("cleanup-classical [")]
+    assert len(bars) == FRAMES and BAR.search(bars[-1]), screen
+    assert f"{FRAMES}/{FRAMES} 100%" in bars[-1] and re.search(r"fr/s  eta (--|\d+m\d\ds)  frame 10\d\d", bars[-1])
+
+    result = on_a_pipe(demo("pipe"), _env(server))
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and not BAR.search(result.stderr)
+    lines = [line.split()[1] for line in result.stderr.splitlines() if line.startswith("cleanup-classical ")]
+    assert lines == ["1/12", "10/12", "12/12"], result.stderr
+
+    quiet = on_a_pipe(demo("quiet", "--quiet"), _env(server))
+    assert quiet.returncode == 0, quiet.stderr
+    assert [line.split(":")[0] for line in quiet.stderr.splitlines()] == ["wrote 12 cleaned frames"], quiet.stderr
+
+
+def test_export_on_a_terminal_and_on_a_pipe(server: ServerProcess, tmp_path: Path) -> None:
+    manifest = allow(write_pairs(tmp_path / "data", frames=2, size=32, do_register=False), "train", "distribute")
+    trained = on_a_pipe([*_train(manifest, "--name", "progress-export", "--quiet"), "--steps", "3"], _env(server))
+    assert trained.returncode == 0, trained.stderr
+    files = ["progress-export.pt", "card.json", "catfilecreator.json", "README.md"]
+
+    def export(out: Path, *more: str) -> list[str]:
+        return ["export", "progress-export", "--format", "nuke", "--output", str(out), *more]
+
+    code, screen = on_a_terminal(export(tmp_path / "tty"), _env(server))
+    assert code == 0, screen
+    assert "export progress-export: the server builds the nuke export" in screen
+    assert re.search(r"export progress-export@\S+: built in \d+m\d\ds, 4 file\(s\), \d+\.\d [kM]B", screen), screen
+    bars = [r for r in screen.split("\r") if r.startswith("export progress-export [")]
+    assert len(bars) == len(files), screen  # one redraw per file written, in place
+    assert all(BAR.search(b) and re.search(r"\d+\.\d\d files/s  eta (--|\d+m\d\ds)", b) for b in bars), bars
+    assert "4/4 100%" in bars[-1] and "[" + "#" * 24 + "]" in bars[-1]
+    assert sorted(p.name for p in (tmp_path / "tty").iterdir()) == sorted(files)
+
+    result = on_a_pipe(export(tmp_path / "pipe"), _env(server))
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and not BAR.search(result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("export progress-export ")]
+    assert [line.split()[2] for line in lines] == ["1/4", "2/4", "3/4", "4/4"], result.stderr
+    assert [line.split()[-3] for line in lines] == files, lines  # each line names the file written
+    assert sorted(Path(line).name for line in result.stdout.split()) == sorted(files)
+
+    quiet = on_a_pipe(export(tmp_path / "quiet", "--quiet"), _env(server))
+    assert quiet.returncode == 0, quiet.stderr
+    assert [line.split()[0] for line in quiet.stderr.splitlines()] == ["exported"], quiet.stderr  # the result only
+    assert sorted(p.name for p in (tmp_path / "quiet").iterdir()) == sorted(files)
+
+
+def test_lineage_index_on_a_terminal_and_on_a_pipe(plates: str, tmp_path: Path) -> None:
+    folder = str(Path(plates).parent)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEFORGE_")}
+
+    def index(db: str, *more: str) -> list[str]:
+        return ["lineage", "index", folder, "--db", str(tmp_path / db), *more]
+
+    code, screen = on_a_terminal(index("tty.sqlite"), env)
+    assert code == 0, screen
+    bars = [r for r in screen.split("\r") if r.startswith("lineage index [")]
+    assert len(bars) == FRAMES, screen  # one redraw per file read
+    assert all(re.search(r"\d+\.\d\d files/s  eta (--|\d+m\d\ds)  plate\.10\d\d\.exr", b) for b in bars), bars
+    assert f"{FRAMES}/{FRAMES} 100%" in bars[-1] and "[" + "#" * 24 + "]" in bars[-1]
+    # Again: nothing changed, nothing read, no bar.
+    code, screen = on_a_terminal(index("tty.sqlite"), env)
+    assert code == 0 and "lineage index [" not in screen and f"{FRAMES} unchanged" in screen, screen
+
+    result = on_a_pipe(index("pipe.sqlite"), env)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and not BAR.search(result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("lineage index ")]
+    assert [line.split()[2] for line in lines] == ["1/12", "12/12"], result.stderr
+    verbose = on_a_pipe(index("verbose.sqlite", "--verbose"), env)
+    assert sum(line.endswith(".exr") and line.startswith("/") for line in verbose.stderr.splitlines()) == FRAMES
+
+    quiet = on_a_pipe(index("quiet.sqlite", "--quiet"), env)
+    assert quiet.returncode == 0 and quiet.stderr == "", quiet.stderr
+    assert quiet.stdout == result.stdout.replace("pipe.sqlite", "quiet.sqlite")  # the summary still prints
+    both = on_a_pipe(index("both.sqlite", "--quiet", "--verbose"), env)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
 
 
 def test_progress_modes() -> None:

@@ -3,7 +3,11 @@
 Mark keyframes on the node, give the footage's licence and rights holder, press **Train**: the
 node renders both inputs at the keyframes into a dataset folder, writes its licence manifest and
 starts a job on the server (:mod:`plateforge.hosts.training`, as ``plateforge train`` does). The
-panel follows the job (step, loss, PSNR, a preview image); once it succeeds, the model it
+panel follows the job (step, loss, PSNR) and shows its two training pictures as they stream in:
+the loss chart (``loss.png``: training loss and validation PSNR per step, the classical tool's
+PSNR as a line) and the preview contact sheet (``preview.png``), each an image datablock the node
+points at (``loss_image``, ``preview_image``; open them in an Image Editor to see them full
+size). Once it succeeds, the model it
 published is in every plateforge node's model menu. The node's output is its ``input``, passed
 through natively, so it can sit in a live graph.
 """
@@ -69,6 +73,9 @@ class PlateforgeTrainNode(bpy.types.CompositorNodeCustomGroup):
     job_id: bpy.props.StringProperty()  # type: ignore[valid-type]
     status: bpy.props.StringProperty()  # type: ignore[valid-type]
     progress: bpy.props.FloatProperty(min=0.0, max=1.0, subtype="FACTOR")  # type: ignore[valid-type]
+    # The job's training pictures, written beside the dataset as WatchJob streams them.
+    loss_image: bpy.props.PointerProperty(type=bpy.types.Image, name="Loss")  # type: ignore[valid-type]
+    preview_image: bpy.props.PointerProperty(type=bpy.types.Image, name="Preview")  # type: ignore[valid-type]
 
     @classmethod
     def poll(cls, ntree: bpy.types.NodeTree) -> bool:
@@ -83,6 +90,7 @@ class PlateforgeTrainNode(bpy.types.CompositorNodeCustomGroup):
     def copy(self, node: bpy.types.Node) -> None:
         self.node_tree = node.node_tree.copy()
         self.job_id = ""
+        self.loss_image = self.preview_image = None  # a copy has no job, so no pictures yet
 
     def free(self) -> None:
         tree = self.node_tree
@@ -101,6 +109,10 @@ class PlateforgeTrainNode(bpy.types.CompositorNodeCustomGroup):
         sub.operator("plateforge.cancel_training", text="", icon="CANCEL").node_name = self.name
         if self.status:
             layout.progress(factor=self.progress, text=self.status)
+        for image in (self.loss_image, self.preview_image):
+            if image is not None:
+                layout.label(text=image.name)
+                layout.template_icon(icon_value=layout.icon(image), scale=8.0)
 
     def draw_buttons_ext(self, context: bpy.types.Context, layout: bpy.types.UILayout) -> None:
         self.draw_buttons(context, layout)
@@ -163,13 +175,31 @@ def _show(node: PlateforgeTrainNode, monitor: Any) -> None:
     if job is not None:
         node.status = monitor.status()
         node.progress = job.step / max(job.steps, 1)
+    stamp = f"{job.id if job is not None else ''}:{monitor.previews_written}:{monitor.loss_charts_written}"
     preview = node.dataset().preview_path
     if monitor.previews_written and preview.exists():
-        image = bpy.data.images.get(f"plateforge preview {node.name}")
-        if image is None:
-            image = bpy.data.images.load(str(preview))
-            image.name = f"plateforge preview {node.name}"
+        node.preview_image = _picture(f"plateforge preview {node.name}", preview, stamp)
+    loss = monitor.loss_path
+    if monitor.loss_charts_written and loss is not None and loss.exists():
+        node.loss_image = _picture(f"plateforge loss {node.name}", loss, stamp)
+
+
+def _picture(name: str, path: Path, stamp: str) -> bpy.types.Image:
+    """The image datablock ``name`` showing the PNG at ``path``: loaded, or reloaded when the
+    monitor has written the file again since (``stamp``: job and counts; the timer ticks far more
+    often than pictures arrive)."""
+    image = bpy.data.images.get(name)
+    if image is None:
+        image = bpy.data.images.load(str(path), check_existing=False)
+        image.name = name
+    elif image.get("plateforge_stamp") != stamp:
+        if bpy.path.abspath(image.filepath) != str(path):
+            image.filepath = str(path)
         image.reload()
+        if image.preview is not None:
+            image.preview.reload()  # the node draws the preview icon: refresh it with the pixels
+    image["plateforge_stamp"] = stamp
+    return image
 
 
 class PLATEFORGE_OT_train(bpy.types.Operator):

@@ -146,14 +146,16 @@ def press(
     idname: str,
     *,
     escape_when: Any = None,
+    on_tick: Any = None,
     tick: float = 0.005,
     timeout: float = 180.0,
     **properties: Any,
 ) -> tuple[set[str], Operator]:
     """Press the button of operator ``idname``: ``invoke`` with a click, then while it runs
     modal, ``modal`` with TIMER events (and a mouse move now and then, which it must pass
-    through) until it ends; ``escape_when(op)`` true delivers one ESC. Returns the final result
-    and the operator (its ``reports``)."""
+    through) until it ends; ``escape_when(op)`` true delivers one ESC; ``on_tick(op)`` runs after
+    each TIMER event (to watch what the button shows as it goes). Returns the final result and
+    the operator (its ``reports``)."""
     import time
 
     wm = WindowManager(bpy.context.window_manager)
@@ -176,6 +178,8 @@ def press(
             sys.exit(f"{idname} did not pass a mouse move through while running")
         time.sleep(tick)
         result = op.modal(context, Event("TIMER"))
+        if on_tick is not None:
+            on_tick(op)
     if escape_when is not None and not escaped:
         sys.exit(f"{idname} ended before ESC could be pressed: {result}")
     return result, op

@@ -66,13 +66,39 @@ print("esc ok:", op.reports[-1][1])
 trainer.model_name = "blender-look"
 
 # The Train button: invoke renders the keyframes and starts the job, modal follows it on timer events.
-result, op = press("plateforge.train", node_name=trainer.name, tick=0.05)
+# Long enough for several loss charts, so the node's image must follow the file as it changes.
+trainer.steps = 60
+trainer.extra += " preview_every=10 validation_every=10"
+charts_seen: set[bytes] = set()
+
+
+def watch_the_chart(_op: object) -> None:
+    image = trainer.loss_image
+    if image is not None:
+        pixels = np.empty(len(image.pixels), np.float32)
+        image.pixels.foreach_get(pixels)
+        charts_seen.add(pixels.tobytes())
+
+
+result, op = press("plateforge.train", node_name=trainer.name, tick=0.05, on_tick=watch_the_chart)
 assert result == {"FINISHED"}, (result, op.reports)
 assert op.reports[-1][0] == "INFO" and "succeeded" in op.reports[-1][1], op.reports
 assert trainer.job_id != detached, "the second press did not start its own job"
 print("train status:", trainer.status)
 assert "succeeded" in trainer.status, trainer.status
 assert trainer.progress == 1.0, trainer.progress
+
+# The node shows the job's two pictures as image datablocks; their pixels go to the test, which
+# compares them with the PNGs the server wrote in the job's folder (decoded outside Blender).
+for kind in ("loss", "preview"):
+    image = getattr(trainer, f"{kind}_image")
+    assert image is not None and image.name == f"plateforge {kind} {trainer.name}", (kind, image)
+    width, height = image.size
+    pixels = np.empty(width * height * image.channels, np.float32)
+    image.pixels.foreach_get(pixels)
+    np.save(f"{folder}/{kind}-in-blender.npy", pixels.reshape(height, width, image.channels))
+assert len(charts_seen) >= 2, f"the node showed {len(charts_seen)} loss chart(s) over a 60-step job"
+print("pictures shown:", trainer.job_id)
 
 # The artist is credited on the graded keyframes: in the manifest, and on the trained model's card.
 import tomllib  # noqa: E402

@@ -10,6 +10,7 @@ the virtualenv holds bpy (and its numpy) only.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import PIL.Image
 import pytest
 
 from plateforge.exr import read_exr
@@ -149,12 +151,22 @@ def test_train_from_keyframes_then_use_the_model(
 ) -> None:
     # Its own server and models folder: the model it publishes must not reach the other tests.
     monkeypatch.setenv("PLATEFORGE_MODELS_DIR", str(tmp_path / "models"))
-    server = start_server()
+    server = start_server("--jobs-dir", str(tmp_path / "jobs"))
     try:
         output = run(installed, blender_env, "bl_train.py", server.address, server.token or "", str(tmp_path))
     finally:
         server.stop()
     assert "unlicensed refused" in output and "artist credited ok" in output and "train ok" in output, output
+    # The Train node's loss and preview images hold exactly the PNGs the server wrote for its job.
+    (job_id,) = re.findall(r"^pictures shown: (\S+)$", output, re.MULTILINE)
+    for kind in ("loss", "preview"):
+        with PIL.Image.open(tmp_path / "jobs" / job_id / "train" / f"{kind}.png") as png:
+            written = np.asarray(png.convert("RGB"))
+        shown = np.load(tmp_path / f"{kind}-in-blender.npy")
+        assert shown.shape == (*written.shape[:2], 4), (kind, shown.shape, written.shape)
+        # Blender's rows run bottom-up; an 8-bit PNG's bytes read back as byte / 255.
+        assert np.array_equal(np.rint(shown[::-1, :, :3] * 255).astype(np.uint8), written), kind
+        assert (shown[..., 3] == 1.0).all(), kind
 
 
 def test_bake_button_esc_offline_and_save(

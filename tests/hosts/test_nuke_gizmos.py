@@ -51,6 +51,7 @@ TRAIN_KNOBS = {
     "pfn_job": 1,
     "pfn_dataset": 1,
     "pfn_show_preview": 6,
+    "pfn_show_loss": 6,
 }
 
 
@@ -144,7 +145,7 @@ def test_fixed_gizmo_inputs_are_named_as_the_models_declare(client: object) -> N
 
 
 def test_train_gizmo(tmp_path: Path) -> None:
-    from plateforge.hosts.training import SIZES, TRAINABLE_TOOLS, KeyframeDataset
+    from plateforge.hosts.training import SIZES, TRAINABLE_TOOLS, KeyframeDataset, TrainingMonitor
 
     top, nodes, _ = load("PF_Train")
     assert {k: top.user_knobs[k][0] for k in TRAIN_KNOBS if k in top.user_knobs} == TRAIN_KNOBS
@@ -158,6 +159,12 @@ def test_train_gizmo(tmp_path: Path) -> None:
     writes = {n.name: (n.knob("file") or "").replace("[value parent.pfn_dataset]", str(tmp_path)) for n in nodes}
     assert writes["pfw_input"] == dataset.input_pattern and writes["pfw_target"] == dataset.target_pattern
     assert writes["pfr_preview"] == str(dataset.preview_path)
+    # The loss chart the monitor writes is what the node's viewer switch can show.
+    monitor = TrainingMonitor(preview_path=dataset.preview_path)
+    assert writes["pfr_loss"] == str(dataset.loss_path) == str(monitor.loss_path)
+    (switch,) = inner(nodes, "Switch")
+    assert switch.knob("inputs") == "3"
+    assert "pfn_show_loss ? 2 : parent.pfn_show_preview" in (switch.knob("which") or "")
 
 
 def _callbacks() -> list[tuple[str, str]]:

@@ -146,6 +146,11 @@ def test_train_watch_and_the_model_is_served(live: Client, tmp_path: Path) -> No
     # The loss chart streams beside the preview, for the host's panel.
     assert monitor.loss_path == dataset.preview_path.with_name("loss.png")
     assert monitor.loss_charts_written >= 1 and monitor.loss_path.read_bytes().startswith(b"\x89PNG")
+    # Both are, byte for byte, the final pictures the server wrote in the job's folder.
+    out = Path(final.job_dir) / "train"
+    assert monitor.loss_path.read_bytes() == (out / "loss.png").read_bytes()
+    assert dataset.preview_path.read_bytes() == (out / "preview.png").read_bytes()
+    assert dataset.loss_path == monitor.loss_path
     served = {m.name: m for m in live.list_models()}
     assert "nuke-look" in served and served["nuke-look"].tool == "look"
     assert monitor.as_dict()["state"] == "SUCCEEDED"

@@ -10,6 +10,8 @@ PLATEFORGE_LINEAGE_DB names; --db URL picks another (a path, sqlite:///PATH, or
 postgresql://USER@HOST:PORT/DB for a PostgreSQL server, with the [postgres] extra installed).
 Indexing is incremental: files whose size and modification time did not change are not read
 again; a changed file replaces its own rows; a file gone from a walked folder loses its rows.
+index shows its progress over the files it reads on stderr (a bar with ETA on a terminal, a line
+every 100 files off one; --quiet: none, --verbose: also each file's path).
 
 affected lists the models trained on the source or licence (or named), their fine-tunes and
 adapters transitively, and every output frame they made (and any frame made straight from the
@@ -29,13 +31,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import webbrowser
 from collections.abc import Sequence
 from pathlib import Path
 
 from plateforge import atomic
+from plateforge.cli.progress import Progress, add_quiet_argument
 from plateforge.lineage import (
+    Database,
+    IndexReport,
     affected,
     affected_csv,
     affected_frames,
@@ -68,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     index = verb("index", "walk folders (or files) into the index")
     index.add_argument("paths", nargs="+", metavar="DIR")
-    index.add_argument("--verbose", action="store_true", help="name every file read")
+    loudness = index.add_mutually_exclusive_group()
+    loudness.add_argument("--verbose", action="store_true", help="name every file read")
+    add_quiet_argument(loudness)
 
     query = verb("affected", "models and frames that depend on a source, a licence or a model")
     which = query.add_mutually_exclusive_group(required=True)
@@ -94,6 +102,21 @@ def _write(text: str, output: str | None) -> None:
         atomic.write_text(output, text)
     else:
         sys.stdout.write(text)
+
+
+def _index(db: Database, paths: Sequence[str], *, verbose: bool, quiet: bool) -> IndexReport:
+    """Index ``paths`` under a :class:`Progress` over the files new or changed since the last run."""
+    progress = Progress("lineage index", unit="files", quiet=quiet, every=100)
+
+    def read(done: int, total: int, path: str) -> None:
+        if verbose:
+            progress.event(path)
+        progress.update(done, total, os.path.basename(path))
+
+    try:
+        return index_paths(db, paths, progress=read)
+    finally:
+        progress.close()
 
 
 def _print_chain(chain: dict[str, object]) -> None:
@@ -135,9 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     with open_index(args.db) as db:
         if args.verb == "index":
-            report = index_paths(
-                db, args.paths, progress=(lambda p: print(p, file=sys.stderr)) if args.verbose else None
-            )
+            report = _index(db, args.paths, verbose=args.verbose, quiet=args.quiet)
             for path, why in report.problems:
                 print(f"unreadable: {path}: {why}", file=sys.stderr)
             print(f"{report.summary()} ({db.label})")

@@ -23,10 +23,9 @@ __all__ = ["Progress", "add_quiet_argument", "duration"]
 BAR_WIDTH = 24
 
 
-def add_quiet_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="print no progress (errors and results still print)"
-    )
+def add_quiet_argument(parser: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup) -> None:
+    """``-q/--quiet`` on ``parser`` (or on a group of options that exclude one another)."""
+    parser.add_argument("-q", "--quiet", action="store_true", help="print no progress (errors and results still print)")
 
 
 def duration(seconds: float | None) -> str:

@@ -8,7 +8,8 @@ keyframe file, roles ``input`` and ``target``) and queues the job through
 :class:`~plateforge.jobs_client.TrainingClient`, exactly as ``plateforge train --dataset`` does.
 The server checks the manifest, licence included, and refuses it naming the files. A
 :class:`TrainingMonitor` follows the job on a :class:`~plateforge.hosts.worker.BackgroundTask`:
-loss curve, latest preview PNG (written atomically beside the dataset for a Read node), and a
+loss curve, the latest preview and loss-chart PNGs as WatchJob streams them (written atomically
+beside the dataset, ``preview.png`` and ``loss.png``, for a host's Read node or image), and a
 status line. A finished job's model is published by the server and is in ``list_models`` at once.
 
 The folder must be one the server can read (the same machine, or shared storage).
@@ -96,6 +97,11 @@ class KeyframeDataset:
     @property
     def preview_path(self) -> Path:
         return self.folder / "preview.png"
+
+    @property
+    def loss_path(self) -> Path:
+        """The loss chart, beside the preview (:attr:`TrainingMonitor.loss_path`)."""
+        return self.folder / "loss.png"
 
     def missing(self, keyframes: Sequence[int]) -> list[str]:
         """Keyframe files not rendered yet."""

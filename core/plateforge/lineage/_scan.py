@@ -240,10 +240,16 @@ def _new_run(db: Database) -> int:
 
 
 def index_paths(
-    db: Database, paths: Sequence[str | os.PathLike[str]], *, progress: Callable[[str], None] | None = None
+    db: Database,
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> IndexReport:
     """Index every output EXR, model folder and manifest under ``paths`` (folders or files) into
-    ``db`` (migrated: :func:`plateforge.lineage.open_index`); see the module doc."""
+    ``db`` (migrated: :func:`plateforge.lineage.open_index`); see the module doc. ``progress``
+    gets ``(done, total, path)`` after each file read: the folders are walked (names and stats
+    only) before any file is read, so ``total``, the files new or changed, is known from the
+    first."""
     roots = [os.path.abspath(os.fspath(p)) for p in paths]
     missing = [r for r in roots if not os.path.exists(r)]
     if missing:
@@ -255,6 +261,7 @@ def index_paths(
         if _inside(row[0], roots)
     }
     seen: set[str] = set()
+    to_read: list[tuple[_Item, bool]] = []  # (item, replacing rows it had)
     for root in roots:
         for item in _walk(root):
             if item.path in seen:
@@ -264,9 +271,11 @@ def index_paths(
             if before is not None and before[1:] == (item.size, item.mtime_ns):
                 report.unchanged += 1
                 continue
-            if progress is not None:
-                progress(item.path)
-            _read_one(db, item, report, replacing=before is not None)
+            to_read.append((item, before is not None))
+    for done, (item, replacing) in enumerate(to_read, 1):
+        _read_one(db, item, report, replacing=replacing)
+        if progress is not None:
+            progress(done, len(to_read), item.path)
     for gone in sorted(set(known) - seen):
         with db.transaction():
             _drop(db, gone)

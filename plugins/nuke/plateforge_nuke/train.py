@@ -3,7 +3,9 @@
 Pick the input and ground-truth nodes (its two inputs) and keyframes, the tool, steps and net
 size, and the footage's licence; Start renders both inputs at the keyframes into the node's
 dataset folder (internal Writes ``pfw_input`` / ``pfw_target``), writes the licence manifest and
-queues the job. Loss and a preview (internal Read ``pfr_preview``) update while it trains; Cancel
+queues the job. The status and loss lines, the preview (internal Read ``pfr_preview``) and the
+loss chart (internal Read ``pfr_loss``; both PNGs streamed by WatchJob into the dataset folder by
+:class:`~plateforge.hosts.training.TrainingMonitor`) update while it trains; Cancel
 stops the job at a checkpoint; Resume continues it. The finished model is served at once: the
 processing nodes list it after a refresh. The job id is kept in the node, so a reopened script
 can resume or re-attach.
@@ -88,10 +90,11 @@ def _on_event(name: str, monitor: TrainingMonitor) -> None:
     _set(node, "pfn_status", monitor.status())
     recent = monitor.losses[-5:]
     _set(node, "pfn_loss", "  ".join(f"{step}: {loss:.5f}" for step, loss in recent))
-    read = node.node("pfr_preview") if isinstance(node, nuke.Group) else None
-    reload = read.knob("reload") if read is not None else None
-    if isinstance(reload, nuke.Script_Knob) and monitor.previews_written:
-        reload.execute()
+    for read_name, written in (("pfr_preview", monitor.previews_written), ("pfr_loss", monitor.loss_charts_written)):
+        read = node.node(read_name) if isinstance(node, nuke.Group) else None
+        reload = read.knob("reload") if read is not None else None
+        if isinstance(reload, nuke.Script_Knob) and written:
+            reload.execute()
 
 
 def _watch(node: nuke.Group, job_id: str) -> None:
