@@ -1,14 +1,16 @@
 """The README and docs/ as a user follows them: every ```sh / ```console block runs, in order, in
 one temporary folder (README first: its quick start makes the demo's shot the pages use), with a
 real local server where a block is marked `<!-- docs-test: server -->`; blocks marked
-`<!-- docs-test: skip (REASON) -->` are not run. Every relative link resolves inside the
-repository. The conventions are written down in docs/README.md."""
+`<!-- docs-test: skip (REASON) -->` are not run. The output a ```console block shows is what its
+commands print (abbreviated: see :func:`shown_output_is_printed`). Every relative link resolves
+inside the repository. The conventions are written down in docs/README.md."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, ServerProcess, start_server
+from tests.review.certs import make_chain
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 LINKED = [*PAGES, REPO / "SECURITY.md"]
@@ -40,6 +43,17 @@ class Block:
     @property
     def where(self) -> str:
         return f"{self.page.relative_to(REPO)}:{self.line}"
+
+    def shown_output(self) -> list[str]:
+        """A console block's output lines (those that are not commands or their continuations)."""
+        shown: list[str] = []
+        continued = False
+        for line in self.text.splitlines():
+            if continued or line.startswith("$ "):
+                continued = line.endswith("\\")
+            elif line.strip():
+                shown.append(line)
+        return shown
 
     def script(self) -> str:
         if self.language == "sh":
@@ -71,6 +85,23 @@ def blocks(page: Path) -> list[Block]:
         found.append(Block(page, i + 1, fence.group(1), kind, "\n".join(lines[i + 1 : end]) + "\n"))
         i = end + 1
     return found
+
+
+_HEX = re.compile(r"[0-9a-f]{8,}…?")
+
+
+def _same_line(shown: str, printed: str) -> bool:
+    """``shown`` stands for ``printed``: equal once every hash (8+ hex digits, maybe cut with "…")
+    is a placeholder, or, when ``shown`` ends with "…", a prefix of it."""
+    shown, printed = _HEX.sub("<hex>", shown.rstrip()), _HEX.sub("<hex>", printed.rstrip())
+    return shown == printed or (shown.endswith("…") and printed.startswith(shown[:-1]))
+
+
+def shown_output_is_printed(shown: list[str], printed: str) -> list[str]:
+    """The lines of ``shown`` not found, in order, among the lines ``printed`` (a page may leave
+    lines out, never add or change one); empty when the page tells the truth."""
+    lines = iter(printed.splitlines())
+    return [s for s in shown if not any(_same_line(s, p) for p in lines)]
 
 
 def _slug(heading: str) -> str:
@@ -158,6 +189,9 @@ class Workspace:
             f"{block.where} exited {done.returncode}:\n{block.text}\n"
             f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
         )
+        if block.language == "console":
+            missing = shown_output_is_printed(block.shown_output(), done.stdout)
+            assert not missing, f"{block.where} shows lines its commands did not print: {missing}\n{done.stdout}"
 
     def run_page(self, page: Path) -> int:
         ran = 0
@@ -172,9 +206,15 @@ class Workspace:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     """A folder where the README's quick start has run, as after its set-up command: `.venv` is
     this Python's environment, `plateforge` is on PATH; no server or token in the environment, and
-    empty models and jobs folders (never the trained models of whoever runs the tests)."""
+    empty models and jobs folders (never the trained models of whoever runs the tests). The
+    studio's C2PA signing keys the pages name are a throwaway chain: studio-chain.pem (signing
+    certificate and intermediate), studio-key.pem, and the root to trust, studio-root.pem."""
     folder = tmp_path_factory.mktemp("docs")
     (folder / ".venv").symlink_to(sys.prefix, target_is_directory=True)
+    chain = make_chain(tmp_path_factory.mktemp("docs-pki"))
+    shutil.copyfile(chain.cert, folder / "studio-chain.pem")
+    shutil.copyfile(chain.key, folder / "studio-key.pem")
+    (folder / "studio-root.pem").write_bytes(chain.root)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEFORGE_")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PLATEFORGE_MODELS_DIR"] = str(tmp_path_factory.mktemp("docs-models"))
@@ -196,6 +236,23 @@ def test_readme_quick_start(workspace: Workspace) -> None:
         ):
             assert (folder / made).is_file(), made
     assert (folder / "plateforge-demo" / "contact_sheet.png").is_file()
+    # The signed proxy the README reads back, and the EXR's detached manifest.
+    assert (folder / "review/clean.1003.png").is_file() and (folder / "clean/clean.1003.exr.c2pa").is_file()
+
+
+@pytest.mark.parametrize(
+    ("shown", "printed", "missing"),
+    [
+        pytest.param(["a: Trusted", "  model m@1"], "a: Trusted\n  x\n  model m@1\n", [], id="lines-left-out"),
+        pytest.param(["  sha256 6c5c337acff9…"], "  sha256 " + "0123456789abcdef" * 4 + "\n", [], id="hash-cut"),
+        pytest.param(["  note: very long…"], "  note: very long text\n", [], id="line-cut"),
+        pytest.param(["a: Trusted"], "a: Invalid (assertion.dataHash.mismatch)\n", ["a: Trusted"], id="changed"),
+        pytest.param(["b", "a"], "a\nb\n", ["a"], id="out-of-order"),
+        pytest.param(["  model m@1"], "  model m@2\n", ["  model m@1"], id="other-version"),
+    ],
+)
+def test_shown_output_must_be_printed(shown: list[str], printed: str, missing: list[str]) -> None:
+    assert shown_output_is_printed(shown, printed) == missing
 
 
 def _cli_page(folder: Path) -> None:

@@ -10,6 +10,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -330,3 +332,46 @@ def test_the_credits_page_escapes_names_and_scales_the_bars() -> None:
     assert "<script>" not in page and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
     assert "paint &amp; fix" in page
     assert re.findall(r'<rect x="\d+" y="\d+" width="(\d+)"', page) == ["420", "140", "0"]
+
+
+# -- where the index is, and --show --------------------------------------------------------------
+
+
+def test_the_index_is_the_current_folder_s_file_else_the_variable_else_db(
+    tree: Tree, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sequence = str(tree.root / "out/a-p1")
+    here, named, given = tmp_path / "here", tmp_path / "named.sqlite", tmp_path / "given.sqlite"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    monkeypatch.delenv("PLATEFORGE_LINEAGE_DB", raising=False)
+    code, out, err = lineage(capsys, "index", sequence)
+    assert code == 0 and "10 added" in out and str(here / "plateforge-lineage.sqlite") in out, err
+    monkeypatch.setenv("PLATEFORGE_LINEAGE_DB", f"sqlite:///{named}")
+    code, out, err = lineage(capsys, "index", sequence)
+    assert code == 0 and "10 added" in out, err  # a new index: nothing in it was known
+    code, out, err = lineage(capsys, "index", sequence, "--db", str(given))
+    assert code == 0 and "10 added" in out, err
+    code, out, err = lineage(capsys, "index", sequence)  # the variable's index again: all known
+    assert code == 0 and "10 unchanged" in out and " 0 added" in out, err
+    made = sorted(p.name for p in tmp_path.rglob("*.sqlite"))
+    assert made == ["given.sqlite", "named.sqlite", "plateforge-lineage.sqlite"]
+    for db in (here / "plateforge-lineage.sqlite", named, given):
+        with open_index(str(db)) as index:
+            assert index.execute("SELECT COUNT(*) FROM frames")[0][0] == 10
+
+
+def test_credits_show_writes_the_page_here_and_opens_it_in_the_browser(indexed: str, tmp_path: Path) -> None:
+    # $BROWSER is how Python's webbrowser (and xdg-open) pick the browser: here, one that notes the URL.
+    browser = tmp_path / "browser"
+    browser.write_text('#!/bin/sh\nprintf "%s" "$1" > "$(dirname "$0")/opened.txt"\n')
+    browser.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PLATEFORGE_")} | {"BROWSER": str(browser)}
+    command = [sys.executable, "-m", "plateforge.cli.main", "lineage", "credits", "--show", "--db", indexed]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    page = tmp_path / "plateforge-credits.html"
+    assert done.stderr.strip().splitlines()[-1] == str(page)
+    assert (tmp_path / "opened.txt").read_text() == page.as_uri()
+    text = page.read_text(encoding="utf-8")
+    assert '<table id="credits">' in text and text.count("<rect ") == 4 and "<td>Cleo Park</td>" in text

@@ -24,8 +24,15 @@ def _preferences() -> nuke.Node | None:
 def add_preference_knobs() -> None:
     """A plateforge tab in Preferences (idempotent: knobs already there are kept with their values)."""
     prefs = _preferences()
-    if prefs is None or prefs.knob("pf_server") is not None:
+    if prefs is None:
         return
+    if prefs.knob("pf_server") is None:
+        _add_server_knobs(prefs)
+    # Also when the tab came back from a preferences file saved before the artist knob existed.
+    _add_artist_knob(prefs)
+
+
+def _add_server_knobs(prefs: nuke.Node) -> None:
     prefs.addKnob(nuke.Tab_Knob("pf_tab", "plateforge"))
     server = nuke.String_Knob("pf_server", "server")
     server.setTooltip("HOST:PORT of the plateforge server; empty: $PLATEFORGE_SERVER")
@@ -37,7 +44,6 @@ def add_preference_knobs() -> None:
     cache.setTooltip("where nodes keep their caches when the script is not saved yet")
     for knob in (server, token, ca, cache):
         prefs.addKnob(knob)
-    _add_artist_knob(prefs)
 
 
 def _add_artist_knob(prefs: nuke.Node) -> None:

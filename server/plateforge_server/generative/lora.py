@@ -89,7 +89,13 @@ def _stills(dataset: Path | Manifest) -> tuple[list[np.ndarray], tuple[SourceRec
         rgb = np.nan_to_num(frame.stack(_RGB).astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         images.append(encode_linear(rgb))
         assert item.sha256 is not None  # check_for_training verified it
-        records.append(SourceRecord(item.name, item.sha256, item.licence, item.rights_holder))
+        # The card carries each still's terms and artists, as a trained net's card does (lineage credits them).
+        records.append(
+            SourceRecord(
+                item.name, item.sha256, item.licence, item.rights_holder,
+                permitted_uses=item.permitted_uses, contributors=item.contributors,
+            )
+        )  # fmt: skip
     return images, tuple(records)
 
 
