@@ -4,6 +4,10 @@ A learned tool (:class:`LearnedTool`) is what the training engine, the model run
 benchmark call; they never ask which tool they hold. It says, for a run's
 :class:`~plateforge_server.training.config.TrainConfig`:
 
+* what the exported model serves (:meth:`~LearnedTool.served_tool`, the card's tool) and its net
+  architecture (:meth:`~LearnedTool.arch`, the card's ``net.arch``);
+* the MSE weight its loss takes when the config gives none (:attr:`~LearnedTool.default_mse_weight`;
+  its other defaults are its entry in :data:`plateforge_server.training.defaults.TOOL_DEFAULTS`);
 * which net the run trains (:meth:`~LearnedTool.net_config`, :meth:`~LearnedTool.fresh_net`) and
   what that untrained net outputs (:meth:`~LearnedTool.baseline`: the identity or the tool's
   classical method, which model selection treats as step 0);
@@ -77,6 +81,16 @@ class LearnedTool(Protocol):
 
     #: The net architectures (card ``net.arch``) this tool's models use.
     archs: tuple[str, ...]
+    #: The loss's MSE weight when the config gives none (``TrainConfig.mse_weight`` None).
+    default_mse_weight: float
+
+    def served_tool(self, config: TrainConfig) -> str:
+        """The tool the model a run with ``config`` exports serves (its card's ``tool``)."""
+        ...
+
+    def arch(self, config: TrainConfig) -> str:
+        """The ``net.arch`` the card of a run with ``config`` records (one of :attr:`archs`)."""
+        ...
 
     # -- training ---------------------------------------------------------------------------------
     def net_config(self, config: TrainConfig) -> UNetConfig:
@@ -139,6 +153,10 @@ class LearnedTool(Protocol):
 @runtime_checkable
 class OwnLoop(Protocol):
     """A tool that trains with a loop of its own (not the engine's UNet loop)."""
+
+    def served_tool(self, config: TrainConfig) -> str:
+        """The tool the model a run with ``config`` exports serves (its card's ``tool``)."""
+        ...
 
     def train_job(
         self,

@@ -1,4 +1,4 @@
-"""The learned tools' one interface: every training mode has its tool, and the engine asks the tool,
+"""The learned tools' one interface: every training mode has its tool, and the trainer asks the tool,
 never the mode."""
 
 from __future__ import annotations
@@ -51,14 +51,72 @@ def test_the_net_a_run_trains_is_the_tools(
         assert net.in_channels == in_channels
 
 
-def test_the_engine_has_no_per_tool_branches() -> None:
-    """engine.py never compares the run's mode (or tool): what differs between tools is the tool's."""
-    source = (REPO / "server" / "plateforge_server" / "training" / "engine.py").read_text(encoding="utf-8")
-    found = [
-        f"engine.py:{node.lineno}"
-        for node in ast.walk(ast.parse(source))
+def _mode_branches(path: str, only: tuple[str, ...] = ()) -> list[str]:
+    """Comparisons with a ``mode`` (or a config's ``tool``) in the module at ``path`` (under
+    server/plateforge_server/training/), within the functions named ``only`` if given."""
+    tree = ast.parse((REPO / "server" / "plateforge_server" / "training" / path).read_text(encoding="utf-8"))
+    roots: list[ast.AST] = [tree]
+    if only:
+        roots = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name in only]
+        assert {n.name for n in roots if isinstance(n, ast.FunctionDef)} == set(only)
+    return [
+        f"{path}:{node.lineno}"
+        for root in roots
+        for node in ast.walk(root)
         if isinstance(node, ast.Compare)
         for side in (node.left, *node.comparators)
-        if isinstance(side, ast.Attribute) and side.attr in ("mode", "tool")
+        if isinstance(side, ast.Attribute)
+        and side.attr in ("mode", "tool")
+        # a parent model's card names its tool: comparing it with the run's is no per-tool branch
+        and not (isinstance(side.value, ast.Name) and side.value.id == "card")
     ]
-    assert not found, f"per-tool branches in the engine: {found}"
+
+
+@pytest.mark.parametrize(
+    ("path", "only"),
+    [
+        pytest.param("engine.py", (), id="engine"),
+        pytest.param("data.py", (), id="data"),
+        pytest.param("initial.py", (), id="initial"),
+        pytest.param("config.py", ("model_tool", "loss_mse_weight"), id="config"),
+    ],
+)
+def test_the_trainer_has_no_per_tool_branches(path: str, only: tuple[str, ...]) -> None:
+    """The trainer never compares the run's mode (or tool): what differs between tools (the net,
+    the examples, the card's tool and architecture, the loss's default weights) is the tool's."""
+    found = _mode_branches(path, only)
+    assert not found, f"per-tool branches in the trainer: {found}"
+
+
+@pytest.mark.parametrize(
+    ("fields", "served", "arch", "mse"),
+    [
+        pytest.param({"mode": "pairs", "tool": "look"}, "look", "unet", 0.0, id="pairs"),
+        pytest.param({"mode": "pairs", "tool": "relight", "classical_start": True}, "relight", "affine-unet", 0.0,
+                     id="pairs-classical-start"),
+        pytest.param({"mode": "inpaint"}, "cleanup", "unet", 0.0, id="inpaint"),
+        pytest.param({"mode": "cleanup"}, "cleanup", "guided-unet", 30.0, id="cleanup"),
+        pytest.param({"mode": "matte"}, "matte", "matte-unet", 0.0, id="matte"),
+        pytest.param({"mode": "cleanup", "mse_weight": 2.5}, "cleanup", "guided-unet", 2.5, id="given-mse"),
+    ],
+)  # fmt: skip
+def test_the_card_tool_architecture_and_loss_weight_are_the_tools(
+    fields: dict[str, object], served: str, arch: str, mse: float
+) -> None:
+    from plateforge_server.training.initial import arch_for
+
+    config = TrainConfig(**fields)  # type: ignore[arg-type]
+    tool = learned_tool(config.mode)
+    assert isinstance(tool, LearnedTool)
+    assert config.model_tool == tool.served_tool(config) == served
+    assert arch_for(config) == tool.arch(config) == arch and arch in tool.archs
+    assert config.loss_mse_weight == mse
+
+
+def test_a_lora_run_serves_the_generative_fill() -> None:
+    config = TrainConfig(mode="lora", base_model="/nowhere")
+    assert config.model_tool == "generative-fill"
+    with pytest.raises(UsageError, match="'lora' trains no plateforge net"):
+        from plateforge_server.training.initial import arch_for
+
+        arch_for(config)

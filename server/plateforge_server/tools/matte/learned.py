@@ -40,6 +40,13 @@ class LearnedMatte:
     """``"matte"`` mode: the classical key, corrected by a net trained on a few keyframe mattes."""
 
     archs = ("matte-unet",)
+    default_mse_weight = 0.0  # its runs' MSE weight is in TOOL_DEFAULTS (MATTE_LOSS_SETTINGS)
+
+    def served_tool(self, config: TrainConfig) -> str:
+        return "matte"
+
+    def arch(self, config: TrainConfig) -> str:
+        return "matte-unet"
 
     def net_config(self, config: TrainConfig) -> UNetConfig:
         # Alpha, residual on the classical key.
