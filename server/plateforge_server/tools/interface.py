@@ -17,7 +17,8 @@ benchmark call; they never ask which tool they hold. It says, for a run's
 
 and, for a model folder being served, how to check and build its net and run it
 (:meth:`~LearnedTool.serves`, :meth:`~LearnedTool.check_net`, :meth:`~LearnedTool.build_net`,
-:meth:`~LearnedTool.run`).
+:meth:`~LearnedTool.run`). A tool the quality bench measures is also :class:`Evaluated`: the bench
+asks it for a shot's figures (:meth:`Evaluated.evaluate`) and never names its evaluation.
 
 The tools are listed by training mode in :data:`plateforge_server.tools.LEARNED` (module names,
 imported on first use, so listing a tool costs no import). Adding a tool is one package under
@@ -27,9 +28,11 @@ implements :class:`OwnLoop` instead.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from plateforge.errors import UsageError
@@ -48,7 +51,17 @@ if TYPE_CHECKING:
     from plateforge_server.training.data import Batch, TrainingData
     from plateforge_server.training.distributed import Group
 
-__all__ = ["LearnedTool", "NetContract", "OwnLoop", "RawOutput", "learned_tool", "learned_tools", "serving_tool"]
+__all__ = [
+    "Evaluated",
+    "LearnedTool",
+    "NetContract",
+    "OwnLoop",
+    "RawOutput",
+    "evaluated_tool",
+    "learned_tool",
+    "learned_tools",
+    "serving_tool",
+]
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,17 @@ class LearnedTool(Protocol):
 
 
 @runtime_checkable
+class Evaluated(Protocol):
+    """A learned tool the quality bench measures: ``bench/quality.py`` calls only this."""
+
+    def evaluate(self, tool: str, *, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
+        """The figures of tool ``tool`` (a ``plateforge train --tool`` name this learned tool
+        trains) on the analytic shot ``seed``, at the size and steps ``args`` gives (width,
+        height, frames, steps, device, params, keys), working in ``work_dir``."""
+        ...
+
+
+@runtime_checkable
 class OwnLoop(Protocol):
     """A tool that trains with a loop of its own (not the engine's UNet loop)."""
 
@@ -194,6 +218,17 @@ def learned_tools() -> list[LearnedTool]:
     from plateforge_server.tools import LEARNED
 
     return [tool for tool in map(learned_tool, LEARNED) if isinstance(tool, LearnedTool)]
+
+
+def evaluated_tool(tool: str) -> Evaluated:
+    """The learned tool that measures ``tool`` (a ``plateforge train --tool`` name) on the bench;
+    :class:`UsageError` for a tool the bench does not measure."""
+    from plateforge_server.training.defaults import mode_for_tool  # the trainer imports this module
+
+    learned = learned_tool(mode_for_tool(tool))
+    if not isinstance(learned, Evaluated):
+        raise UsageError(f"the quality bench does not measure tool {tool!r}")
+    return learned
 
 
 def serving_tool(card: ModelCard) -> LearnedTool | None:

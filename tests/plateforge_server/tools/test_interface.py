@@ -3,6 +3,7 @@ never the mode."""
 
 from __future__ import annotations
 
+import argparse
 import ast
 from typing import get_args
 
@@ -120,3 +121,28 @@ def test_a_lora_run_serves_the_generative_fill() -> None:
         from plateforge_server.training.initial import arch_for
 
         arch_for(config)
+
+
+def test_the_bench_measures_each_tool_through_its_learned_tools_evaluate() -> None:
+    from plateforge_server.tools.interface import Evaluated, evaluated_tool
+    from plateforge_server.training.defaults import TOOL_DEFAULTS, mode_for_tool
+
+    for tool in ("cleanup", "matte", "relight", "look"):
+        assert tool in TOOL_DEFAULTS
+        measured = evaluated_tool(tool)
+        assert isinstance(measured, Evaluated) and measured is learned_tool(mode_for_tool(tool))
+    with pytest.raises(UsageError, match="does not measure tool 'generative-fill'"):
+        evaluated_tool("generative-fill")
+    with pytest.raises(UsageError, match=r"measures the pairs tools \['look', 'relight'\], not 'degrain'"):
+        evaluated_tool("degrain").evaluate("degrain", args=argparse.Namespace(), seed=0, work_dir=REPO)
+    # bench/quality.py names no tool's bench function: it asks the tool.
+    source = (REPO / "bench" / "quality.py").read_text(encoding="utf-8")
+    from_evaluations = {
+        alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith("plateforge_server.tools.")
+        and (node.module or "").endswith(".evaluation")
+        for alias in node.names
+    }
+    assert from_evaluations <= {"METRICS"}  # relight's metric names, recorded with the settings

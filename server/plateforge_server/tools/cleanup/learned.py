@@ -17,7 +17,10 @@ Two training modes make cleanup models:
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -55,6 +58,11 @@ class GuidedCleanup(RawOutput):
 
     def arch(self, config: TrainConfig) -> str:
         return "guided-unet"
+
+    def evaluate(self, tool: str, *, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
+        from plateforge_server.tools.cleanup.evaluation import bench_cleanup  # the bench's, not the server's
+
+        return bench_cleanup(args=args, seed=seed, work_dir=work_dir)
 
     def net_config(self, config: TrainConfig) -> UNetConfig:
         return dataclasses.replace(

@@ -13,6 +13,10 @@ composite are then made as matte-classical makes them.
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+from typing import Any
+
 import torch
 
 from plateforge.errors import ModelIntegrityError
@@ -47,6 +51,11 @@ class LearnedMatte:
 
     def arch(self, config: TrainConfig) -> str:
         return "matte-unet"
+
+    def evaluate(self, tool: str, *, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
+        from plateforge_server.tools.matte.evaluation import bench_matte  # the bench's, not the server's
+
+        return bench_matte(args=args, seed=seed, work_dir=work_dir)
 
     def net_config(self, config: TrainConfig) -> UNetConfig:
         # Alpha, residual on the classical key.

@@ -12,8 +12,13 @@ transform, and model selection falls back to it when no checkpoint beats it.
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+from typing import Any
+
 import torch
 
+from plateforge.errors import UsageError
 from plateforge.exr import StrPath
 from plateforge.frames import Frame
 from plateforge.manifest_format import Manifest
@@ -45,6 +50,14 @@ class Pairs(RawOutput):
 
     def arch(self, config: TrainConfig) -> str:
         return AFFINE_ARCH if config.classical_start else "unet"
+
+    def evaluate(self, tool: str, *, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
+        from plateforge_server.tools.relight.evaluation import bench_look, bench_relight  # the bench's
+
+        benches = {"relight": bench_relight, "look": bench_look}
+        if tool not in benches:
+            raise UsageError(f"the quality bench measures the pairs tools {sorted(benches)}, not {tool!r}")
+        return benches[tool](args=args, seed=seed, work_dir=work_dir)
 
     def net_config(self, config: TrainConfig) -> UNetConfig:
         in_channels = len(config.input_channels)
