@@ -55,7 +55,7 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,30 +63,18 @@ import torch
 
 from plateforge.cli.train import parse_param
 from plateforge.errors import PlateforgeError
-from plateforge.manifests import Source, write_manifest
 from plateforge.models import ParamValue
-from plateforge.shots.synthetic import make_shot, write_shot
 from plateforge_server.device import configure_threads, pick_device
 from plateforge_server.evaluation.benchsets import BenchSet, ShotSpec, load_set
 from plateforge_server.evaluation.results import ResultsFile, config_hash, git_state, machine
 from plateforge_server.evaluation.runs import bench_config
-from plateforge_server.modelcard import load_weights
-from plateforge_server.nets.unet import UNet
-from plateforge_server.tools.cleanup.evaluation import CleanupScene
-from plateforge_server.tools.matte.evaluation import bench_matte
-from plateforge_server.tools.relight.colour import display_psnr
+from plateforge_server.tools.interface import Evaluated, evaluated_tool, learned_tool
 from plateforge_server.tools.relight.evaluation import METRICS as RELIGHT_METRICS
-from plateforge_server.tools.relight.evaluation import bench_look, bench_relight
-from plateforge_server.training import TrainConfig, net_config_for, train
+from plateforge_server.training import TrainConfig
+from plateforge_server.training.defaults import TOOL_DEFAULTS, mode_for_tool
 
 REPO = Path(__file__).resolve().parent.parent
 SETS = REPO / "bench" / "sets"
-
-
-def write_dataset(folder: Path, roles: dict[str, str], name: str) -> Path:
-    """A training manifest over files already in ``folder`` (role -> glob); its path."""
-    sources = [Source(glob, "CC0-1.0", "plateforge bench", ("train", "evaluate"), role) for role, glob in roles.items()]
-    return write_manifest(folder / "dataset.toml", name=name, sources=sources)
 
 
 def parse_params(texts: list[str]) -> dict[str, ParamValue]:
@@ -97,38 +85,6 @@ def parse_params(texts: list[str]) -> dict[str, ParamValue]:
 def cleanup_config(args: argparse.Namespace) -> TrainConfig:
     """What ``plateforge train --tool cleanup --steps N`` (plus ``--param``) gives a user."""
     return bench_config("cleanup", steps=args.steps, device=args.device, params=args.params)
-
-
-def _scored(scene: CleanupScene, results: list[Any]) -> dict[str, float]:
-    """The scene's figures plus PSNR inside the mask through the sRGB view (mean over frames)."""
-    display = [display_psnr(r, f.truth, mask=f.mask) for r, f in zip(results, scene.frames, strict=True)]
-    finite = [v for v in display if v != float("inf")]
-    return {**scene.score(results), "psnr_display": round(sum(finite) / len(finite), 4) if finite else float("inf")}
-
-
-def cleanup(args: argparse.Namespace, seed: int, work: Path) -> dict[str, dict[str, float]]:
-    shot = make_shot(width=args.width, height=args.height, frames=args.frames, seed=seed)
-    folder = work / f"cleanup-{seed}"
-    write_shot(shot, folder)
-    manifest = write_dataset(folder, {"plate": "plate.*.exr", "mask": "mask.*.exr"}, f"shot{seed}")
-    print(f"shot {seed}: cleanup baselines …", file=sys.stderr, flush=True)
-    scene = CleanupScene(shot)
-    figures = {"classical": _scored(scene, scene.classical()), "telea": _scored(scene, scene.spatial())}
-    figures["uncleaned"] = _scored(scene, scene.uncleaned())
-    print(f"shot {seed}: training the learned cleanup ({args.steps} steps) …", file=sys.stderr, flush=True)
-    config = cleanup_config(args)
-    started = time.monotonic()
-    result = train(config, manifest_path=manifest, out_dir=folder / "run", resume=False)
-    seconds = time.monotonic() - started
-    net = UNet(net_config_for(config))
-    net.load_state_dict(load_weights(result.model_dir))
-    learned = scene.learned(net, device=pick_device(args.device))
-    figures["learned"] = {**_scored(scene, learned), "train_seconds": round(seconds, 1), "train_steps": args.steps}
-    classical_frames = scene.per_frame_psnr(scene.classical())
-    margins = [a - b for a, b in zip(scene.per_frame_psnr(learned), classical_frames, strict=True)]
-    figures["learned"]["frames_better"] = sum(m > 0 for m in margins)
-    figures["learned"]["frames"] = len(margins)
-    return figures
 
 
 #: Per tool: the metric the summary compares, and whether higher is better.
@@ -214,22 +170,16 @@ def _config_summary(tool: str, args: argparse.Namespace) -> dict[str, Any]:
     return {k: config[k] for k in keep}
 
 
-def _bench_cleanup(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
-    return cleanup(args, seed, work_dir)
-
-
-#: Per tool, what measures one analytic shot: ``(args=..., seed=..., work_dir=...) -> figures``.
-#: The extension point for other shot kinds (:data:`plateforge_server.evaluation.benchsets.SHOT_KINDS`):
-#: a rendered Cycles shot (bench/cycles: ``load_cycles_shot(spec)`` gives ``.cleanup()``, ``.matte()``
-#: and ``.relit()``, the objects ``CleanupScene``, ``evaluate_matte`` and ``RelightScene`` score) or
-#: real footage adds its kind's fields there and, here, a table like this one keyed by kind, whose
-#: functions take the loaded shot instead of a seed; :func:`run_entries` picks the table by ``shot.kind``.
-BENCHES: dict[str, Callable[..., dict[str, Any]]] = {
-    "cleanup": _bench_cleanup,
-    "matte": bench_matte,
-    "relight": bench_relight,
-    "look": bench_look,
-}
+#: The tools the bench measures: those with training defaults whose learned tool is
+#: :class:`~plateforge_server.tools.interface.Evaluated` (each measures one analytic shot through
+#: ``evaluate``). The extension point for other shot kinds
+#: (:data:`plateforge_server.evaluation.benchsets.SHOT_KINDS`): a rendered Cycles shot
+#: (bench/cycles: ``load_cycles_shot(spec)`` gives ``.cleanup()``, ``.matte()`` and ``.relit()``, the
+#: objects ``CleanupScene``, ``evaluate_matte`` and ``RelightScene`` score) or real footage adds its
+#: kind's fields there and an ``evaluate`` that takes the loaded shot instead of a seed.
+BENCH_TOOLS: tuple[str, ...] = tuple(
+    tool for tool in TOOL_DEFAULTS if isinstance(learned_tool(mode_for_tool(tool)), Evaluated)
+)
 
 
 def shot_args(args: argparse.Namespace, shot: ShotSpec) -> argparse.Namespace:
@@ -334,7 +284,7 @@ def run_entries(
                 print(f"{key}: {size}, {args.steps} steps …", file=sys.stderr, flush=True)
                 started = time.monotonic()
                 work = Path(tmp) / f"{shot.id}-{tool}"
-                figures = BENCHES[tool](args=shot_args(args, shot), seed=shot.seed, work_dir=work)
+                figures = evaluated_tool(tool).evaluate(tool, args=shot_args(args, shot), seed=shot.seed, work_dir=work)
                 results.record(key, digest, figures, time.monotonic() - started)
     return results.write(keep=set(ran))
 
@@ -354,9 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     args.keys = _ints(args.keys) or bench_set.keys
     args.params = dict(parse_param(t) for t in args.param)
     tools = [t for t in args.tools.split(",") if t] if args.tools else list(bench_set.tools)
-    unknown = sorted(set(tools) - set(BENCHES))
+    unknown = sorted(set(tools) - set(BENCH_TOOLS))
     if unknown:
-        parser.error(f"unknown tools {unknown}; known: {', '.join(BENCHES)}")
+        parser.error(f"unknown tools {unknown}; known: {', '.join(BENCH_TOOLS)}")
     if args.resume and args.output is None:
         parser.error("--resume needs --output (the results file to go on with)")
     threads = configure_threads()  # as the server does: the cores this process may use, or $PLATEFORGE_TORCH_THREADS

@@ -17,7 +17,7 @@ then ``plateforge lineage index`` and ``plateforge lineage credits --format html
 ``--format json``). Chromium (Debian's, driven by Playwright; $PLATEFORGE_CHROMIUM, else
 ``chromium`` on PATH; never ``playwright install``) loads the page; the table it shows is checked
 against the JSON before the screenshot is taken, and the JSON (shots relative to the show) is
-kept in the PNG as the text chunk ``plateforge:credits``, so tests/lineage/test_credits_page.py
+kept in the PNG as the text chunk ``plateforge:credits``, so tests/plateforge/lineage/test_credits_page.py
 can check a regenerated picture against the committed one. Runs in about a minute on a CPU.
 """
 

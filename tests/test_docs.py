@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, ServerProcess, start_server
-from tests.review.certs import make_chain
+from tests.plateforge.review.certs import make_chain
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 LINKED = [*PAGES, REPO / "SECURITY.md"]

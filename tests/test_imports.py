@@ -7,13 +7,15 @@ and no hand-written RPC method table.
   nuke only under plugins/nuke), their own modules and the host package, never the server.
 * Services register through the generated ``add_*Servicer_to_server``: a dict of
   ``grpc.*_rpc_method_handler`` entries, or a generic handler built from a dict literal, repeats the
-  .proto by hand.
+  .proto by hand. Clients call through the generated ``*Stub``: a channel's ``unary_unary`` (and the
+  like) given a method name, or an RPC path (``/package.Service/Method``) written out, repeats it too.
 """
 
 from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +34,9 @@ HANDLER_FACTORIES = {
     "stream_unary_rpc_method_handler",
     "stream_stream_rpc_method_handler",
 }
+
+RPC_CALLABLES = {"unary_unary", "unary_stream", "stream_unary", "stream_stream"}
+RPC_PATH = re.compile(r"/[A-Za-z_]\w*(\.\w+)+/\w+")
 
 
 def _contracts() -> list[dict[str, object]]:
@@ -168,4 +173,49 @@ def test_the_table_check_finds_a_hand_written_table(tmp_path: Path) -> None:
     assert _hand_tables(sample, "sample.py") == [
         "sample.py:2 a dict of rpc method handlers",
         "sample.py:3 a generic handler over a dict literal",
+    ]
+
+
+def _hand_callables(path: Path, shown: str) -> list[str]:
+    """RPCs named by hand in ``path``: a channel's ``unary_unary`` (or another kind) called with a
+    string method name, or a string that is an RPC path (``/plateforge.v1.Inference/Process``)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in RPC_CALLABLES
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.append(f"{shown}:{node.lineno} a {node.func.attr} callable named by hand")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and RPC_PATH.fullmatch(node.value):
+            found.append(f"{shown}:{node.lineno} the RPC path {node.value!r} written out")
+    return found
+
+
+def test_no_module_names_an_rpc_by_hand() -> None:
+    found = [
+        hit
+        for top in ("core", "server", "plugins")
+        for path in sorted((REPO / top).rglob("*.py"))
+        if not path.name.endswith("_pb2_grpc.py")
+        for hit in _hand_callables(path, str(path.relative_to(REPO)))
+    ]
+    assert not found, "call through the generated *_pb2_grpc stubs instead:\n" + "\n".join(found)
+
+
+def test_the_rpc_name_check_finds_a_hand_built_callable(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "_PROCESS_STREAM = '/plateforge.v1.Inference/ProcessStream'\n"
+        "call = channel.stream_stream(_PROCESS_STREAM, None, None)\n"
+        "other = channel.unary_unary('Check')\n"
+        "fine = channel.unary_unary(method, **kwargs)\n"
+        "text = 'see /plateforge.v1.Inference/Process in the docs'\n"
+    )
+    assert _hand_callables(sample, "sample.py") == [
+        "sample.py:1 the RPC path '/plateforge.v1.Inference/ProcessStream' written out",
+        "sample.py:3 a unary_unary callable named by hand",
     ]

@@ -13,10 +13,10 @@ from tests.conftest import REPO, TESTDATA
 #: One of each kind: the `testdata` fixture, the `needs_testdata` mark, a parameter list built from
 #: the folder (empty when it is missing) and the damaged-file batches.
 SELECTED = [
-    "tests/test_cli.py::test_info_describes_windows_and_parts",
-    "tests/test_exr.py::test_anamorphic_pixel_aspect_is_kept",
-    "tests/test_exr.py::test_round_trip_is_bit_exact",
-    "tests/test_exr.py::test_damaged_files_raise_exr_error_or_read",
+    "tests/plateforge/cli/test_cli.py::test_info_describes_windows_and_parts",
+    "tests/plateforge/test_exr.py::test_anamorphic_pixel_aspect_is_kept",
+    "tests/plateforge/test_exr.py::test_round_trip_is_bit_exact",
+    "tests/plateforge/test_exr.py::test_damaged_files_raise_exr_error_or_read",
 ]
 
 

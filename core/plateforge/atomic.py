@@ -11,7 +11,7 @@ crosses filesystems (where it would stop being atomic).
 file survives a power cut once the call returns (checkpoints, job records, published models);
 without it the ordering still holds but the last write may be lost.
 
-tests/test_atomic.py fails if any module of the shipped packages renames a file anywhere else.
+tests/plateforge/test_atomic.py fails if any module of the shipped packages renames a file anywhere else.
 """
 
 from __future__ import annotations

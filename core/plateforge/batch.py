@@ -42,7 +42,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,15 +53,15 @@ from plateforge.client import Client
 from plateforge.errors import (
     AuthError,
     CancelledError,
-    ExrError,
     PlateforgeError,
     ServerUnavailableError,
     UnknownModelError,
     UsageError,
 )
-from plateforge.exr import read_exr, read_exr_header, sha256_file, write_exr
+from plateforge.exr import read_exr, read_exr_header, write_exr
 from plateforge.frames import Frame
 from plateforge.models import ModelInfo, ParamValue, resolve_params
+from plateforge.planner import FileHashes, InputFiles, Record, input_files, inputs_digest, plan_sequence
 from plateforge.provenance import DEVICE_ATTRIBUTE, PRECISION_ATTRIBUTE, PREFIX, from_attributes
 from plateforge.review.colour import ColourConversion, plate_to_linear
 from plateforge.sequences import frame_path, has_frame_token, same_pattern
@@ -211,49 +211,13 @@ def _colour(job: SequenceJob) -> ColourConversion | None:
     return ColourConversion.create(colorspace=job.input_colorspace, config=job.ocio_config or None)
 
 
-class _Hashes:
-    """sha256 of input files, each file hashed once per run."""
-
-    def __init__(self) -> None:
-        self.known: dict[str, str] = {}
-
-    def __call__(self, path: str) -> str:
-        if path not in self.known:
-            self.known[path] = sha256_file(path)
-        return self.known[path]
-
-
-# (frame number or None for a single file, path) per input name
-_Files = dict[str, list[tuple[int | None, str]]]
-
-
-def _input_files(job: SequenceJob, info: ModelInfo, target: int) -> _Files:
+def _input_files(job: SequenceJob, info: ModelInfo, target: int) -> InputFiles:
     """The files sent for ``target``: each input at the target and, for temporal inputs, at the
     neighbours within the model's radius that exist on disk."""
-    specs = {spec.name: spec for spec in info.inputs}
-    files: _Files = {}
-    for name, pattern in job.inputs.items():
-        if not has_frame_token(pattern):
-            files[name] = [(None, pattern)]
-            continue
-        path = frame_path(pattern, target)
-        if not os.path.exists(path):
-            raise ExrError(f"input {name!r} frame {target}: {path} does not exist")
-        radius = specs[name].temporal_radius
-        numbers = range(target - radius, target + radius + 1)
-        files[name] = [
-            (f, frame_path(pattern, f)) for f in numbers if f == target or os.path.exists(frame_path(pattern, f))
-        ]
-    return files
+    return input_files(job.inputs, {spec.name: spec.temporal_radius for spec in info.inputs}, target)
 
 
-def _inputs_digest(files: _Files, hashes: _Hashes) -> str:
-    """The ``inputsSha256`` record: every input file sent, by input name and frame ("-": a single file)."""
-    table = {name: {("-" if f is None else str(f)): hashes(p) for f, p in entries} for name, entries in files.items()}
-    return json.dumps(table, sort_keys=True)
-
-
-def _source_path(files: _Files, primary: str, target: int) -> str:
+def _source_path(files: InputFiles, primary: str, target: int) -> str:
     """The primary input's file at the target frame (or its single file)."""
     for number, path in files[primary]:
         if number is None or number == target:
@@ -262,23 +226,28 @@ def _source_path(files: _Files, primary: str, target: int) -> str:
 
 
 def _host_record(
-    job: SequenceJob, files: _Files, hashes: _Hashes, source: str, colour: ColourConversion | None
+    job: SequenceJob, files: InputFiles, hashes: FileHashes, source: str, colour: ColourConversion | None
 ) -> dict[str, str]:
     """What only the host knows, for the output headers: the source file, every input's hash and
     the read options that change pixels."""
     return {
         PREFIX + "sourceFile": os.path.abspath(source),
         PREFIX + "sourceFileSha256": hashes(source),
-        PREFIX + "inputsSha256": _inputs_digest(files, hashes),
+        PREFIX + "inputsSha256": inputs_digest(files, hashes),
         PREFIX + "sanitizeNonFinite": json.dumps(job.sanitize_non_finite),
         PREFIX + "inputPart": job.part or "",
         **({PREFIX + k: v for k, v in colour.provenance().items()} if colour is not None else {}),
     }
 
 
-def _output_paths(job: SequenceJob, info: ModelInfo, frame: int) -> dict[str, str]:
+def _output_patterns(job: SequenceJob, info: ModelInfo) -> dict[str, str]:
+    """Output name -> pattern, the name "" read as the model's first declared output."""
     first = info.outputs[0].name if info.outputs else "image"
-    return {(name or first): frame_path(pattern, frame) for name, pattern in job.outputs.items()}
+    return {(name or first): pattern for name, pattern in job.outputs.items()}
+
+
+def _output_paths(job: SequenceJob, info: ModelInfo, frame: int) -> dict[str, str]:
+    return {name: frame_path(pattern, frame) for name, pattern in _output_patterns(job, info).items()}
 
 
 def _compute(job: SequenceJob, info: ModelInfo) -> dict[str, str]:
@@ -291,48 +260,50 @@ def _compute(job: SequenceJob, info: ModelInfo) -> dict[str, str]:
     return {DEVICE_ATTRIBUTE: device, PRECISION_ATTRIBUTE: precision}
 
 
-def _already_done(
+def _made_by_this_job(
     job: SequenceJob,
     info: ModelInfo,
     params: dict[str, ParamValue],
-    target: int,
-    hashes: _Hashes,
+    hashes: FileHashes,
     colour: ColourConversion | None = None,
-) -> bool | None:
-    """True: every output records this job; False: outputs exist but were made otherwise (or
-    cannot be read); None: some output does not exist."""
-    paths = _output_paths(job, info, target)
-    if not all(os.path.exists(p) for p in paths.values()):
-        return None
-    model_hash = info.served_hash
-    if not model_hash:
-        return False  # a server that does not say its model's hash: nothing proves the match
-    try:
-        files = _input_files(job, info, target)
-        expected = {
-            "model": info.name,
-            "modelVersion": info.version,
-            "modelHash": model_hash,
-            "inputsSha256": _inputs_digest(files, hashes),
-            "sanitizeNonFinite": json.dumps(job.sanitize_non_finite),
-            "inputPart": job.part or "",
-        }
-        compute = _compute(job, info)
-        for path in paths.values():
-            parts = read_exr_header(path)
-            record = from_attributes(parts[0].attributes) if parts else {}
-            if any(record.get(k) != v for k, v in expected.items()):
-                return False
-            if any(record.get(k, "") != v for k, v in compute.items()):  # other arithmetic: other frames
-                return False
-            if json.loads(record.get("params", "null")) != params:
-                return False
-            encoding = colour.colorspace if colour is not None else ""
-            if record.get("inputColorspace", "") != encoding:  # plates decoded otherwise: other frames
-                return False
-    except (PlateforgeError, ValueError):
-        return False  # unreadable output or input: process it, and let that report the problem
-    return True
+) -> Record:
+    """The planner's record check for this job: every output's provenance names this model, hash,
+    parameters, input files, read options, arithmetic and plate encoding. A server that does not
+    say its model's hash proves no match; an unreadable output or input is made again (which then
+    reports the problem)."""
+
+    def matches(target: int, paths: Mapping[str, str]) -> bool:
+        model_hash = info.served_hash
+        if not model_hash:
+            return False
+        try:
+            files = _input_files(job, info, target)
+            expected = {
+                "model": info.name,
+                "modelVersion": info.version,
+                "modelHash": model_hash,
+                "inputsSha256": inputs_digest(files, hashes),
+                "sanitizeNonFinite": json.dumps(job.sanitize_non_finite),
+                "inputPart": job.part or "",
+            }
+            compute = _compute(job, info)
+            for path in paths.values():
+                parts = read_exr_header(path)
+                record = from_attributes(parts[0].attributes) if parts else {}
+                if any(record.get(k) != v for k, v in expected.items()):
+                    return False
+                if any(record.get(k, "") != v for k, v in compute.items()):  # other arithmetic: other frames
+                    return False
+                if json.loads(record.get("params", "null")) != params:
+                    return False
+                encoding = colour.colorspace if colour is not None else ""
+                if record.get("inputColorspace", "") != encoding:  # plates decoded otherwise: other frames
+                    return False
+        except (PlateforgeError, ValueError):
+            return False
+        return True
+
+    return matches
 
 
 def _check_pinned_hash(job: SequenceJob, info: ModelInfo, address: str) -> None:
@@ -460,22 +431,21 @@ def run_batch(
     if report is None:
         report = BatchReport(model=job.model, frames=list(job.frames))
     report.model, report.frames = f"{info.name}@{info.version}", list(job.frames)
-    hashes = _Hashes()
-    todo: list[int] = []
-    for target in job.frames:
-        state = _already_done(job, info, params, target, hashes, colour) if job.skip_existing else None
-        if state:
-            report.skipped.append(target)
-            continue
-        if state is False:
-            report.redone.append(target)
-        todo.append(target)
+    hashes = FileHashes()
+    plan = plan_sequence(
+        job.frames,
+        outputs=_output_patterns(job, info),
+        record=_made_by_this_job(job, info, params, hashes, colour) if job.skip_existing else None,
+    )
+    report.skipped.extend(plan.fresh)
+    report.redone.extend(plan.redone)
+    todo = list(plan.send)
 
     reader = _Reader(job, colour)
     primary = info.inputs[0].name if info.inputs else next(iter(job.inputs))
     radius = info.temporal_radius
     in_flight = 2 * len(client.addresses)  # one request travelling while one runs, per server
-    pending: deque[tuple[int, Future[ProcessResult] | PlateforgeError, _Files]] = deque()
+    pending: deque[tuple[int, Future[ProcessResult] | PlateforgeError, InputFiles]] = deque()
     upcoming = iter(todo)
     pool = ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="plateforge-batch")
 

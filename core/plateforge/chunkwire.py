@@ -6,7 +6,7 @@ each chunk's samples are copied four or five times (numpy -> bytes -> message fi
 serialised message, and back: parsed message -> field read -> numpy). Here a chunk message is
 written in one join and read as a memoryview into the received bytes, so the samples are
 copied once each way. The bytes are exactly protobuf's wire format for those messages
-(tests/test_chunkwire.py proves it against protobuf both ways), so any gRPC client in any
+(tests/plateforge/test_chunkwire.py proves it against protobuf both ways), so any gRPC client in any
 language still talks to the server; headers, and anything this fast path does not recognise,
 go through protobuf as usual.
 """

@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -50,10 +50,40 @@ __all__ = [
 Transport = Literal["auto", "unary", "stream", "shm"]
 T = TypeVar("T")
 
-_PROCESS_STREAM = "/plateforge.v1.Inference/ProcessStream"
 ENV_SERVER = "PLATEFORGE_SERVER"
 ENV_TOKEN = "PLATEFORGE_TOKEN"
 ENV_TLS_CA = "PLATEFORGE_TLS_CA"
+
+class _Serialised:
+    """Stands in for the channel while the generated ``InferenceStub`` builds its callables, so the
+    method names come from the .proto (never repeated here) and each callable takes and gives
+    serialised messages: the (de)serialisers the stub passes are dropped, as the server's
+    ``add_to_server`` drops them for the same methods."""
+
+    def __init__(self, channel: grpc.Channel) -> None:
+        self._channel = channel
+
+    @staticmethod
+    def _without_serialisers(kwargs: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in kwargs.items() if k not in ("request_serializer", "response_deserializer")}
+
+    def unary_unary(self, method: str, **kwargs: Any) -> grpc.UnaryUnaryMultiCallable[bytes, bytes]:
+        return self._channel.unary_unary(method, **self._without_serialisers(kwargs))
+
+    def unary_stream(self, method: str, **kwargs: Any) -> grpc.UnaryStreamMultiCallable[bytes, bytes]:
+        return self._channel.unary_stream(method, **self._without_serialisers(kwargs))
+
+    def stream_unary(self, method: str, **kwargs: Any) -> grpc.StreamUnaryMultiCallable[bytes, bytes]:
+        return self._channel.stream_unary(method, **self._without_serialisers(kwargs))
+
+    def stream_stream(self, method: str, **kwargs: Any) -> grpc.StreamStreamMultiCallable[bytes, bytes]:
+        return self._channel.stream_stream(method, **self._without_serialisers(kwargs))
+
+
+def _serialised_stub(channel: grpc.Channel) -> inference_pb2_grpc.InferenceStub:
+    """The generated Inference stub over ``channel``, its callables sending and receiving bytes."""
+    return inference_pb2_grpc.InferenceStub(_Serialised(channel))  # type: ignore[no-untyped-call]
+
 
 _CODE_TO_ERROR: dict[grpc.StatusCode, type[PlateforgeError]] = {
     grpc.StatusCode.UNAUTHENTICATED: errors.AuthError,
@@ -214,7 +244,7 @@ class Client:
         self._stub = inference_pb2_grpc.InferenceStub(self._channel)  # type: ignore[no-untyped-call]
         # ProcessStream messages go out and come back serialised: the codec writes and reads
         # their chunks without protobuf's copies (plateforge.chunkwire), in the .proto's format.
-        self._process_stream = self._channel.stream_stream(_PROCESS_STREAM, None, None)
+        self._process_stream = _serialised_stub(self._channel).ProcessStream
         self._health = health_pb2_grpc.HealthStub(self._channel)
         # Same-host shared memory (plateforge.shm): negotiated on first use, else bytes.
         self._shm = shm.SharedMemoryClient(self._channel, self._metadata, self.addresses)

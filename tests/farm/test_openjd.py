@@ -148,7 +148,7 @@ def two_versions(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models directory with look-x@1 (the identity) and look-x@2 (another net)."""
     torch = pytest.importorskip("torch")
     from plateforge_server.nets.unet import UNet
-    from tests.server.tools.test_learned import make_model, net_config
+    from tests.plateforge_server.tools.test_learned import make_model, net_config
 
     root = tmp_path_factory.mktemp("farm-models") / "models"
     make_model(root / "look-x" / "1", name="look-x", version="1")
@@ -235,7 +235,7 @@ def test_distributed_training_on_two_ranks_resumes_after_a_lost_checkpoint(tmp_p
     run again after the newest checkpoint is lost (a node died), it resumes from the one before."""
     pytest.importorskip("torch")
     from plateforge_server.training.checkpoints import checkpoint_name, list_checkpoints
-    from tests.server.training.helpers import write_pairs
+    from tests.plateforge_server.training.helpers import write_pairs
 
     manifest = write_pairs(tmp_path / "data", frames=3, size=64)
     run_dir = tmp_path / "run"

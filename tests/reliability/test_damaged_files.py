@@ -1,6 +1,6 @@
 """Every damaged EXR of the OpenEXR test set (fuzzer output) on the server's paths.
 
-tests/test_exr.py proves each file either reads or raises ExrError in isolation. Here they meet a
+tests/plateforge/test_exr.py proves each file either reads or raises ExrError in isolation. Here they meet a
 real server the two ways a farm would feed them to it: as a frame sequence through
 `plateforge process --keep-going` (every frame reported with a one-line reason, no output
 written for it, the server untouched), and as footage in a training dataset, which the server
@@ -24,8 +24,8 @@ from plateforge.jobs_client import TrainingClient
 from plateforge.manifest_format import register
 from tests.conftest import TOKEN, ServerProcess, start_server
 from tests.frames_for_tests import assert_same_frame
-from tests.server.jobs.test_jobs import TINY, wait_for
-from tests.server.training.helpers import write_pairs
+from tests.plateforge_server.jobs.test_jobs import TINY, wait_for
+from tests.plateforge_server.training.helpers import write_pairs
 
 pytestmark = pytest.mark.timeout(150)
 

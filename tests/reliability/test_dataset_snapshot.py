@@ -23,8 +23,8 @@ import pytest
 from plateforge.client import Client
 from plateforge.jobs_client import JobInfo, TrainingClient
 from tests.conftest import TOKEN, ServerProcess, start_server
+from tests.plateforge_server.training.helpers import write_pairs
 from tests.reliability.helpers import wait_until
-from tests.server.training.helpers import write_pairs
 
 pytestmark = pytest.mark.timeout(240)
 

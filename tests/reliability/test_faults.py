@@ -3,9 +3,9 @@ mid-shared-memory, and a disk that fills while outputs are written. Nothing may 
 or left half-written, and the server must give back what a dead client held.
 
 A training job killed mid-run and resumed is covered where training lives, and not repeated here:
-tests/server/training/test_checkpoints.py::test_killed_run_resumes_from_last_checkpoint (a
+tests/plateforge_server/training/test_checkpoints.py::test_killed_run_resumes_from_last_checkpoint (a
 SIGKILLed training process resumes from its last checkpoint, exactly) and
-tests/server/jobs/test_jobs.py::test_restart_recovery_marks_interrupted_and_resumes (a server
+tests/plateforge_server/jobs/test_jobs.py::test_restart_recovery_marks_interrupted_and_resumes (a server
 restart marks the job INTERRUPTED and resumes it).
 """
 

@@ -36,6 +36,7 @@ from plateforge_server.tools.cleanup import classical as cleanup_classical
 from plateforge_server.training import TrainConfig
 from tests.conftest import TOKEN, ServerProcess, start_server
 from tests.frames_for_tests import assert_same_frame
+from tests.plateforge_server.training.helpers import write_pairs
 from tests.reliability.rpcs import Rpc, all_rpcs
 from tests.reliability.strategies import (
     ChunkPlan,
@@ -46,7 +47,6 @@ from tests.reliability.strategies import (
     start_training_requests,
     stream_frames,
 )
-from tests.server.training.helpers import write_pairs
 
 pytestmark = pytest.mark.timeout(150)
 

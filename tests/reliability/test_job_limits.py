@@ -25,8 +25,8 @@ from plateforge_server.jobs import JOB_FILE, JobManager
 from plateforge_server.jobs._limits import CONFIG_BOUNDS, LIMITS, limits_markdown
 from plateforge_server.training import TrainConfig
 from tests.conftest import REPO, TOKEN, ServerProcess, start_server
+from tests.plateforge_server.training.helpers import write_pairs
 from tests.reliability.helpers import wait_until
-from tests.server.training.helpers import write_pairs
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -1,11 +1,11 @@
 """Security, against real server processes on loopback.
 
 Already covered elsewhere and not repeated here: a missing/wrong token on ListModels and Process
-(tests/server/test_server_process.py::test_calls_need_the_token), ``--host 0.0.0.0`` without a
+(tests/plateforge_server/test_server_process.py::test_calls_need_the_token), ``--host 0.0.0.0`` without a
 token (…::test_non_loopback_without_token_is_refused), TLS with an openssl certificate
-(tests/server/test_tls.py), one unary frame over the message limit
+(tests/plateforge_server/test_tls.py), one unary frame over the message limit
 (…::test_unary_over_the_message_limit_is_refused_clearly) and shared-memory registrations that
-name paths (tests/server/test_shm.py::test_bad_registrations_are_refused).
+name paths (tests/plateforge_server/test_shm.py::test_bad_registrations_are_refused).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from plateforge.v1 import training_pb2, training_pb2_grpc
 from plateforge_server.app import ServerConfig, running_server
 from tests.conftest import TOKEN, ServerProcess, start_server
 from tests.frames_for_tests import assert_same_frame
+from tests.plateforge_server.training.helpers import write_pairs
 from tests.reliability.rpcs import Rpc, all_rpcs
-from tests.server.training.helpers import write_pairs
 from tests.tls import self_signed
 
 pytestmark = pytest.mark.timeout(120)

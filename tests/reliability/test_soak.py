@@ -23,8 +23,8 @@ from plateforge.client import Client
 from plateforge.frames import Frame
 from plateforge.v1 import inference_pb2, inference_pb2_grpc
 from tests.conftest import REPO, TOKEN, start_server
+from tests.plateforge_server.test_limits import AUTH, OpenStreams
 from tests.reliability.helpers import memory_kib
-from tests.server.test_limits import AUTH, OpenStreams
 
 pytestmark = pytest.mark.timeout(240)
 

@@ -10,7 +10,8 @@ written beside them, and ``index.json`` records, per frame, the key the result w
 
 A frame's key is a SHA-256 over the model (name, version, hashes), the resolved parameters
 and the SHA-256 of every input file the model reads for that frame (neighbours included, for a
-temporal model). A frame whose key matches the index and whose outputs exist is not sent again.
+temporal model). A frame whose key matches the index and whose outputs exist is not sent again
+(:mod:`plateforge.planner` decides, as it does for ``plateforge process --skip-existing``).
 The same files serve the viewer, ``nuke -x`` and the farm. Nothing here knows a host.
 """
 
@@ -19,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Final
 
 from plateforge import atomic
-from plateforge.errors import ExrError, PlateforgeError
-from plateforge.exr import StrPath, sha256_file
+from plateforge.errors import PlateforgeError
+from plateforge.exr import StrPath
 from plateforge.models import ModelInfo, ParamValue, resolve_params
-from plateforge.sequences import frame_path
+from plateforge.planner import FileHashes, input_files, plan_sequence
 
 __all__ = [
     "INDEX_SCHEMA",
@@ -78,18 +78,6 @@ class CacheLayout:
         return self.folder / "index.json"
 
 
-class FileHashes:
-    """SHA-256 of files, each read once per instance (a plan hashes a neighbour for several frames)."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, str] = {}
-
-    def __call__(self, path: str) -> str:
-        if path not in self._known:
-            self._known[path] = sha256_file(path)
-        return self._known[path]
-
-
 def model_key(info: ModelInfo, params: Mapping[str, ParamValue]) -> str:
     """What identifies the computation apart from its inputs: model name, version, the attributes
     the server lists it with (its weights' and model's hashes among them) and the fully resolved
@@ -102,7 +90,7 @@ def model_key(info: ModelInfo, params: Mapping[str, ParamValue]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def frame_key(model: str, inputs: Mapping[str, Sequence[tuple[int, str]]]) -> str:
+def frame_key(model: str, inputs: Mapping[str, Sequence[tuple[int | None, str]]]) -> str:
     """The key of one frame's result: ``model`` (a :func:`model_key`) and, per input name, the
     (frame number, file SHA-256) of every file the model reads for it."""
     blob = json.dumps({"model": model, "inputs": {k: [list(p) for p in v] for k, v in inputs.items()}}, sort_keys=True)
@@ -145,19 +133,6 @@ class CachePlan:
     keys: Mapping[int, str] = field(default_factory=dict)
 
 
-def _input_files(layout: CacheLayout, name: str, frame: int, radius: int) -> list[tuple[int, str]]:
-    """The files the model reads of input ``name`` for ``frame``: the frame itself (which must
-    exist) and the neighbours within ``radius`` that exist (as :func:`plateforge.batch.run_sequence` reads)."""
-    pattern = layout.input_pattern(name)
-    own = frame_path(pattern, frame)
-    if not os.path.isfile(own):
-        raise ExrError(f"input {name!r} frame {frame}: {own} does not exist (render the node's inputs first)")
-    numbers = [
-        f for f in range(frame - radius, frame + radius + 1) if f == frame or os.path.isfile(frame_path(pattern, f))
-    ]
-    return [(f, frame_path(pattern, f)) for f in numbers]
-
-
 def plan_frames(
     layout: CacheLayout,
     info: ModelInfo,
@@ -167,7 +142,8 @@ def plan_frames(
     inputs: Sequence[str],
     hashes: FileHashes | None = None,
 ) -> CachePlan:
-    """Key every frame from the cached input files and split the frames into stale and fresh.
+    """Key every frame from the cached input files and split the frames into stale and fresh
+    (:func:`plateforge.planner.plan_sequence`, the record being the index).
 
     ``inputs`` are the input names the host rendered (every required input, and the optional ones
     connected). A frame is fresh when the index holds its key and every output file exists."""
@@ -181,20 +157,21 @@ def plan_frames(
         raise PlateforgeError(f"model {info.name!r} needs input(s) {missing} connected")
     base = model_key(info, params)
     index = read_index(layout)
-    outputs = [layout.output_pattern(o.name) for o in info.outputs]
+    patterns = {name: layout.input_pattern(name) for name in inputs}
+    radii = {name: declared[name].temporal_radius for name in inputs}
     ordered = list(dict.fromkeys(frames))
     keys: dict[int, str] = {}
-    stale: list[int] = []
-    fresh: list[int] = []
-    for frame in ordered:
-        files = {
-            name: [(f, hashes(path)) for f, path in _input_files(layout, name, frame, declared[name].temporal_radius)]
-            for name in inputs
-        }
-        keys[frame] = frame_key(base, files)
-        current = index.get(frame) == keys[frame] and all(os.path.isfile(frame_path(p, frame)) for p in outputs)
-        (fresh if current else stale).append(frame)
-    return CachePlan(model=info.name, frames=tuple(ordered), stale=tuple(stale), fresh=tuple(fresh), keys=keys)
+    for frame in ordered:  # every frame's key, stale or not: the index files each result under it
+        files = input_files(patterns, radii, frame, missing_hint=" (render the node's inputs first)")
+        keys[frame] = frame_key(
+            base, {name: [(f, hashes(path)) for f, path in entries] for name, entries in files.items()}
+        )
+    plan = plan_sequence(
+        ordered,
+        outputs={o.name: layout.output_pattern(o.name) for o in info.outputs},
+        record=lambda frame, _paths: index.get(frame) == keys[frame],
+    )
+    return CachePlan(model=info.name, frames=plan.frames, stale=plan.send, fresh=plan.fresh, keys=keys)
 
 
 def chunk_frames(frames: Iterable[int], *, size: int, contiguous: bool = True) -> list[list[int]]:

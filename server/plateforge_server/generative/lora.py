@@ -310,6 +310,9 @@ class _LoraTool:
     """The generative fill's adapter training as the trainer's tool list sees it
     (:class:`plateforge_server.tools.interface.OwnLoop`): a loop of its own, on one device."""
 
+    def served_tool(self, config: TrainConfig) -> str:
+        return "generative-fill"
+
     def train_job(
         self,
         config: TrainConfig,

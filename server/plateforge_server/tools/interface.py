@@ -4,6 +4,10 @@ A learned tool (:class:`LearnedTool`) is what the training engine, the model run
 benchmark call; they never ask which tool they hold. It says, for a run's
 :class:`~plateforge_server.training.config.TrainConfig`:
 
+* what the exported model serves (:meth:`~LearnedTool.served_tool`, the card's tool) and its net
+  architecture (:meth:`~LearnedTool.arch`, the card's ``net.arch``);
+* the MSE weight its loss takes when the config gives none (:attr:`~LearnedTool.default_mse_weight`;
+  its other defaults are its entry in :data:`plateforge_server.training.defaults.TOOL_DEFAULTS`);
 * which net the run trains (:meth:`~LearnedTool.net_config`, :meth:`~LearnedTool.fresh_net`) and
   what that untrained net outputs (:meth:`~LearnedTool.baseline`: the identity or the tool's
   classical method, which model selection treats as step 0);
@@ -13,7 +17,8 @@ benchmark call; they never ask which tool they hold. It says, for a run's
 
 and, for a model folder being served, how to check and build its net and run it
 (:meth:`~LearnedTool.serves`, :meth:`~LearnedTool.check_net`, :meth:`~LearnedTool.build_net`,
-:meth:`~LearnedTool.run`).
+:meth:`~LearnedTool.run`). A tool the quality bench measures is also :class:`Evaluated`: the bench
+asks it for a shot's figures (:meth:`Evaluated.evaluate`) and never names its evaluation.
 
 The tools are listed by training mode in :data:`plateforge_server.tools.LEARNED` (module names,
 imported on first use, so listing a tool costs no import). Adding a tool is one package under
@@ -23,9 +28,11 @@ implements :class:`OwnLoop` instead.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from plateforge.errors import UsageError
@@ -44,7 +51,17 @@ if TYPE_CHECKING:
     from plateforge_server.training.data import Batch, TrainingData
     from plateforge_server.training.distributed import Group
 
-__all__ = ["LearnedTool", "NetContract", "OwnLoop", "RawOutput", "learned_tool", "learned_tools", "serving_tool"]
+__all__ = [
+    "Evaluated",
+    "LearnedTool",
+    "NetContract",
+    "OwnLoop",
+    "RawOutput",
+    "evaluated_tool",
+    "learned_tool",
+    "learned_tools",
+    "serving_tool",
+]
 
 
 @dataclass(frozen=True)
@@ -77,6 +94,16 @@ class LearnedTool(Protocol):
 
     #: The net architectures (card ``net.arch``) this tool's models use.
     archs: tuple[str, ...]
+    #: The loss's MSE weight when the config gives none (``TrainConfig.mse_weight`` None).
+    default_mse_weight: float
+
+    def served_tool(self, config: TrainConfig) -> str:
+        """The tool the model a run with ``config`` exports serves (its card's ``tool``)."""
+        ...
+
+    def arch(self, config: TrainConfig) -> str:
+        """The ``net.arch`` the card of a run with ``config`` records (one of :attr:`archs`)."""
+        ...
 
     # -- training ---------------------------------------------------------------------------------
     def net_config(self, config: TrainConfig) -> UNetConfig:
@@ -137,8 +164,23 @@ class LearnedTool(Protocol):
 
 
 @runtime_checkable
+class Evaluated(Protocol):
+    """A learned tool the quality bench measures: ``bench/quality.py`` calls only this."""
+
+    def evaluate(self, tool: str, *, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
+        """The figures of tool ``tool`` (a ``plateforge train --tool`` name this learned tool
+        trains) on the analytic shot ``seed``, at the size and steps ``args`` gives (width,
+        height, frames, steps, device, params, keys), working in ``work_dir``."""
+        ...
+
+
+@runtime_checkable
 class OwnLoop(Protocol):
     """A tool that trains with a loop of its own (not the engine's UNet loop)."""
+
+    def served_tool(self, config: TrainConfig) -> str:
+        """The tool the model a run with ``config`` exports serves (its card's ``tool``)."""
+        ...
 
     def train_job(
         self,
@@ -176,6 +218,17 @@ def learned_tools() -> list[LearnedTool]:
     from plateforge_server.tools import LEARNED
 
     return [tool for tool in map(learned_tool, LEARNED) if isinstance(tool, LearnedTool)]
+
+
+def evaluated_tool(tool: str) -> Evaluated:
+    """The learned tool that measures ``tool`` (a ``plateforge train --tool`` name) on the bench;
+    :class:`UsageError` for a tool the bench does not measure."""
+    from plateforge_server.training.defaults import mode_for_tool  # the trainer imports this module
+
+    learned = learned_tool(mode_for_tool(tool))
+    if not isinstance(learned, Evaluated):
+        raise UsageError(f"the quality bench does not measure tool {tool!r}")
+    return learned
 
 
 def serving_tool(card: ModelCard) -> LearnedTool | None:

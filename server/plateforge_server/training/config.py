@@ -1,5 +1,8 @@
 """What a training run is: one frozen dataclass, every default commented, saved with every checkpoint.
 
+What differs between the modes' tools (the card's tool, the loss's default MSE weight, the net,
+the examples) is asked of the mode's learned tool (:mod:`plateforge_server.tools.interface`).
+
 :class:`TrainConfig` round-trips through a JSON-safe dict (:meth:`TrainConfig.to_dict`, schema
 ``plateforge.trainconfig/1``). Checkpoints and model cards store that dict, so a run can be
 resumed, or its model explained, without the script that started it.
@@ -8,11 +11,11 @@ The modes:
 
 * ``"pairs"`` (CopyCat-style): input frames -> target frames, paired by frame number from the
   manifest's ``input`` and ``target`` roles; an optional ``mask`` role restricts the loss to the
-  mask (the net still sees and writes the whole image).
+  mask (the net still sees and writes the whole image); see
+  :mod:`plateforge_server.tools.pairs.examples`.
 * ``"inpaint"`` (self-supervised paint-out): the ``plate`` role, plus an optional ``mask`` role
-  (the shot's own roto). Random holes (strokes and boxes) are cut only where the shot's mask is
-  clear, so the truth under every hole is known; the net sees the plate with the holes zeroed
-  plus the hole mask, and learns to fill the holes.
+  (the shot's own roto); random holes are cut where the roto is clear and the net learns to fill
+  them, see :mod:`plateforge_server.tools.inpaint.examples`.
 * ``"cleanup"``: see :mod:`plateforge_server.tools.cleanup.examples`.
 * ``"matte"`` (few-shot matting): ``plate`` and ``clean_plate`` frames plus ``matte`` keyframes
   (at least ``min_keyframes``); the net corrects the classical difference key, see
@@ -108,7 +111,8 @@ class TrainConfig:
     # -- loss -----------------------------------------------------------------------------------
     ssim_weight: float = 0.2  # loss = L1 + ssim_weight * (1 - SSIM), both on encoded values
     # ... + mse_weight * MSE. Squared error is what PSNR measures: with L1 alone the learned cleanup
-    # only tied the classical one in PSNR. None: CLEANUP_MSE_WEIGHT in "cleanup" mode, 0 otherwise.
+    # only tied the classical one in PSNR. None: the mode's tool's default_mse_weight
+    # (CLEANUP_MSE_WEIGHT in "cleanup" mode, 0 otherwise).
     mse_weight: float | None = None
     # ... its per-sample weight (1 + target's linear value) ** mse_gain: 0 weighs errors as the
     # encoded space does, 2 as scene-linear squared error (highlights; see server/plateforge_server/training/loss.py).
@@ -249,19 +253,21 @@ class TrainConfig:
 
     @property
     def model_tool(self) -> str:
-        """The tool the exported model serves: ``tool`` for pairs, ``"matte"`` for matte, ``"cleanup"`` otherwise."""
-        if self.mode == "matte":
-            return "matte"
-        if self.mode == "lora":
-            return "generative-fill"
-        return self.tool if self.mode == "pairs" else "cleanup"
+        """The tool the exported model serves, as the mode's learned tool says (``tool`` for
+        pairs, ``"matte"`` for matte, ``"generative-fill"`` for lora, ``"cleanup"`` otherwise)."""
+        from plateforge_server.tools.interface import learned_tool  # the tools import this module
+
+        return learned_tool(self.mode).served_tool(self)
 
     @property
     def loss_mse_weight(self) -> float:
-        """The MSE term's weight this run uses (``mse_weight``, or its mode's default when None)."""
+        """The MSE term's weight this run uses (``mse_weight``, or its tool's default when None)."""
+        from plateforge_server.tools.interface import LearnedTool, learned_tool
+
         if self.mse_weight is not None:
             return float(self.mse_weight)
-        return CLEANUP_MSE_WEIGHT if self.mode == "cleanup" else 0.0
+        tool = learned_tool(self.mode)
+        return float(tool.default_mse_weight) if isinstance(tool, LearnedTool) else 0.0
 
     def lr_at(self, step: int, *, seconds: float | None = None) -> float:
         """Learning rate for optimiser step ``step`` (1-based): linear warm-up, then cosine to the floor.

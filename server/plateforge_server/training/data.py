@@ -6,22 +6,21 @@ Read top to bottom:
    :func:`plateforge_server.datasets.check_for_training` before it opens a single frame, so an
    unlicensed, forbidden, missing or changed source stops the run with a :class:`LicenceError`
    naming the file, before any training.
-2. **Frames.** ``"pairs"`` mode pairs the ``input`` and ``target`` roles by frame number (an
-   optional ``mask`` role restricts the loss) and reads ``config.input_channels`` from the input
-   (R, G, B, then any AOVs: a file lacking one is refused, naming it and the channel; AOVs are
-   extra net inputs that exposure augmentation leaves alone); a run whose every target equals
-   its input is refused (nothing to learn), a few such pairs are kept with a warning.
-   ``"inpaint"`` mode reads the ``plate`` role and an optional ``mask`` (the shot's own roto).
-   R, G, B are read once and kept as float32 in the net's encoded space
+2. **Frames.** Which roles a run reads and what it makes of them is its tool's
+   (:meth:`~plateforge_server.tools.interface.LearnedTool.load_data`: ``tools/pairs/examples.py``,
+   ``tools/inpaint/examples.py``, ``tools/cleanup/examples.py``, ``tools/matte/examples.py``);
+   :func:`load_training_data` asks the run's tool. The tools share the reading here: R, G, B are
+   read once and kept as float32 in the net's encoded space
    (:func:`plateforge_server.nets.unet.encode`); masks are kept linear, in [0, 1] (a mask is a
    weight here, encoded only where it becomes a net input).
 3. **Validation.** With two or more frames the last is held out (a centred window of at most
    ``validation_size`` pixels a side); with one, a few fixed crops of it are set aside from a
    generator of their own (not truly unseen data: a smoke check, said so in the card).
 4. **Crops.** :class:`Sampler` draws a batch: a random frame and window per crop, an exposure
-   change, flips. Everything comes from one ``numpy`` generator seeded from the config, whose
-   state checkpoints save (:meth:`Sampler.state`), so a resumed run draws exactly the crops the
-   uninterrupted run would have.
+   change, flips; a tool whose net sees something the crops are not (the inpaint's holes) gives
+   its data a ``cut`` that makes the batch from them. Everything comes from one ``numpy``
+   generator seeded from the config, whose state checkpoints save (:meth:`Sampler.state`), so a
+   resumed run draws exactly the crops the uninterrupted run would have.
 
 **Why exposure jitter is valid in scene-linear.** Scene-linear values are proportional to light,
 so opening the exposure by ``u`` stops multiplies every value by ``2**u``. The edits a comp learns
@@ -35,21 +34,21 @@ homogeneous (a tone curve, a clip) is taught a lie by jitter: set ``exposure_jit
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from plateforge.errors import ExrError, FrameError, ManifestError, NonFiniteError, PlateforgeError
+from plateforge.errors import ExrError, FrameError, ManifestError, NonFiniteError, PlateforgeError, UsageError
 from plateforge.exr import StrPath, read_exr
 from plateforge.manifest_format import (
     Manifest,
+    Pair,
     SourceFile,
     check_for_training,
     load_manifest,
@@ -57,11 +56,12 @@ from plateforge.manifest_format import (
     verified_path,
 )
 from plateforge.review.colour import ColourConversion, plate_to_linear
-from plateforge_server.tools.relight.classical import fit_transform
 from plateforge_server.training.config import TrainConfig
 
 __all__ = [
+    "RGB",
     "Batch",
+    "Cut",
     "Sampler",
     "TrainFrame",
     "TrainingData",
@@ -70,9 +70,11 @@ __all__ = [
     "encode_planes",
     "focus_window",
     "join_batches",
+    "licensed_groups",
     "load_training_data",
     "random_holes",
     "read_planes",
+    "split_validation",
     "validation_window",
 ]
 
@@ -136,6 +138,11 @@ class Batch:
         return Batch(self.inputs.to(device), self.target.to(device), self.weight.to(device))
 
 
+#: How a tool makes a batch from crops when its net sees more than they hold: (generator, images
+#: (N, C, h, w), targets (N, 3, h, w), each crop's mask or None) -> the batch (the inpaint's holes).
+Cut = Callable[[np.random.Generator, np.ndarray, np.ndarray, Sequence[np.ndarray | None]], Batch]
+
+
 @dataclass(frozen=True)
 class TrainingData:
     """The frames of a run, its validation batch, and the licensed files they came from."""
@@ -153,6 +160,8 @@ class TrainingData:
     #: "pairs" mode with ``classical_start``: relight-classical's 3x4 affine fitted on every pair
     #: (the held-back one too, as the classical tool given the same keys would be), the net's start.
     classical_affine: np.ndarray | None = None
+    #: How batches are made from crops (None: each crop's mask, or all ones, weighs the loss).
+    cut: Cut | None = None
 
     @property
     def validation_kind(self) -> str:
@@ -211,99 +220,53 @@ def check_same_size(files: Mapping[str, SourceFile], planes: Mapping[str, np.nda
 
 
 def load_training_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> TrainingData:
-    """Check the manifest's licences, then load its frames for ``config.mode`` (see the module doc)."""
+    """Check the manifest's licences, then load its frames as the run's tool makes its examples
+    (:meth:`~plateforge_server.tools.interface.LearnedTool.load_data`)."""
+    from plateforge_server.tools.interface import LearnedTool, learned_tool  # the tools import this module
+
+    tool = learned_tool(config.mode)
+    if not isinstance(tool, LearnedTool):
+        raise UsageError(f"mode {config.mode!r} trains with a loop of its own and reads its data itself")
+    return tool.load_data(config, manifest_path)
+
+
+def licensed_groups(
+    config: TrainConfig, manifest_path: StrPath | Manifest, roles: Sequence[str], optional: Sequence[str]
+) -> tuple[Manifest, list[Pair]]:
+    """The manifest and its licensed files grouped by frame number (each group holding ``roles``,
+    and any of ``optional``); licences are checked before any frame is read, and a manifest with
+    no such group is refused naming the roles."""
     manifest = load_manifest(manifest_path)
     licensed = check_for_training(manifest)  # refuses unlicensed, forbidden, missing, changed: before any read
-    if config.mode == "pairs":
-        grouped = pairs(licensed, roles=("input", "target"), optional=("mask",))
-        image_role, target_role = "input", "target"
-    else:
-        grouped = pairs(licensed, roles=("plate",), optional=("mask",))
-        image_role, target_role = "plate", "plate"
+    grouped = pairs(licensed, roles=tuple(roles), optional=tuple(optional))
     if not grouped:
-        wanted = "'input' and 'target'" if config.mode == "pairs" else "'plate'"
+        wanted = " and ".join(f"'{r}'" for r in roles)
         raise ManifestError(f"manifest '{manifest.path}' has no files with role {wanted} to train '{config.mode}' on")
-    frames: list[TrainFrame] = []
-    used: list[SourceFile] = []
-    # "pairs" mode may read more than R, G, B from its input (AOVs): extra net inputs, not light.
-    input_channels = tuple(config.input_channels) if config.mode == "pairs" else RGB
-    colour = input_colour(config)  # an unknown colour space is refused before any file is read
-    extra = len(input_channels) > len(RGB)
-    unchanged: list[str] = []
-    linear_pairs: list[tuple[np.ndarray, np.ndarray]] = []  # (H, W, 3) before, after: the classical fit
-    for pair in grouped:
-        planes = {
-            role: read_planes(item, None if role == "mask" else input_channels if role == image_role else RGB, colour)
-            for role, item in pair.files.items()
-        }
-        check_same_size(pair.files, planes)
-        image = encode_planes(planes[image_role])
-        target = image if target_role == image_role else encode_planes(planes[target_role])
-        if target_role != image_role and np.array_equal(planes[image_role][:3], planes[target_role]):
-            unchanged.append(f"'{pair.files[target_role].name}'")
-        mask = np.clip(planes["mask"][0], 0.0, 1.0) if "mask" in planes else None
-        if config.mode == "pairs" and config.classical_start:
-            linear_pairs.append((planes[image_role][:3].transpose(1, 2, 0), planes[target_role].transpose(1, 2, 0)))
-        frames.append(TrainFrame(pair.frame, image, target, mask, light_channels=len(RGB) if extra else None))
-        used.extend(pair.files.values())
-    if unchanged and len(unchanged) == len(frames):
-        raise ManifestError(
-            f"manifest '{manifest.path}': every target equals its input in R, G, B ({', '.join(unchanged)}): "
-            "there is no change to learn; give the relit or graded frames the 'target' role"
-        )
-    if unchanged:
-        log.warning(
-            "training targets identical to their inputs (kept, they teach 'no change'): %s", ", ".join(unchanged)
-        )
-    held_out = len(frames) >= 2
-    if held_out:
-        validation = validation_window(config, frames[-1])
-        training = tuple(frames[:-1])
-    else:
-        rng = np.random.default_rng([config.seed, 1])
-        crop = min(config.crop, frames[0].height, frames[0].width)
-        validation = _draw(config, rng, frames, _VALIDATION_CROPS, crop, augment=False)
-        training = tuple(frames)
-    affine = None
-    if linear_pairs:
-        affine = fit_transform([b for b, _ in linear_pairs], [a for _, a in linear_pairs]).affine
-        rng = np.random.default_rng([config.seed, 3])
-        training = tuple(dataclasses.replace(f, focus=_residual_focus(rng, f, affine)) for f in training)
-    return TrainingData(
-        config.mode, manifest.name, training, validation, held_out, tuple(used), classical_affine=affine
-    )
+    return manifest, grouped
 
 
-#: Crop centres drawn per frame where the classical transform is wrong (see _residual_focus).
-_FOCUS_SAMPLES = 4096
+def split_validation(
+    config: TrainConfig, frames: Sequence[TrainFrame], *, cut: Cut | None = None
+) -> tuple[tuple[TrainFrame, ...], Batch, bool]:
+    """(training frames, validation batch, whether it is a held-out frame): with two or more
+    frames the last is held out (:func:`validation_window`); with one, fixed crops of it."""
+    if len(frames) >= 2:
+        return tuple(frames[:-1]), validation_window(config, frames[-1], cut=cut), True
+    rng = np.random.default_rng([config.seed, 1])
+    crop = min(config.crop, frames[0].height, frames[0].width)
+    return tuple(frames), _draw(config, rng, frames, _VALIDATION_CROPS, crop, augment=False, cut=cut), False
 
 
-def _residual_focus(rng: np.random.Generator, frame: TrainFrame, affine: np.ndarray) -> np.ndarray | None:
-    """Pixel indices to centre crops on, drawn with probability proportional to what the fitted
-    ``affine`` leaves wrong (scene-linear ``|target - affine(input)|``, summed over R, G, B).
-
-    What no global transform does is local and often small: a practical's glowing fixture is a
-    few dozen pixels holding most of the squared error, which uniform crops rarely show the net.
-    Drawn in proportion to the L1 residual, crops go where the net has something to learn, in
-    the measure (scene-linear) the result is judged by; 1 crop in 10 still goes anywhere."""
-    before = decode_planes(frame.image[:3]).reshape(3, -1).astype(np.float64)
-    after = decode_planes(frame.target).reshape(3, -1).astype(np.float64)
-    residual = np.abs(after - (affine[:, :3] @ before + affine[:, 3:])).sum(axis=0)
-    total = float(residual.sum())
-    if not math.isfinite(total) or total <= 0:
-        return None
-    return np.sort(rng.choice(residual.size, size=_FOCUS_SAMPLES, p=residual / total))
-
-
-def validation_window(config: TrainConfig, frame: TrainFrame) -> Batch:
-    """A centred window of the held-out frame, at most ``validation_size`` a side, fixed holes if inpainting."""
+def validation_window(config: TrainConfig, frame: TrainFrame, *, cut: Cut | None = None) -> Batch:
+    """A centred window of the held-out frame, at most ``validation_size`` a side (its ``cut``,
+    e.g. holes, drawn from a generator of its own, so fixed)."""
     height, width = min(frame.height, config.validation_size), min(frame.width, config.validation_size)
     top, left = (frame.height - height) // 2, (frame.width - width) // 2
     rng = np.random.default_rng([config.seed, 2])
-    return _assemble(config, rng, [_window(frame, top, left, height, width)])
+    return _assemble(rng, [_window(frame, top, left, height, width)], cut)
 
 
-def focus_window(config: TrainConfig, frame: TrainFrame) -> Batch:
+def focus_window(config: TrainConfig, frame: TrainFrame, *, cut: Cut | None = None) -> Batch:
     """A window of at most ``validation_size`` a side centred on the frame's ``focus`` (where the
     loss counts: holes, an edge), or its middle when it has none."""
     side_h, side_w = min(frame.height, config.validation_size), min(frame.width, config.validation_size)
@@ -314,7 +277,7 @@ def focus_window(config: TrainConfig, frame: TrainFrame) -> Batch:
         cy, cx = frame.height // 2, frame.width // 2
     top = min(max(0, cy - side_h // 2), frame.height - side_h)
     left = min(max(0, cx - side_w // 2), frame.width - side_w)
-    return _assemble(config, np.random.default_rng([config.seed, 2]), [_window(frame, top, left, side_h, side_w)])
+    return _assemble(np.random.default_rng([config.seed, 2]), [_window(frame, top, left, side_h, side_w)], cut)
 
 
 def join_batches(batches: Sequence[Batch]) -> Batch:
@@ -396,7 +359,14 @@ def _corner(rng: np.random.Generator, frame: TrainFrame, height: int, width: int
 
 
 def _draw(
-    config: TrainConfig, rng: np.random.Generator, frames: Sequence[TrainFrame], count: int, crop: int, *, augment: bool
+    config: TrainConfig,
+    rng: np.random.Generator,
+    frames: Sequence[TrainFrame],
+    count: int,
+    crop: int,
+    *,
+    augment: bool,
+    cut: Cut | None,
 ) -> Batch:
     """``count`` random ``crop``-sized windows of ``frames`` (augmented if asked), as a batch."""
     crops: list[_Crop] = []
@@ -406,32 +376,20 @@ def _draw(
         top, left = _corner(rng, frame, height, width)
         window = _window(frame, top, left, height, width)
         crops.append(_augmented(config, rng, window) if augment else window)
-    return _assemble(config, rng, crops)
+    return _assemble(rng, crops, cut)
 
 
-def _assemble(config: TrainConfig, rng: np.random.Generator, crops: Sequence[_Crop]) -> Batch:
-    """Stack crops into a :class:`Batch`; in "inpaint" mode cut the holes (from ``rng``) here."""
+def _assemble(rng: np.random.Generator, crops: Sequence[_Crop], cut: Cut | None) -> Batch:
+    """Stack crops into a :class:`Batch`: each crop's mask (or all ones) weighs the loss, unless
+    the tool's ``cut`` makes the batch (drawing from ``rng``)."""
     images = np.stack([c.image for c in crops]).astype(np.float32)
     targets = np.stack([c.target for c in crops]).astype(np.float32)
+    if cut is not None:
+        return cut(rng, images, targets, [c.mask for c in crops])
     height, width = images.shape[2:]
-    if config.mode != "inpaint":
-        masks = [c.mask if c.mask is not None else np.ones((height, width), np.float32) for c in crops]
-        weight = np.stack(masks)[:, None].astype(np.float32)
-        return Batch(torch.from_numpy(images), torch.from_numpy(targets), torch.from_numpy(weight))
-    holes = []
-    for c in crops:
-        hole = random_holes(rng, height, width)
-        if c.mask is not None:
-            hole = hole * (1.0 - c.mask)  # never under the shot's own roto: the truth there is unknown
-        holes.append(hole.astype(np.float32))
-    hole = np.stack(holes)[:, None]
-    # Zeroing encoded values zeroes the linear ones too (encode(0) == 0); soft hole edges fade out.
-    inputs = np.concatenate([images * (1.0 - hole), encode_planes(hole)], axis=1).astype(np.float32)
-    return Batch(
-        torch.from_numpy(np.ascontiguousarray(inputs)),
-        torch.from_numpy(np.ascontiguousarray(targets)),
-        torch.from_numpy(np.ascontiguousarray(hole)),
-    )
+    masks = [c.mask if c.mask is not None else np.ones((height, width), np.float32) for c in crops]
+    weight = np.stack(masks)[:, None].astype(np.float32)
+    return Batch(torch.from_numpy(images), torch.from_numpy(targets), torch.from_numpy(weight))
 
 
 def random_holes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
@@ -470,7 +428,7 @@ class Sampler:
     def batch(self) -> Batch:
         """The next ``config.batch`` crops of ``config.crop`` pixels (smaller frames: their size)."""
         crop = min(self.config.crop, min(min(f.height, f.width) for f in self.data.frames))
-        return _draw(self.config, self.rng, self.data.frames, self.config.batch, crop, augment=True)
+        return _draw(self.config, self.rng, self.data.frames, self.config.batch, crop, augment=True, cut=self.data.cut)
 
     def state(self) -> dict[str, Any]:
         """The generator's state, JSON-safe (checkpoints store it)."""

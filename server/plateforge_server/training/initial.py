@@ -19,21 +19,19 @@ import torch
 from plateforge.errors import ModelIntegrityError, UsageError
 from plateforge_server.modelcard import ModelCard, ParentModel, load_card, load_weights
 from plateforge_server.nets.unet import UNetConfig
-from plateforge_server.tools.relight.affine_start import ARCH as AFFINE_ARCH
+from plateforge_server.tools.interface import LearnedTool, learned_tool
 from plateforge_server.training.config import TrainConfig
 
 __all__ = ["arch_for", "check_parent", "load_initial_weights"]
 
 
 def arch_for(config: TrainConfig) -> str:
-    """The ``net.arch`` the card of a run with ``config`` records (as the engine's export writes it)."""
-    if config.mode == "cleanup":
-        return "guided-unet"
-    if config.mode == "matte":
-        return "matte-unet"
-    if config.mode == "pairs" and config.classical_start:
-        return AFFINE_ARCH
-    return "unet"
+    """The ``net.arch`` the card of a run with ``config`` records, as its tool says (and the
+    engine's export writes it)."""
+    tool = learned_tool(config.mode)
+    if not isinstance(tool, LearnedTool):
+        raise UsageError(f"mode {config.mode!r} trains no plateforge net")
+    return tool.arch(config)
 
 
 def _differences(parent: Mapping[str, Any], child: Mapping[str, Any]) -> list[str]:
@@ -44,8 +42,8 @@ def _differences(parent: Mapping[str, Any], child: Mapping[str, Any]) -> list[st
 def check_parent(config: TrainConfig, net_config: UNetConfig) -> ModelCard:
     """The card of ``config.init``, if a run with ``config`` can start from its weights; else a
     :class:`UsageError` naming the parent and what differs (tool, architecture, net config)."""
-    if config.mode == "lora":
-        raise UsageError("init is for plateforge nets; a 'lora' run starts from its base_model pipeline")
+    if not isinstance(learned_tool(config.mode), LearnedTool):
+        raise UsageError(f"init is for plateforge nets; a {config.mode!r} run starts from its base_model pipeline")
     try:
         card = load_card(config.init)
     except ModelIntegrityError as exc:

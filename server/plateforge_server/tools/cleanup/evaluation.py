@@ -30,20 +30,30 @@ method adds shows as a larger number; 0 is as stable as the truth.
 
 from __future__ import annotations
 
+import argparse
 import itertools
+import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
 from plateforge.frames import Frame
+from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr, ssim
-from plateforge.shots.synthetic import Shot
+from plateforge.shots.synthetic import Shot, make_shot, write_shot
+from plateforge_server.device import pick_device
+from plateforge_server.evaluation.runs import bench_config
 from plateforge_server.inference.tiling import run_on_frame_arrays
+from plateforge_server.modelcard import load_weights
 from plateforge_server.nets.unet import UNet
 from plateforge_server.tools.cleanup import classical as cleanup_classical
 from plateforge_server.tools.cleanup.guide import guide_planes
+from plateforge_server.tools.relight.colour import display_psnr
 
 __all__ = ["TEMPORAL_RADIUS", "CleanupScene"]
 
@@ -206,3 +216,44 @@ def _warp_difference(current: np.ndarray, previous: np.ndarray, flow: np.ndarray
     weight = mask[:, :, None]
     total = float(weight.sum()) * 3
     return float((np.abs(current - warped) * weight).sum() / total) if total > 0 else 0.0
+
+
+def _scored(scene: CleanupScene, results: list[Any]) -> dict[str, float]:
+    """The scene's figures plus PSNR inside the mask through the sRGB view (mean over frames)."""
+    display = [display_psnr(r, f.truth, mask=f.mask) for r, f in zip(results, scene.frames, strict=True)]
+    finite = [v for v in display if v != float("inf")]
+    return {**scene.score(results), "psnr_display": round(sum(finite) / len(finite), 4) if finite else float("inf")}
+
+
+def bench_cleanup(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, dict[str, float]]:
+    """What ``bench/quality.py`` measures of the cleanup on analytic shot ``seed`` at ``args``' size:
+    the classical fill, Telea, the plate uncleaned and the learned cleanup trained as
+    ``plateforge train --tool cleanup --steps N`` trains it (:func:`plateforge_server.evaluation.runs.bench_config`)."""
+    from plateforge_server.training import net_config_for, train  # the trainer imports the tools
+
+    shot = make_shot(width=args.width, height=args.height, frames=args.frames, seed=seed)
+    folder = Path(work_dir) / f"cleanup-{seed}"
+    write_shot(shot, folder)
+    sources = [
+        Source(glob, "CC0-1.0", "plateforge bench", ("train", "evaluate"), role)
+        for role, glob in {"plate": "plate.*.exr", "mask": "mask.*.exr"}.items()
+    ]
+    manifest = write_manifest(folder / "dataset.toml", name=f"shot{seed}", sources=sources)
+    print(f"shot {seed}: cleanup baselines …", file=sys.stderr, flush=True)
+    scene = CleanupScene(shot)
+    figures = {"classical": _scored(scene, scene.classical()), "telea": _scored(scene, scene.spatial())}
+    figures["uncleaned"] = _scored(scene, scene.uncleaned())
+    print(f"shot {seed}: training the learned cleanup ({args.steps} steps) …", file=sys.stderr, flush=True)
+    config = bench_config("cleanup", steps=args.steps, device=args.device, params=args.params)
+    started = time.monotonic()
+    result = train(config, manifest_path=manifest, out_dir=folder / "run", resume=False)
+    seconds = time.monotonic() - started
+    net = UNet(net_config_for(config))
+    net.load_state_dict(load_weights(result.model_dir))
+    learned = scene.learned(net, device=pick_device(args.device))
+    figures["learned"] = {**_scored(scene, learned), "train_seconds": round(seconds, 1), "train_steps": args.steps}
+    classical_frames = scene.per_frame_psnr(scene.classical())
+    margins = [a - b for a, b in zip(scene.per_frame_psnr(learned), classical_frames, strict=True)]
+    figures["learned"]["frames_better"] = sum(m > 0 for m in margins)
+    figures["learned"]["frames"] = len(margins)
+    return figures

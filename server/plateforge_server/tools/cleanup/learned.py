@@ -12,12 +12,15 @@ Two training modes make cleanup models:
   them, the net corrects that fill, and the result is composited back with the soft mask.
 * ``"inpaint"`` (:data:`INPAINT`, net ``unet`` with a ``mask`` input): random holes cut in the
   plate, the net fills them from the plate zeroed under the hole and the hole mask
-  (:func:`plateforge_server.training.data.load_training_data`).
+  (:func:`plateforge_server.tools.inpaint.examples.load_inpaint_data`).
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -32,10 +35,12 @@ from plateforge_server.tools.base import ToolCall, passthrough_channels
 from plateforge_server.tools.cleanup import classical
 from plateforge_server.tools.cleanup.examples import load_guided_data
 from plateforge_server.tools.cleanup.guide import FILL_CHANNELS, GUIDE_CHANNELS, SHOWN_CHANNEL, guide_planes
+from plateforge_server.tools.inpaint.examples import load_inpaint_data
 from plateforge_server.tools.interface import NetContract, RawOutput
 from plateforge_server.tools.learned import check_plate_net, mask_of, run_net, run_plain
 from plateforge_server.training.config import TrainConfig
-from plateforge_server.training.data import Batch, TrainingData, load_training_data
+from plateforge_server.training.data import Batch, TrainingData
+from plateforge_server.training.defaults import CLEANUP_MSE_WEIGHT
 
 __all__ = ["CLEANUP", "INPAINT", "GuidedCleanup", "Inpaint"]
 
@@ -46,6 +51,18 @@ class GuidedCleanup(RawOutput):
     """``"cleanup"`` mode: the classical fill, corrected by a net trained on the shot itself."""
 
     archs = ("guided-unet",)
+    default_mse_weight = CLEANUP_MSE_WEIGHT
+
+    def served_tool(self, config: TrainConfig) -> str:
+        return "cleanup"
+
+    def arch(self, config: TrainConfig) -> str:
+        return "guided-unet"
+
+    def evaluate(self, tool: str, *, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
+        from plateforge_server.tools.cleanup.evaluation import bench_cleanup  # the bench's, not the server's
+
+        return bench_cleanup(args=args, seed=seed, work_dir=work_dir)
 
     def net_config(self, config: TrainConfig) -> UNetConfig:
         return dataclasses.replace(
@@ -123,13 +140,20 @@ class Inpaint(RawOutput):
     """``"inpaint"`` mode: a plain net filling holes from the plate around them."""
 
     archs = ("unet",)
+    default_mse_weight = 0.0
+
+    def served_tool(self, config: TrainConfig) -> str:
+        return "cleanup"
+
+    def arch(self, config: TrainConfig) -> str:
+        return "unet"
 
     def net_config(self, config: TrainConfig) -> UNetConfig:
         # R, G, B with the holes zeroed, and the hole mask.
         return UNetConfig.preset(config.size, in_channels=4, out_channels=3, residual_from=(0, 1, 2))
 
     def load_data(self, config: TrainConfig, manifest: StrPath | Manifest) -> TrainingData:
-        return load_training_data(config, manifest)
+        return load_inpaint_data(config, manifest)
 
     def fresh_net(self, config: TrainConfig, net_config: UNetConfig, data: TrainingData) -> UNet:
         return UNet(net_config, seed=config.seed)

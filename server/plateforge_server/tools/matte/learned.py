@@ -13,6 +13,10 @@ composite are then made as matte-classical makes them.
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+from typing import Any
+
 import torch
 
 from plateforge.errors import ModelIntegrityError
@@ -40,6 +44,18 @@ class LearnedMatte:
     """``"matte"`` mode: the classical key, corrected by a net trained on a few keyframe mattes."""
 
     archs = ("matte-unet",)
+    default_mse_weight = 0.0  # its runs' MSE weight is in TOOL_DEFAULTS (MATTE_LOSS_SETTINGS)
+
+    def served_tool(self, config: TrainConfig) -> str:
+        return "matte"
+
+    def arch(self, config: TrainConfig) -> str:
+        return "matte-unet"
+
+    def evaluate(self, tool: str, *, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
+        from plateforge_server.tools.matte.evaluation import bench_matte  # the bench's, not the server's
+
+        return bench_matte(args=args, seed=seed, work_dir=work_dir)
 
     def net_config(self, config: TrainConfig) -> UNetConfig:
         # Alpha, residual on the classical key.

@@ -12,8 +12,13 @@ transform, and model selection falls back to it when no checkpoint beats it.
 
 from __future__ import annotations
 
+import argparse
+from pathlib import Path
+from typing import Any
+
 import torch
 
+from plateforge.errors import UsageError
 from plateforge.exr import StrPath
 from plateforge.frames import Frame
 from plateforge.manifest_format import Manifest
@@ -23,10 +28,11 @@ from plateforge_server.nets.unet import UNet, UNetConfig
 from plateforge_server.tools.base import ToolCall
 from plateforge_server.tools.interface import NetContract, RawOutput
 from plateforge_server.tools.learned import check_plate_net, run_plain
+from plateforge_server.tools.pairs.examples import load_pairs_data
 from plateforge_server.tools.relight.affine_start import ARCH as AFFINE_ARCH
 from plateforge_server.tools.relight.affine_start import AffineUNet
 from plateforge_server.training.config import TrainConfig
-from plateforge_server.training.data import Batch, TrainingData, load_training_data
+from plateforge_server.training.data import Batch, TrainingData
 
 __all__ = ["PAIRS", "Pairs"]
 
@@ -37,6 +43,21 @@ class Pairs(RawOutput):
     """``"pairs"`` mode: input -> target keyframe pairs (relight, look)."""
 
     archs = ("unet", AFFINE_ARCH)
+    default_mse_weight = 0.0
+
+    def served_tool(self, config: TrainConfig) -> str:
+        return config.tool  # "relight", "look", or a studio's own name
+
+    def arch(self, config: TrainConfig) -> str:
+        return AFFINE_ARCH if config.classical_start else "unet"
+
+    def evaluate(self, tool: str, *, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
+        from plateforge_server.tools.relight.evaluation import bench_look, bench_relight  # the bench's
+
+        benches = {"relight": bench_relight, "look": bench_look}
+        if tool not in benches:
+            raise UsageError(f"the quality bench measures the pairs tools {sorted(benches)}, not {tool!r}")
+        return benches[tool](args=args, seed=seed, work_dir=work_dir)
 
     def net_config(self, config: TrainConfig) -> UNetConfig:
         in_channels = len(config.input_channels)
@@ -45,7 +66,7 @@ class Pairs(RawOutput):
         return UNetConfig.preset(config.size, in_channels=in_channels, out_channels=3, residual_from=(0, 1, 2))
 
     def load_data(self, config: TrainConfig, manifest: StrPath | Manifest) -> TrainingData:
-        return load_training_data(config, manifest)
+        return load_pairs_data(config, manifest)
 
     def fresh_net(self, config: TrainConfig, net_config: UNetConfig, data: TrainingData) -> UNet:
         if config.classical_start:

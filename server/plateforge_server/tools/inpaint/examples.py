@@ -1,0 +1,73 @@
+"""The training examples of an "inpaint" run: the plate, with random holes to fill.
+
+The manifest's ``plate`` role is read with an optional ``mask`` (the shot's own roto). Random
+holes (strokes and boxes, :func:`~plateforge_server.training.data.random_holes`) are cut in every
+batch (:func:`cut_holes`) only where the shot's mask is clear, so the truth under every hole is
+known; the net sees the plate with the holes zeroed plus the hole mask, and learns to fill them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from plateforge.exr import StrPath
+from plateforge.manifest_format import Manifest, SourceFile
+from plateforge_server.training.config import TrainConfig
+from plateforge_server.training.data import (
+    RGB,
+    Batch,
+    TrainFrame,
+    TrainingData,
+    check_same_size,
+    encode_planes,
+    input_colour,
+    licensed_groups,
+    random_holes,
+    read_planes,
+    split_validation,
+)
+
+__all__ = ["cut_holes", "load_inpaint_data"]
+
+
+def load_inpaint_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> TrainingData:
+    """Check the manifest's licences, then load its plates (and rotos); batches get their holes
+    from :func:`cut_holes`."""
+    manifest, grouped = licensed_groups(config, manifest_path, ("plate",), ("mask",))
+    colour = input_colour(config)  # an unknown colour space is refused before any file is read
+    frames: list[TrainFrame] = []
+    used: list[SourceFile] = []
+    for pair in grouped:
+        planes = {role: read_planes(item, None if role == "mask" else RGB, colour) for role, item in pair.files.items()}
+        check_same_size(pair.files, planes)
+        image = encode_planes(planes["plate"])
+        mask = np.clip(planes["mask"][0], 0.0, 1.0) if "mask" in planes else None
+        frames.append(TrainFrame(pair.frame, image, image, mask))
+        used.extend(pair.files.values())
+    training, validation, held_out = split_validation(config, frames, cut=cut_holes)
+    return TrainingData(config.mode, manifest.name, training, validation, held_out, tuple(used), cut=cut_holes)
+
+
+def cut_holes(
+    rng: np.random.Generator, images: np.ndarray, targets: np.ndarray, masks: Sequence[np.ndarray | None]
+) -> Batch:
+    """The batch an inpaint net trains on: each crop's plate with random holes (from ``rng``)
+    zeroed, plus the encoded hole mask as a fourth input; the loss counts inside the holes."""
+    height, width = images.shape[2:]
+    holes = []
+    for mask in masks:
+        hole = random_holes(rng, height, width)
+        if mask is not None:
+            hole = hole * (1.0 - mask)  # never under the shot's own roto: the truth there is unknown
+        holes.append(hole.astype(np.float32))
+    hole = np.stack(holes)[:, None]
+    # Zeroing encoded values zeroes the linear ones too (encode(0) == 0); soft hole edges fade out.
+    inputs = np.concatenate([images * (1.0 - hole), encode_planes(hole)], axis=1).astype(np.float32)
+    return Batch(
+        torch.from_numpy(np.ascontiguousarray(inputs)),
+        torch.from_numpy(np.ascontiguousarray(targets)),
+        torch.from_numpy(np.ascontiguousarray(hole)),
+    )
