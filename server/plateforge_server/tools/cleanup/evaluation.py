@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -175,6 +176,25 @@ class CleanupScene:
         if total <= 0:
             return float("inf")
         return 10.0 * float(np.log10(weight / total))
+
+    def headroom(self, results: Sequence[np.ndarray]) -> dict[str, float]:
+        """Where a method's error inside the mask lies, and so what a net gated to the unseen pixels
+        (the learned cleanup, :mod:`plateforge_server.tools.cleanup.guide`) can win at most:
+        ``error_share_unseen``, the share of the squared error (mask-weighted, all frames pooled) on
+        pixels no neighbour shows, and ``psnr_if_unseen_exact``, the mean per-frame PSNR inside the
+        mask with those pixels replaced by the truth."""
+        unseen_error, total_error, exact = 0.0, 0.0, []
+        for r, f in zip(results, self.frames, strict=True):
+            unseen = f.planes[..., 7] <= 0
+            error = ((r - f.truth) ** 2).mean(axis=2) * f.mask
+            unseen_error += float(error[unseen].sum())
+            total_error += float(error.sum())
+            patched = np.where(unseen[..., None], f.truth, r)
+            exact.append(psnr(patched, f.truth, mask=f.mask))
+        share = unseen_error / total_error if total_error > 0 else 0.0
+        # Frames left without error score inf; the mean is over the others (as score's), inf if none.
+        finite = [v for v in exact if np.isfinite(v)]
+        return {"error_share_unseen": share, "psnr_if_unseen_exact": float(np.mean(finite)) if finite else math.inf}
 
     def per_frame_psnr(self, results: Sequence[np.ndarray]) -> list[float]:
         return [psnr(r, f.truth, mask=f.mask) for r, f in zip(results, self.frames, strict=True)]
