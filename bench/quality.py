@@ -398,8 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--set", default="tune", dest="set_name",
-        help="the shot set, bench/sets/NAME.json: tune (choose settings here), report (README figures), ci "
-        "(default tune)",
+        help="the shot set, bench/sets/NAME.json: tune (choose settings here), report (README figures), ci, "
+        "tune-production and report-production (Cycles renders and real footage) (default tune)",
     )  # fmt: skip
     parser.add_argument("--seeds", help="only these of the set's seeds, comma-separated (a reduced run)")
     parser.add_argument(
