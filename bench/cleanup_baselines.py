@@ -57,9 +57,10 @@ def main() -> int:
         row["fractions"] = {name: round(share, 4) for name, share in scene.fractions.items()}
         for name, results in (("classical", scene.classical()), ("median", scene.median()), ("telea", scene.spatial())):
             figures = scene.score(results)
-            row[name] = {key: round(figures[key], 3) for key in ("psnr", "psnr_shown", "psnr_unseen")}
+            scored = {key: round(figures[key], 3) for key in ("psnr", "psnr_shown", "psnr_unseen")}
             if name == "classical":
-                row[name].update({key: round(value, 4) for key, value in scene.headroom(results).items()})
+                scored.update({key: round(value, 4) for key, value in scene.headroom(results).items()})
+            row[name] = scored
         row["seconds"] = round(time.monotonic() - started, 1)
         print(json.dumps(row), flush=True)
     return 0

@@ -1,9 +1,14 @@
 """Quality of each tool against exact ground truth, learned vs classical vs other baselines, as JSON.
 
-For each shot of a committed set (``--set tune|report|ci``: ``bench/sets/NAME.json``, see
-:mod:`plateforge_server.evaluation.benchsets`; an analytic shot is ``make_shot(seed=...)``: a
-panning, rotating camera over a textured set, a wire, a moving bar with a marker and a tape cross
-stuck on the set):
+For each shot of a committed set (``--set tune|report|ci|tune-production|report-production``:
+``bench/sets/NAME.json``, see :mod:`plateforge_server.evaluation.benchsets`). A shot's kind says
+what it is: ``analytic`` is ``make_shot(seed=...)`` (a panning, rotating camera over a textured
+set, a wire, a moving bar with a marker and a tape cross stuck on the set); ``footage`` is
+``make_footage_shot(seed=...)`` (real photographs moved by a known camera with parallax, wires
+drawn over them; cleanup only, the other tools are skipped and the results file's
+``settings.skipped`` says so); ``cycles`` is a shot of ``bench/sets/cycles-{tune,report}.json``
+rendered by Blender/Cycles (bench/cycles; rendered once and cached under build/cycles-cache).
+Every kind goes through the same evaluations, training path and scoring:
 
 * **cleanup**: ``classical`` is cleanup-classical (aligned neighbouring frames, then OpenCV
   Telea); ``telea`` is OpenCV Telea alone, from the frame itself (the single-frame baseline);
@@ -34,8 +39,10 @@ file is frozen by its SHA-256 in ``bench/sets/SHA256SUMS``: an edited set is ref
 and its hash, the settings, one entry per shot and tool (saved atomically as each finishes) and
 the summary. ``--resume`` keeps the entries whose config hash (shot, tool, steps, keys, the full
 training config) matches, and runs the rest. Without ``--output`` the same document is printed.
-``--seeds``, ``--width``, ``--height``, ``--frames``, ``--steps`` and ``--keys`` run a reduced
-version of the set; the settings record each override.
+``--only``, ``--seeds``, ``--width``, ``--height``, ``--frames``, ``--steps`` and ``--keys`` run a
+reduced version of the set; the settings record each override. ``--seeds`` picks analytic and
+footage shots (a set with Cycles shots takes ``--only`` ids instead); ``--width``, ``--height``
+and ``--frames`` are refused for a Cycles shot, which is rendered at its spec's size.
 
 The summary says, per tool, whether the learned method beats the classical one on every shot,
 with the margins; ``also`` does the same for the display-referred figures (``psnr_display``,
@@ -44,20 +51,24 @@ with the margins; ``also`` does the same for the display-referred figures (``psn
   python bench/quality.py --set report --output bench/results/quality.json          # the README's figures
   python bench/quality.py --set report --output bench/results/quality.json --resume # go on after a stop
   python bench/quality.py --set tune --seeds 100,101 --steps 300 --param lr=1e-3    # tuning
+  python bench/quality.py --set report-production --output bench/results/production.json  # Cycles + footage
   python bench/quality.py --quick               # tiny shot, a few steps: checks the plumbing (CI)
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
+import os
 import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -68,13 +79,23 @@ from plateforge_server.device import configure_threads, pick_device
 from plateforge_server.evaluation.benchsets import BenchSet, ShotSpec, load_set
 from plateforge_server.evaluation.results import ResultsFile, config_hash, git_state, machine
 from plateforge_server.evaluation.runs import bench_config
+from plateforge_server.tools.cleanup.evaluation import bench_cleanup_shot
+from plateforge_server.tools.cleanup.footage import make_footage_shot
 from plateforge_server.tools.interface import Evaluated, evaluated_tool, learned_tool
+from plateforge_server.tools.matte.evaluation import bench_matte_shot
 from plateforge_server.tools.relight.evaluation import METRICS as RELIGHT_METRICS
+from plateforge_server.tools.relight.evaluation import bench_pairs_shot
 from plateforge_server.training import TrainConfig
 from plateforge_server.training.defaults import TOOL_DEFAULTS, mode_for_tool
 
+if TYPE_CHECKING:
+    from bench.cycles import CyclesShot
+
 REPO = Path(__file__).resolve().parent.parent
 SETS = REPO / "bench" / "sets"
+#: The photographs footage shots are made of: ``$PLATEFORGE_TESTDATA/openexr-images``, else the
+#: shared test data beside the clone (as the tests find it).
+TESTDATA = Path(os.environ.get("PLATEFORGE_TESTDATA") or REPO.parent / "shared" / "testdata") / "openexr-images"
 
 
 def parse_params(texts: list[str]) -> dict[str, ParamValue]:
@@ -172,21 +193,87 @@ def _config_summary(tool: str, args: argparse.Namespace) -> dict[str, Any]:
 
 #: The tools the bench measures: those with training defaults whose learned tool is
 #: :class:`~plateforge_server.tools.interface.Evaluated` (each measures one analytic shot through
-#: ``evaluate``). The extension point for other shot kinds
-#: (:data:`plateforge_server.evaluation.benchsets.SHOT_KINDS`): a rendered Cycles shot
-#: (bench/cycles: ``load_cycles_shot(spec)`` gives ``.cleanup()``, ``.matte()`` and ``.relit()``, the
-#: objects ``CleanupScene``, ``evaluate_matte`` and ``RelightScene`` score) or real footage adds its
-#: kind's fields there and an ``evaluate`` that takes the loaded shot instead of a seed.
+#: ``evaluate``; the other kinds go through the same evaluations in :data:`KIND_BENCHES`).
 BENCH_TOOLS: tuple[str, ...] = tuple(
     tool for tool in TOOL_DEFAULTS if isinstance(learned_tool(mode_for_tool(tool)), Evaluated)
 )
+
+#: What measures one shot of a set with one tool: ``(args, shot, work_dir) -> figures``.
+ShotBench = Callable[[argparse.Namespace, ShotSpec, Path], dict[str, Any]]
+
+
+def _analytic(tool: str) -> ShotBench:
+    def bench(args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
+        return evaluated_tool(tool).evaluate(tool, args=args, seed=shot.seed, work_dir=work_dir)
+
+    return bench
+
+
+def _footage_cleanup(args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
+    footage = make_footage_shot(args.testdata, seed=shot.seed, width=shot.width, height=shot.height, frames=shot.frames)
+    return bench_cleanup_shot(footage, shot.id, args=args, work_dir=work_dir)
+
+
+@functools.lru_cache(maxsize=1)  # the bench runs a shot's tools one after the other: load its render once
+def rendered(spec: str, name: str) -> CyclesShot:
+    """The Cycles shot ``name`` of ``bench/sets/cycles-<spec>.json``, rendered (or found in the
+    render cache: ``$PLATEFORGE_CYCLES_CACHE``, else build/cycles-cache) and loaded."""
+    if str(REPO) not in sys.path:  # run as a script, bench/ is on the path but the repository root is not
+        sys.path.insert(0, str(REPO))
+    from bench.cycles import load_cycles_shot
+    from bench.cycles import load_set as load_cycles_set
+
+    entry = next(e for e in load_cycles_set(spec) if e["name"] == name)  # load_set checks the report spec's hash
+    return load_cycles_shot(entry)
+
+
+def _cycles_key(spec: str, name: str) -> str:
+    """The render cache key of Cycles shot ``name``: it follows every spec parameter, the generator and bpy."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from bench.cycles import cache_key
+    from bench.cycles import load_set as load_cycles_set
+
+    return cache_key(next(e for e in load_cycles_set(spec) if e["name"] == name))
+
+
+def _cycles(shot: ShotSpec) -> CyclesShot:
+    assert shot.spec is not None and shot.name is not None, shot  # benchsets gives every cycles shot both
+    return rendered(shot.spec, shot.name)
+
+
+def _cycles_cleanup(args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
+    return bench_cleanup_shot(_cycles(shot).cleanup(), shot.id, args=args, work_dir=work_dir)
+
+
+def _cycles_matte(args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
+    return bench_matte_shot(_cycles(shot).matte(), args=args, work_dir=work_dir)
+
+
+def _cycles_relight(args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
+    return bench_pairs_shot(_cycles(shot).relit(), "relit", args=args, work_dir=work_dir)
+
+
+def _cycles_look(args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
+    return bench_pairs_shot(_cycles(shot).relit(), "look", args=args, work_dir=work_dir)
+
+
+#: Per shot kind (:data:`plateforge_server.evaluation.benchsets.SHOT_KINDS`), per tool it can
+#: score (:data:`~plateforge_server.evaluation.benchsets.KIND_TOOLS`), what measures a shot. Every
+#: kind goes through the same evaluations and training path: ``bench_cleanup_shot``, ``bench_matte_shot``
+#: and ``bench_pairs_shot`` take the kind's loaded shot (a ``Shot``, ``MatteShot``, ``RelitShot``).
+KIND_BENCHES: dict[str, dict[str, ShotBench]] = {
+    "analytic": {tool: _analytic(tool) for tool in BENCH_TOOLS},
+    "footage": {"cleanup": _footage_cleanup},
+    "cycles": {"cleanup": _cycles_cleanup, "matte": _cycles_matte, "relight": _cycles_relight, "look": _cycles_look},
+}
 
 
 def shot_args(args: argparse.Namespace, shot: ShotSpec) -> argparse.Namespace:
     """What the tools' bench functions read, for one shot (its size, after any overrides)."""
     return argparse.Namespace(
         width=shot.width, height=shot.height, frames=shot.frames, steps=args.steps,
-        device=args.device, params=args.params, keys=args.keys,
+        device=args.device, params=args.params, keys=args.keys, testdata=args.testdata,
     )  # fmt: skip
 
 
@@ -194,6 +281,8 @@ def entry_hash(args: argparse.Namespace, shot: ShotSpec, tool: str) -> str:
     """What decides an entry's figures: the shot, the tool, the steps, the K counts (keyframe
     tools) and the full training config a user's run of that tool gets (device resolved)."""
     config = bench_config(tool, steps=args.steps, device=args.device, params=args.params).to_dict()
+    # A cycles shot is its spec entry: the tune spec may change, so its render's cache key says which.
+    render = {"render": _cycles_key(shot.spec, shot.name)} if shot.spec is not None and shot.name is not None else {}
     return config_hash(
         {
             "shot": shot.to_dict(),
@@ -202,14 +291,33 @@ def entry_hash(args: argparse.Namespace, shot: ShotSpec, tool: str) -> str:
             "keys": list(args.keys) if tool in ("relight", "look") else [],
             "train_config": config,
             "device": pick_device(args.device),
+            **render,
         }
     )
 
 
 def chosen_shots(bench_set: BenchSet, args: argparse.Namespace) -> list[ShotSpec]:
-    """The set's shots, narrowed to ``--seeds``/``--shots`` and resized by ``--width`` etc."""
+    """The set's shots, narrowed to ``--only``/``--seeds``/``--shots`` and resized by ``--width`` etc.
+
+    ``--seeds`` picks analytic and footage shots by seed (a cycles shot is named, and its seed
+    may be a footage shot's too: a set with cycles shots takes ``--only``); ``--width``,
+    ``--height`` and ``--frames`` resize analytic and footage shots, and are refused for a cycles
+    shot (rendered at its spec's size)."""
     shots = list(bench_set.shots)
+    only = getattr(args, "only", None)
+    if only is not None:
+        ids = [s.id for s in shots]
+        unknown = [i for i in only if i not in ids]
+        if unknown:
+            raise SystemExit(f"--only {unknown} are not in set {bench_set.name!r} (its shots: {', '.join(ids)})")
+        shots = [s for s in shots if s.id in only]
     if args.seeds is not None:
+        named = [s.id for s in shots if s.kind == "cycles"]
+        if named:
+            raise SystemExit(
+                f"--seeds picks analytic and footage shots by seed; set {bench_set.name!r} also has Cycles shots "
+                f"({', '.join(named)}), which are named: pick shots with --only instead"
+            )
         unknown = sorted(set(args.seeds) - {s.seed for s in shots})
         if unknown:
             seeds = [s.seed for s in shots]
@@ -217,28 +325,32 @@ def chosen_shots(bench_set: BenchSet, args: argparse.Namespace) -> list[ShotSpec
         shots = [s for s in shots if s.seed in args.seeds]
     if args.shots is not None:
         shots = shots[: args.shots]
-    resized = []
-    for s in shots:
-        resized.append(
-            ShotSpec(
-                kind=s.kind,
-                seed=s.seed,
-                width=args.width or s.width,
-                height=args.height or s.height,
-                frames=args.frames or s.frames,
-            )
+    sized = [f"--{n}" for n in ("width", "height", "frames") if getattr(args, n)]
+    rendered_shots = [s.id for s in shots if s.kind == "cycles"]
+    if sized and rendered_shots:
+        raise SystemExit(
+            f"{', '.join(sized)} resize analytic and footage shots; a Cycles shot is rendered at its spec's size "
+            f"({', '.join(rendered_shots)}): leave them out with --only, or drop {', '.join(sized)}"
         )
-    return resized
+    return [
+        dataclasses.replace(
+            s, width=args.width or s.width, height=args.height or s.height, frames=args.frames or s.frames
+        )
+        for s in shots
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--set", default="tune", dest="set_name",
-        help="the shot set, bench/sets/NAME.json: tune (choose settings here), report (README figures), ci "
-        "(default tune)",
+        help="the shot set, bench/sets/NAME.json: tune (choose settings here), report (README figures), ci, "
+        "tune-production and report-production (Cycles renders and real footage) (default tune)",
     )  # fmt: skip
     parser.add_argument("--seeds", help="only these of the set's seeds, comma-separated (a reduced run)")
+    parser.add_argument(
+        "--only", help="only these shots, by id (analytic-0, footage-1, cycles-report-small), comma-separated"
+    )
     parser.add_argument("--shots", type=int, help="only the set's first N shots")
     parser.add_argument("--tools", help="tools to measure, comma-separated (default: the set's)")
     parser.add_argument("--steps", type=int, help="training steps per run (default: the set's)")
@@ -255,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--height", type=int, help="shot height (default: the set's)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N (default auto)")
     parser.add_argument("--keys", help="relight and look: keyframe counts K, comma-separated (default: the set's)")
+    parser.add_argument(
+        "--testdata", type=Path, default=TESTDATA,
+        help=f"footage shots: the openexr-images folder of photographs (default {TESTDATA})",
+    )  # fmt: skip
     parser.add_argument("--output", type=Path, help="write the results file here, entry by entry (else print it)")
     parser.add_argument("--resume", action="store_true", help="keep --output's entries whose config hash matches")
     parser.add_argument("--quick", action="store_true", help="one tiny shot, a few steps (checks the plumbing)")
@@ -265,16 +381,30 @@ def _ints(text: str | None) -> tuple[int, ...] | None:
     return None if text is None else tuple(int(k) for k in text.split(",") if k.strip())
 
 
+def skipped_pairs(shots: list[ShotSpec], tools: list[str]) -> list[dict[str, str]]:
+    """The shot x tool pairs the bench leaves out: a tool the shot's kind cannot score (footage: cleanup only)."""
+    return [
+        {"shot": shot.id, "tool": tool, "why": f"a {shot.kind} shot scores {', '.join(shot.tools)} only"}
+        for shot in shots
+        for tool in tools
+        if tool not in shot.tools
+    ]
+
+
 def run_entries(
     args: argparse.Namespace, shots: list[ShotSpec], tools: list[str], results: ResultsFile
 ) -> dict[str, Any]:
-    """Measure every shot x tool not already done with the same config hash, saving each as it
-    finishes; the file's final content (this run's entries only)."""
+    """Measure every shot x tool its kind can score (:func:`skipped_pairs` says which it cannot),
+    not already done with the same config hash, saving each as it finishes; the file's final
+    content (this run's entries only)."""
     ran: list[str] = []
     with tempfile.TemporaryDirectory(prefix="plateforge-bench-quality-") as tmp:
         for shot in shots:
             for tool in tools:
                 key = f"{shot.id}/{tool}"
+                if tool not in shot.tools:
+                    print(f"{key}: skipped (a {shot.kind} shot scores {', '.join(shot.tools)} only)", file=sys.stderr)
+                    continue
                 ran.append(key)
                 digest = entry_hash(args, shot, tool)
                 if results.done(key, digest) is not None:
@@ -284,7 +414,7 @@ def run_entries(
                 print(f"{key}: {size}, {args.steps} steps …", file=sys.stderr, flush=True)
                 started = time.monotonic()
                 work = Path(tmp) / f"{shot.id}-{tool}"
-                figures = evaluated_tool(tool).evaluate(tool, args=shot_args(args, shot), seed=shot.seed, work_dir=work)
+                figures = KIND_BENCHES[shot.kind][tool](shot_args(args, shot), shot, work)
                 results.record(key, digest, figures, time.monotonic() - started)
     return results.write(keep=set(ran))
 
@@ -297,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown set {args.set_name!r}; known sets (bench/sets/*.json): {', '.join(known)}")
     bench_set = load_set(SETS / f"{args.set_name}.json")
     args.seeds = _ints(args.seeds)
+    args.only = None if args.only is None else [i.strip() for i in args.only.split(",") if i.strip()]
     if args.quick:
         args.shots, args.steps, args.frames, args.width, args.height = 1, 4, 5, 160, 96
         args.param = ["batch=2", *args.param]
@@ -314,11 +445,13 @@ def main(argv: list[str] | None = None) -> int:
     if device == "cpu":
         torch.use_deterministic_algorithms(True)  # with seeds and one thread: the same figures every run
     shots = chosen_shots(bench_set, args)
+    if any(s.kind == "footage" for s in shots) and not args.testdata.is_dir():
+        parser.error(f"footage shots are made of the photographs in --testdata, but {args.testdata} is not a folder")
     commit, dirty = git_state(REPO)
     reduced = {
         name: value
         for name, value in (
-            ("seeds", [s.seed for s in shots]), ("width", args.width), ("height", args.height),
+            ("only", args.only), ("seeds", [s.seed for s in shots]), ("width", args.width), ("height", args.height),
             ("frames", args.frames), ("steps", args.steps if args.steps != bench_set.steps else None),
             ("keys", list(args.keys) if args.keys != bench_set.keys else None),
             ("tools", tools if tools != list(bench_set.tools) else None),
@@ -342,6 +475,8 @@ def main(argv: list[str] | None = None) -> int:
             "keys": list(args.keys),
             "params": args.params,
             "reduced_from_set": reduced,
+            # Shot x tool pairs left out because the shot's kind has no ground truth for the tool.
+            "skipped": skipped_pairs(shots, tools),
             "quick": args.quick,
             # The config of every tool's run (steps and device aside, what `plateforge train --tool X` gives).
             "train_configs": {tool: _config_summary(tool, args) for tool in tools},

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -290,3 +292,31 @@ def test_an_interrupted_render_resumes_with_the_frames_it_kept(tmp_path: Path) -
     assert (after.read_bytes(), after.stat().st_mtime_ns) == before  # kept, not rendered again
     assert read_render(folder / "plate.1002.exr")["Combined"].shape == (36, 64, 4)
     assert render_shot(entry, cache=tmp_path) == folder  # cached: returns at once
+
+
+@_render
+def test_the_bench_measures_a_cycles_shot_of_the_production_set(shot: CyclesShot) -> None:
+    """bench/quality.py's ``cycles`` kind on the cached render: the cleanup scored as CleanupScene
+    scores the shot's ``.cleanup()``, trained through the bench's path (2 steps: the plumbing)."""
+    from plateforge_server.tools.cleanup.evaluation import CleanupScene
+
+    bench = Path(__file__).resolve().parents[2] / "bench" / "quality.py"
+    done = subprocess.run(
+        [sys.executable, str(bench), "--set", "report-production", "--only", "cycles-report-small",
+         "--tools", "cleanup", "--steps", "2", "--param", "batch=2", "--device", "cpu"],
+        capture_output=True, text=True, timeout=900,
+        env={**os.environ, "PLATEFORGE_CYCLES_CACHE": str(shot.folder.parent)},  # the render the fixture made
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert report["settings"]["shots"] == [
+        {"kind": "cycles", "seed": 0, "width": 240, "height": 136, "frames": 6, "spec": "report", "name": SMALL}
+    ]
+    assert list(report["entries"]) == [f"cycles-{SMALL}/cleanup"] and report["settings"]["skipped"] == []
+    methods = report["entries"][f"cycles-{SMALL}/cleanup"]["figures"]
+    assert set(methods) == {"classical", "learned", "telea", "uncleaned"}
+    assert all(np.isfinite(v) for figures in methods.values() for v in figures.values()), methods
+    assert methods["learned"]["train_steps"] == 2 and methods["learned"]["frames"] == len(shot)
+    scene = CleanupScene(shot.cleanup())
+    for name, value in scene.score(scene.classical()).items():
+        assert methods["classical"][name] == pytest.approx(value, abs=1e-6), name

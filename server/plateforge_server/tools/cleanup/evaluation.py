@@ -246,24 +246,33 @@ def _scored(scene: CleanupScene, results: list[Any]) -> dict[str, float]:
 
 
 def bench_cleanup(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, dict[str, float]]:
-    """What ``bench/quality.py`` measures of the cleanup on analytic shot ``seed`` at ``args``' size:
-    the classical fill, Telea, the plate uncleaned and the learned cleanup trained as
-    ``plateforge train --tool cleanup --steps N`` trains it (:func:`plateforge_server.evaluation.runs.bench_config`)."""
+    """What ``bench/quality.py`` measures of the cleanup on analytic shot ``seed`` at ``args``' size
+    (:func:`bench_cleanup_shot`)."""
+    shot = make_shot(width=args.width, height=args.height, frames=args.frames, seed=seed)
+    return bench_cleanup_shot(shot, str(seed), args=args, work_dir=work_dir)
+
+
+def bench_cleanup_shot(
+    shot: Shot, label: str, *, args: argparse.Namespace, work_dir: Path
+) -> dict[str, dict[str, float]]:
+    """What ``bench/quality.py`` measures of the cleanup on ``shot`` (analytic, real footage or a
+    Cycles render's ``.cleanup()``): the classical fill, Telea, the plate uncleaned and the learned
+    cleanup trained as ``plateforge train --tool cleanup --steps N`` trains it
+    (:func:`plateforge_server.evaluation.runs.bench_config`)."""
     from plateforge_server.training import net_config_for, train  # the trainer imports the tools
 
-    shot = make_shot(width=args.width, height=args.height, frames=args.frames, seed=seed)
-    folder = Path(work_dir) / f"cleanup-{seed}"
+    folder = Path(work_dir) / f"cleanup-{label}"
     write_shot(shot, folder)
     sources = [
         Source(glob, "CC0-1.0", "plateforge bench", ("train", "evaluate"), role)
         for role, glob in {"plate": "plate.*.exr", "mask": "mask.*.exr"}.items()
     ]
-    manifest = write_manifest(folder / "dataset.toml", name=f"shot{seed}", sources=sources)
-    print(f"shot {seed}: cleanup baselines …", file=sys.stderr, flush=True)
+    manifest = write_manifest(folder / "dataset.toml", name=f"shot{label}", sources=sources)
+    print(f"shot {label}: cleanup baselines …", file=sys.stderr, flush=True)
     scene = CleanupScene(shot)
     figures = {"classical": _scored(scene, scene.classical()), "telea": _scored(scene, scene.spatial())}
     figures["uncleaned"] = _scored(scene, scene.uncleaned())
-    print(f"shot {seed}: training the learned cleanup ({args.steps} steps) …", file=sys.stderr, flush=True)
+    print(f"shot {label}: training the learned cleanup ({args.steps} steps) …", file=sys.stderr, flush=True)
     config = bench_config("cleanup", steps=args.steps, device=args.device, params=args.params)
     started = time.monotonic()
     result = train(config, manifest_path=manifest, out_dir=folder / "run", resume=False)

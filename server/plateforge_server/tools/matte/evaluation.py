@@ -67,6 +67,7 @@ __all__ = [
     "BENCH_SHADOW",
     "DEFAULT_KEYFRAMES",
     "bench_matte",
+    "bench_matte_shot",
     "connectivity_error",
     "evaluate_matte",
     "gradient_error",
@@ -338,6 +339,13 @@ def bench_matte(*, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[
         shadow=float(getattr(args, "shadow", BENCH_SHADOW)),
         bounce=float(getattr(args, "bounce", BENCH_BOUNCE)),
     )
+    return bench_matte_shot(shot, args=args, work_dir=work_dir)
+
+
+def bench_matte_shot(shot: MatteShot, *, args: argparse.Namespace, work_dir: Path) -> dict[str, dict[str, float]]:
+    """:func:`bench_matte` on a shot already made (an analytic one, or a rendered Cycles shot's
+    ``.matte()``): keyframes first, middle and last frame; ``args`` gives steps, device, params."""
+    frames = len(shot)
     keyframes = sorted({0, frames // 2, frames - 1}) if frames >= 4 else [0, frames - 1]
     return evaluate_matte(
         shot,

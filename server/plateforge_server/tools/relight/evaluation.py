@@ -75,7 +75,9 @@ __all__ = [
     "KEYS",
     "METRICS",
     "RelightScene",
+    "Target",
     "bench_look",
+    "bench_pairs_shot",
     "bench_relight",
     "key_indices",
     "score",
@@ -227,8 +229,14 @@ def _train(
 
 
 def _bench(args: argparse.Namespace, seed: int, work_dir: Path, target: Target) -> dict[str, Any]:
-    keys: Sequence[int] = getattr(args, "keys", None) or KEYS
     shot = make_relit_shot(width=args.width, height=args.height, frames=args.frames, seed=seed)
+    return bench_pairs_shot(shot, target, args=args, work_dir=work_dir)
+
+
+def bench_pairs_shot(shot: RelitShot, target: Target, *, args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
+    """The figures of :func:`bench_relight` (``target`` ``"relit"``) or :func:`bench_look` (``"look"``)
+    on a shot already made: an analytic one, or a rendered Cycles shot's ``.relit()``."""
+    keys: Sequence[int] = getattr(args, "keys", None) or KEYS
     scene = RelightScene(shot, target)
     work = Path(work_dir)
     report: dict[str, Any] = {}
