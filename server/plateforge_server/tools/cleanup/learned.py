@@ -52,6 +52,12 @@ class GuidedCleanup(RawOutput):
 
     archs = ("guided-unet",)
     default_mse_weight = CLEANUP_MSE_WEIGHT
+    roles = (("plate",), ("mask", "target"))
+    asked_as = "--tool cleanup"
+    config_fields: frozenset[str] = frozenset()
+
+    def config_problems(self, config: TrainConfig) -> list[str]:
+        return []
 
     def served_tool(self, config: TrainConfig) -> str:
         return "cleanup"
@@ -141,6 +147,12 @@ class Inpaint(RawOutput):
 
     archs = ("unet",)
     default_mse_weight = 0.0
+    roles = (("plate",), ("mask",))
+    asked_as = "--param mode=inpaint"
+    config_fields: frozenset[str] = frozenset()
+
+    def config_problems(self, config: TrainConfig) -> list[str]:
+        return []
 
     def served_tool(self, config: TrainConfig) -> str:
         return "cleanup"

@@ -44,6 +44,13 @@ class Pairs(RawOutput):
 
     archs = ("unet", AFFINE_ARCH)
     default_mse_weight = 0.0
+    roles = (("input", "target"), ("mask",))
+    asked_as = "--tool look, --tool relight, or a tool name of your own"
+    # The extra inputs (AOVs) and the classical start are this tool's: they shape its net.
+    config_fields = frozenset({"input_channels", "classical_start"})
+
+    def config_problems(self, config: TrainConfig) -> list[str]:
+        return []
 
     def served_tool(self, config: TrainConfig) -> str:
         return config.tool  # "relight", "look", or a studio's own name
