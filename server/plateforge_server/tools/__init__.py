@@ -21,6 +21,6 @@ LEARNED = {
     "cleanup": "plateforge_server.tools.cleanup.learned:CLEANUP",
     "inpaint": "plateforge_server.tools.inpaint.learned:INPAINT",
     "matte": "plateforge_server.tools.matte.learned:MATTE",
-    "pairs": "plateforge_server.tools.relight.learned:PAIRS",
+    "pairs": "plateforge_server.tools.pairs.learned:PAIRS",
     "lora": "plateforge_server.generative.lora:LORA",
 }
