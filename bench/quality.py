@@ -72,9 +72,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from plateforge.cli.train import parse_param
 from plateforge.errors import PlateforgeError
-from plateforge.models import ParamValue
+from plateforge.models import ParamValue, parse_param
 from plateforge_server.device import configure_threads, pick_device
 from plateforge_server.evaluation.benchsets import BenchSet, ShotSpec, load_set
 from plateforge_server.evaluation.results import ResultsFile, config_hash, git_state, machine

@@ -24,9 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from plateforge.cli.train import parse_param
 from plateforge.manifests import Source, write_manifest
-from plateforge.models import ParamValue
+from plateforge.models import ParamValue, parse_param
 from plateforge.shots.synthetic import make_shot, write_shot
 from plateforge_server.evaluation.runs import bench_config
 from plateforge_server.modelcard import load_weights

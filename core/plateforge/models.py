@@ -26,6 +26,8 @@ __all__ = [
     "ParamSpec",
     "ParamValue",
     "parse_model_ref",
+    "parse_param",
+    "parse_params",
     "resolve_params",
     "select_model",
     "version_key",
@@ -165,6 +167,36 @@ def parse_param(text: str) -> tuple[str, ParamValue]:
     if not math.isfinite(number):
         raise UsageError(f"--param {name}: {raw!r} is not a finite number")
     return name, number
+
+
+#: One word of a parameter list: runs of anything but space and '"', and "quoted texts" (kept
+#: with their quotes, so parse_param reads them as text), as a shell splits words.
+_WORD = re.compile(r'(?:[^\s"]|"[^"]*")+')
+
+
+def parse_params(text: str) -> dict[str, ParamValue]:
+    """A space-separated list of ``NAME=VALUE`` (a host's config field, a farm job's parameter),
+    each read by :func:`parse_param`. A double-quoted value may hold spaces (``note="two words"``);
+    a name given twice is refused by name rather than the last one silently winning."""
+    words: list[str] = []
+    pos = 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos == len(text):
+            break
+        match = _WORD.match(text, pos)
+        if match is None:  # only an unmatched double quote stops a word from matching
+            raise UsageError(f'parameters {text!r}: a double quote is not closed (write NAME="a text")')
+        words.append(match.group())
+        pos = match.end()
+    params: dict[str, ParamValue] = {}
+    for word in words:
+        name, value = parse_param(word)
+        if name in params:
+            raise UsageError(f"parameters {text!r}: {name} is given twice")
+        params[name] = value
+    return params
 
 
 def resolve_params(info: ModelInfo, given: Mapping[str, object]) -> dict[str, ParamValue]:

@@ -127,9 +127,9 @@ class PlateforgeTrainNode(bpy.types.CompositorNodeCustomGroup):
 
     def request(self) -> Any:
         from plateforge.hosts.training import TrainingRequest, artist_name, parse_keyframes
-        from plateforge.models import parse_param
+        from plateforge.models import parse_params
 
-        extra = dict(parse_param(item) for item in self.extra.split())
+        extra = parse_params(self.extra)
         return TrainingRequest(
             dataset=self.dataset(),
             keyframes=tuple(parse_keyframes(self.keyframes)),

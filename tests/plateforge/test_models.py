@@ -118,3 +118,66 @@ def test_an_unknown_version_lists_the_versions() -> None:
     )
     with pytest.raises(UnknownModelError, match=r"no model 'nope' on host:1; it serves \['look', 'other'\]"):
         select_model(SERVED, "nope", where="host:1")
+
+
+# -- the one --param grammar (process, train, the training runner, the bench, hosts' config fields) --
+
+from plateforge.models import parse_param, parse_params  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("steps=10", ("steps", 10), id="int"),
+        pytest.param("lr=1e-4", ("lr", 1e-4), id="float"),
+        pytest.param("flips=false", ("flips", False), id="bool"),
+        pytest.param("size=medium", ("size", "medium"), id="text"),
+        pytest.param("flips=TRUE", ("flips", True), id="bool-any-case"),
+        pytest.param('tag="1001"', ("tag", "1001"), id="quoted-text"),
+        pytest.param("note=a=b", ("note", "a=b"), id="text-with-equals"),
+    ],
+)
+def test_parse_param(text: str, expected: tuple[str, object]) -> None:
+    assert parse_param(text) == expected
+
+
+@pytest.mark.parametrize("text", ["steps", "=3", "my lr=1", "lr="])
+def test_parse_param_needs_name_value(text: str) -> None:
+    with pytest.raises(UsageError, match="NAME=VALUE"):
+        parse_param(text)
+
+
+@pytest.mark.parametrize("text", ["lr=nan", "lr=inf", "lr=-Infinity"])
+def test_parse_param_refuses_non_finite_numbers(text: str) -> None:
+    with pytest.raises(UsageError, match="not a finite number"):
+        parse_param(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("", {}, id="empty"),
+        pytest.param("  lr=1e-4   crop=256 ", {"lr": 1e-4, "crop": 256}, id="spaces"),
+        pytest.param('tag="1001" flips=FALSE', {"tag": "1001", "flips": False}, id="quoted-and-bool"),
+        pytest.param('note="two  words" size=medium', {"note": "two  words", "size": "medium"}, id="quoted-spaces"),
+    ],
+)
+def test_parse_params(text: str, expected: dict[str, object]) -> None:
+    """A list as a host's config field holds it: each word read as --param reads it."""
+    got = parse_params(text)
+    assert got == expected
+    assert [type(v) for v in got.values()] == [type(v) for v in expected.values()]  # 1 is not True, 256 not 256.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        pytest.param("lr=1 lr=2", "lr is given twice", id="twice"),
+        pytest.param('note="open', "double quote is not closed", id="unclosed-quote"),
+        pytest.param("lr=1 crop", "NAME=VALUE", id="no-value"),
+        pytest.param("lr=nan", "not a finite number", id="nan"),
+    ],
+)
+def test_parse_params_refuses(text: str, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        parse_params(text)

@@ -310,6 +310,16 @@ class _LoraTool:
     """The generative fill's adapter training as the trainer's tool list sees it
     (:class:`plateforge_server.tools.interface.OwnLoop`): a loop of its own, on one device."""
 
+    config_fields: frozenset[str] = frozenset()
+
+    def config_problems(self, config: TrainConfig) -> list[str]:
+        problems = []
+        if not isinstance(config.base_model, str) or not config.base_model.strip():
+            problems.append("mode 'lora' needs base_model: the licensed diffusers pipeline folder to adapt")
+        if isinstance(config.init, str) and config.init:
+            problems.append("init is for plateforge nets; mode 'lora' starts from its base_model pipeline")
+        return problems
+
     def served_tool(self, config: TrainConfig) -> str:
         return "generative-fill"
 

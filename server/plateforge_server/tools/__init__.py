@@ -16,11 +16,11 @@ BUILTIN = (
 
 #: The learned tools by training mode (``TrainConfig.mode``): ``module:attribute`` of each one's
 #: :class:`~plateforge_server.tools.interface.LearnedTool` (or ``OwnLoop``), imported on first use.
-#: Relight and look share "pairs"; "inpaint" is the cleanup's plain self-supervised net.
+#: Relight and look share "pairs"; "inpaint" is the plain self-supervised net that serves as a cleanup model.
 LEARNED = {
     "cleanup": "plateforge_server.tools.cleanup.learned:CLEANUP",
-    "inpaint": "plateforge_server.tools.cleanup.learned:INPAINT",
+    "inpaint": "plateforge_server.tools.inpaint.learned:INPAINT",
     "matte": "plateforge_server.tools.matte.learned:MATTE",
-    "pairs": "plateforge_server.tools.relight.learned:PAIRS",
+    "pairs": "plateforge_server.tools.pairs.learned:PAIRS",
     "lora": "plateforge_server.generative.lora:LORA",
 }

@@ -6,6 +6,10 @@ benchmark call; they never ask which tool they hold. It says, for a run's
 
 * what the exported model serves (:meth:`~LearnedTool.served_tool`, the card's tool) and its net
   architecture (:meth:`~LearnedTool.arch`, the card's ``net.arch``);
+* the manifest roles its examples read (:attr:`~LearnedTool.roles`), the TrainConfig fields only
+  it reads (:attr:`~LearnedTool.config_fields`) and what is wrong with a config's fields for it
+  (:meth:`~LearnedTool.config_problems`), so neither the config nor the role check keeps a table
+  of modes;
 * the MSE weight its loss takes when the config gives none (:attr:`~LearnedTool.default_mse_weight`;
   its other defaults are its entry in :data:`plateforge_server.training.defaults.TOOL_DEFAULTS`);
 * which net the run trains (:meth:`~LearnedTool.net_config`, :meth:`~LearnedTool.fresh_net`) and
@@ -96,6 +100,18 @@ class LearnedTool(Protocol):
     archs: tuple[str, ...]
     #: The loss's MSE weight when the config gives none (``TrainConfig.mse_weight`` None).
     default_mse_weight: float
+    #: The manifest roles its examples read, (required, optional): a dataset without the required
+    #: ones is refused before a job exists (:func:`plateforge_server.training.roles.check_roles_fit`).
+    roles: tuple[tuple[str, ...], tuple[str, ...]]
+    #: How a user asks for this tool on the command line, for the hint when a dataset fits it.
+    asked_as: str
+    #: The tool fields of TrainConfig (``TOOL_FIELD`` in their metadata) this tool reads; a run of
+    #: another tool must leave them at their defaults.
+    config_fields: frozenset[str]
+
+    def config_problems(self, config: TrainConfig) -> list[str]:
+        """What is wrong with ``config``'s fields for this tool, a sentence each (none: [])."""
+        ...
 
     def served_tool(self, config: TrainConfig) -> str:
         """The tool the model a run with ``config`` exports serves (its card's ``tool``)."""
@@ -177,6 +193,13 @@ class Evaluated(Protocol):
 @runtime_checkable
 class OwnLoop(Protocol):
     """A tool that trains with a loop of its own (not the engine's UNet loop)."""
+
+    #: As :attr:`LearnedTool.config_fields`.
+    config_fields: frozenset[str]
+
+    def config_problems(self, config: TrainConfig) -> list[str]:
+        """As :meth:`LearnedTool.config_problems`."""
+        ...
 
     def served_tool(self, config: TrainConfig) -> str:
         """The tool the model a run with ``config`` exports serves (its card's ``tool``)."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal, get_args
 
 from plateforge.errors import UsageError
@@ -42,6 +42,7 @@ __all__ = [
     "KNOWN_SCHEMAS",
     "MATTE_LOSS_SETTINGS",
     "SCHEMA",
+    "TOOL_FIELD",
     "AmpMode",
     "TrainConfig",
     "TrainMode",
@@ -58,6 +59,9 @@ KNOWN_SCHEMAS: Final = (SCHEMA,)
 #: The steps of a run given a ``minutes`` budget and no steps: the most a job may take
 #: (``plateforge_server.jobs._limits.CONFIG_BOUNDS``), so the budget is what ends it.
 BUDGET_STEPS: Final = 1_000_000
+#: The metadata key marking a field only some tools read (those whose learned tool lists it in
+#: ``config_fields``); its value names a non-default value in the error a run of another tool gets.
+TOOL_FIELD: Final = "tool_field"
 
 
 def with_mode_defaults(given: Mapping[str, Any]) -> dict[str, Any]:
@@ -81,7 +85,9 @@ class TrainConfig:
     tool: str = "look"  # the card's tool in "pairs" mode ("look", "relight" ...); "matte" mode: "matte"; else "cleanup"
     # "pairs" mode: the input channels the net reads, R, G, B first (its output is residual on them);
     # more (e.g. normal/position AOVs "N.x", "P.x" ...) become extra net inputs the served model asks for.
-    input_channels: tuple[str, ...] = ("R", "G", "B")
+    input_channels: tuple[str, ...] = field(
+        default=("R", "G", "B"), metadata={TOOL_FIELD: "input_channels other than R, G, B are"}
+    )
     # The sources' OpenColorIO colour space when they are not scene-linear (sRGB, a log or camera
     # space): their R, G, B are decoded to the config's scene_linear on read ("" : linear already).
     input_colorspace: str = ""
@@ -89,7 +95,7 @@ class TrainConfig:
     # "pairs" mode: start as relight-classical's 3x4 affine fitted on the run's key pairs (the net
     # corrects it: plateforge_server.tools.relight.affine_start) instead of as the identity, so step 0 is the
     # classical transform and model selection falls back to it when no checkpoint beats it.
-    classical_start: bool = False
+    classical_start: bool = field(default=False, metadata={TOOL_FIELD: "classical_start is"})
     name: str = ""  # the exported model's name; "" uses the dataset's name from the manifest
     # A plateforge model folder whose weights start the run (CopyCat's Initial Weights): same tool,
     # architecture and net config (plateforge_server.training.initial); "" starts from a fresh net.
@@ -234,20 +240,16 @@ class TrainConfig:
         if isinstance(self.min_lr_ratio, (int, float)) and self.min_lr_ratio > 1:
             problems.append(f"min_lr_ratio must be at most 1, got {self.min_lr_ratio!r}")
         problems.extend(_channel_problems(self))
-        if self.mode == "lora" and (not isinstance(self.base_model, str) or not self.base_model.strip()):
-            problems.append("mode 'lora' needs base_model: the licensed diffusers pipeline folder to adapt")
         if not isinstance(self.soft_holes, bool):
             problems.append(f"soft_holes must be true or false, got {self.soft_holes!r}")
         if not isinstance(self.classical_start, bool):
             problems.append(f"classical_start must be true or false, got {self.classical_start!r}")
-        if self.classical_start is True and self.mode != "pairs":
-            problems.append(f'classical_start is for "pairs" mode only; mode is {self.mode!r}')
         if not isinstance(self.init, str):
             problems.append(f"init must be a model folder path or empty, got {self.init!r}")
-        elif self.init and self.mode == "lora":
-            problems.append("init is for plateforge nets; mode 'lora' starts from its base_model pipeline")
         if not isinstance(self.flips, bool):
             problems.append(f"flips must be true or false, got {self.flips!r}")
+        if self.mode in get_args(TrainMode):
+            problems.extend(_tool_problems(self))
         if problems:
             raise UsageError("invalid training config: " + "; ".join(problems))
 
@@ -309,7 +311,8 @@ class TrainConfig:
 
 
 def _channel_problems(config: TrainConfig) -> list[str]:
-    """What is wrong with ``input_channels``: R, G, B first, distinct names, extras only in "pairs" mode."""
+    """What is wrong with ``input_channels``: R, G, B first, distinct names (which tools read
+    extras: :func:`_tool_problems`)."""
     channels = config.input_channels
     if not isinstance(channels, tuple) or not all(isinstance(c, str) and c.strip() for c in channels):
         return [f"input_channels must be a list of channel names, got {channels!r}"]
@@ -320,6 +323,21 @@ def _channel_problems(config: TrainConfig) -> list[str]:
         )
     if len(set(channels)) != len(channels):
         problems.append(f"input_channels names a channel twice: {list(channels)}")
-    if config.mode != "pairs" and channels != ("R", "G", "B"):
-        problems.append(f'input_channels other than R, G, B are for "pairs" mode only; mode is {config.mode!r}')
+    return problems
+
+
+def _tool_problems(config: TrainConfig) -> list[str]:
+    """What the mode's learned tool finds wrong with its own fields, and each tool field
+    (:data:`TOOL_FIELD`) set away from its default for a tool that does not read it."""
+    from plateforge_server.tools import LEARNED  # the tools import this module
+    from plateforge_server.tools.interface import learned_tool
+
+    tool = learned_tool(config.mode)
+    problems = list(tool.config_problems(config))
+    for spec in dataclasses.fields(config):
+        phrase = spec.metadata.get(TOOL_FIELD)
+        if phrase is None or spec.name in tool.config_fields or getattr(config, spec.name) == spec.default:
+            continue
+        readers = " or ".join(f'"{mode}"' for mode in LEARNED if spec.name in learned_tool(mode).config_fields)
+        problems.append(f"{phrase} for {readers} mode only; mode is {config.mode!r}")
     return problems

@@ -34,9 +34,7 @@ homogeneous (a tone curve, a clip) is taught a lie by jitter: set ``exposure_jit
 
 from __future__ import annotations
 
-import itertools
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -72,7 +70,6 @@ __all__ = [
     "join_batches",
     "licensed_groups",
     "load_training_data",
-    "random_holes",
     "read_planes",
     "split_validation",
     "validation_window",
@@ -390,29 +387,6 @@ def _assemble(rng: np.random.Generator, crops: Sequence[_Crop], cut: Cut | None)
     masks = [c.mask if c.mask is not None else np.ones((height, width), np.float32) for c in crops]
     weight = np.stack(masks)[:, None].astype(np.float32)
     return Batch(torch.from_numpy(images), torch.from_numpy(targets), torch.from_numpy(weight))
-
-
-def random_holes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """An ``(H, W)`` float32 hole mask in {0, 1}: one to three boxes and one to three brush strokes."""
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32) + np.float32(0.5)
-    hole = np.zeros((height, width), dtype=bool)
-    side = min(height, width)
-    for _ in range(int(rng.integers(1, 4))):  # boxes, 8 % to 35 % of the side
-        h, w = (rng.uniform(0.08, 0.35, size=2) * side).astype(int) + 1
-        top, left = int(rng.integers(0, max(1, height - h + 1))), int(rng.integers(0, max(1, width - w + 1)))
-        hole[top : top + h, left : left + w] = True
-    for _ in range(int(rng.integers(1, 4))):  # strokes: a polyline of 2-4 segments, round brush
-        radius = max(1.0, rng.uniform(0.02, 0.07) * side)
-        points = [(rng.uniform(0, width), rng.uniform(0, height))]
-        for _ in range(int(rng.integers(2, 5))):
-            angle, length = rng.uniform(0, 2 * math.pi), rng.uniform(0.1, 0.4) * side
-            x, y = points[-1]
-            points.append((x + length * math.cos(angle), y + length * math.sin(angle)))
-        for (x0, y0), (x1, y1) in itertools.pairwise(points):
-            dx, dy = x1 - x0, y1 - y0
-            t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / max(dx * dx + dy * dy, 1e-6), 0.0, 1.0)
-            hole |= (xs - (x0 + t * dx)) ** 2 + (ys - (y0 + t * dy)) ** 2 <= radius * radius
-    return hole.astype(np.float32)
 
 
 class Sampler:

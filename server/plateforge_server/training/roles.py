@@ -11,35 +11,19 @@ has, and the nearest known tool name.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 from plateforge.errors import UsageError
 from plateforge.manifest_format import Manifest
+from plateforge_server.tools import LEARNED
+from plateforge_server.tools.interface import LearnedTool, learned_tool
 from plateforge_server.training.config import TrainConfig
 
-__all__ = ["KNOWN_TOOLS", "MODE_ROLES", "check_roles_fit"]
-
-#: Roles each mode reads: (required, optional). The data loaders (training/data.py, guided.py,
-#: matting.py) pair exactly these; "lora" reads every licensed still, whatever its role.
-MODE_ROLES: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "pairs": (("input", "target"), ("mask",)),
-    "inpaint": (("plate",), ("mask",)),
-    "cleanup": (("plate",), ("mask", "target")),
-    "matte": (("plate", "clean_plate", "matte"), ()),
-}
+__all__ = ["KNOWN_TOOLS", "check_roles_fit"]
 
 #: Tool names with a built-in meaning: those that pick their own mode, then the "pairs" tools
 #: the hosts and the model cards know. Used only to suggest a name for a likely typo.
 KNOWN_TOOLS = ("cleanup", "matte", "generative-fill", "look", "relight")
-
-
-#: How to ask for each mode on the command line (the hosts offer the same choices by name).
-_HOW_TO_ASK = {
-    "pairs": "--tool look, --tool relight, or a tool name of your own",
-    "inpaint": "--param mode=inpaint",
-    "cleanup": "--tool cleanup",
-    "matte": "--tool matte",
-}
 
 
 def _listed(roles: Iterable[str]) -> str:
@@ -47,18 +31,26 @@ def _listed(roles: Iterable[str]) -> str:
     return ", ".join(f"'{r}'" for r in names) if names else "none"
 
 
+def _role_tools() -> dict[str, LearnedTool]:
+    """The learned tools that read manifest roles, by training mode (a tool with a loop of its own,
+    the LoRA, reads every licensed still whatever its role)."""
+    tools = {mode: learned_tool(mode) for mode in LEARNED}
+    return {mode: tool for mode, tool in tools.items() if isinstance(tool, LearnedTool)}
+
+
 def check_roles_fit(config: TrainConfig, manifest: Manifest) -> None:
-    """Refuse (:class:`UsageError`) a dataset whose roles cannot train ``config.mode``."""
-    wanted = MODE_ROLES.get(config.mode)
-    if wanted is None:
+    """Refuse (:class:`UsageError`) a dataset whose roles cannot train ``config.mode``, as the
+    mode's learned tool declares them (:attr:`~plateforge_server.tools.interface.LearnedTool.roles`)."""
+    tools = _role_tools()
+    if config.mode not in tools:
         return
-    required, optional = wanted
+    required, optional = tools[config.mode].roles
     present = {item.role for item in manifest.resolve() if item.role is not None}
     missing = [role for role in required if role not in present]
     if not missing:
         return
     tool = config.tool
-    if config.mode == "pairs" and tool not in KNOWN_TOOLS:
+    if config.tool == tools[config.mode].served_tool(config) and tool not in KNOWN_TOOLS:
         why = f"{tool!r} is not a built-in tool, so it trains input -> target pairs"
     else:
         why = f"tool {tool!r} trains mode {config.mode!r}"
@@ -68,10 +60,10 @@ def check_roles_fit(config: TrainConfig, manifest: Manifest) -> None:
         f"with the roles {reads}; the dataset has {_listed(present)} (missing {_listed(missing)})"
     )
     close = difflib.get_close_matches(tool, [t for t in KNOWN_TOOLS if t != tool], n=1, cutoff=0.6)
-    fits = [mode for mode, (needs, _) in MODE_ROLES.items() if set(needs) <= present and mode != config.mode]
+    fits = [mode for mode, learned in tools.items() if set(learned.roles[0]) <= present and mode != config.mode]
     fits.sort(key=lambda mode: mode not in KNOWN_TOOLS)  # a tool name is simpler to give than a mode
     if close:
         message += f". Did you mean {close[0]}?"
     elif fits:
-        message += f". Its roles fit mode {fits[0]!r}: {_HOW_TO_ASK[fits[0]]}"
+        message += f". Its roles fit mode {fits[0]!r}: {tools[fits[0]].asked_as}"
     raise UsageError(message)

@@ -11,9 +11,8 @@ import pytest
 
 from plateforge.cli.job import follow, reattach_hint
 from plateforge.cli.main import main
-from plateforge.cli.train import parse_param
-from plateforge.errors import UsageError
 from plateforge.jobs_client import JobEvent, JobInfo
+from plateforge.models import parse_param
 from tests.plateforge_server.jobs.test_jobs import TOKEN, InProcess, training_server
 from tests.plateforge_server.training.helpers import write_pairs
 
@@ -140,36 +139,11 @@ def test_follow_prints_a_line_per_state_change() -> None:
     assert out.getvalue().count("\n") == 2
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        pytest.param("steps=10", ("steps", 10), id="int"),
-        pytest.param("lr=1e-4", ("lr", 1e-4), id="float"),
-        pytest.param("flips=false", ("flips", False), id="bool"),
-        pytest.param("size=medium", ("size", "medium"), id="text"),
-        pytest.param("flips=TRUE", ("flips", True), id="bool-any-case"),
-        pytest.param('tag="1001"', ("tag", "1001"), id="quoted-text"),
-        pytest.param("note=a=b", ("note", "a=b"), id="text-with-equals"),
-    ],
-)
-def test_parse_param(text: str, expected: tuple[str, object]) -> None:
-    assert parse_param(text) == expected
-
-
-@pytest.mark.parametrize("text", ["steps", "=3", "my lr=1", "lr="])
-def test_parse_param_needs_name_value(text: str) -> None:
-    with pytest.raises(UsageError, match="NAME=VALUE"):
-        parse_param(text)
-
-
-@pytest.mark.parametrize("text", ["lr=nan", "lr=inf", "lr=-Infinity"])
-def test_parse_param_refuses_non_finite_numbers(text: str) -> None:
-    with pytest.raises(UsageError, match="not a finite number"):
-        parse_param(text)
-
-
 def test_process_and_train_take_one_grammar() -> None:
-    """process, train, the bench and the Blender Train node all read --param with this one function."""
+    """process, train, the training runner and the bench all read --param with this one function
+    (the grammar's own tests: tests/plateforge/test_models.py)."""
+    from bench import quality
     from plateforge.cli import process, train
+    from plateforge_server.training import run
 
-    assert process.parse_param is train.parse_param is parse_param
+    assert process.parse_param is train.parse_param is run.parse_param is quality.parse_param is parse_param

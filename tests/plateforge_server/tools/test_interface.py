@@ -89,6 +89,41 @@ def test_the_trainer_has_no_per_tool_branches(path: str, only: tuple[str, ...]) 
     assert not found, f"per-tool branches in the trainer: {found}"
 
 
+@pytest.mark.parametrize("path", ["config.py", "roles.py"])
+def test_the_config_and_the_role_check_keep_no_table_of_modes(path: str) -> None:
+    """Which roles a dataset needs, and which config fields only one tool reads, are each tool's
+    (roles, config_fields, config_problems): config.py and roles.py compare no mode or tool with a
+    name and key no table by mode name."""
+    tree = ast.parse((REPO / "server" / "plateforge_server" / "training" / path).read_text(encoding="utf-8"))
+
+    def named(node: ast.expr) -> bool:
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+            return any(named(e) for e in node.elts)
+        return isinstance(node, ast.Constant) and node.value in LEARNED
+
+    found = [
+        f"{path}:{node.lineno}"
+        for node in ast.walk(tree)
+        if (
+            isinstance(node, ast.Compare)
+            and any(isinstance(s, ast.Attribute) and s.attr in ("mode", "tool") for s in (node.left, *node.comparators))
+            and any(named(s) for s in (node.left, *node.comparators))
+        )
+        or (isinstance(node, ast.Dict) and any(k is not None and named(k) for k in node.keys))
+    ]
+    assert not found, f"per-mode tables or branches: {found}"
+
+
+def test_each_tool_declares_its_roles_and_fields() -> None:
+    for mode in LEARNED:
+        tool = learned_tool(mode)
+        assert isinstance(tool.config_fields, frozenset)
+        assert tool.config_problems(TrainConfig(mode=mode, base_model="/b")) == []  # type: ignore[arg-type]
+        if isinstance(tool, LearnedTool):
+            required, optional = tool.roles
+            assert required and not set(required) & set(optional) and tool.asked_as, mode
+
+
 @pytest.mark.parametrize(
     ("fields", "served", "arch", "mse"),
     [

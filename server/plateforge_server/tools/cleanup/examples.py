@@ -60,6 +60,7 @@ from plateforge.exr import StrPath
 from plateforge.manifest_format import Manifest, SourceFile, check_for_training, load_manifest, pairs
 from plateforge_server.tools.cleanup.classical import Neighbour, align_neighbours, fill_plate
 from plateforge_server.tools.cleanup.guide import guide_planes
+from plateforge_server.tools.inpaint.examples import random_holes
 from plateforge_server.training.config import TrainConfig
 from plateforge_server.training.data import (
     RGB,
@@ -71,7 +72,6 @@ from plateforge_server.training.data import (
     focus_window,
     input_colour,
     join_batches,
-    random_holes,
     read_planes,
     validation_window,
 )

@@ -1,18 +1,15 @@
-r"""The learned cleanup as the trainer, the server and the bench call it.
+r"""The learned cleanup as the trainer, the server and the bench call it: ``"cleanup"`` mode
+(:data:`CLEANUP`, a :class:`~plateforge_server.tools.interface.LearnedTool`, net ``guided-unet``).
 
-Both modes below are :class:`~plateforge_server.tools.interface.LearnedTool`\ s.
+The shot teaches itself (:mod:`.examples`); the net reads the classical fill beside the plate
+(:mod:`.guide`) and its output is residual on that fill, so the untrained net *is*
+cleanup-classical, and model selection keeps a checkpoint only if it loses to the classical fill on
+no validation copy of the mask. Served, the classical cleanup first aligns the neighbours the call
+brings and fills the mask from them, the net corrects that fill, and the result is composited back
+with the soft mask.
 
-Two training modes make cleanup models:
-
-* ``"cleanup"`` (:data:`CLEANUP`, net ``guided-unet``): the shot teaches itself
-  (:mod:`.examples`); the net reads the classical fill beside the plate (:mod:`.guide`) and its
-  output is residual on that fill, so the untrained net *is* cleanup-classical, and model selection
-  keeps a checkpoint only if it loses to the classical fill on no validation copy of the mask.
-  Served, the classical cleanup first aligns the neighbours the call brings and fills the mask from
-  them, the net corrects that fill, and the result is composited back with the soft mask.
-* ``"inpaint"`` (:data:`INPAINT`, net ``unet`` with a ``mask`` input): random holes cut in the
-  plate, the net fills them from the plate zeroed under the hole and the hole mask
-  (:func:`plateforge_server.tools.inpaint.examples.load_inpaint_data`).
+The cleanup's other learned model, the plain ``"inpaint"`` net (random holes cut in the plate, the
+net fills them from the plate around them), is its own tool: :mod:`plateforge_server.tools.inpaint`.
 """
 
 from __future__ import annotations
@@ -35,14 +32,13 @@ from plateforge_server.tools.base import ToolCall, passthrough_channels
 from plateforge_server.tools.cleanup import classical
 from plateforge_server.tools.cleanup.examples import load_guided_data
 from plateforge_server.tools.cleanup.guide import FILL_CHANNELS, GUIDE_CHANNELS, SHOWN_CHANNEL, guide_planes
-from plateforge_server.tools.inpaint.examples import load_inpaint_data
 from plateforge_server.tools.interface import NetContract, RawOutput
-from plateforge_server.tools.learned import check_plate_net, mask_of, run_net, run_plain
+from plateforge_server.tools.learned import check_plate_net, mask_of, run_net
 from plateforge_server.training.config import TrainConfig
 from plateforge_server.training.data import Batch, TrainingData
 from plateforge_server.training.defaults import CLEANUP_MSE_WEIGHT
 
-__all__ = ["CLEANUP", "INPAINT", "GuidedCleanup", "Inpaint"]
+__all__ = ["CLEANUP", "GuidedCleanup"]
 
 _RGB = ("R", "G", "B")
 
@@ -52,6 +48,12 @@ class GuidedCleanup(RawOutput):
 
     archs = ("guided-unet",)
     default_mse_weight = CLEANUP_MSE_WEIGHT
+    roles = (("plate",), ("mask", "target"))
+    asked_as = "--tool cleanup"
+    config_fields: frozenset[str] = frozenset()
+
+    def config_problems(self, config: TrainConfig) -> list[str]:
+        return []
 
     def served_tool(self, config: TrainConfig) -> str:
         return "cleanup"
@@ -136,63 +138,5 @@ class GuidedCleanup(RawOutput):
         return {"image": classical.composite(plate, mask, result)}
 
 
-class Inpaint(RawOutput):
-    """``"inpaint"`` mode: a plain net filling holes from the plate around them."""
-
-    archs = ("unet",)
-    default_mse_weight = 0.0
-
-    def served_tool(self, config: TrainConfig) -> str:
-        return "cleanup"
-
-    def arch(self, config: TrainConfig) -> str:
-        return "unet"
-
-    def net_config(self, config: TrainConfig) -> UNetConfig:
-        # R, G, B with the holes zeroed, and the hole mask.
-        return UNetConfig.preset(config.size, in_channels=4, out_channels=3, residual_from=(0, 1, 2))
-
-    def load_data(self, config: TrainConfig, manifest: StrPath | Manifest) -> TrainingData:
-        return load_inpaint_data(config, manifest)
-
-    def fresh_net(self, config: TrainConfig, net_config: UNetConfig, data: TrainingData) -> UNet:
-        return UNet(net_config, seed=config.seed)
-
-    def baseline(self, batch: Batch, net: UNet) -> torch.Tensor:
-        return batch.inputs[:, [0, 1, 2]]
-
-    def starts_classical(self, config: TrainConfig) -> bool:
-        return False
-
-    def guards_images(self, config: TrainConfig) -> bool:
-        return False
-
-    def contract(self, config: TrainConfig, net_config: UNetConfig, data: TrainingData) -> NetContract:
-        description = (
-            f"Inpainting net self-trained on dataset {data.dataset!r}: fills the plate inside the mask. "
-            "The plate's R, G, B are multiplied by (1 - mask) before the net, as in training."
-        )
-        inputs = (
-            InputSpec("plate", "The plate, R, G, B scene-linear, zeroed where the mask is 1.", channels=_RGB),
-            InputSpec("mask", "What to fill: alpha (or the only channel) in [0, 1].", channels=()),
-        )
-        outputs = (OutputSpec("image", "The plate with the masked region filled.", _RGB),)
-        return NetContract("unet", description, inputs, outputs)
-
-    def serves(self, card: ModelCard) -> bool:
-        # A plain net that declares a mask input; without one it is a pairs net.
-        return card.net.arch in self.archs and "mask" in [spec.name for spec in card.inputs]
-
-    def check_net(self, card: ModelCard, config: UNetConfig, *, source: str) -> UNetConfig:
-        return check_plate_net(card, config, source=source)
-
-    def build_net(self, card: ModelCard, config: UNetConfig) -> UNet:
-        return UNet(config)
-
-    def run(self, info: ModelInfo, net: UNet, device: str, call: ToolCall) -> dict[str, Frame]:
-        return run_plain(info, net, device, call)
-
-
-#: The ``"cleanup"`` and ``"inpaint"`` entries of :data:`plateforge_server.tools.LEARNED`.
+#: The ``"cleanup"`` entry of :data:`plateforge_server.tools.LEARNED`.
 CLEANUP = GuidedCleanup()
-INPAINT = Inpaint()

@@ -1,13 +1,15 @@
 """The training examples of an "inpaint" run: the plate, with random holes to fill.
 
 The manifest's ``plate`` role is read with an optional ``mask`` (the shot's own roto). Random
-holes (strokes and boxes, :func:`~plateforge_server.training.data.random_holes`) are cut in every
+holes (strokes and boxes, :func:`random_holes`) are cut in every
 batch (:func:`cut_holes`) only where the shot's mask is clear, so the truth under every hole is
 known; the net sees the plate with the holes zeroed plus the hole mask, and learns to fill them.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,12 +27,11 @@ from plateforge_server.training.data import (
     encode_planes,
     input_colour,
     licensed_groups,
-    random_holes,
     read_planes,
     split_validation,
 )
 
-__all__ = ["cut_holes", "load_inpaint_data"]
+__all__ = ["cut_holes", "load_inpaint_data", "random_holes"]
 
 
 def load_inpaint_data(config: TrainConfig, manifest_path: StrPath | Manifest) -> TrainingData:
@@ -71,3 +72,26 @@ def cut_holes(
         torch.from_numpy(np.ascontiguousarray(targets)),
         torch.from_numpy(np.ascontiguousarray(hole)),
     )
+
+
+def random_holes(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """An ``(H, W)`` float32 hole mask in {0, 1}: one to three boxes and one to three brush strokes."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32) + np.float32(0.5)
+    hole = np.zeros((height, width), dtype=bool)
+    side = min(height, width)
+    for _ in range(int(rng.integers(1, 4))):  # boxes, 8 % to 35 % of the side
+        h, w = (rng.uniform(0.08, 0.35, size=2) * side).astype(int) + 1
+        top, left = int(rng.integers(0, max(1, height - h + 1))), int(rng.integers(0, max(1, width - w + 1)))
+        hole[top : top + h, left : left + w] = True
+    for _ in range(int(rng.integers(1, 4))):  # strokes: a polyline of 2-4 segments, round brush
+        radius = max(1.0, rng.uniform(0.02, 0.07) * side)
+        points = [(rng.uniform(0, width), rng.uniform(0, height))]
+        for _ in range(int(rng.integers(2, 5))):
+            angle, length = rng.uniform(0, 2 * math.pi), rng.uniform(0.1, 0.4) * side
+            x, y = points[-1]
+            points.append((x + length * math.cos(angle), y + length * math.sin(angle)))
+        for (x0, y0), (x1, y1) in itertools.pairwise(points):
+            dx, dy = x1 - x0, y1 - y0
+            t = np.clip(((xs - x0) * dx + (ys - y0) * dy) / max(dx * dx + dy * dy, 1e-6), 0.0, 1.0)
+            hole |= (xs - (x0 + t * dx)) ** 2 + (ys - (y0 + t * dy)) ** 2 <= radius * radius
+    return hole.astype(np.float32)

@@ -45,6 +45,12 @@ class LearnedMatte:
 
     archs = ("matte-unet",)
     default_mse_weight = 0.0  # its runs' MSE weight is in TOOL_DEFAULTS (MATTE_LOSS_SETTINGS)
+    roles = (("plate", "clean_plate", "matte"), ())
+    asked_as = "--tool matte"
+    config_fields: frozenset[str] = frozenset()
+
+    def config_problems(self, config: TrainConfig) -> list[str]:
+        return []
 
     def served_tool(self, config: TrainConfig) -> str:
         return "matte"

@@ -1,3 +1,3 @@
-"""Input -> target keyframe pairs ("pairs" mode, CopyCat-style): how their training examples are
-made (:mod:`.examples`). Relight and look train on them; their learned tool is
-:data:`plateforge_server.tools.relight.learned.PAIRS`."""
+"""Input -> target keyframe pairs ("pairs" mode, CopyCat-style), which relight, look and a studio's
+own tool names train on: how their training examples are made (:mod:`.examples`) and their learned
+tool (:mod:`.learned`, :data:`.learned.PAIRS`)."""

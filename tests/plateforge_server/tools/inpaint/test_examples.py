@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from plateforge_server.tools.inpaint.examples import cut_holes, load_inpaint_data
+from plateforge_server.tools.inpaint.examples import cut_holes, load_inpaint_data, random_holes
 from plateforge_server.training.data import Sampler, load_training_data
 from tests.plateforge_server.training.helpers import fast, write_shot_dataset
 
@@ -46,3 +46,11 @@ def test_no_hole_is_cut_under_the_shots_roto() -> None:
     batch = cut_holes(rng, images, images, [roto, None])
     assert float(batch.weight[0, 0, :, :20].max()) == 0.0 and float(batch.weight[0, 0, :, 20:].max()) == 1.0
     assert float(batch.weight[1, 0].max()) == 1.0
+
+
+def test_random_holes_are_binary_boxes_and_strokes_drawn_from_the_seed() -> None:
+    holes = random_holes(np.random.default_rng(7), 60, 90)
+    assert holes.shape == (60, 90) and holes.dtype == np.float32
+    assert set(np.unique(holes)) <= {0.0, 1.0} and 0.0 < float(holes.mean()) < 0.9
+    assert np.array_equal(holes, random_holes(np.random.default_rng(7), 60, 90))
+    assert not np.array_equal(holes, random_holes(np.random.default_rng(8), 60, 90))
