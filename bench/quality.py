@@ -78,12 +78,9 @@ from plateforge_server.device import configure_threads, pick_device
 from plateforge_server.evaluation.benchsets import BenchSet, ShotSpec, load_set
 from plateforge_server.evaluation.results import ResultsFile, config_hash, git_state, machine
 from plateforge_server.evaluation.runs import bench_config
-from plateforge_server.tools.cleanup.evaluation import bench_cleanup_shot
-from plateforge_server.tools.cleanup.footage import make_footage_shot
+from plateforge_server.evaluation.shots import AnalyticShot, BenchShot, FootageShot
 from plateforge_server.tools.interface import Evaluated, evaluated_tool, learned_tool
-from plateforge_server.tools.matte.evaluation import bench_matte_shot
 from plateforge_server.tools.relight.evaluation import METRICS as RELIGHT_METRICS
-from plateforge_server.tools.relight.evaluation import bench_pairs_shot
 from plateforge_server.training import TrainConfig
 from plateforge_server.training.defaults import TOOL_DEFAULTS, mode_for_tool
 
@@ -191,26 +188,19 @@ def _config_summary(tool: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 #: The tools the bench measures: those with training defaults whose learned tool is
-#: :class:`~plateforge_server.tools.interface.Evaluated` (each measures one analytic shot through
-#: ``evaluate``; the other kinds go through the same evaluations in :data:`KIND_BENCHES`).
+#: :class:`~plateforge_server.tools.interface.Evaluated`; each measures a shot of any kind through
+#: ``evaluate`` (the bench names no tool's bench function).
 BENCH_TOOLS: tuple[str, ...] = tuple(
     tool for tool in TOOL_DEFAULTS if isinstance(learned_tool(mode_for_tool(tool)), Evaluated)
 )
 
-#: What measures one shot of a set with one tool: ``(args, shot, work_dir) -> figures``.
-ShotBench = Callable[[argparse.Namespace, ShotSpec, Path], dict[str, Any]]
+
+def _analytic(shot: ShotSpec, args: argparse.Namespace) -> BenchShot:
+    return AnalyticShot(seed=shot.seed, width=shot.width, height=shot.height, frames=shot.frames)
 
 
-def _analytic(tool: str) -> ShotBench:
-    def bench(args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
-        return evaluated_tool(tool).evaluate(tool, args=args, seed=shot.seed, work_dir=work_dir)
-
-    return bench
-
-
-def _footage_cleanup(args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
-    footage = make_footage_shot(args.testdata, seed=shot.seed, width=shot.width, height=shot.height, frames=shot.frames)
-    return bench_cleanup_shot(footage, shot.id, args=args, work_dir=work_dir)
+def _footage(shot: ShotSpec, args: argparse.Namespace) -> BenchShot:
+    return FootageShot(args.testdata, seed=shot.seed, width=shot.width, height=shot.height, frames=shot.frames)
 
 
 @functools.lru_cache(maxsize=1)  # the bench runs a shot's tools one after the other: load its render once
@@ -236,36 +226,25 @@ def _cycles_key(spec: str, name: str) -> str:
     return cache_key(next(e for e in load_cycles_set(spec) if e["name"] == name))
 
 
-def _cycles(shot: ShotSpec) -> CyclesShot:
+def _cycles(shot: ShotSpec, args: argparse.Namespace) -> BenchShot:
     assert shot.spec is not None and shot.name is not None, shot  # benchsets gives every cycles shot both
     return rendered(shot.spec, shot.name)
 
 
-def _cycles_cleanup(args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
-    return bench_cleanup_shot(_cycles(shot).cleanup(), shot.id, args=args, work_dir=work_dir)
-
-
-def _cycles_matte(args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
-    return bench_matte_shot(_cycles(shot).matte(), args=args, work_dir=work_dir)
-
-
-def _cycles_relight(args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
-    return bench_pairs_shot(_cycles(shot).relit(), "relit", args=args, work_dir=work_dir)
-
-
-def _cycles_look(args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
-    return bench_pairs_shot(_cycles(shot).relit(), "look", args=args, work_dir=work_dir)
-
-
-#: Per shot kind (:data:`plateforge_server.evaluation.benchsets.SHOT_KINDS`), per tool it can
-#: score (:data:`~plateforge_server.evaluation.benchsets.KIND_TOOLS`), what measures a shot. Every
-#: kind goes through the same evaluations and training path: ``bench_cleanup_shot``, ``bench_matte_shot``
-#: and ``bench_pairs_shot`` take the kind's loaded shot (a ``Shot``, ``MatteShot``, ``RelitShot``).
-KIND_BENCHES: dict[str, dict[str, ShotBench]] = {
-    "analytic": {tool: _analytic(tool) for tool in BENCH_TOOLS},
-    "footage": {"cleanup": _footage_cleanup},
-    "cycles": {"cleanup": _cycles_cleanup, "matte": _cycles_matte, "relight": _cycles_relight, "look": _cycles_look},
+#: Per shot kind (:data:`plateforge_server.evaluation.benchsets.SHOT_KINDS`), how to load a shot of
+#: it: the :class:`~plateforge_server.evaluation.shots.BenchShot` every tool's ``evaluate`` scores
+#: (the tools a kind can score: :data:`~plateforge_server.evaluation.benchsets.KIND_TOOLS`).
+KIND_SHOTS: dict[str, Callable[[ShotSpec, argparse.Namespace], BenchShot]] = {
+    "analytic": _analytic,
+    "footage": _footage,
+    "cycles": _cycles,
 }
+
+
+def measure(tool: str, args: argparse.Namespace, shot: ShotSpec, work_dir: Path) -> dict[str, Any]:
+    """The figures of ``tool`` on ``shot``: its learned tool's ``evaluate`` on the loaded shot."""
+    loaded = KIND_SHOTS[shot.kind](shot, args)
+    return evaluated_tool(tool).evaluate(tool, args=args, shot=loaded, label=shot.id, work_dir=work_dir)
 
 
 def shot_args(args: argparse.Namespace, shot: ShotSpec) -> argparse.Namespace:
@@ -413,7 +392,7 @@ def run_entries(
                 print(f"{key}: {size}, {args.steps} steps …", file=sys.stderr, flush=True)
                 started = time.monotonic()
                 work = Path(tmp) / f"{shot.id}-{tool}"
-                figures = KIND_BENCHES[shot.kind][tool](shot_args(args, shot), shot, work)
+                figures = measure(tool, shot_args(args, shot), shot, work)
                 results.record(key, digest, figures, time.monotonic() - started)
     return results.write(keep=set(ran))
 

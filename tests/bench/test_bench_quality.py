@@ -99,9 +99,31 @@ def test_a_footage_shot_runs_through_the_bench_and_scores_as_cleanup_scene_does(
     assert [m["shot"] for m in report["summary"]["cleanup"]["margins"]] == ["footage-100"]
 
 
-def test_every_kind_has_a_bench_for_each_tool_it_scores() -> None:
+def test_every_kind_has_a_loader_and_each_tool_it_scores_is_measured() -> None:
     bench = _bench_module()
-    assert {kind: tuple(tools) for kind, tools in bench.KIND_BENCHES.items()} == dict(KIND_TOOLS)
+    assert set(bench.KIND_SHOTS) == set(KIND_TOOLS)
+    for tools in KIND_TOOLS.values():
+        assert set(tools) <= set(bench.BENCH_TOOLS)
+
+
+@needs_testdata
+def test_a_footage_shot_gives_the_cleanup_view_only(testdata: Path) -> None:
+    from plateforge.errors import UsageError
+    from plateforge_server.evaluation.benchsets import ShotSpec
+    from plateforge_server.evaluation.shots import AnalyticShot
+
+    bench = _bench_module()
+    args = argparse.Namespace(testdata=testdata)
+    spec = ShotSpec(kind="footage", seed=100, width=64, height=48, frames=3)
+    loaded = bench.KIND_SHOTS["footage"](spec, args)
+    shot = loaded.cleanup()
+    assert len(shot) == 3 and shot.width == 64
+    for view in ("matte", "relit"):
+        with pytest.raises(UsageError, match="cleanup only"):
+            getattr(loaded, view)()
+    analytic = bench.KIND_SHOTS["analytic"](ShotSpec(kind="analytic", seed=1, width=48, height=32, frames=2), args)
+    assert analytic == AnalyticShot(seed=1, width=48, height=32, frames=2)
+    assert len(analytic.cleanup()) == len(analytic.matte()) == len(analytic.relit()) == 2
 
 
 def _args(**overrides: object) -> argparse.Namespace:

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import torch
 
     from plateforge.manifest_format import Manifest
+    from plateforge_server.evaluation.shots import BenchShot
     from plateforge_server.modelcard import ModelCard
     from plateforge_server.nets.unet import UNet, UNetConfig
     from plateforge_server.tools.base import ToolCall
@@ -183,10 +184,13 @@ class LearnedTool(Protocol):
 class Evaluated(Protocol):
     """A learned tool the quality bench measures: ``bench/quality.py`` calls only this."""
 
-    def evaluate(self, tool: str, *, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
+    def evaluate(
+        self, tool: str, *, args: argparse.Namespace, shot: BenchShot, label: str, work_dir: Path
+    ) -> dict[str, Any]:
         """The figures of tool ``tool`` (a ``plateforge train --tool`` name this learned tool
-        trains) on the analytic shot ``seed``, at the size and steps ``args`` gives (width,
-        height, frames, steps, device, params, keys), working in ``work_dir``."""
+        trains) on the bench shot ``shot`` (analytic, footage or Cycles: the view of it this tool
+        scores), named ``label`` in logs and folders, with the steps ``args`` gives (steps,
+        device, params, keys), working in ``work_dir``."""
         ...
 
 

@@ -159,6 +159,7 @@ def test_a_lora_run_serves_the_generative_fill() -> None:
 
 
 def test_the_bench_measures_each_tool_through_its_learned_tools_evaluate() -> None:
+    from plateforge_server.evaluation.shots import AnalyticShot
     from plateforge_server.tools.interface import Evaluated, evaluated_tool
     from plateforge_server.training.defaults import TOOL_DEFAULTS, mode_for_tool
 
@@ -169,7 +170,8 @@ def test_the_bench_measures_each_tool_through_its_learned_tools_evaluate() -> No
     with pytest.raises(UsageError, match="does not measure tool 'generative-fill'"):
         evaluated_tool("generative-fill")
     with pytest.raises(UsageError, match=r"measures the pairs tools \['look', 'relight'\], not 'degrain'"):
-        evaluated_tool("degrain").evaluate("degrain", args=argparse.Namespace(), seed=0, work_dir=REPO)
+        shot = AnalyticShot(seed=0, width=32, height=32, frames=2)
+        evaluated_tool("degrain").evaluate("degrain", args=argparse.Namespace(), shot=shot, label="x", work_dir=REPO)
     # bench/quality.py names no tool's bench function: it asks the tool.
     source = (REPO / "bench" / "quality.py").read_text(encoding="utf-8")
     from_evaluations = {

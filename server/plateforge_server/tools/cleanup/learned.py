@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -37,6 +37,9 @@ from plateforge_server.tools.learned import check_plate_net, mask_of, run_net
 from plateforge_server.training.config import TrainConfig
 from plateforge_server.training.data import Batch, TrainingData
 from plateforge_server.training.defaults import CLEANUP_MSE_WEIGHT
+
+if TYPE_CHECKING:
+    from plateforge_server.evaluation.shots import BenchShot
 
 __all__ = ["CLEANUP", "GuidedCleanup"]
 
@@ -61,10 +64,12 @@ class GuidedCleanup(RawOutput):
     def arch(self, config: TrainConfig) -> str:
         return "guided-unet"
 
-    def evaluate(self, tool: str, *, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
-        from plateforge_server.tools.cleanup.evaluation import bench_cleanup  # the bench's, not the server's
+    def evaluate(
+        self, tool: str, *, args: argparse.Namespace, shot: BenchShot, label: str, work_dir: Path
+    ) -> dict[str, Any]:
+        from plateforge_server.tools.cleanup.evaluation import bench_cleanup_shot  # the bench's, not the server's
 
-        return bench_cleanup(args=args, seed=seed, work_dir=work_dir)
+        return bench_cleanup_shot(shot.cleanup(), label, args=args, work_dir=work_dir)
 
     def net_config(self, config: TrainConfig) -> UNetConfig:
         return dataclasses.replace(

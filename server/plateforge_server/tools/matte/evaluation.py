@@ -59,6 +59,7 @@ from plateforge.manifests import Source, write_manifest
 from plateforge.metrics import psnr, ssim
 from plateforge.models import ParamValue
 from plateforge.shots.dailies import MatteShot, make_matte_shot
+from plateforge_server.evaluation.shots import BENCH_BOUNCE, BENCH_SHADOW
 from plateforge_server.tools.base import ToolCall, ToolModule
 from plateforge_server.tools.matte import classical as matte_classical
 
@@ -79,10 +80,6 @@ __all__ = [
 
 #: Keyframes (frame indices) the learned matte gets by default: three, spread over the shot.
 DEFAULT_KEYFRAMES = (0, 11, 23)
-#: The bench's shots have a cast shadow and bounce (make_matte_shot's ``shadow``, ``bounce``):
-#: a real subject changes the light on the set, and the delivered composite must carry that.
-BENCH_SHADOW = 0.4
-BENCH_BOUNCE = 0.1
 _GRADIENT_SIGMA = 1.4
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -34,6 +34,9 @@ from plateforge_server.tools.matte.examples import bounded, delivered, load_matt
 from plateforge_server.tools.matte.guide import KEY_CHANNEL, MATTE_CHANNELS, band_of, matte_planes, merge
 from plateforge_server.training.config import TrainConfig
 from plateforge_server.training.data import Batch, TrainingData
+
+if TYPE_CHECKING:
+    from plateforge_server.evaluation.shots import BenchShot
 
 __all__ = ["MATTE", "LearnedMatte"]
 
@@ -58,10 +61,12 @@ class LearnedMatte:
     def arch(self, config: TrainConfig) -> str:
         return "matte-unet"
 
-    def evaluate(self, tool: str, *, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
-        from plateforge_server.tools.matte.evaluation import bench_matte  # the bench's, not the server's
+    def evaluate(
+        self, tool: str, *, args: argparse.Namespace, shot: BenchShot, label: str, work_dir: Path
+    ) -> dict[str, Any]:
+        from plateforge_server.tools.matte.evaluation import bench_matte_shot  # the bench's, not the server's
 
-        return bench_matte(args=args, seed=seed, work_dir=work_dir)
+        return bench_matte_shot(shot.matte(), args=args, work_dir=work_dir)
 
     def net_config(self, config: TrainConfig) -> UNetConfig:
         # Alpha, residual on the classical key.

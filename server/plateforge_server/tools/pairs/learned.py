@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -34,6 +34,10 @@ from plateforge_server.tools.relight.affine_start import ARCH as AFFINE_ARCH
 from plateforge_server.tools.relight.affine_start import AffineUNet
 from plateforge_server.training.config import TrainConfig
 from plateforge_server.training.data import Batch, TrainingData
+
+if TYPE_CHECKING:
+    from plateforge_server.evaluation.shots import BenchShot
+    from plateforge_server.tools.relight.evaluation import Target
 
 __all__ = ["PAIRS", "Pairs"]
 
@@ -59,13 +63,15 @@ class Pairs(RawOutput):
     def arch(self, config: TrainConfig) -> str:
         return AFFINE_ARCH if config.classical_start else "unet"
 
-    def evaluate(self, tool: str, *, args: argparse.Namespace, seed: int, work_dir: Path) -> dict[str, Any]:
-        from plateforge_server.tools.relight.evaluation import bench_look, bench_relight  # the bench's
+    def evaluate(
+        self, tool: str, *, args: argparse.Namespace, shot: BenchShot, label: str, work_dir: Path
+    ) -> dict[str, Any]:
+        from plateforge_server.tools.relight.evaluation import bench_pairs_shot  # the bench's
 
-        benches = {"relight": bench_relight, "look": bench_look}
-        if tool not in benches:
-            raise UsageError(f"the quality bench measures the pairs tools {sorted(benches)}, not {tool!r}")
-        return benches[tool](args=args, seed=seed, work_dir=work_dir)
+        targets: dict[str, Target] = {"relight": "relit", "look": "look"}
+        if tool not in targets:
+            raise UsageError(f"the quality bench measures the pairs tools {sorted(targets)}, not {tool!r}")
+        return bench_pairs_shot(shot.relit(), targets[tool], args=args, work_dir=work_dir)
 
     def net_config(self, config: TrainConfig) -> UNetConfig:
         in_channels = len(config.input_channels)
