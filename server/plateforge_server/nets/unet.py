@@ -391,7 +391,8 @@ class BlurPool(nn.Module):
 
 
 def _down(config: UNetConfig, in_channels: int, out_channels: int) -> nn.Module:
-    """The unit that halves the size: a stride-2 conv unit, or (``equivariant``) a stride-1 one then :class:`BlurPool`."""
+    """The unit that halves the size: a stride-2 conv unit, or (``equivariant``) a stride-1 one
+    then :class:`BlurPool`."""
     if config.equivariant:
         return nn.Sequential(ConvUnit(config, in_channels, out_channels), BlurPool(out_channels))
     return ConvUnit(config, in_channels, out_channels, stride=2)

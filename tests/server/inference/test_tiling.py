@@ -20,8 +20,8 @@ from plateforge_server.nets.unet import UNet, UNetConfig
 DEPTH2 = UNetConfig(base_width=8, depth=2, blocks=1)  # receptive field 19
 DEPTH3 = UNetConfig(base_width=6, depth=3, blocks=1, residual_from=(0, 1, 2))  # receptive field 43
 TINY_4K = UNetConfig(base_width=4, depth=2, blocks=1)  # receptive field 19
-#: Blur-pool down, bilinear up (the relight's): each widens the field, so tiling must know it.
-EQUIVARIANT = UNetConfig(base_width=6, depth=3, blocks=1, residual_from=(0, 1, 2), equivariant=True)  # receptive field 57
+#: Blur-pool down, bilinear up (the relight's): each widens the field, so tiling must know it (57).
+EQUIVARIANT = UNetConfig(base_width=6, depth=3, blocks=1, residual_from=(0, 1, 2), equivariant=True)
 
 
 def untiled(net: UNet, x: torch.Tensor) -> torch.Tensor:

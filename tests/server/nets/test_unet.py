@@ -4,7 +4,6 @@ and the encode/decode value transform."""
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from typing import Any
 
