@@ -286,8 +286,8 @@ class UNetConfig:
             raise UsageError(f"UNet config version {version!r} is not one this code reads; known versions: {known}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names - {"version"})
-        optional = {1: {"residual_gate", "equivariant", "residual_dead_zone"}, 2: {"equivariant", "residual_dead_zone"}}
-        optional = optional.get(int(version), set())
+        newer = {1: {"residual_gate", "equivariant", "residual_dead_zone"}, 2: {"equivariant", "residual_dead_zone"}}
+        optional = newer.get(int(version), set())
         missing = sorted(names - set(data) - optional)
         if unknown or missing:
             raise UsageError(f"UNet config dict: unknown fields {unknown}, missing fields {missing}")
@@ -385,7 +385,8 @@ class BlurPool(nn.Module):
         self.channels = channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kernel: torch.Tensor = self.kernel
+        kernel = self.kernel
+        assert isinstance(kernel, torch.Tensor)  # a buffer (mypy sees Module attributes as Tensor | Module)
         padded = F.pad(x, (1, 1, 1, 1), mode="replicate")
         return F.conv2d(padded, kernel.to(x.dtype), stride=2, groups=self.channels)
 
