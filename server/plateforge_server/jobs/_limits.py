@@ -145,11 +145,11 @@ CONFIG_BOUNDS: Final[Mapping[str, Bound]] = {
     "input_colorspace": Bound("text", size=256, why="an OpenColorIO colour space name"),
     "ocio_config": Bound("text", size=4096, why="an OpenColorIO config: a file path or ocio:// name"),
     "classical_start": Bound("bool"),
-    "equivariant": Bound("bool"),
-    "dead_zone": Bound("number", 0, 0.99, why="encoded units; 0: off"),
     "name": Bound("text", size=128, why="becomes a folder: a plain name, as model_name"),
     "init": Bound("text", size=4096, why="a model folder path (empty: a fresh net)"),
     "size": Bound("choice", choices=tuple(sorted(SIZES))),
+    "equivariant": Bound("bool"),
+    "dead_zone": Bound("number", 0, 0.99, why="encoded units; 0: off"),
     "steps": Bound("int", 1, _MILLION, why="a job must end; progress is an int64 on the wire"),
     "minutes": Bound(
         "number", 0.01, 7 * 24 * 60, nullable=True, why="wall-clock training budget; null: none (a week at most)"
