@@ -81,7 +81,7 @@ def _classical(net: AffineUNet, encoded: torch.Tensor) -> torch.Tensor:
 
 def _core(net: UNet, x: torch.Tensor) -> torch.Tensor:
     """``net`` over encoded ``x`` (N, C, H, W), H and W symbolic: pad to the stride, run, crop,
-    add the residual (and its gate) exactly as :meth:`UNet.forward` does."""
+    add the residual (its dead zone and its gate) exactly as :meth:`UNet.forward` does in eval mode."""
     height, width = x.shape[2], x.shape[3]
     multiple = net.size_multiple
     pad_h = (multiple - height % multiple) % multiple
@@ -99,6 +99,9 @@ def _core(net: UNet, x: torch.Tensor) -> torch.Tensor:
     residual = net.config.residual_from
     if residual is not None:
         base = x[:, list(residual)]
+        zone = net.config.residual_dead_zone
+        if zone > 0:  # the served (eval-mode) net drops small corrections (unet module doc, item 4)
+            y = torch.sign(y) * torch.clamp(y.abs() - zone, min=0.0)
         y = y + base
         gate = net.config.residual_gate
         if gate is not None:

@@ -148,6 +148,8 @@ CONFIG_BOUNDS: Final[Mapping[str, Bound]] = {
     "name": Bound("text", size=128, why="becomes a folder: a plain name, as model_name"),
     "init": Bound("text", size=4096, why="a model folder path (empty: a fresh net)"),
     "size": Bound("choice", choices=tuple(sorted(SIZES))),
+    "equivariant": Bound("bool"),
+    "dead_zone": Bound("number", 0, 0.99, why="encoded units; 0: off"),
     "steps": Bound("int", 1, _MILLION, why="a job must end; progress is an int64 on the wire"),
     "minutes": Bound(
         "number", 0.01, 7 * 24 * 60, nullable=True, why="wall-clock training budget; null: none (a week at most)"

@@ -22,6 +22,13 @@ pan, so the term also teaches the net to keep what it does near an edge (zero pa
 its context) from swimming with the picture: on tune shot 100 the frame's outer 8 pixels held 39 %
 of the learned relight's warp error. It needs no target and no second frame: it holds the net to
 the symmetry the truth has. An untrained ``classical_start`` net (the affine) scores 0 on it.
+
+The relight's defaults no longer use it (``temporal_weight`` 0): an equivariant net
+(:class:`plateforge_server.nets.unet.UNetConfig` ``equivariant``) gets the symmetry from its layout
+at one net pass a step, and a served dead zone (``residual_dead_zone``) drops the small
+corrections that flickered most, leaving the affine there
+(:data:`plateforge_server.training.defaults.TOOL_DEFAULTS` says what was measured). The term stays
+for runs that ask for it.
 """
 
 from __future__ import annotations

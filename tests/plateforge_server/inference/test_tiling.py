@@ -20,6 +20,8 @@ from plateforge_server.nets.unet import UNet, UNetConfig
 DEPTH2 = UNetConfig(base_width=8, depth=2, blocks=1)  # receptive field 19
 DEPTH3 = UNetConfig(base_width=6, depth=3, blocks=1, residual_from=(0, 1, 2))  # receptive field 43
 TINY_4K = UNetConfig(base_width=4, depth=2, blocks=1)  # receptive field 19
+#: Blur-pool down, bilinear up (the relight's): each widens the field, so tiling must know it (57).
+EQUIVARIANT = UNetConfig(base_width=6, depth=3, blocks=1, residual_from=(0, 1, 2), equivariant=True)
 
 
 def untiled(net: UNet, x: torch.Tensor) -> torch.Tensor:
@@ -116,6 +118,7 @@ def test_overlap_below_twice_the_receptive_field_cross_fades_over_all_of_it() ->
         pytest.param(DEPTH2, (1, 3, 301, 517), 128, id="301x517-depth2-tile128"),
         pytest.param(DEPTH3, (1, 3, 301, 517), 128, id="301x517-depth3-residual-tile128"),
         pytest.param(DEPTH2, (2, 3, 150, 97), 64, id="two-images-tile64"),
+        pytest.param(EQUIVARIANT, (1, 3, 301, 517), 128, id="301x517-equivariant-tile128"),
     ],
 )
 def test_tiled_equals_untiled_at_the_default_overlap(

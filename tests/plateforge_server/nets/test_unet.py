@@ -3,6 +3,7 @@ and the encode/decode value transform."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -127,6 +128,11 @@ def test_unknown_preset_is_refused_with_the_known_ones() -> None:
         pytest.param({"residual_from": (0, 1)}, "one per output channel", id="residual-too-short"),
         pytest.param({"residual_from": (0, 1, 3)}, "outside 0..2", id="residual-out-of-range"),
         pytest.param({"residual_from": [0, 1, 2]}, "must be a tuple", id="residual-list"),
+        pytest.param({"equivariant": 1}, "equivariant must be true or false", id="equivariant-int"),
+        pytest.param({"residual_dead_zone": 0.1}, "residual_dead_zone needs residual_from", id="zone-no-residual"),
+        pytest.param(
+            {"residual_from": (0, 1, 2), "residual_dead_zone": -0.1}, "residual_dead_zone must be", id="zone-negative"
+        ),
     ],
 )
 def test_invalid_configs_are_refused(changes: dict[str, Any], message: str) -> None:
@@ -142,11 +148,15 @@ def test_invalid_configs_are_refused(changes: dict[str, Any], message: str) -> N
             UNetConfig(in_channels=4, out_channels=3, base_width=6, depth=3, residual_from=(0, 1, 2)), id="residual"
         ),
         pytest.param(UNetConfig.preset("small", in_channels=5, out_channels=1, norm="none"), id="preset-no-norm"),
+        pytest.param(
+            UNetConfig.preset("small", in_channels=6, out_channels=3, residual_from=(0, 1, 2), equivariant=True),
+            id="preset-equivariant",
+        ),
     ],
 )
 def test_config_round_trips_through_json_and_rebuilds_the_same_net(config: UNetConfig) -> None:
     data = json.loads(json.dumps(config.to_dict()))
-    assert data["version"] == CONFIG_VERSION == 2
+    assert data["version"] == CONFIG_VERSION == 3
     rebuilt = UNetConfig.from_dict(data)
     assert rebuilt == config
     trained = UNet(config, seed=3)
@@ -163,7 +173,7 @@ def test_config_round_trips_through_json_and_rebuilds_the_same_net(config: UNetC
     ("change", "drop", "message"),
     [
         pytest.param(
-            {"version": 3}, (), r"version 3 is not one this code reads; known versions: \[1, 2\]", id="future"
+            {"version": 4}, (), r"version 4 is not one this code reads; known versions: \[1, 2, 3\]", id="future"
         ),
         pytest.param({}, ("version",), "version None", id="no-version"),
         pytest.param({"width": 8}, (), r"unknown fields \['width'\]", id="unknown-field"),
@@ -212,6 +222,8 @@ def test_residual_net_starts_as_the_identity_in_scene_linear() -> None:
         pytest.param(UNetConfig(base_width=4, depth=1, blocks=1), id="depth1"),
         pytest.param(UNetConfig(base_width=4, depth=2, blocks=2), id="depth2-blocks2"),
         pytest.param(UNetConfig(base_width=4, depth=3, blocks=1, norm="none"), id="depth3-no-norm"),
+        pytest.param(UNetConfig(base_width=4, depth=2, blocks=2, equivariant=True), id="depth2-blocks2-equivariant"),
+        pytest.param(UNetConfig(base_width=4, depth=3, blocks=1, equivariant=True), id="depth3-equivariant"),
     ],
 )
 def test_receptive_field_is_exactly_how_far_a_pixel_reaches(config: UNetConfig) -> None:
@@ -290,3 +302,62 @@ def test_a_version_1_config_reads_as_ungated_and_a_gate_needs_a_residual() -> No
         UNetConfig(in_channels=8, out_channels=3, residual_gate=7)
     with pytest.raises(UsageError, match="residual_gate must be an input channel index"):
         UNetConfig(in_channels=8, out_channels=3, residual_from=(3, 4, 5), residual_gate=8)
+
+
+def test_version_1_and_2_configs_read_as_without_equivariance_or_dead_zone() -> None:
+    """Nets saved before these fields existed were built with stride-2 convs, nearest upsampling and no dead zone."""
+    config = UNetConfig(
+        in_channels=6, out_channels=3, residual_from=(0, 1, 2), equivariant=True, residual_dead_zone=0.06
+    )
+    assert UNetConfig.from_dict(config.to_dict()) == config
+    for version in (1, 2):
+        newer = ("equivariant", "residual_dead_zone")
+        old = {k: v for k, v in config.to_dict().items() if k not in newer} | {"version": version}
+        assert UNetConfig.from_dict(old).equivariant is False
+        assert UNetConfig.from_dict(old).residual_dead_zone == 0.0
+
+
+def _moved(x: torch.Tensor, dx: int) -> torch.Tensor:
+    return torch.roll(x, shifts=dx, dims=3)
+
+
+def test_equivariant_makes_the_answer_move_with_the_picture() -> None:
+    """A whole-pixel move that is not a multiple of the 8-pixel grid: the classic layout's output
+    changes by far more than the move (aliasing); the equivarianted one nearly moves with it. The
+    same seed and widths, trained by nothing: the layout alone decides. Measured on the central
+    part (the roll wraps the edges)."""
+    x = torch.randn(1, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    errors = {}
+    for equivariant in (False, True):
+        net = UNet(UNetConfig(base_width=8, depth=3, blocks=1, equivariant=equivariant), seed=2).eval()
+        with torch.no_grad():
+            y, moved = net(x), net(_moved(x, 3))
+        inner = (slice(None), slice(None), slice(24, 72), slice(24, 72))
+        errors[equivariant] = float(((moved - _moved(y, 3))[inner]).abs().mean() / y[inner].abs().mean())
+    assert errors[True] < 0.5 * errors[False], errors
+
+
+def test_a_dead_zone_drops_small_corrections_at_inference_only() -> None:
+    """In eval mode, predictions inside the zone leave the residual input exactly and those
+    outside it are shrunk by the zone; in train mode the prediction is whole, so a fresh net (head
+    at zero: every prediction inside the zone) still gets a gradient."""
+    zone = 0.05
+    config = UNetConfig(in_channels=3, out_channels=3, base_width=8, depth=2, residual_from=(0, 1, 2))
+    plain = UNet(config, seed=4).eval()
+    zoned = UNet(dataclasses.replace(config, residual_dead_zone=zone), seed=4).eval()
+    with torch.no_grad():
+        for net in (plain, zoned):
+            torch.nn.init.normal_(net.head.weight, std=0.02, generator=torch.Generator().manual_seed(1))
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        correction = plain(x) - x
+        out = zoned(x)
+        assert torch.equal(zoned.train()(x), plain(x))  # training sees the whole prediction
+    small = correction.abs() < zone
+    assert 0.05 < float(small.float().mean()) < 0.95  # both cases are tested
+    assert torch.equal(out[small], x[small])
+    expected = x + torch.sign(correction) * (correction.abs() - zone)
+    torch.testing.assert_close(out[~small], expected[~small], rtol=0, atol=1e-5)
+    fresh = UNet(dataclasses.replace(config, residual_dead_zone=zone), seed=4).train()
+    (fresh(x) - 2 * x).abs().mean().backward()  # type: ignore[no-untyped-call]
+    assert fresh.head.weight.grad is not None and float(fresh.head.weight.grad.abs().sum()) > 0

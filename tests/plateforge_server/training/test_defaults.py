@@ -100,10 +100,10 @@ def test_the_tuned_values_are_what_a_user_gets() -> None:
     relight = build_config(tool="relight", params={"steps": 600})
     assert (relight.mse_weight, relight.exposure_jitter, relight.crop, relight.lr) == (4.0, 0.0, 96, 2e-3)
     assert (relight.mse_gain, relight.classical_start, relight.validation_size) == (2.0, True, 1024)
-    assert relight.temporal_weight == 30.0
+    assert (relight.temporal_weight, relight.equivariant, relight.dead_zone) == (0.0, True, 0.06)
     look = build_config(tool="look", params={"steps": 600})
     assert (look.mse_gain, look.classical_start, look.validation_size) == (0.0, True, 1024)
-    assert look.temporal_weight == 0.0
+    assert (look.temporal_weight, look.equivariant, look.dead_zone) == (0.0, False, 0.0)
     cleanup = build_config(tool="cleanup", params={"steps": 600})
     assert (cleanup.lr, cleanup.batch, cleanup.crop, cleanup.loss_mse_weight) == (2e-3, 8, 96, 30.0)
     matte = build_config(tool="matte", params={"steps": 600})

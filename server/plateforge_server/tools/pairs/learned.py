@@ -77,7 +77,14 @@ class Pairs(RawOutput):
         in_channels = len(config.input_channels)
         if config.classical_start:  # the classical R, G, B first (affine_start)
             in_channels += 3
-        return UNetConfig.preset(config.size, in_channels=in_channels, out_channels=3, residual_from=(0, 1, 2))
+        return UNetConfig.preset(
+            config.size,
+            in_channels=in_channels,
+            out_channels=3,
+            residual_from=(0, 1, 2),
+            equivariant=config.equivariant,
+            residual_dead_zone=float(config.dead_zone),
+        )
 
     def load_data(self, config: TrainConfig, manifest: StrPath | Manifest) -> TrainingData:
         return load_pairs_data(config, manifest)
