@@ -103,11 +103,11 @@ class TrainConfig:
     size: str = "small"  # UNet preset (plateforge_server.nets.unet.SIZES): "small", "medium" or "large"
     # "pairs" mode: blur-pool down and bilinear up (UNetConfig.equivariant): the net's answer moves
     # with the picture under a camera move instead of swimming against it (temporal stability).
-    equivariant: bool = False
+    equivariant: bool = field(default=False, metadata={TOOL_FIELD: "equivariant is"})
     # "pairs" mode: net corrections smaller than this (encoded units) are dropped, so the output
     # falls back to its start (the plate, or with classical_start the fitted affine) where the net
     # has nothing sure to add (UNetConfig.residual_dead_zone). 0: off.
-    dead_zone: float = 0.0
+    dead_zone: float = field(default=0.0, metadata={TOOL_FIELD: "dead_zone is"})
     # -- optimisation ---------------------------------------------------------------------------
     steps: int = 2000  # optimiser steps in the whole run (the schedule spans them)
     # Wall-clock budget in minutes (None: none): training stops after the step that reaches it,
@@ -252,12 +252,8 @@ class TrainConfig:
         zone = self.dead_zone
         if isinstance(zone, bool) or not isinstance(zone, (int, float)) or not 0.0 <= zone < 1.0:
             problems.append(f"dead_zone must be a number from 0 up to 1 (encoded units), got {zone!r}")
-        elif zone > 0 and self.mode != "pairs":
-            problems.append(f'dead_zone is for "pairs" mode only; mode is {self.mode!r}')
         if not isinstance(self.equivariant, bool):
             problems.append(f"equivariant must be true or false, got {self.equivariant!r}")
-        if self.equivariant is True and self.mode != "pairs":
-            problems.append(f'equivariant is for "pairs" mode only; mode is {self.mode!r}')
         if not isinstance(self.classical_start, bool):
             problems.append(f"classical_start must be true or false, got {self.classical_start!r}")
         if not isinstance(self.init, str):

@@ -52,7 +52,7 @@ class Pairs(RawOutput):
     roles = (("input", "target"), ("mask",))
     asked_as = "--tool look, --tool relight, or a tool name of your own"
     # The extra inputs (AOVs) and the classical start are this tool's: they shape its net.
-    config_fields = frozenset({"input_channels", "classical_start"})
+    config_fields = frozenset({"input_channels", "classical_start", "equivariant", "dead_zone"})
 
     def config_problems(self, config: TrainConfig) -> list[str]:
         return []
