@@ -395,6 +395,7 @@ def run_entries(
     """Measure every shot x tool its kind can score (:func:`skipped_pairs` says which it cannot),
     not already done with the same config hash, saving each as it finishes; the file's final
     content (this run's entries only)."""
+    deterministic = pick_device(args.device) == "cpu"  # each entry's process, as main() this one
     ran: list[str] = []
     with tempfile.TemporaryDirectory(prefix="plateforge-bench-quality-") as tmp:
         for shot in shots:
@@ -412,7 +413,6 @@ def run_entries(
                 print(f"{key}: {size}, {args.steps} steps …", file=sys.stderr, flush=True)
                 started = time.monotonic()
                 work = Path(tmp) / f"{shot.id}-{tool}"
-                deterministic = pick_device(args.device) == "cpu"
                 figures = measure_isolated(tool, shot_args(args, shot), shot, work, deterministic=deterministic)
                 results.record(key, digest, figures, time.monotonic() - started)
     return results.write(keep=set(ran))

@@ -53,7 +53,7 @@ from plateforge_server.inference.tiling import run_on_frame_arrays
 from plateforge_server.modelcard import load_weights
 from plateforge_server.nets.unet import UNet
 from plateforge_server.tools.cleanup import classical as cleanup_classical
-from plateforge_server.tools.cleanup.guide import guide_planes
+from plateforge_server.tools.cleanup.guide import SHOWN_CHANNEL, guide_planes
 from plateforge_server.tools.relight.colour import display_psnr
 
 __all__ = ["TEMPORAL_RADIUS", "CleanupScene"]
@@ -168,7 +168,7 @@ class CleanupScene:
         """PSNR inside the masks (weighted) over the pixels a neighbour showed (or none did), all frames pooled."""
         total, weight = 0.0, 0.0
         for r, f in zip(results, self.frames, strict=True):
-            where = f.mask * ((f.planes[..., 7] > 0) == shown)
+            where = f.mask * ((f.planes[..., SHOWN_CHANNEL] > 0) == shown)
             total += float((((r - f.truth) ** 2).mean(axis=2) * where).sum())
             weight += float(where.sum())
         if weight <= 0:
@@ -185,7 +185,7 @@ class CleanupScene:
         mask with those pixels replaced by the truth."""
         unseen_error, total_error, exact = 0.0, 0.0, []
         for r, f in zip(results, self.frames, strict=True):
-            unseen = f.planes[..., 7] <= 0
+            unseen = f.planes[..., SHOWN_CHANNEL] <= 0
             error = ((r - f.truth) ** 2).mean(axis=2) * f.mask
             unseen_error += float(error[unseen].sum())
             total_error += float(error.sum())
